@@ -1,0 +1,28 @@
+# The two commands of a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,compare]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/graphc demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -x -p no:cacheprovider tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(VENV)/bin/graphc bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info
