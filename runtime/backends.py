@@ -1,0 +1,71 @@
+"""Backends: turn a Graph into an Executable.
+
+An Executable is called with numpy arrays in graph-input order and returns
+the outputs as numpy arrays. `aliases` maps an output index to an input
+index: that output is written into the input's array in place (how a
+compiled training step updates parameters and optimizer state without
+copies), and the returned list holds that same array.
+
+Backends register themselves in `BACKENDS` by name; "interp" (the numpy
+reference interpreter) is always there.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from graphc.ir.graph import Graph
+from runtime import interpreter
+
+
+class Executable(Protocol):
+    graph: Graph
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+
+class InterpExecutable:
+    """Runs the graph on the reference interpreter."""
+
+    def __init__(self, graph: Graph, aliases: Mapping[int, int] | None = None):
+        self.graph = graph
+        self.aliases = dict(aliases or {})
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        outs = interpreter.run(self.graph, inputs)
+        return write_aliases(outs, inputs, self.aliases)
+
+
+def write_aliases(outs: list[np.ndarray], inputs: Sequence[np.ndarray], aliases: Mapping[int, int]) -> list[np.ndarray]:
+    """Copy each aliased output into its input array and return that array."""
+    for out_i, in_i in aliases.items():
+        target = inputs[in_i]
+        np.copyto(target, outs[out_i])
+        outs[out_i] = target
+    return outs
+
+
+BackendFn = Callable[[Graph, Mapping[int, int]], Executable]
+BACKENDS: dict[str, BackendFn] = {"interp": InterpExecutable}
+
+
+def _load_optional_backends() -> None:
+    # Backends with heavy imports register on first use.
+    for module in ("runtime.cpu", "runtime.cuda"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+
+
+def compile_graph(graph: Graph, backend: str = "llvm", aliases: Mapping[int, int] | None = None) -> Executable:
+    """Compile `graph` with the named backend ("interp", "llvm", "cuda")."""
+    if backend not in BACKENDS:
+        _load_optional_backends()
+    try:
+        factory = BACKENDS[backend]
+    except KeyError:
+        raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS)}") from None
+    return factory(graph, dict(aliases or {}))
