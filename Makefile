@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The demo trains on the MNIST files a checkout has beside it, else downloads
+# them, else generates digits.
+DEMO_ARGS ?= $(if $(wildcard ../shared/data/mnist),--root ../shared/data/mnist,)
 
 .PHONY: demo test test-fast bench clean
 
@@ -13,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/graphc demo
+	$(VENV)/bin/graphc demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests

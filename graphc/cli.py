@@ -1,0 +1,185 @@
+"""The `graphc` command line.
+
+    graphc ir FILE.py[:NAME] --input-shape 1,1,28,28 [--stage STAGE] [--grad] [--dot OUT.dot]
+    graphc demo [--root DIR] [--epochs N] [--backend llvm|interp|eager]
+    graphc bench [--quick] [--plot OUT.png] [--device cpu|cuda]
+
+`ir` prints the IR of a module or function at one stage of the pipeline:
+traced (as recorded), autodiff (the joint forward+backward graph; implies
+--grad), optimized (after simplification, folding, CSE), fused (the kernels),
+plan (the memory plan with peak bytes), llvm (generated LLVM IR), asm (host
+assembly), cuda (generated CUDA C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+STAGES = ("traced", "autodiff", "optimized", "fused", "plan", "llvm", "asm", "cuda")
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in text.split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad shape {text!r}: expected comma-separated integers like 1,1,28,28")
+
+
+def _load_target(spec: str):
+    """Load FILE.py[:NAME]; NAME defaults to the only nn.Module subclass, or
+    the only function, defined in the file."""
+    path, _, name = spec.partition(":")
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f"graphc ir: no such file: {path}")
+    mod_spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        mod_spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    if name:
+        if not hasattr(module, name):
+            raise SystemExit(f"graphc ir: {path} defines no {name!r}")
+        return name, getattr(module, name)
+    import graphc.nn as nn
+
+    defined = [
+        (k, v)
+        for k, v in vars(module).items()
+        if getattr(v, "__module__", None) == module.__name__ and (inspect.isclass(v) or inspect.isfunction(v))
+    ]
+    modules = [(k, v) for k, v in defined if inspect.isclass(v) and issubclass(v, nn.Module)]
+    candidates = modules or [(k, v) for k, v in defined if inspect.isfunction(v)]
+    if len(candidates) != 1:
+        names = ", ".join(k for k, _ in candidates) or "none"
+        raise SystemExit(f"graphc ir: name the module or function to trace as {path}:NAME (candidates: {names})")
+    return candidates[0]
+
+
+def _instantiate(name, obj):
+    if inspect.isclass(obj):
+        try:
+            return obj()
+        except TypeError as e:
+            raise SystemExit(f"graphc ir: cannot build {name}() without arguments ({e}); wrap it in a function")
+    return obj
+
+
+def cmd_ir(args) -> int:
+    import graphc
+
+    name, obj = _load_target(args.target)
+    fn = _instantiate(name, obj)
+    graphc.manual_seed(0)
+    inputs = [graphc.randn(*shape) for shape in (args.input_shape or [])]
+    stage = args.stage
+    grad = args.grad or stage == "autodiff"
+    graph = graphc.trace(fn, *inputs)
+    graph.name = name
+    if grad:
+        graph = _with_grad(graph, args.reduce)
+    if stage in ("traced", "autodiff"):
+        text = str(graph)
+    elif stage == "optimized":
+        from passes.pipeline import optimize
+
+        text = str(optimize(graph))
+    elif stage == "cuda":
+        from runtime.cuda import explain as cuda_explain
+
+        text = cuda_explain(graph)["cuda"]
+    else:
+        from runtime.cpu import explain
+
+        text = explain(graph)[stage]
+    print(text)
+    if args.dot:
+        from graphc.ir.dot import to_dot
+
+        Path(args.dot).write_text(to_dot(graph))
+        print(f"# wrote {args.dot}", file=sys.stderr)
+    return 0
+
+
+def _with_grad(graph, reduce: str | None):
+    from graphc.ir.graph import node
+    from graphc.ir.ops import Op
+    from passes.autodiff import grad
+
+    out = graph.outputs[0]
+    if out.shape != ():
+        if reduce is None:
+            raise SystemExit(
+                f"graphc ir: --grad needs a scalar output, but @{graph.name} returns {out.type}; "
+                "trace a function that returns a loss, or pass --reduce sum|mean"
+            )
+        total = node(Op.SUM, out, axes=tuple(range(out.ndim)))
+        if reduce == "mean":
+            from graphc.ir.graph import const
+
+            total = node(Op.DIV, total, const(float(out.type.numel), out.dtype))
+        graph = graph.replace(outputs=(total,) + graph.outputs[1:])
+    return grad(graph)
+
+
+def cmd_demo(args) -> int:
+    from graphc.demo import main as demo_main
+
+    return demo_main(args)
+
+
+def cmd_bench(args) -> int:
+    root = Path(__file__).resolve().parents[1] / "bench"
+    if not (root / "suite.py").is_file():
+        raise SystemExit(f"graphc bench: the benchmark suite is not at {root}/suite.py (run from a source checkout)")
+    sys.path.insert(0, str(root))
+    import suite  # type: ignore
+
+    return suite.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphc", description="graphc: a small deep learning compiler")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ir = sub.add_parser("ir", help="print the IR of a module or function at a pipeline stage")
+    ir.add_argument("target", help="FILE.py or FILE.py:NAME (an nn.Module class or a function)")
+    ir.add_argument("--input-shape", type=_parse_shape, action="append", help="shape of one input, e.g. 1,1,28,28 (repeat for more inputs)")
+    ir.add_argument("--stage", choices=STAGES, default="traced")
+    ir.add_argument("--grad", action="store_true", help="differentiate the (scalar) output w.r.t. every float input")
+    ir.add_argument("--reduce", choices=("sum", "mean"), help="with --grad: reduce a non-scalar output first")
+    ir.add_argument("--dot", metavar="OUT.dot", help="also write the graph as Graphviz DOT")
+    ir.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ir.set_defaults(func=cmd_ir)
+
+    demo = sub.add_parser("demo", help="train the reference MNIST CNN and report accuracy")
+    demo.add_argument("--root", default=None, help="MNIST folder (default ~/.cache/graphc/data)")
+    demo.add_argument("--epochs", type=int, default=1)
+    demo.add_argument("--batch-size", type=int, default=64)
+    demo.add_argument("--backend", choices=("llvm", "interp", "eager"), default="llvm")
+    demo.add_argument("--limit", type=int, default=None, help="train on at most this many images")
+    demo.add_argument("--out", default=None, help="checkpoint path (default ~/.cache/graphc/mnist_cnn.safetensors)")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmark compiled models against PyTorch (and JAX, if installed)")
+    bench.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    bench.add_argument("--plot", metavar="OUT.png", help="draw a chart of the ratios (needs matplotlib)")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    bench.add_argument("--only", help="run only benchmarks whose name contains this")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
