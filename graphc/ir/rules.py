@@ -352,6 +352,8 @@ def _slice_impl(x, *, starts, stops, steps):
 
 
 def _pad_impl(x, *, pads, value):
+    if x.ndim == 0:  # np.pad rejects an empty pad list
+        return x.copy()
     return np.pad(x, [tuple(p) for p in pads], mode="constant", constant_values=value)
 
 

@@ -1,0 +1,201 @@
+"""Algebraic simplification: local identities, as a table of rewrite rules.
+
+`simplify(graph)` applies `RULES` with the shared driver (passes/rewrite.py).
+Each rule replaces a node by an equal value, bit for bit, with one
+documented exception: `x + 0 -> x` and `x - 0 -> x` also fire for floats
+whatever the sign of the zero, so a zero result may keep a sign that IEEE
+arithmetic would flip (`-0.0 + 0.0` is `+0.0`); NaN and inf are kept.
+
+The rules (a "constant c" is a scalar CONST, an EXPAND/RESHAPE of one, or an
+array constant whose elements are all equal):
+- x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0        -> x
+- x * 0, 0 * x -> 0                                 integers only (a float
+  x may be NaN or inf, and x * 0 is then NaN)
+- neg(neg(x)), not(not(x))                          -> x
+- reshape(reshape(x)) -> reshape(x); reshape to x's own shape -> x
+- permute(permute(x)) -> one permute; the identity permute -> x
+- expand(expand(x)) -> expand(x); expand to x's own shape -> x
+- reshape(expand(c)) -> expand(c) for a scalar constant c
+- cast to x's own dtype -> x; cast(cast(x, a), b) -> cast(x, b) when the
+  first cast is lossless (every value of x's dtype is exact in a)
+- a slice that takes everything, a pad of nothing, a one-operand concat,
+  a sum/max/prod over no axes                       -> x
+- where(true, a, b) -> a; where(false, a, b) -> b; where(c, a, a) -> a
+
+It does not fold constants (passes/fold.py), merge duplicates
+(passes/cse.py), reassociate arithmetic, or change graph inputs/outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir import dtypes
+from graphc.ir.graph import Graph, Node, node
+from graphc.ir.ops import Op
+from passes.rewrite import P, PatternMatcher, graph_rewrite, is_value, scalar_value
+
+X = P(name="x")
+ONE = P(where=is_value(1))
+ZERO = P(where=is_value(0))
+
+
+def _bool_const(flag: bool):
+    def pred(n: Node) -> bool:
+        v = scalar_value(n)
+        return isinstance(v, bool) and v is flag
+
+    return pred
+
+
+def _int_zero(x: Node, zero: Node) -> Node | None:
+    return zero if x.dtype.is_int else None
+
+
+def _compose_reshape(outer: Node, inner: Node) -> Node:
+    return node(Op.RESHAPE, inner.srcs[0], shape=outer.attrs["shape"])
+
+
+def _compose_permute(outer: Node, inner: Node) -> Node:
+    first, second = inner.attrs["perm"], outer.attrs["perm"]
+    return node(Op.PERMUTE, inner.srcs[0], perm=tuple(first[p] for p in second))
+
+
+def _compose_expand(outer: Node, inner: Node) -> Node:
+    return node(Op.EXPAND, inner.srcs[0], shape=outer.attrs["shape"])
+
+
+def _reshape_broadcast(outer: Node, inner: Node) -> Node | None:
+    src = inner.srcs[0]
+    if src.shape != () or scalar_value(src) is None:
+        return None
+    return node(Op.EXPAND, src, shape=outer.attrs["shape"])
+
+
+def _same_shape(outer: Node, x: Node) -> Node | None:
+    return x if outer.shape == x.shape else None
+
+
+def _identity_permute(outer: Node, x: Node) -> Node | None:
+    return x if tuple(outer.attrs["perm"]) == tuple(range(x.ndim)) else None
+
+
+def _same_dtype(outer: Node, x: Node) -> Node | None:
+    return x if outer.dtype is x.dtype else None
+
+
+def is_lossless(src: dtypes.DType, dst: dtypes.DType) -> bool:
+    """True when every value of `src` is exactly representable in `dst`."""
+    if src is dst or src.is_bool:
+        return True
+    if dst.is_bool:
+        return False
+    if src.is_float:
+        return dst.is_float and dst.itemsize >= src.itemsize
+    # integers
+    info = _int_range(src)
+    if dst.is_int:
+        lo, hi = _int_range(dst)
+        return lo <= info[0] and info[1] <= hi
+    mantissa = {2: 11, 4: 24, 8: 53}[dst.itemsize]
+    return max(abs(info[0]), info[1]) <= 2**mantissa
+
+
+def _int_range(d: dtypes.DType) -> tuple[int, int]:
+    info = np.iinfo(d.np)
+    return int(info.min), int(info.max)
+
+
+def _cast_of_cast(outer: Node, inner: Node) -> Node | None:
+    x = inner.srcs[0]
+    if not is_lossless(x.dtype, inner.dtype):
+        return None
+    return x if outer.dtype is x.dtype else node(Op.CAST, x, dtype=outer.dtype)
+
+
+def _full_slice(outer: Node, x: Node) -> Node | None:
+    a = outer.attrs
+    everything = all(
+        b == 0 and e == d and s == 1
+        for b, e, s, d in zip(a["starts"], a["stops"], a["steps"], x.shape)
+    )
+    return x if everything else None
+
+
+def _empty_pad(outer: Node, x: Node) -> Node | None:
+    return x if all(lo == 0 and hi == 0 for lo, hi in outer.attrs["pads"]) else None
+
+
+def _no_axes(outer: Node, x: Node) -> Node | None:
+    return x if len(outer.attrs["axes"]) == 0 else None
+
+
+def _single_concat(outer: Node) -> Node | None:
+    return outer.srcs[0] if len(outer.srcs) == 1 else None
+
+
+def _same_branches(a: Node, b: Node) -> Node | None:
+    return a if a is b else None
+
+
+OUTER = "outer"
+
+RULES = [
+    ("mul-one", P(Op.MUL, X, ONE), lambda x: x),
+    ("div-one", P(Op.DIV, X, ONE), lambda x: x),
+    ("add-zero", P(Op.ADD, X, ZERO), lambda x: x),
+    ("sub-zero", P(Op.SUB, X, ZERO), lambda x: x),
+    ("int-mul-zero", P(Op.MUL, X, P(where=is_value(0), name="zero")), _int_zero),
+    ("neg-neg", P(Op.NEG, P(Op.NEG, X)), lambda x: x),
+    ("not-not", P(Op.NOT, P(Op.NOT, X)), lambda x: x),
+    (
+        "reshape-reshape",
+        P(Op.RESHAPE, P(Op.RESHAPE, name="inner"), name=OUTER),
+        _compose_reshape,
+    ),
+    ("reshape-same", P(Op.RESHAPE, X, name=OUTER), _same_shape),
+    (
+        "reshape-broadcast",
+        P(Op.RESHAPE, P(Op.EXPAND, name="inner"), name=OUTER),
+        _reshape_broadcast,
+    ),
+    (
+        "permute-permute",
+        P(Op.PERMUTE, P(Op.PERMUTE, name="inner"), name=OUTER),
+        _compose_permute,
+    ),
+    ("permute-identity", P(Op.PERMUTE, X, name=OUTER), _identity_permute),
+    (
+        "expand-expand",
+        P(Op.EXPAND, P(Op.EXPAND, name="inner"), name=OUTER),
+        _compose_expand,
+    ),
+    ("expand-same", P(Op.EXPAND, X, name=OUTER), _same_shape),
+    ("cast-same", P(Op.CAST, X, name=OUTER), _same_dtype),
+    ("cast-cast", P(Op.CAST, P(Op.CAST, name="inner"), name=OUTER), _cast_of_cast),
+    ("slice-all", P(Op.SLICE, X, name=OUTER), _full_slice),
+    ("pad-none", P(Op.PAD, X, name=OUTER), _empty_pad),
+    ("reduce-no-axes", P({Op.SUM, Op.REDUCE_MAX, Op.PROD}, X, name=OUTER), _no_axes),
+    ("concat-one", P(Op.CONCAT, name=OUTER), _single_concat),
+    (
+        "where-true",
+        P(Op.WHERE, P(where=_bool_const(True)), P(name="a"), P()),
+        lambda a: a,
+    ),
+    (
+        "where-false",
+        P(Op.WHERE, P(where=_bool_const(False)), P(), P(name="b")),
+        lambda b: b,
+    ),
+    ("where-same", P(Op.WHERE, P(), P(name="a"), P(name="b")), _same_branches),
+]
+
+MATCHER = PatternMatcher(RULES)
+
+
+def simplify(graph: Graph, stats: dict[str, int] | None = None) -> Graph:
+    """Apply every rule in `RULES` (see module doc); `stats` counts firings."""
+    return graph_rewrite(graph, MATCHER, stats)
+
+
+__all__ = ["MATCHER", "RULES", "is_lossless", "simplify"]
