@@ -1,0 +1,603 @@
+"""The kernel form: what fusion produces and every backend renders.
+
+A compiled graph is a `Program`: an ordered list of `Kernel`s over named
+`Buffer`s. Everything is plain, immutable data (no callables), so a program
+hashes, prints and caches. Backends (codegen/llvm, codegen/cuda) render each
+kernel kind once; they never see IR nodes.
+
+Buffers
+    Every buffer is a flat, contiguous (row-major) array of one dtype. Kernels
+    read buffers only through `load` expressions with a flat element index and
+    write them only through `Store`s. Movement ops (EXPAND, PERMUTE, RESHAPE,
+    SLICE, PAD, CONCAT, UNFOLD) never copy: fusion turns them into index
+    arithmetic inside the loads.
+
+Expressions (`Expr`)
+    A small scalar expression language for kernel bodies. Each Expr has an
+    `op` (a string), `args` (Exprs), a `dtype` and an `arg` (the op's
+    attribute). Ops:
+
+    leaves      var (arg = loop variable name, int64), const (arg = Python
+                scalar), acc (the running/finished reduction result of the
+                enclosing reduce or dot kernel), load (arg = buffer name,
+                args = (flat index,)), random (args = (key i64, counter i64),
+                f32: the splitmix64 function in graphc/ir/rules.py)
+    index math  add, mul, floordiv, mod (int64, floor semantics like Python;
+                `bounds()` tells when operands are non-negative), check
+                (args = (index,), arg = size: the index if 0 <= index < size,
+                else 0 and the kernel raises the program's error flag; used
+                for GATHER / SCATTER_ADD indices so nothing reads out of
+                bounds)
+    scalar      every elementwise IR op by its `Op.value` name: neg, recip,
+                exp, log, sqrt, sin, cos, tanh, floor, not, cast (arg =
+                target DType, the result dtype), add, sub, mul, div, pow,
+                maximum, minimum, cmplt, cmpeq, and, or, where
+                (args = cond, a, b). Semantics are exactly graphc/ir/rules.py:
+                integer div truncates toward zero and x/0 == 0.
+
+    A guarded read (PAD, CONCAT, UNFOLD borders) is
+    `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
+    clamped to 0 when the guard is false, so a backend may evaluate both
+    sides of a `where` (select) and still never reads out of bounds.
+    Fusion never emits a load from an empty buffer.
+
+Kernel kinds (`Kernel.kind`) and their loop structure. Loop variables are
+named `i0, i1, ...` (elementwise/scatter), `o0.. / r0..` (reduce: output
+dims / reduced dims), `b0.., m, n` (dot: batch dims, rows, columns). All
+loops run from 0 to extent-1. Loops named in `Kernel.parallel` may be split
+across threads (their iterations are independent).
+
+    elementwise  for i in shape: for each store: buf[index] = value.
+    reduce       for o in out_shape:
+                     acc = init(reducer)
+                     for r in red_shape: acc = combine(acc, value)
+                     stores (over o, may read `acc`)
+                     for r in red_shape: row_stores (over o and r, may read acc)
+                 reducer: sum | max | prod | argmax. argmax has one reduced
+                 dim; acc is the int64 position r0 of the first maximum
+                 (NaN counts as the maximum; max propagates NaN).
+    dot          for b, m, n: acc = sum_k A[a_index(b,m,k)] * B[b_index(b,k,n)]
+                 A/B are read as affine views (`Operand`: offset + strides
+                 per (batch..., row, col)), then the stores (over b, m, n,
+                 may read `acc`) are the fused epilogue.
+    scatter      out (zeroed first, `out` names it) += value at
+                 check(target); loops over the source shape, sequential.
+
+UNFOLD and FOLD need no kind of their own: unfold is an elementwise kernel
+with guarded loads, fold a reduce over the kernel window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from graphc.ir import dtypes
+from graphc.ir.dtypes import DType
+
+INDEX = dtypes.int64
+
+# ---------------------------------------------------------------------------
+# expressions
+
+
+@dataclass(frozen=True)
+class Expr:
+    """One node of a kernel-body expression (see the module docstring)."""
+
+    op: str
+    args: tuple["Expr", ...] = ()
+    dtype: DType = INDEX
+    arg: Any = None
+    _h: Any = field(default=None, compare=False, repr=False)
+
+    def __hash__(self) -> int:
+        # Cached: kernel bodies are deep trees hashed often (CSE in codegen).
+        if self._h is None:
+            object.__setattr__(self, "_h", hash((self.op, self.args, self.dtype.name, repr(self.arg))))
+        return self._h
+
+    def __eq__(self, other) -> bool:
+        # repr(arg) tells 0.0 from -0.0 so CSE never merges them.
+        return self is other or (
+            isinstance(other, Expr)
+            and hash(self) == hash(other)
+            and self.op == other.op
+            and self.dtype is other.dtype
+            and repr(self.arg) == repr(other.arg)
+            and self.args == other.args
+        )
+
+    def __repr__(self) -> str:
+        return format_expr(self)
+
+    # Index arithmetic sugar; simplifies as it builds.
+    def __add__(self, other):
+        return add(self, as_expr(other))
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        return mul(self, as_expr(other))
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        return floordiv(self, int(other))
+
+    def __mod__(self, other):
+        return mod(self, int(other))
+
+
+def as_expr(value) -> Expr:
+    return value if isinstance(value, Expr) else const(int(value))
+
+
+def var(name: str) -> Expr:
+    return Expr("var", arg=name)
+
+
+def const(value, dtype: DType = INDEX) -> Expr:
+    if dtype.is_float:
+        value = float(value)
+    elif dtype.is_bool:
+        value = bool(value)
+    else:
+        value = int(value)
+    return Expr("const", dtype=dtype, arg=value)
+
+
+def load(buffer: str, index: Expr, dtype: DType) -> Expr:
+    return Expr("load", (index,), dtype, buffer)
+
+
+def acc(dtype: DType) -> Expr:
+    return Expr("acc", dtype=dtype)
+
+
+def scalar(op: str, *args: Expr, dtype: DType | None = None, arg: Any = None) -> Expr:
+    """An elementwise op node; the result dtype defaults to the operands'."""
+    if dtype is None:
+        dtype = dtypes.bool_ if op in ("cmplt", "cmpeq") else args[-1].dtype
+    return Expr(op, tuple(args), dtype, arg)
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    if cond.op == "const":
+        return a if cond.arg else b
+    return Expr("where", (cond, a, b), a.dtype)
+
+
+def check(index: Expr, size: int) -> Expr:
+    return Expr("check", (index,), INDEX, int(size))
+
+
+def is_const(e: Expr, value=None) -> bool:
+    return e.op == "const" and (value is None or e.arg == value)
+
+
+# --- index arithmetic with a light simplifier ------------------------------
+# Bounds let the simplifier drop `floordiv`/`mod` that reshapes of
+# contiguous views introduce (x // n == 0 when 0 <= x < n), which is what
+# keeps inner loops affine and vectorizable.
+
+VarRanges = dict  # loop variable name -> extent
+
+
+_RANGES: dict[str, int] = {}
+
+
+@dataclass
+class _RangeScope:
+    """Context manager that declares loop extents for the simplifier."""
+
+    ranges: dict
+
+    def __enter__(self):
+        self.saved = dict(_RANGES)
+        _RANGES.update(self.ranges)
+        return self
+
+    def __exit__(self, *exc):
+        _RANGES.clear()
+        _RANGES.update(self.saved)
+
+
+def loop_ranges(ranges: dict[str, int]) -> _RangeScope:
+    """`with loop_ranges({'i0': 4}):` builds index expressions knowing i0 < 4."""
+    return _RangeScope(ranges)
+
+
+def bounds(e: Expr) -> tuple[int, int] | None:
+    """Inclusive (lo, hi) of an int64 index expression, or None if unknown."""
+    if e.op == "const" and e.dtype.is_int:
+        return (e.arg, e.arg)
+    if e.op == "var":
+        n = _RANGES.get(e.arg)
+        return None if n is None else (0, max(n - 1, 0))
+    if e.op in ("add", "mul") and e.dtype is INDEX:
+        a, b = bounds(e.args[0]), bounds(e.args[1])
+        if a is None or b is None:
+            return None
+        if e.op == "add":
+            return (a[0] + b[0], a[1] + b[1])
+        prods = [x * y for x in a for y in b]
+        return (min(prods), max(prods))
+    if e.op == "floordiv":
+        a = bounds(e.args[0])
+        return None if a is None else (a[0] // e.arg, a[1] // e.arg)
+    if e.op == "mod":
+        return (0, e.arg - 1)
+    if e.op == "check":
+        return (0, max(e.arg - 1, 0))
+    return None
+
+
+def _terms(e: Expr) -> list[Expr]:
+    if e.op == "add" and e.dtype is INDEX:
+        return _terms(e.args[0]) + _terms(e.args[1])
+    return [e]
+
+
+def _coef(term: Expr) -> tuple[int, Expr | None]:
+    """term == coef * rest (rest None for a constant term)."""
+    if term.op == "const":
+        return term.arg, None
+    if term.op == "mul" and term.args[1].op == "const":
+        return term.args[1].arg, term.args[0]
+    return 1, term
+
+
+def _sum(terms: Iterable[Expr]) -> Expr:
+    total = None
+    for t in terms:
+        total = t if total is None else add(total, t)
+    return total if total is not None else const(0)
+
+
+def add(a: Expr, b: Expr) -> Expr:
+    if a.dtype is not INDEX or b.dtype is not INDEX:
+        return scalar("add", a, b)
+    if is_const(a) and is_const(b):
+        return const(a.arg + b.arg)
+    if is_const(a, 0):
+        return b
+    if is_const(b, 0):
+        return a
+    if is_const(a):
+        a, b = b, a
+    # Keep constants on the right and fold c1 + c2.
+    if b.op == "const" and a.op == "add" and is_const(a.args[1]):
+        return add(a.args[0], const(a.args[1].arg + b.arg))
+    return Expr("add", (a, b))
+
+
+def mul(a: Expr, b: Expr) -> Expr:
+    if a.dtype is not INDEX or b.dtype is not INDEX:
+        return scalar("mul", a, b)
+    if is_const(a):
+        a, b = b, a
+    if is_const(b):
+        if is_const(a):
+            return const(a.arg * b.arg)
+        if b.arg == 0:
+            return const(0)
+        if b.arg == 1:
+            return a
+        if a.op == "add":  # distribute so terms stay affine
+            return add(mul(a.args[0], b), mul(a.args[1], b))
+        if a.op == "mul" and is_const(a.args[1]):
+            return mul(a.args[0], const(a.args[1].arg * b.arg))
+    return Expr("mul", (a, b))
+
+
+def _split(e: Expr, d: int) -> tuple[Expr, Expr] | None:
+    """Write e = d * q + r, q from the terms whose coefficient d divides
+    (exact for integers, so floor(e / d) = q + floor(r / d)); None if no
+    term is divisible."""
+    big, small = [], []
+    for t in _terms(e):
+        c, rest = _coef(t)
+        if rest is None:  # split a constant into its multiple of d and the rest
+            if c // d:
+                big.append(const(c // d))
+            small.append(const(c % d))
+        elif c % d == 0:
+            big.append(mul(rest, const(c // d)))
+        else:
+            small.append(t)
+    if not big:
+        return None
+    return _sum(big), _sum(small)
+
+
+def _in_range(a: Expr, d: int) -> bool:
+    b = bounds(a)
+    return b is not None and 0 <= b[0] and b[1] < d
+
+
+def _factor(a: Expr, d: int) -> tuple[int, Expr, Expr] | None:
+    """a = c * q + r with c | d, c > 1 and 0 <= r < c (r from the terms whose
+    coefficient c does not divide), e.g. 4*i0 + i1 with i1 < 4."""
+    for t in _terms(a):
+        c, rest = _coef(t)
+        if rest is None or c <= 1 or d % c or c == d:
+            continue
+        q, r = [], []
+        for u in _terms(a):
+            cu, ru = _coef(u)
+            if ru is not None and cu % c == 0:
+                q.append(mul(ru, const(cu // c)))
+            else:
+                r.append(u)
+        rem = _sum(r)
+        if _in_range(rem, c) and all((bounds(x) or (-1, 0))[0] >= 0 for x in q):
+            return c, _sum(q), rem
+    return None
+
+
+def floordiv(a: Expr, d: int) -> Expr:
+    if d == 1:
+        return a
+    if is_const(a):
+        return const(a.arg // d)
+    if _in_range(a, d):
+        return const(0)
+    split = _split(a, d)
+    if split is not None:
+        return add(split[0], floordiv(split[1], d))
+    fac = _factor(a, d)
+    if fac is not None:
+        return floordiv(fac[1], d // fac[0])
+    if a.op == "floordiv":
+        return floordiv(a.args[0], a.arg * d)
+    return Expr("floordiv", (a,), INDEX, d)
+
+
+def mod(a: Expr, d: int) -> Expr:
+    if d == 1:
+        return const(0)
+    if is_const(a):
+        return const(a.arg % d)
+    if _in_range(a, d):
+        return a
+    split = _split(a, d)
+    if split is not None:
+        return mod(split[1], d)
+    fac = _factor(a, d)
+    if fac is not None:
+        return add(mul(mod(fac[1], d // fac[0]), const(fac[0])), fac[2])
+    return Expr("mod", (a,), INDEX, d)
+
+
+def affine(e: Expr) -> tuple[dict[str, int], int] | None:
+    """e as {var: coef} + const when it is affine in loop variables."""
+    coefs: dict[str, int] = {}
+    offset = 0
+    for t in _terms(e):
+        c, rest = _coef(t)
+        if rest is None:
+            offset += c
+        elif rest.op == "var":
+            coefs[rest.arg] = coefs.get(rest.arg, 0) + c
+        else:
+            return None
+    return coefs, offset
+
+
+def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
+    """Replace loop variables by expressions, re-simplifying index math."""
+    if e.op == "var":
+        return mapping.get(e.arg, e)
+    if not e.args:
+        return e
+    args = tuple(substitute(a, mapping) for a in e.args)
+    return rebuild(e, args)
+
+
+def rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
+    """e with new operands, through the simplifying constructors."""
+    if e.dtype is INDEX and e.op in ("add", "mul"):
+        return add(*args) if e.op == "add" else mul(*args)
+    if e.op == "floordiv":
+        return floordiv(args[0], e.arg)
+    if e.op == "mod":
+        return mod(args[0], e.arg)
+    if e.op == "where":
+        return where(*args)
+    return Expr(e.op, args, e.dtype, e.arg)
+
+
+def walk(e: Expr):
+    """Every sub-expression, operands before users (duplicates included)."""
+    for a in e.args:
+        yield from walk(a)
+    yield e
+
+
+def loads_of(e: Expr) -> set[str]:
+    return {x.arg for x in walk(e) if x.op == "load"}
+
+
+def format_expr(e: Expr) -> str:
+    if e.op == "var":
+        return e.arg
+    if e.op == "const":
+        return repr(e.arg)
+    if e.op == "acc":
+        return "acc"
+    if e.op == "load":
+        return f"{e.arg}[{format_expr(e.args[0])}]"
+    if e.op in ("add", "mul") and e.dtype is INDEX:
+        sym = " + " if e.op == "add" else "*"
+        return f"({format_expr(e.args[0])}{sym}{format_expr(e.args[1])})"
+    if e.op in ("floordiv", "mod"):
+        sym = "//" if e.op == "floordiv" else "%"
+        return f"({format_expr(e.args[0])}{sym}{e.arg})"
+    inner = ", ".join(format_expr(a) for a in e.args)
+    if e.op == "cast":
+        return f"cast<{e.dtype.short}>({inner})"
+    if e.op == "check":
+        return f"check({inner}, {e.arg})"
+    return f"{e.op}({inner})"
+
+
+# ---------------------------------------------------------------------------
+# kernels and programs
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A flat array. kind: input | output | temp | const."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    kind: str = "temp"
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Store:
+    """buffer[index] = value (index: int64 Expr over the kernel's loop vars)."""
+
+    buffer: str
+    index: Expr
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An affine view of a buffer read by a dot kernel: element (b.., r, c)
+    is at offset + sum(batch_strides * b) + row_stride * r + col_stride * c."""
+
+    buffer: str
+    offset: int
+    batch_strides: tuple[int, ...]
+    row_stride: int
+    col_stride: int
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One loop nest. Fields a kind does not use keep their defaults."""
+
+    name: str
+    kind: str  # elementwise | reduce | dot | scatter
+    shape: tuple[int, ...]  # loop extents: elementwise/scatter shape, reduce out_shape, dot (batch..., M, N)
+    stores: tuple[Store, ...] = ()
+    # reduce
+    red_shape: tuple[int, ...] = ()
+    reducer: str = ""
+    value: Expr | None = None  # reduce: the reduced value; scatter: the added value
+    row_stores: tuple[Store, ...] = ()
+    # dot
+    a: Operand | None = None
+    b: Operand | None = None
+    k: int = 0
+    # scatter
+    target: Expr | None = None  # flat index into `out`, wrapped in check()
+    out: str = ""
+    # bookkeeping for printing and the cost model
+    primitives: tuple[str, ...] = ()
+    acc_dtype: DType | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        names: set[str] = set()
+        for e in self._exprs():
+            names |= loads_of(e)
+        if self.a is not None:
+            names |= {self.a.buffer, self.b.buffer}
+        return tuple(sorted(names))
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        names = [s.buffer for s in self.stores + self.row_stores]
+        if self.out:
+            names.append(self.out)
+        return tuple(dict.fromkeys(names))
+
+    def _exprs(self) -> list[Expr]:
+        out = []
+        for s in self.stores + self.row_stores:
+            out += [s.index, s.value]
+        out += [e for e in (self.value, self.target) if e is not None]
+        return out
+
+    def loop_vars(self) -> list[tuple[str, int]]:
+        """(name, extent) of the kernel's outer loops (not reduce/k loops)."""
+        if self.kind == "reduce":
+            return [(f"o{d}", n) for d, n in enumerate(self.shape)]
+        if self.kind == "dot":
+            nb = len(self.shape) - 2
+            names = [f"b{d}" for d in range(nb)] + ["m", "n"]
+            return list(zip(names, self.shape))
+        return [(f"i{d}", n) for d, n in enumerate(self.shape)]
+
+    def red_vars(self) -> list[tuple[str, int]]:
+        return [(f"r{d}", n) for d, n in enumerate(self.red_shape)]
+
+    @property
+    def flops(self) -> int:
+        """Rough work estimate (multiply-adds or element updates)."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        if self.kind == "reduce":
+            for d in self.red_shape:
+                n *= d
+        if self.kind == "dot":
+            n *= max(self.k, 1)
+        return n
+
+
+@dataclass
+class Program:
+    """Ordered kernels over buffers, the graph's inputs/outputs by buffer
+    name, constant arrays, and (after passes/memory.py) the memory plan."""
+
+    name: str
+    buffers: dict[str, Buffer]
+    kernels: list[Kernel]
+    inputs: list[str]
+    outputs: list[str]
+    constants: dict[str, Any] = field(default_factory=dict)  # name -> numpy array
+    aliases: dict[int, int] = field(default_factory=dict)  # output index -> input index
+    plan: Any = None  # passes.memory.MemoryPlan
+
+
+def format_kernel(k: Kernel) -> str:
+    """A readable multi-line rendering of one kernel."""
+    head = f"kernel {k.name} [{k.kind}] loops {list(k.shape)}"
+    if k.kind == "reduce":
+        head += f" {k.reducer} over {list(k.red_shape)}: {format_expr(k.value)}"
+    if k.kind == "dot":
+        head += f" k={k.k} a={k.a} b={k.b}"
+    if k.kind == "scatter":
+        head += f" {k.out}[{format_expr(k.target)}] += {format_expr(k.value)}"
+    lines = [head, f"  fused: {', '.join(k.primitives)}"]
+    for s in k.stores:
+        lines.append(f"  {s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
+    for s in k.row_stores:
+        lines.append(f"  row {s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
+    return "\n".join(lines)
+
+
+def format_program(p: Program) -> str:
+    lines = [f"program @{p.name}: inputs {p.inputs} outputs {p.outputs}"]
+    for b in p.buffers.values():
+        lines.append(f"  buffer {b.name}: {b.dtype.short}{list(b.shape)} {b.kind}")
+    for k in p.kernels:
+        lines.append(format_kernel(k))
+    return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""One LLVM function per kernel: the loop nests of each kernel kind.
+
+Every kernel function has the signature
+    void kN(T0* p0, T1* p1, ..., i64 lo, i64 hi, i32* error)
+with one pointer per buffer it touches (noalias unless the memory plan puts
+two of them in the same storage) and [lo, hi) the part of its outermost
+parallel loop this thread runs. Loops count up by one; inner loops are plain
+affine loops LLVM's loop vectorizer handles. The only fast-math flags used
+are `reassoc`/`contract` on floating-point sum and dot accumulators, so
+that reductions vectorize; this reorders sums (results stay within float
+tolerance) and never touches elementwise math.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+from codegen.kernel import Kernel
+from codegen.llvm.expr import I32, I64, ExprEmitter, mem_type, reg_type
+
+REDUCE_FLAGS = ("reassoc", "contract", "nsz")
+# Dots with at most this many output columns accumulate a whole row at once
+# (in a stack array), which keeps the inner loop contiguous.
+ROW_DOT_MAX_N = 8192
+
+
+@contextmanager
+def for_range(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, name: str):
+    """`for (i = lo; i < hi; i++)`; yields the induction variable."""
+    pre = b.block
+    head = b.append_basic_block(f"{name}.head")
+    body = b.append_basic_block(f"{name}.body")
+    done = b.append_basic_block(f"{name}.done")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name=name)
+    i.add_incoming(lo, pre)
+    b.cbranch(b.icmp_signed("<", i, hi), body, done)
+    b.position_at_end(body)
+    yield i
+    nxt = b.add(i, ir.Constant(I64, 1), name=f"{name}.next", flags=("nsw",))
+    i.add_incoming(nxt, b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+@contextmanager
+def loop_nest(b: ir.IRBuilder, dims: list[tuple[str, int]], env: dict, first=None):
+    """Nested loops over dims (outer first); the first loop may get a
+    [lo, hi) range instead of [0, extent)."""
+    if not dims:
+        yield
+        return
+    (name, extent), rest = dims[0], dims[1:]
+    lo, hi = first if first is not None else (ir.Constant(I64, 0), ir.Constant(I64, extent))
+    with for_range(b, lo, hi, name) as i:
+        env[name] = i
+        with loop_nest(b, rest, env):
+            yield
+
+
+class KernelBuilder:
+    """Builds the LLVM function of one kernel into `module`."""
+
+    def __init__(self, module: ir.Module, kern: Kernel, buffers: dict, shared: set[str]):
+        self.kern = kern
+        dtypes = {n: buf.dtype for n, buf in buffers.items()}
+        self.numels = {n: buf.numel for n, buf in buffers.items()}
+        self.names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
+        ptr_types = [mem_type(dtypes[n]).as_pointer() for n in self.names]
+        fnty = ir.FunctionType(ir.VoidType(), ptr_types + [I64, I64, I32.as_pointer()])
+        self.fn = ir.Function(module, fnty, kern.name)
+        self.fn.linkage = "internal"
+        self.fn.attributes.add("nounwind")
+        for arg, n in zip(self.fn.args, self.names):
+            arg.name = n
+            if n not in shared:
+                arg.add_attribute("noalias")
+        self.lo, self.hi, self.err = self.fn.args[-3:]
+        self.buffers = dict(zip(self.names, self.fn.args))
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.dtypes = dtypes
+
+    def emitter(self, env, acc=None) -> ExprEmitter:
+        return ExprEmitter(self.b, env, self.buffers, self.err, acc)
+
+    def build(self) -> ir.Function:
+        getattr(self, f"_{self.kern.kind}")()
+        self.b.ret_void()
+        return self.fn
+
+    def _stores(self, stores, env, acc=None) -> None:
+        em = self.emitter(env, acc)
+        for s in stores:
+            em.store(s.buffer, em.emit(s.index), em.emit(s.value), self.dtypes[s.buffer])
+
+    def _elementwise(self) -> None:
+        k, env = self.kern, {}
+        with loop_nest(self.b, k.loop_vars(), env, (self.lo, self.hi)):
+            self._stores(k.stores, env)
+
+    def _scatter(self) -> None:
+        k, b, env = self.kern, self.b, {}
+        out_t = self.dtypes[k.out]
+        # Zero the output; the entry runs scatter kernels on one thread.
+        size = self.numels[k.out]
+        with for_range(b, ir.Constant(I64, 0), ir.Constant(I64, size), "z") as i:
+            b.store(ir.Constant(mem_type(out_t), 0), b.gep(self.buffers[k.out], [i], inbounds=True))
+        with loop_nest(b, k.loop_vars(), env, (self.lo, self.hi)):
+            em = self.emitter(env)
+            target = em.emit(k.target)
+            value = em.emit(k.value)
+            old = em.load(k.out, target, out_t)
+            new = b.fadd(old, value) if out_t.is_float else b.add(old, value)
+            em.store(k.out, target, new, out_t)
+
+    def _reduce(self) -> None:
+        k, b, env = self.kern, self.b, {}
+        acc_t = reg_type(k.acc_dtype)
+        with loop_nest(b, k.loop_vars(), env, (self.lo, self.hi)):
+            acc_ptr, best_ptr = self._entry_alloca(acc_t), None
+            if k.reducer == "argmax":
+                best_ptr = self._entry_alloca(I64)
+                b.store(ir.Constant(I64, 0), best_ptr)
+            b.store(_init(k.reducer, k.acc_dtype, acc_t), acc_ptr)
+            with loop_nest(b, k.red_vars(), env):
+                em = self.emitter(env)
+                v = em.emit(k.value)
+                self._combine(acc_ptr, best_ptr, v, env)
+            acc = b.load(best_ptr if best_ptr is not None else acc_ptr)
+            self._stores(k.stores, env, acc)
+            if k.row_stores:
+                with loop_nest(b, k.red_vars(), env):
+                    self._stores(k.row_stores, env, acc)
+
+    def _entry_alloca(self, t: ir.Type) -> ir.Value:
+        # Allocas in the entry block so SROA turns them into registers.
+        b = self.b
+        with b.goto_entry_block():
+            return b.alloca(t)
+
+    def _combine(self, acc_ptr, best_ptr, v, env) -> None:
+        k, b = self.kern, self.b
+        dt = k.acc_dtype
+        acc = b.load(acc_ptr)
+        em = self.emitter(env)
+        if k.reducer == "sum":
+            new = b.fadd(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.add(acc, v)
+        elif k.reducer == "prod":
+            new = b.fmul(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.mul(acc, v)
+        elif k.reducer == "max":
+            new = b.or_(acc, v) if dt.is_bool else em._binary("maximum", acc, v, dt)
+        else:  # argmax: strictly greater, or the first NaN
+            if dt.is_float:
+                better = b.or_(b.fcmp_ordered(">", v, acc),
+                               b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc)))
+            else:
+                better = em._binary("cmplt", acc, v, dt)
+            new = b.select(better, v, acc)
+            b.store(b.select(better, env["r0"], b.load(best_ptr)), best_ptr)
+        b.store(new, acc_ptr)
+
+    def _dot(self) -> None:
+        if self.kern.shape[-1] <= ROW_DOT_MAX_N and self.kern.shape[-1] > 1:
+            return self._dot_rows()
+        k, b, env = self.kern, self.b, {}
+        acc_t = reg_type(k.acc_dtype)
+        with loop_nest(b, k.loop_vars(), env, (self.lo, self.hi)):
+            acc_ptr = self._entry_alloca(acc_t)
+            b.store(ir.Constant(acc_t, 0), acc_ptr)
+            with for_range(b, ir.Constant(I64, 0), ir.Constant(I64, k.k), "kk") as kk:
+                x = b.load(b.gep(self.buffers[k.a.buffer], [_operand_index(b, k.a, env, "m", kk)], inbounds=True))
+                y = b.load(b.gep(self.buffers[k.b.buffer], [_operand_index(b, k.b, env, kk, "n")], inbounds=True))
+                acc = b.load(acc_ptr)
+                if k.acc_dtype.is_float:
+                    new = b.fadd(acc, b.fmul(x, y, flags=REDUCE_FLAGS), flags=REDUCE_FLAGS)
+                else:
+                    new = b.add(acc, b.mul(x, y))
+                b.store(new, acc_ptr)
+            self._stores(k.stores, env, b.load(acc_ptr))
+
+
+    def _dot_rows(self) -> None:
+        """Row-at-a-time dot: for each output row, acc[n] += A[m,k] * B[k,n]
+        over k with n innermost (contiguous in B and acc, so it vectorizes),
+        then the epilogue over the row."""
+        k, b, env = self.kern, self.b, {}
+        acc_t = reg_type(k.acc_dtype)
+        n_extent = k.shape[-1]
+        row = self._entry_alloca(ir.ArrayType(acc_t, n_extent))
+        zero = ir.Constant(I64, 0)
+        outer = k.loop_vars()[:-1]
+        with loop_nest(b, outer, env, (self.lo, self.hi)):
+            with for_range(b, zero, ir.Constant(I64, n_extent), "z") as n:
+                b.store(ir.Constant(acc_t, 0), b.gep(row, [zero, n], inbounds=True))
+            with for_range(b, zero, ir.Constant(I64, k.k), "kk") as kk:
+                x = b.load(b.gep(self.buffers[k.a.buffer], [_operand_index(b, k.a, env, "m", kk)], inbounds=True))
+                with for_range(b, zero, ir.Constant(I64, n_extent), "n") as n:
+                    env["n"] = n
+                    y = b.load(b.gep(self.buffers[k.b.buffer], [_operand_index(b, k.b, env, kk, "n")], inbounds=True))
+                    ptr = b.gep(row, [zero, n], inbounds=True)
+                    if k.acc_dtype.is_float:
+                        new = b.fadd(b.load(ptr), b.fmul(x, y, flags=REDUCE_FLAGS), flags=REDUCE_FLAGS)
+                    else:
+                        new = b.add(b.load(ptr), b.mul(x, y))
+                    b.store(new, ptr)
+            with for_range(b, zero, ir.Constant(I64, n_extent), "n") as n:
+                env["n"] = n
+                self._stores(k.stores, env, b.load(b.gep(row, [zero, n], inbounds=True)))
+
+
+def _operand_index(b, op, env, row, col) -> ir.Value:
+    def val(v):
+        return env[v] if isinstance(v, str) else v
+
+    idx = ir.Constant(I64, op.offset)
+    terms = [(env[f"b{d}"], s) for d, s in enumerate(op.batch_strides)]
+    terms += [(val(row), op.row_stride), (val(col), op.col_stride)]
+    for v, s in terms:
+        if s:
+            idx = b.add(idx, b.mul(v, ir.Constant(I64, s)))
+    return idx
+
+
+def _init(reducer: str, dt, t: ir.Type) -> ir.Constant:
+    if reducer == "sum":
+        return ir.Constant(t, 0.0 if dt.is_float else 0)
+    if reducer == "prod":
+        return ir.Constant(t, 1.0 if dt.is_float else 1)
+    if dt.is_float:
+        return ir.Constant(t, float("-inf"))
+    if dt.is_bool:
+        return ir.Constant(t, 0)
+    if dt.np.kind == "u":
+        return ir.Constant(t, 0)
+    return ir.Constant(t, -(1 << (t.width - 1)))

@@ -1,0 +1,119 @@
+"""The whole program as one LLVM module with one entry point:
+
+    void entry(i8** buffers, i64 thread, i64 nthreads, i32* error, i64* barrier)
+
+`buffers[i]` points at buffer `buffer_order[i]` (inputs, outputs, arena
+slots, constants: the runtime fills the table). Each of the `nthreads`
+callers runs its share of every kernel's outermost loop, then waits at a
+barrier (atomics, in generated code) before the next kernel. Kernels too
+small to be worth splitting, and scatter kernels (whose updates may
+collide), run on thread 0 only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from codegen.kernel import Program
+from codegen.llvm import target
+from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type
+from codegen.llvm.kernels import KernelBuilder
+
+# Kernels with less work than this (element updates / multiply-adds) run on
+# one thread: splitting them costs more in synchronisation than it saves.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    ir: str
+    buffer_order: tuple[str, ...]
+
+
+def shared_storage(prog: Program) -> set[str]:
+    """Buffers that may share memory with another buffer of the same kernel."""
+    shared: set[str] = set()
+    for out, src in prog.plan.in_place:
+        shared |= {out, src}
+    for out_i, in_i in prog.plan.direct_aliases.items():
+        shared |= {prog.outputs[out_i], prog.inputs[in_i]}
+    # The same buffer passed twice (an output that is also an input name).
+    return shared
+
+
+def build_module(prog: Program) -> ModuleInfo:
+    triple, layout = target.triple_and_layout()
+    module = ir.Module(name=prog.name)
+    module.triple, module.data_layout = triple, layout
+    order = tuple(prog.buffers)
+    shared = shared_storage(prog)
+    fns = [KernelBuilder(module, k, prog.buffers, shared).build() for k in prog.kernels]
+    _entry(module, prog, order, fns)
+    return ModuleInfo(str(module), order)
+
+
+def _entry(module: ir.Module, prog: Program, order, fns) -> None:
+    ptr = I8.as_pointer()
+    fnty = ir.FunctionType(ir.VoidType(), [ptr.as_pointer(), I64, I64, I32.as_pointer(), I64.as_pointer()])
+    entry = ir.Function(module, fnty, "entry")
+    bufs, tid, nthreads, err, bar = entry.args
+    b = ir.IRBuilder(entry.append_basic_block("entry"))
+    barrier = _barrier_fn(module)
+    many = b.icmp_signed(">", nthreads, ir.Constant(I64, 1))
+    pos = {n: i for i, n in enumerate(order)}
+    for kern, fn in zip(prog.kernels, fns):
+        kb_names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
+        args = []
+        for n in kb_names:
+            raw = b.load(b.gep(bufs, [ir.Constant(I64, pos[n])]))
+            args.append(b.bitcast(raw, mem_type(prog.buffers[n].dtype).as_pointer()))
+        extent = kern.shape[0] if kern.shape else 1
+        lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
+        with b.if_then(b.icmp_signed("<", lo, hi)):
+            b.call(fn, args + [lo, hi, err])
+        with b.if_then(many):
+            b.call(barrier, [bar, nthreads])
+    b.ret_void()
+
+
+def _parallel(kern) -> bool:
+    return kern.kind != "scatter" and kern.flops >= PARALLEL_MIN_WORK and kern.shape and kern.shape[0] > 1
+
+
+def _split(b: ir.IRBuilder, extent: int, tid, nthreads, parallel: bool):
+    n = ir.Constant(I64, extent)
+    if not parallel:
+        is0 = b.icmp_signed("==", tid, ir.Constant(I64, 0))
+        return ir.Constant(I64, 0), b.select(is0, n, ir.Constant(I64, 0))
+    lo = b.sdiv(b.mul(n, tid), nthreads)
+    hi = b.sdiv(b.mul(n, b.add(tid, ir.Constant(I64, 1))), nthreads)
+    return lo, hi
+
+
+def _barrier_fn(module: ir.Module) -> ir.Function:
+    """Sense-counting barrier over i64[2] = (arrived, generation)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]), "graphc_barrier")
+    fn.linkage = "internal"
+    state, n = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    count_ptr, gen_ptr = state, b.gep(state, [ir.Constant(I64, 1)])
+    gen = b.load_atomic(gen_ptr, "acquire", 8)
+    arrived = b.atomic_rmw("add", count_ptr, ir.Constant(I64, 1), "acq_rel")
+    last = b.icmp_signed("==", arrived, b.sub(n, ir.Constant(I64, 1)))
+    with b.if_else(last) as (then, otherwise):
+        with then:
+            b.store_atomic(ir.Constant(I64, 0), count_ptr, "monotonic", 8)
+            b.atomic_rmw("add", gen_ptr, ir.Constant(I64, 1), "release")
+        with otherwise:
+            spin = b.append_basic_block("spin")
+            out = b.append_basic_block("out")
+            b.branch(spin)
+            b.position_at_end(spin)
+            b.call(intrinsic(module, "llvm.x86.sse2.pause", ir.VoidType(), []), [])
+            same = b.icmp_signed("==", b.load_atomic(gen_ptr, "acquire", 8), gen)
+            b.cbranch(same, spin, out)
+            b.position_at_end(out)
+    b.ret_void()
+    return fn

@@ -1,0 +1,124 @@
+"""The host target: LLVM initialisation, the target machine, the optimisation
+pipeline (LLVM's new pass manager at -O3) and object/assembly emission."""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite
+import llvmlite.binding as llvm
+
+
+@functools.lru_cache(maxsize=None)
+def _init() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    _add_libc_symbols()
+
+
+# Functions generated code may call: libm for the math intrinsics LLVM lowers
+# to library calls, libc for memset/memcpy.
+_SYMBOLS = [f + s for f in ("exp", "log", "sin", "cos", "tanh", "pow", "floor", "sqrt", "exp2", "log2", "fmod") for s in ("", "f")]
+
+
+def _add_libc_symbols() -> None:
+    import ctypes
+    import ctypes.util
+
+    libs = [ctypes.CDLL(None)]
+    name = ctypes.util.find_library("m")
+    if name:
+        libs.append(ctypes.CDLL(name))
+    for sym in _SYMBOLS + ["memset", "memcpy", "memmove"]:
+        for lib in libs:
+            try:
+                fn = getattr(lib, sym)
+            except AttributeError:
+                continue
+            llvm.add_symbol(sym, ctypes.cast(fn, ctypes.c_void_p).value)
+            break
+
+
+@functools.lru_cache(maxsize=None)
+def host() -> tuple[str, str]:
+    """(cpu name, feature string) of this machine."""
+    _init()
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def vector_bits() -> int:
+    """Widest SIMD register the generated micro-kernels use."""
+    features = host()[1]
+    if "+avx512f" in features:
+        return 512
+    if "+avx2" in features or "+avx" in features:
+        return 256
+    return 128
+
+
+@functools.lru_cache(maxsize=None)
+def target_machine():
+    """The shared machine for optimising and emitting code."""
+    return new_target_machine()
+
+
+def new_target_machine():
+    """A fresh target machine; an execution engine takes ownership of (and
+    frees) the one it is given, so each engine needs its own."""
+    _init()
+    cpu, features = host()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault", jit=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _source_hash() -> str:
+    # The code generator's own source: editing it must invalidate cached code.
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")) + [here.parent / "kernel.py"]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint() -> str:
+    """Everything about the code generator that changes the machine code."""
+    cpu, features = host()
+    return (
+        f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
+        f"features={features};codegen={_source_hash()}"
+    )
+
+
+def optimize(ir_text: str):
+    """Parse, verify and optimise LLVM IR text; returns the ModuleRef."""
+    _init()
+    tm = target_machine()
+    mod = llvm.parse_assembly(ir_text)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    mpm = pb.getModulePassManager()
+    mpm.run(mod, pb)
+    return mod
+
+
+def emit_object(mod) -> bytes:
+    return target_machine().emit_object(mod)
+
+
+def emit_assembly(mod) -> str:
+    return target_machine().emit_assembly(mod)
+
+
+def triple_and_layout() -> tuple[str, str]:
+    tm = target_machine()
+    return tm.triple, str(tm.target_data)

@@ -1,0 +1,481 @@
+"""Fusion: Graph -> codegen.kernel.Program.
+
+What it does, in order:
+
+1. Chooses which nodes get a buffer ("materialized"): graph inputs and
+   outputs, array constants, reductions, DOT, FOLD, SCATTER_ADD, and any
+   elementwise node used more than once whose inlined expression is not
+   cheap (recomputing `exp(x - m)` in two consumers is cheaper than a round
+   trip through memory; recomputing a long chain is not).
+2. Builds one kernel per materialized node. Elementwise, movement, IOTA,
+   RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
+   consumers; movement ops become index arithmetic (no copies). A DOT operand
+   that is not an affine view of a buffer gets a copy kernel first.
+3. Merges an elementwise kernel into the reduce or dot kernel it reads when
+   it reads that result at the same element (an epilogue: bias + relu after
+   a matmul, `sum * (1/n)` after a sum) or, for a reduce, at every element of
+   the reduced row (a row epilogue: softmax's `exp(x - m) / s` runs in the
+   kernel that computes `s`, so softmax is two kernels).
+
+It does not reorder the graph, choose loop orders or plan memory
+(passes/memory.py does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from codegen import kernel as K
+from codegen.kernel import Buffer, Expr, Kernel, Program, Store
+from graphc.ir import dtypes
+from graphc.ir.graph import ConstArray, Graph, Node
+from graphc.ir.ops import ELEMENTWISE, MOVEMENT, Op
+from graphc.ir.rules import _pair, window_out_size
+
+# Ops that always get their own kernel (or are leaves with their own storage).
+_MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD}
+_REDUCERS = {Op.SUM: "sum", Op.REDUCE_MAX: "max", Op.PROD: "prod", Op.ARGMAX: "argmax"}
+# A node used by several consumers is recomputed in each while its inlined
+# expression costs at most this many scalar ops.
+_DUPLICATE_COST = 3
+_PREFIX = {"input": "in", "output": "out", "temp": "t", "const": "c"}
+
+
+def strides(shape) -> list[int]:
+    out, s = [], 1
+    for d in reversed(shape):
+        out.append(s)
+        s *= d
+    return out[::-1]
+
+
+def flat(idx, shape) -> Expr:
+    return K._sum(i * s for i, s in zip(idx, strides(shape)))
+
+
+def _ranges(names_extents) -> dict:
+    return {n: e for n, e in names_extents}
+
+
+class _Fuser:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.users = graph.users()
+        self.buffers: dict[str, Buffer] = {}
+        self.buf_of: dict[Node, str] = {}
+        self.kernels: list[Kernel] = []
+        self.constants: dict = {}
+        self.material = self._choose_material()
+        self.red_axes: dict[str, tuple] = {}  # reduce kernel name -> (input shape, axes)
+
+    # -- step 1 ---------------------------------------------------------
+    def _choose_material(self) -> set[Node]:
+        g = self.graph
+        material = set(g.outputs) | set(g.inputs)
+        cost: dict[Node, int] = {}
+        for n in g.nodes:
+            if n.op in _MATERIAL or (n.op is Op.CONST and n.shape != ()):
+                material.add(n)
+                continue
+            own = 0 if n.op in MOVEMENT or n.op is Op.CONST else (10 if n.op is Op.RANDOM else 1)
+            cost[n] = own + sum(cost.get(s, 0) for s in n.srcs if s not in material)
+            if len(self.users[n]) > 1 and cost[n] > _DUPLICATE_COST:
+                material.add(n)
+        return material
+
+    def _buffer(self, n: Node, kind: str = "temp") -> str:
+        if n in self.buf_of:
+            return self.buf_of[n]
+        name = f"{_PREFIX[kind]}{len(self.buffers)}"
+        self.buffers[name] = Buffer(name, n.dtype, n.shape, kind)
+        self.buf_of[n] = name
+        return name
+
+    def _temp(self, dtype, shape) -> str:
+        name = f"t{len(self.buffers)}"
+        self.buffers[name] = Buffer(name, dtype, tuple(shape), "temp")
+        return name
+
+    # -- expressions ----------------------------------------------------
+    def read(self, n: Node, idx: list[Expr]) -> Expr:
+        """The value of node n at multi-index idx, as an expression."""
+        stored = n.op is not Op.CONST or n.shape != ()
+        if n in self.material and stored:
+            buf = self.buf_of[n]
+            if n.type.numel == 0:
+                return K.const(0, n.dtype)
+            return K.load(buf, flat(idx, n.shape), n.dtype)
+        return self.inline(n, idx)
+
+    def inline(self, n: Node, idx: list[Expr]) -> Expr:
+        op, a = n.op, n.attrs
+        if op is Op.CONST:
+            return K.const(a["value"], n.dtype)
+        if op is Op.CAST:
+            return K.scalar("cast", self.read(n.srcs[0], idx), dtype=n.dtype)
+        if op in ELEMENTWISE:
+            args = [self.read(s, idx) for s in n.srcs]
+            return K.scalar(op.value, *args, dtype=n.dtype)
+        if op is Op.IOTA:
+            return K.scalar("cast", idx[a["axis"]], dtype=n.dtype)
+        if op is Op.RANDOM:
+            key = self.read(n.srcs[0], [])
+            return Expr("random", (key, flat(idx, n.shape)), dtypes.float32)
+        if op is Op.GATHER:
+            x, index = n.srcs
+            ax = a["axis"]
+            src_idx = list(idx)
+            src_idx[ax] = K.check(self.read(index, idx), x.shape[ax])
+            return self.read(x, src_idx)
+        handler = getattr(self, f"_mv_{op.value}", None)
+        if handler is None:
+            raise NotImplementedError(f"fusion cannot inline {op.value}")
+        return handler(n, idx)
+
+    def _mv_reshape(self, n, idx):
+        src = n.srcs[0]
+        f = flat(idx, n.shape)
+        src_idx = [(f // s) % d if d > 1 else K.const(0) for s, d in zip(strides(src.shape), src.shape)]
+        return self.read(src, src_idx)
+
+    def _mv_permute(self, n, idx):
+        perm = n.attrs["perm"]
+        src_idx = [None] * len(perm)
+        for d, p in enumerate(perm):
+            src_idx[p] = idx[d]
+        return self.read(n.srcs[0], src_idx)
+
+    def _mv_expand(self, n, idx):
+        src = n.srcs[0]
+        lead = n.ndim - src.ndim
+        src_idx = [K.const(0) if d == 1 else idx[lead + j] for j, d in enumerate(src.shape)]
+        return self.read(src, src_idx)
+
+    def _mv_slice(self, n, idx):
+        a = n.attrs
+        return self.read(n.srcs[0], [i * st + b for i, b, st in zip(idx, a["starts"], a["steps"])])
+
+    def _guarded(self, src: Node, src_idx: list[Expr], ranges: list[tuple[int, int]], fill) -> Expr:
+        """src at src_idx where every src_idx[d] lies in ranges[d], else fill."""
+        if src.type.numel == 0:
+            return K.const(fill, src.dtype)
+        guard = _in_ranges(src_idx, ranges)
+        if guard is None:
+            return self.read(src, src_idx)
+        safe = [K.where(guard, i, K.const(0)) for i in src_idx]
+        return K.where(guard, self.read(src, safe), K.const(fill, src.dtype))
+
+    def _mv_pad(self, n, idx):
+        src = n.srcs[0]
+        src_idx = [i + (-lo) for i, (lo, _) in zip(idx, n.attrs["pads"])]
+        return self._guarded(src, src_idx, [(0, d) for d in src.shape], n.attrs["value"])
+
+    def _mv_concat(self, n, idx):
+        ax = n.attrs["axis"]
+        result, offset = None, 0
+        parts = []
+        for s in n.srcs:
+            parts.append((s, offset))
+            offset += s.shape[ax]
+        for s, off in reversed(parts):
+            if s.shape[ax] == 0:
+                continue
+            src_idx = list(idx)
+            src_idx[ax] = idx[ax] + (-off)
+            ranges = [(0, s.shape[ax]) if d == ax else (0, n.shape[d]) for d in range(n.ndim)]
+            value = self._guarded(s, src_idx, ranges, 0)
+            if result is None:
+                result = value
+            else:
+                cond = _in_ranges([idx[ax]], [(off, off + s.shape[ax])])
+                result = K.where(cond, value, result)
+        return result if result is not None else K.const(0, n.dtype)
+
+    def _mv_unfold(self, n, idx):
+        src = n.srcs[0]
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(n.attrs)
+        _, c, h, w = src.shape
+        ow = window_out_size(w, kw, sw, pw, dw)
+        _, ck, l = idx
+        ch, ki, kj = ck // (kh * kw), (ck // kw) % kh, ck % kw
+        y = (l // ow) * sh + ki * dh + (-ph)
+        x = (l % ow) * sw + kj * dw + (-pw)
+        ranges = [(0, d) for d in src.shape]
+        return self._guarded(src, [idx[0], ch, y, x], ranges, 0)
+
+    # -- step 2: kernels --------------------------------------------------
+    def build(self) -> None:
+        g = self.graph
+        for i, n in enumerate(g.inputs):
+            self._buffer(n, "input")
+        for n in g.nodes:
+            if n.op is Op.CONST and n.shape != ():
+                name = self._buffer(n, "const")
+                self.constants[name] = n.attrs["value"].array if isinstance(n.attrs["value"], ConstArray) else None
+        outs = set(g.outputs)
+        for n in g.nodes:
+            if n not in self.material or n.op is Op.INPUT or n in self.buf_of:
+                continue
+            self._buffer(n, "output" if n in outs else "temp")
+            self._kernel_for(n)
+
+    def _emit(self, kern: Kernel) -> None:
+        self.kernels.append(replace(kern, name=f"k{len(self.kernels)}_{kern.kind}"))
+
+    def _kernel_for(self, n: Node) -> None:
+        buf = self.buf_of[n]
+        if n.op in _REDUCERS:
+            return self._reduce(n, buf)
+        if n.op is Op.DOT:
+            return self._dot(n, buf)
+        if n.op is Op.FOLD:
+            return self._fold(n, buf)
+        if n.op is Op.SCATTER_ADD:
+            return self._scatter(n, buf)
+        idx = [K.var(f"i{d}") for d in range(n.ndim)]
+        with K.loop_ranges({f"i{d}": s for d, s in enumerate(n.shape)}):
+            value = self.inline(n, idx)
+            store = Store(buf, flat(idx, n.shape), value)
+        self._emit(Kernel("", "elementwise", n.shape, (store,), primitives=_prims(n, self.material)))
+
+    def _reduce(self, n: Node, buf: str) -> None:
+        src = n.srcs[0]
+        axes = (n.attrs["axis"],) if n.op is Op.ARGMAX else tuple(n.attrs["axes"])
+        kept = [d for d in range(src.ndim) if d not in axes]
+        red = [d for d in range(src.ndim) if d in axes]
+        idx = [None] * src.ndim
+        for j, d in enumerate(kept):
+            idx[d] = K.var(f"o{j}")
+        for j, d in enumerate(red):
+            idx[d] = K.var(f"r{j}")
+        ranges = {f"o{j}": src.shape[d] for j, d in enumerate(kept)}
+        ranges.update({f"r{j}": src.shape[d] for j, d in enumerate(red)})
+        with K.loop_ranges(ranges):
+            value = self.read(src, idx)
+            out_idx = [K.var(f"o{j}") for j in range(len(kept))]
+            store = Store(buf, flat(out_idx, n.shape), K.acc(n.dtype))
+        kern = Kernel("", "reduce", n.shape, (store,), red_shape=tuple(src.shape[d] for d in red),
+                      reducer=_REDUCERS[n.op], value=value, primitives=_prims(n, self.material),
+                      acc_dtype=src.dtype if n.op is Op.ARGMAX else n.dtype)
+        self._emit(kern)
+        self.red_axes[self.kernels[-1].name] = (src.shape, axes)
+
+    def _operand(self, n: Node, names: list[str], extents) -> K.Operand:
+        """n (rank >= 2) as an affine view over loop variables `names`."""
+        idx = [K.var(v) for v in names]
+        with K.loop_ranges(dict(zip(names, extents))):
+            e = self.read(n, idx)
+        form = K.affine(e.args[0]) if e.op == "load" else None
+        if form is None:
+            buf = self._temp(n.dtype, n.shape)
+            with K.loop_ranges({f"i{d}": s for d, s in enumerate(n.shape)}):
+                vidx = [K.var(f"i{d}") for d in range(n.ndim)]
+                store = Store(buf, flat(vidx, n.shape), self.read(n, vidx))
+            self._emit(Kernel("", "elementwise", n.shape, (store,), primitives=("copy",)))
+            e = K.load(buf, flat(idx, n.shape), n.dtype)
+            form = K.affine(e.args[0])
+        coefs, offset = form
+        s = [coefs.get(v, 0) for v in names]
+        return K.Operand(e.arg, offset, tuple(s[:-2]), s[-2], s[-1])
+
+    def _dot(self, n: Node, buf: str) -> None:
+        a, b = n.srcs
+        nb = n.ndim - 2
+        bnames = [f"b{d}" for d in range(nb)]
+        m, kk, nn = a.shape[-2], a.shape[-1], b.shape[-1]
+        batch = list(n.shape[:nb])
+        op_a = self._operand(a, bnames + ["m", "k"], batch + [m, kk])
+        op_b = self._operand(b, bnames + ["k", "n"], batch + [kk, nn])
+        idx = [K.var(v) for v in bnames + ["m", "n"]]
+        store = Store(buf, flat(idx, n.shape), K.acc(n.dtype))
+        self._emit(Kernel("", "dot", n.shape, (store,), a=op_a, b=op_b, k=kk,
+                          primitives=("dot",), acc_dtype=n.dtype))
+
+    def _fold(self, n: Node, buf: str) -> None:
+        cols = n.srcs[0]
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(n.attrs)
+        _, _, h, w = n.shape
+        oh, ow = window_out_size(h, kh, sh, ph, dh), window_out_size(w, kw, sw, pw, dw)
+        o = [K.var(f"o{d}") for d in range(4)]
+        r0, r1 = K.var("r0"), K.var("r1")
+        ranges = {f"o{d}": s for d, s in enumerate(n.shape)}
+        ranges.update(r0=kh, r1=kw)
+        with K.loop_ranges(ranges):
+            y = o[2] + ph + r0 * (-dh)
+            x = o[3] + pw + r1 * (-dw)
+            oy, ox = y // sh, x // sw
+            conds = [_in_ranges([oy, ox], [(0, oh), (0, ow)])]
+            if sh > 1:
+                conds.append(K.scalar("cmpeq", y % sh, K.const(0)))
+            if sw > 1:
+                conds.append(K.scalar("cmpeq", x % sw, K.const(0)))
+            guard = _and([c for c in conds if c is not None])
+            src_idx = [o[0], o[1] * (kh * kw) + r0 * kw + r1, oy * ow + ox]
+            if guard is not None:
+                src_idx = [K.where(guard, i, K.const(0)) for i in src_idx]
+            value = self.read(cols, src_idx)
+            if guard is not None:
+                value = K.where(guard, value, K.const(0, n.dtype))
+            store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
+        self._emit(Kernel("", "reduce", n.shape, (store,), red_shape=(kh, kw), reducer="sum",
+                          value=value, primitives=("fold",), acc_dtype=n.dtype))
+
+    def _scatter(self, n: Node, buf: str) -> None:
+        src, index = n.srcs
+        ax = n.attrs["axis"]
+        idx = [K.var(f"i{d}") for d in range(src.ndim)]
+        with K.loop_ranges({f"i{d}": s for d, s in enumerate(src.shape)}):
+            value = self.read(src, idx)
+            tgt = list(idx)
+            tgt[ax] = K.check(self.read(index, idx), n.shape[ax])
+            target = flat(tgt, n.shape)
+        self._emit(Kernel("", "scatter", src.shape, (), value=value, target=target, out=buf,
+                          primitives=("scatter_add",)))
+
+
+def _window(attrs):
+    return (_pair(attrs["kernel"]), _pair(attrs["stride"]), _pair(attrs["padding"]), _pair(attrs["dilation"]))
+
+
+def _and(conds):
+    result = None
+    for c in conds:
+        result = c if result is None else K.scalar("and", result, c)
+    return result
+
+
+def _in_ranges(idx: list[Expr], ranges) -> Expr | None:
+    """lo <= idx[d] < hi for all d, skipping checks the bounds prove."""
+    conds = []
+    for i, r in zip(idx, ranges):
+        if r is None:
+            continue
+        lo, hi = r
+        b = K.bounds(i)
+        if b is None or b[0] < lo:
+            conds.append(K.scalar("not", K.scalar("cmplt", i, K.const(lo))))
+        if b is None or b[1] >= hi:
+            conds.append(K.scalar("cmplt", i, K.const(hi)))
+    return _and(conds)
+
+
+def _prims(n: Node, material: set) -> tuple[str, ...]:
+    """Names of the primitives fused into the kernel rooted at n."""
+    names, stack, seen = [], [n], set()
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        names.append(x.op.value)
+        stack += [s for s in x.srcs if s not in material]
+    return tuple(reversed(names))
+
+
+# ---------------------------------------------------------------------------
+# step 3: epilogue merging
+
+
+def _readers(kernels: list[Kernel], name: str) -> list[int]:
+    return [i for i, k in enumerate(kernels) if name in k.inputs]
+
+
+def _replace_loads(e: Expr, buf: str, index: Expr, value: Expr) -> Expr | None:
+    """e with every load of buf at `index` replaced by value; None if buf is
+    read at any other index."""
+    if e.op == "load" and e.arg == buf:
+        return value if e.args[0] == index else None
+    if not e.args:
+        return e
+    args = []
+    for a in e.args:
+        r = _replace_loads(a, buf, index, value)
+        if r is None:
+            return None
+        args.append(r)
+    return K.rebuild(e, tuple(args))
+
+
+def _try_merge(prod: Kernel, cons: Kernel, red_info, keep_store: bool) -> Kernel | None:
+    """prod with cons's stores fused as an epilogue, or None."""
+    (pstore,) = prod.stores
+    if prod.kind == "dot" or prod.shape == cons.shape:
+        if cons.shape != prod.shape:
+            return None
+        mapping = {f"i{d}": K.var(v) for d, (v, _) in enumerate(prod.loop_vars())}
+        field_name = "stores"
+    elif prod.kind == "reduce" and red_info is not None and cons.shape == red_info[0]:
+        in_shape, axes = red_info
+        kept = [d for d in range(len(in_shape)) if d not in axes]
+        red = [d for d in range(len(in_shape)) if d in axes]
+        mapping = {f"i{d}": K.var(f"o{j}") for j, d in enumerate(kept)}
+        mapping.update({f"i{d}": K.var(f"r{j}") for j, d in enumerate(red)})
+        field_name = "row_stores"
+    else:
+        return None
+    ranges = _ranges(prod.loop_vars() + prod.red_vars())
+    new = []
+    with K.loop_ranges(ranges):
+        for s in cons.stores:
+            index = K.substitute(s.index, mapping)
+            value = _replace_loads(K.substitute(s.value, mapping), pstore.buffer, pstore.index, pstore.value)
+            if value is None:
+                return None
+            new.append(Store(s.buffer, index, value))
+    stores = prod.stores if keep_store else ()
+    merged = {field_name: getattr(prod, field_name) + tuple(new)}
+    if field_name == "stores":
+        merged["stores"] = stores + tuple(new)
+    else:
+        merged["stores"] = stores
+    return replace(prod, primitives=prod.primitives + cons.primitives, **merged)
+
+
+def merge_epilogues(prog: Program, red_axes: dict) -> None:
+    """Fuse elementwise kernels into the reduce/dot kernel they consume."""
+    kernels = prog.kernels
+    i = 0
+    while i < len(kernels):
+        cons = kernels[i]
+        if cons.kind != "elementwise":
+            i += 1
+            continue
+        merged = False
+        for j in range(i - 1, -1, -1):
+            prod = kernels[j]
+            if prod.kind not in ("reduce", "dot") or len(prod.stores) != 1 or prod.row_stores:
+                continue
+            if prod.stores[0].buffer not in cons.inputs:
+                continue
+            # Everything else cons reads must exist before prod runs.
+            written_after = {o for k in kernels[j:i] for o in k.outputs}
+            if any(b in written_after for b in cons.inputs if b != prod.stores[0].buffer):
+                break
+            buf = prod.stores[0].buffer
+            keep = prog.buffers[buf].kind == "output" or len(_readers(kernels, buf)) > 1
+            new = _try_merge(prod, cons, red_axes.get(prod.name), keep)
+            if new is not None:
+                kernels[j] = new
+                del kernels[i]
+                if not keep:
+                    del prog.buffers[buf]
+                merged = True
+            break
+        if not merged:
+            i += 1
+
+
+def fuse(graph: Graph) -> Program:
+    """Group the graph's primitives into kernels (see the module docstring)."""
+    f = _Fuser(graph)
+    f.build()
+    prog = Program(
+        name=graph.name,
+        buffers=f.buffers,
+        kernels=f.kernels,
+        inputs=[f.buf_of[n] for n in graph.inputs],
+        outputs=[f.buf_of[n] for n in graph.outputs],
+        constants={k: v for k, v in f.constants.items() if v is not None},
+    )
+    merge_epilogues(prog, f.red_axes)
+    return prog
