@@ -1,0 +1,307 @@
+"""`graphc.save` / `graphc.load`: checkpoints in the safetensors format.
+
+A checkpoint holds any nesting of dicts, lists and tuples whose leaves are
+tensors, numpy arrays, ints, floats, bools, strings or None (a model's
+`state_dict()`, an optimizer's, a training checkpoint bundling both). Tensors
+become safetensors entries named by their key path (`fc1.weight`,
+`optimizer.state.0.exp_avg`); the structure is JSON in the safetensors
+`__metadata__` under the key `graphc.structure`. Nothing is pickled and
+nothing executes on load: loading parses JSON and copies bytes.
+
+Writes are atomic: a temp file in the target's folder, fsync, then
+`os.replace`, so an interrupted save leaves the previous file intact.
+A file that is not a valid checkpoint raises `CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+import safetensors.numpy
+
+import graphc
+from graphc.errors import GraphcError
+from graphc.ir.dtypes import DType
+
+__all__ = ["save", "load", "CheckpointError"]
+
+_STRUCTURE_KEY = "graphc.structure"
+_FORMAT_KEY = "format"
+_FORMAT = "graphc"
+# Upper bound on the JSON header, as the safetensors format itself uses.
+_MAX_HEADER = 100 * 1024 * 1024
+_ST_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "F16": 2, "F32": 4, "F64": 8,
+              "BF16": 2, "U16": 2, "U32": 4, "U64": 8}
+
+
+class CheckpointError(GraphcError, ValueError):
+    """A file is not a valid graphc checkpoint (truncated, corrupt, another
+    format such as a pickled PyTorch checkpoint), or an object cannot be
+    stored in one. Fix: re-save the checkpoint with `graphc.save`; store
+    only tensors, numbers, strings, None and lists/tuples/dicts of them."""
+
+
+# -- encoding ---------------------------------------------------------------
+
+class _Encoder:
+    """Walks an object tree, collecting arrays and building the JSON tree."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self._names_by_id: dict[int, str] = {}
+        self._keep_alive: list = []
+
+    def encode(self, obj, path: str):
+        if isinstance(obj, graphc.Tensor):
+            return self._tensor(obj, path)
+        if isinstance(obj, np.ndarray):
+            return {"$ndarray": self._store(obj, obj, path)}
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, (int, np.integer)):
+            return int(obj)
+        if isinstance(obj, (float, np.floating)):
+            value = float(obj)
+            return value if math.isfinite(value) else {"$float": repr(value)}
+        if isinstance(obj, dict):
+            return self._dict(obj, path)
+        if isinstance(obj, (list, tuple)):
+            items = [self.encode(v, _join(path, str(i))) for i, v in enumerate(obj)]
+            return {"$tuple": items} if isinstance(obj, tuple) else {"$list": items}
+        if isinstance(obj, DType):
+            return {"$dtype": obj.name}
+        raise CheckpointError(f"graphc.save cannot store an object of type {type(obj).__name__} at "
+                              f"'{path or '<root>'}': only tensors, numpy arrays, numbers, strings, None and "
+                              "lists, tuples and dicts of them")
+
+    def _dict(self, obj: dict, path: str):
+        items = []
+        for key, value in obj.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise CheckpointError(f"graphc.save: dict key {key!r} at '{path or '<root>'}' has type "
+                                      f"{type(key).__name__}; keys must be strings, numbers, bools or None")
+            items.append([self.encode(key, path), self.encode(value, _join(path, str(key)))])
+        tag = "$odict" if isinstance(obj, OrderedDict) else "$dict"
+        return {tag: items}
+
+    def _tensor(self, tensor, path: str):
+        if getattr(tensor, "is_symbolic", False) is True:
+            raise CheckpointError(f"graphc.save: the tensor at '{path or '<root>'}' is symbolic (inside a trace)")
+        node = {"$tensor": self._store(tensor, tensor.detach().numpy(), path)}
+        if tensor.requires_grad:
+            node["requires_grad"] = True
+        return node
+
+    def _store(self, owner, array: np.ndarray, path: str) -> str:
+        # The same object stored twice (tied weights) becomes one entry.
+        if id(owner) in self._names_by_id:
+            return self._names_by_id[id(owner)]
+        name = path or "tensor"
+        suffix = 1
+        while name in self.arrays:
+            name, suffix = f"{path or 'tensor'}#{suffix}", suffix + 1
+        if array.dtype.kind not in "biuf":
+            raise CheckpointError(f"graphc.save: the array at '{name}' has unsupported dtype {array.dtype}")
+        self.arrays[name] = np.require(array, requirements="C")  # keeps 0-d arrays 0-d
+        self._names_by_id[id(owner)] = name
+        self._keep_alive.append(owner)   # ids stay unique while encoding
+        return name
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _to_bytes(obj) -> bytes:
+    encoder = _Encoder()
+    structure = encoder.encode(obj, "")
+    metadata = {_FORMAT_KEY: _FORMAT, _STRUCTURE_KEY: json.dumps(structure, allow_nan=False)}
+    return safetensors.numpy.save(encoder.arrays, metadata=metadata)
+
+
+# -- writing ----------------------------------------------------------------
+
+def _write_atomic(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            os.remove(tmp_path)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save(obj, f) -> None:
+    """Save a tensor or a nested dict/list of tensors and plain values to a
+    path or a writable binary file object (safetensors format, atomic for
+    paths).
+
+    >>> graphc.save({'w': graphc.ones(2), 'epoch': 3}, 'ckpt.pth')   # doctest: +SKIP
+    >>> graphc.load('ckpt.pth')['epoch']                               # doctest: +SKIP
+    3
+    """
+    data = _to_bytes(obj)
+    if hasattr(f, "write"):
+        f.write(data)
+        return
+    _write_atomic(os.fspath(f), data)
+
+
+# -- reading ----------------------------------------------------------------
+
+def _describe(source) -> str:
+    return os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "the file object"
+
+
+def _parse_header(data: bytes, name: str) -> dict:
+    """Validate the safetensors framing and return its JSON header."""
+    bad = f"{name} is not a valid graphc checkpoint"
+    # A safetensors file has its JSON header at byte 8; zip archives
+    # (torch.save) and raw pickles start differently.
+    is_zip = data[:4] == b"PK\x03\x04"
+    is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if (is_zip or is_pickle) and data[8:9] != b"{":
+        raise CheckpointError(f"{bad}: it looks like a pickled PyTorch checkpoint, which graphc never loads "
+                              "(unpickling can execute code); re-save the weights with safetensors or graphc.save")
+    if len(data) < 8:
+        raise CheckpointError(f"{bad} (truncated header: {len(data)} bytes, at least 8 needed)")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > _MAX_HEADER:
+        raise CheckpointError(f"{bad} (header length {header_len} is implausible: corrupt file)")
+    if 8 + header_len > len(data):
+        raise CheckpointError(f"{bad} (truncated header: {header_len} bytes announced, "
+                              f"{len(data) - 8} present)")
+    try:
+        header = json.loads(data[8:8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{bad} (corrupt header: {exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{bad} (corrupt header: not a JSON object)")
+    body = len(data) - 8 - header_len
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            start, end = entry["data_offsets"]
+            expected = _ST_DTYPES[entry["dtype"]] * math.prod(entry["shape"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{bad} (corrupt header entry for '{key}')") from None
+        if end > body:
+            raise CheckpointError(f"{bad} (truncated data: tensor '{key}' ends at byte {end}, the data section "
+                                  f"has {body} bytes)")
+        if end - start != expected:
+            raise CheckpointError(f"{bad} (corrupt entry '{key}': {end - start} bytes for {expected} expected)")
+    return header
+
+
+def _decode(node, arrays: dict, name: str):
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if not isinstance(node, dict) or len(node) == 0:
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt structure near {node!r:.60})")
+    tag = next(iter(node))
+    value = node[tag]
+    if tag in ("$tensor", "$ndarray"):
+        if value not in arrays:
+            raise CheckpointError(f"{name} is not a valid graphc checkpoint (missing tensor '{value}')")
+        array = arrays[value]
+        if tag == "$ndarray":
+            return array
+        tensor = graphc.from_numpy(array)
+        return tensor.requires_grad_(True) if node.get("requires_grad") else tensor
+    if tag == "$float":
+        return float(value)
+    if tag in ("$list", "$tuple"):
+        items = [_decode(v, arrays, name) for v in value]
+        return tuple(items) if tag == "$tuple" else items
+    if tag in ("$dict", "$odict"):
+        pairs = ((_decode(k, arrays, name), _decode(v, arrays, name)) for k, v in value)
+        return OrderedDict(pairs) if tag == "$odict" else dict(pairs)
+    if tag == "$dtype":
+        return getattr(graphc, value)
+    raise CheckpointError(f"{name} is not a valid graphc checkpoint (unknown structure tag {tag!r})")
+
+
+def _from_bytes(data: bytes, name: str):
+    header = _parse_header(data, name)
+    try:
+        arrays = safetensors.numpy.load(data)
+    except Exception as exc:  # the safetensors parser's own errors
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint ({exc})") from None
+    # safetensors returns read-only views of `data`; tensors need their own memory.
+    arrays = {key: np.array(value, copy=True) for key, value in arrays.items()}
+    metadata = header.get("__metadata__") or {}
+    if _STRUCTURE_KEY not in metadata:
+        # A plain safetensors file (e.g. from another library): name -> tensor.
+        return OrderedDict((key, graphc.from_numpy(arrays[key])) for key in header if key != "__metadata__")
+    try:
+        structure = json.loads(metadata[_STRUCTURE_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt structure: {exc})") from None
+    return _decode(structure, arrays, name)
+
+
+def _apply_map_location(obj, map_location):
+    if map_location is None:
+        return obj
+    if callable(map_location) and not isinstance(map_location, (str, graphc.device)):
+        mapper = lambda t: map_location(t, "cpu")
+    else:
+        if isinstance(map_location, dict):
+            map_location = map_location.get("cpu", "cpu")
+        if graphc.device(map_location).type == "cpu":
+            return obj
+        mapper = lambda t: t.to(map_location)
+    return _map_tensors(obj, mapper)
+
+
+def _map_tensors(obj, fn):
+    if isinstance(obj, graphc.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def load(f, map_location=None, weights_only: bool | None = None, **kwargs):
+    """Load what `save` stored, from a path or a readable binary file object.
+
+    `map_location` (a device, device string, {'cpu': device} dict or a
+    callable `(tensor, 'cpu') -> tensor`) moves the loaded tensors;
+    `weights_only` is accepted for PyTorch compatibility: loading never runs
+    code whatever its value. Raises `CheckpointError` for a file that is not a
+    valid checkpoint and FileNotFoundError for a missing path.
+    """
+    if hasattr(f, "read"):
+        data = f.read()
+    else:
+        with open(os.fspath(f), "rb") as handle:
+            data = handle.read()
+    if isinstance(data, str):
+        raise CheckpointError("graphc.load needs a binary file object (open the file with 'rb')")
+    return _apply_map_location(_from_bytes(bytes(data), _describe(f)), map_location)
