@@ -330,11 +330,13 @@ def _random_impl(key, *, shape):
 
 
 def _int_div(a, b):
-    if not a.dtype.kind in "iu":
+    if a.dtype.kind not in "iu":
         return a / b
     safe = np.where(b == 0, 1, b)
-    q = np.abs(a) // np.abs(safe)
-    q = np.where((a < 0) != (safe < 0), -q, q).astype(a.dtype)
+    # Floor division, then step toward zero where the signs differ and the
+    # division is inexact (no abs(): it overflows for the most negative int).
+    q = a // safe
+    q = q + ((a % safe != 0) & ((a < 0) != (safe < 0)))
     return np.where(b == 0, 0, q).astype(a.dtype)
 
 

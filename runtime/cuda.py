@@ -1,0 +1,568 @@
+"""The CUDA runtime: device discovery, memory, compilation and the "cuda"
+backend.
+
+Nothing here imports pycuda until a GPU is actually needed, so this module
+(and `render_source` / `explain`, which only generate code) works on any
+machine. Pieces, in the order a compiled program uses them:
+
+- availability: `is_available()`, `unavailable_reason()`, `device_count()`,
+  `synchronize()`; pycuda is imported and the driver initialised on first
+  use, once, and a failure is remembered with its reason.
+- compilation: CUDA C -> cubin with nvcc for the device's architecture,
+  cached on disk by runtime/cuda_cache.py, loaded with
+  `module_from_buffer`.
+- memory: `DevicePool` hands out device allocations, reusing freed ones of
+  the same size, and turns an allocation failure into `CudaOutOfMemoryError`.
+- the backend: `CudaExecutable` compiles a Graph (optimize -> fusion ->
+  memory plan -> codegen/cuda), allocates its device buffers once, and per
+  call copies inputs in, launches the kernels in order on one stream,
+  checks the index-error flag and copies outputs out.
+
+Errors are graphc exceptions (below) with the cause and the fix; a failed
+launch names its kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from graphc.ir.graph import Graph
+from runtime import backends
+from runtime.cuda_cache import CubinCache, cache_key
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+class CudaError(RuntimeError):
+    """Base class of the CUDA backend's errors."""
+
+
+class CudaUnavailableError(CudaError):
+    """CUDA cannot be used here: pycuda is not installed, the NVIDIA driver
+    is missing or fails to initialise, no GPU is visible, or nvcc (the CUDA
+    toolkit) is not found. The message says which. Fix: install the driver
+    and toolkit, then `pip install graphc[cuda]`; set GRAPHC_NVCC if nvcc is
+    not on PATH. `graphc.cuda.is_available()` tells beforehand."""
+
+
+class CudaCompileError(CudaError):
+    """nvcc rejected generated CUDA C. This is a bug in graphc's CUDA code
+    generator; the message holds nvcc's diagnostics and the path of the
+    saved source. Please report it with that file."""
+
+
+class CudaOutOfMemoryError(CudaError, MemoryError):
+    """The GPU has not enough free memory for a program's buffers. The
+    message gives the request and the device's free/total memory. Fix: use
+    a smaller batch, free other GPU tensors or processes, or run on the CPU."""
+
+
+class CudaLaunchError(CudaError):
+    """A kernel failed to launch or failed while running (for example an
+    illegal memory access). The message names the kernel when known; set
+    GRAPHC_CUDA_SYNC=1 to synchronize after every launch so the failing
+    kernel is named exactly. After such an error the CUDA context may be
+    unusable: restart the process to use the GPU again."""
+
+
+# ---------------------------------------------------------------------------
+# toolkit (nvcc): needed to compile, not to render
+
+
+def find_nvcc() -> str | None:
+    """Path of nvcc: $GRAPHC_NVCC, else PATH, else $CUDA_HOME/bin, else
+    /usr/local/cuda/bin."""
+    env = os.environ.get("GRAPHC_NVCC")
+    if env:
+        return env if os.path.exists(env) else None
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    for home in (
+        os.environ.get("CUDA_HOME"),
+        os.environ.get("CUDA_PATH"),
+        "/usr/local/cuda",
+    ):
+        if home and os.path.exists(os.path.join(home, "bin", "nvcc")):
+            return os.path.join(home, "bin", "nvcc")
+    return None
+
+
+def _require_nvcc() -> str:
+    nvcc = find_nvcc()
+    if nvcc is None:
+        raise CudaUnavailableError(
+            "nvcc (the CUDA toolkit compiler) was not found: install the CUDA toolkit, put nvcc on PATH or set GRAPHC_NVCC"
+        )
+    return nvcc
+
+
+@functools.cache
+def nvcc_version(nvcc: str | None = None) -> str:
+    """nvcc's release line, e.g. 'release 13.0, V13.0.88' (part of cache keys)."""
+    nvcc = nvcc or _require_nvcc()
+    out = subprocess.run(
+        [nvcc, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"release [^\n]*", out)
+    return match.group(0) if match else out.strip()
+
+
+# Flags that change generated code are part of the cache key. No fast-math:
+# graphc's semantics (NaN propagation, exact division) must hold.
+NVCC_FLAGS = ("-O3", "-std=c++17")
+
+
+def nvcc_compile(
+    source: str, arch: str, output: str = "cubin", flags: Sequence[str] = NVCC_FLAGS
+) -> bytes:
+    """Compile CUDA C `source` for `arch` (e.g. 'sm_80') to a cubin or PTX
+    (`output` 'cubin' | 'ptx'); raises CudaCompileError with nvcc's output."""
+    nvcc = _require_nvcc()
+    with tempfile.TemporaryDirectory(prefix="graphc-nvcc-") as tmp:
+        src = os.path.join(tmp, "module.cu")
+        dst = os.path.join(tmp, f"module.{output}")
+        with open(src, "w") as f:
+            f.write(source)
+        cmd = [nvcc, f"--{output}", f"-arch={arch}", *flags, "-o", dst, src]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            saved = _save_failed_source(source)
+            raise CudaCompileError(
+                f"nvcc failed ({' '.join(cmd[:4])} ...) on generated CUDA C saved at {saved}:\n{proc.stderr.strip()[-4000:]}"
+            )
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def _save_failed_source(source: str) -> str:
+    fd, path = tempfile.mkstemp(prefix="graphc-failed-", suffix=".cu")
+    with os.fdopen(fd, "w") as f:
+        f.write(source)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# driver state (lazy pycuda)
+
+
+class _Driver:
+    """pycuda's driver module and the primary context of device 0, set up
+    on first use. A failure is kept as `reason` and never retried."""
+
+    def __init__(self):
+        self.tried = False
+        self.drv = None
+        self.context = None
+        self.device = None
+        self.count = 0
+        self.reason: str | None = None
+
+    def init(self) -> None:
+        if self.tried:
+            return
+        self.tried = True
+        try:
+            import pycuda.driver as drv
+        except ImportError as e:
+            self.reason = f"pycuda is not installed ({e}); install it with `pip install graphc[cuda]`"
+            return
+        try:
+            drv.init()
+            self.count = drv.Device.count()
+        except Exception as e:  # noqa: BLE001 - any driver failure means 'unavailable', with its text
+            self.reason = f"the CUDA driver could not be initialised: {e}"
+            return
+        if self.count == 0:
+            self.reason = "the CUDA driver sees no GPU"
+            return
+        self.drv = drv
+        self.device = drv.Device(0)
+        self.context = self.device.retain_primary_context()
+        self.context.push()
+
+    def require(self):
+        self.init()
+        if self.drv is None:
+            raise CudaUnavailableError(f"CUDA is not available: {self.reason}")
+        return self.drv
+
+
+_DRIVER = _Driver()
+
+
+def is_available() -> bool:
+    """True when pycuda imports, the driver initialises and sees a GPU."""
+    _DRIVER.init()
+    return _DRIVER.drv is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why CUDA is unavailable (None when it is available)."""
+    _DRIVER.init()
+    return _DRIVER.reason
+
+
+def device_count() -> int:
+    """Number of visible GPUs (0 when CUDA is unavailable)."""
+    _DRIVER.init()
+    return _DRIVER.count if _DRIVER.drv is not None else 0
+
+
+def synchronize() -> None:
+    """Wait for all queued GPU work; a no-op when CUDA is unavailable."""
+    if is_available():
+        try:
+            _DRIVER.context.synchronize()
+        except _DRIVER.drv.Error as e:
+            raise CudaLaunchError(f"a GPU kernel failed: {e}") from e
+
+
+def device_arch() -> str:
+    """The current GPU's architecture for nvcc, e.g. 'sm_90'."""
+    _DRIVER.require()
+    major, minor = _DRIVER.device.compute_capability()
+    return f"sm_{major}{minor}"
+
+
+def device_name() -> str:
+    _DRIVER.require()
+    return _DRIVER.device.name()
+
+
+# ---------------------------------------------------------------------------
+# compilation with the disk cache
+
+
+_CACHE: CubinCache | None = None
+
+
+def cubin_cache() -> CubinCache:
+    global _CACHE
+    if (
+        _CACHE is None or _CACHE.root != CubinCache().root
+    ):  # follow GRAPHC_CACHE_DIR changes
+        _CACHE = CubinCache()
+    return _CACHE
+
+
+def compile_cubin(source: str, arch: str, flags: Sequence[str] = NVCC_FLAGS) -> bytes:
+    """`source` compiled for `arch`, from the disk cache when present."""
+    key = cache_key(source, arch, nvcc_version(), flags)
+    return cubin_cache().get_or_compile(
+        key, lambda: nvcc_compile(source, arch, "cubin", flags)
+    )
+
+
+def load_module(source: str):
+    """Compile (or fetch) `source` for the current GPU and load it."""
+    drv = _DRIVER.require()
+    cubin = compile_cubin(source, device_arch())
+    try:
+        return drv.module_from_buffer(cubin)
+    except drv.Error as e:
+        raise CudaCompileError(
+            f"the CUDA driver could not load the compiled module: {e}"
+        ) from e
+
+
+# ---------------------------------------------------------------------------
+# device memory
+
+
+class DeviceBuffer:
+    """One device allocation and its size; `int(buf)` is its address."""
+
+    __slots__ = ("allocation", "size")
+
+    def __init__(self, allocation, size: int):
+        self.allocation = allocation
+        self.size = size
+
+    def __int__(self) -> int:
+        return int(self.allocation)
+
+
+class DevicePool:
+    """Device allocations, recycled by size. `allocate` raises
+    CudaOutOfMemoryError (after releasing cached blocks and retrying once)."""
+
+    def __init__(self):
+        self._free: dict[int, list[DeviceBuffer]] = {}
+
+    @staticmethod
+    def rounded(nbytes: int) -> int:
+        # Multiples of 256 bytes (at least 256): narrow atomic adds work on
+        # the aligned 32-bit word around an element, which must lie inside.
+        return max(256, (int(nbytes) + 255) // 256 * 256)
+
+    def allocate(self, nbytes: int) -> DeviceBuffer:
+        drv = _DRIVER.require()
+        size = self.rounded(nbytes)
+        bucket = self._free.get(size)
+        if bucket:
+            return bucket.pop()
+        try:
+            return DeviceBuffer(drv.mem_alloc(size), size)
+        except drv.MemoryError:
+            self.release_cached()
+            try:
+                return DeviceBuffer(drv.mem_alloc(size), size)
+            except drv.MemoryError as e:
+                free, total = drv.mem_get_info()
+                raise CudaOutOfMemoryError(
+                    f"out of GPU memory: requested {size / 2**20:.1f} MiB, "
+                    f"{free / 2**20:.1f} MiB free of {total / 2**20:.1f} MiB ({e})"
+                ) from None
+
+    def free(self, buffer: DeviceBuffer) -> None:
+        """Return a buffer for reuse by a later request of its size."""
+        self._free.setdefault(buffer.size, []).append(buffer)
+
+    def release_cached(self) -> None:
+        for bucket in self._free.values():
+            for buf in bucket:
+                buf.allocation.free()
+        self._free.clear()
+
+
+_POOL = DevicePool()
+
+
+def memory_pool() -> DevicePool:
+    return _POOL
+
+
+def to_device(array: np.ndarray, pointer: int) -> None:
+    """Copy a host array into device memory at `pointer` (blocking)."""
+    drv = _DRIVER.require()
+    array = np.ascontiguousarray(array)
+    if array.nbytes:
+        drv.memcpy_htod(pointer, array)
+
+
+def from_device(pointer: int, out: np.ndarray) -> np.ndarray:
+    """Copy device memory at `pointer` into the host array `out` (blocking)."""
+    drv = _DRIVER.require()
+    if out.nbytes == 0:
+        return out
+    if out.flags.c_contiguous and out.flags.writeable:
+        drv.memcpy_dtoh(out, pointer)
+        return out
+    tmp = np.empty(out.shape, out.dtype)
+    drv.memcpy_dtoh(tmp, pointer)
+    np.copyto(out, tmp)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# lowering (no GPU needed)
+
+
+def lower(graph: Graph, aliases: Mapping[int, int] | None = None):
+    """Graph -> kernel-form Program with a memory plan (the CPU backend's
+    front half, shared so both backends run the same kernels)."""
+    from passes import fusion, memory, pipeline
+
+    program = fusion.fuse(pipeline.optimize(graph))
+    program.aliases = dict(aliases or {})
+    memory.plan_memory(program)
+    return program
+
+
+def render(graph: Graph, aliases: Mapping[int, int] | None = None):
+    """(kernel-form Program, CudaModule) for `graph`; needs no GPU."""
+    from codegen.cuda import render_program
+
+    program = lower(graph, aliases)
+    return program, render_program(program)
+
+
+def render_source(graph: Graph) -> str:
+    """The CUDA C module the cuda backend would compile for `graph`."""
+    return render(graph)[1].source
+
+
+def explain(graph: Graph) -> dict[str, str]:
+    """Stage printouts for `graphc ir --device cuda --stage cuda`."""
+    return {"cuda": render_source(graph)}
+
+
+# ---------------------------------------------------------------------------
+# the backend
+
+
+def _dump(level: int, text: str) -> None:
+    """GRAPHC_DEBUG output (graphc/debug.py); level 4 prints the generated CUDA C."""
+    from graphc.debug import dump
+
+    dump(level, text)
+
+
+def _sync_each_launch() -> bool:
+    return os.environ.get("GRAPHC_CUDA_SYNC", "") not in ("", "0")
+
+
+class CudaExecutable:
+    """A Graph compiled for the GPU: called with numpy arrays (graph-input
+    order), returns numpy arrays; aliased outputs are written into their
+    input arrays (see runtime/backends.py).
+
+    Device memory follows the program's memory plan and is allocated once:
+    one buffer per graph input, constant and output, and one arena for all
+    temporaries. Each call uploads the inputs, launches every kernel in
+    order on one stream, waits, checks the index-error flag and downloads
+    the outputs."""
+
+    def __init__(self, graph: Graph, aliases: Mapping[int, int] | None = None):
+        drv = _DRIVER.require()
+        self.graph = graph
+        self.aliases = dict(aliases or {})
+        self.program, self.module = render(graph, self.aliases)
+        _dump(4, f"CUDA C for @{graph.name}:\n{self.module.source}")
+        self._cu_module = load_module(self.module.source)
+        self._allocations: list = []
+        self._pointers = self._place_buffers()
+        self._err = self._allocate(24)
+        self._launches = []
+        for k in self.module.launches:
+            fn = self._cu_module.get_function(k.name)
+            args = [self._pointers[b] for b in k.params] + (
+                [int(self._err)] if k.err_param else []
+            )
+            fn.prepare("P" * len(args))
+            self._launches.append((k, fn, args))
+        self.stream = drv.Stream()
+
+    # -- setup ---------------------------------------------------------------
+
+    def _allocate(self, nbytes: int):
+        alloc = _POOL.allocate(nbytes)
+        self._allocations.append(alloc)
+        return alloc
+
+    def _place_buffers(self) -> dict[str, int]:
+        """Device address of every buffer, per the memory plan."""
+        prog, plan = self.program, self.program.plan
+        inputs = [self._allocate(prog.buffers[name].nbytes) for name in prog.inputs]
+        self._input_ptrs = [int(a) for a in inputs]
+        arena = self._allocate(plan.peak_bytes) if plan.peak_bytes else None
+        pointers: dict[str, int] = {}
+        for name, buf in prog.buffers.items():
+            slot = plan.slots.get(name)
+            if slot is not None and slot.kind == "input":
+                pointers[name] = self._input_ptrs[slot.index]
+            elif slot is not None and slot.kind == "arena":
+                pointers[name] = int(arena) + slot.offset
+            else:  # const, output, or unplanned: a buffer of its own
+                pointers[name] = int(self._allocate(buf.nbytes))
+                if name in prog.constants:
+                    to_device(
+                        np.asarray(prog.constants[name], dtype=buf.dtype.np),
+                        pointers[name],
+                    )
+        return pointers
+
+    def __del__(self):
+        for alloc in getattr(self, "_allocations", ()):
+            _POOL.free(alloc)
+
+    # -- running -------------------------------------------------------------
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.upload(inputs)
+        self.launch()
+        self._raise_index_error()
+        return self._outputs(inputs)
+
+    def upload(self, inputs: Sequence[np.ndarray]) -> None:
+        """Copy the inputs into their device buffers."""
+        for array, pointer in zip(self._check_inputs(inputs), self._input_ptrs):
+            to_device(array, pointer)
+
+    def launch(self, wait: bool = True) -> None:
+        """Run every kernel once on the uploaded inputs (benchmarks time
+        this alone); waits for the GPU unless `wait` is False."""
+        drv = _DRIVER.require()
+        drv.memset_d8(int(self._err), 0, 24)
+        for k, fn, args in self._launches:
+            self._launch(drv, k, fn, args)
+        if wait:
+            self._wait(drv, "after the last kernel")
+
+    def _check_inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if len(inputs) != len(self.graph.inputs):
+            raise ValueError(
+                f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(inputs)}"
+            )
+        arrays = []
+        for node, value in zip(self.graph.inputs, inputs):
+            arr = np.asarray(value)
+            if arr.shape != node.shape or arr.dtype != node.dtype.np:
+                raise ValueError(
+                    f"input %{node.attrs['name']} expects {node.type}, got {arr.dtype}{list(arr.shape)}"
+                )
+            arrays.append(arr)
+        return arrays
+
+    def _launch(self, drv, k, fn, args) -> None:
+        if 0 in k.grid:
+            return  # empty iteration space
+        try:
+            fn.prepared_async_call(k.grid, k.block, self.stream, *args)
+        except drv.Error as e:
+            raise CudaLaunchError(
+                f"launching kernel {k.name} (grid {k.grid}, block {k.block}) failed: {e}"
+            ) from e
+        if _sync_each_launch():
+            self._wait(drv, f"in kernel {k.name}")
+
+    def _wait(self, drv, where: str) -> None:
+        try:
+            self.stream.synchronize()
+        except drv.Error as e:
+            hint = (
+                ""
+                if _sync_each_launch()
+                else " (set GRAPHC_CUDA_SYNC=1 to name the failing kernel)"
+            )
+            raise CudaLaunchError(
+                f"program @{self.program.name} failed on the GPU {where}: {e}{hint}"
+            ) from e
+
+    def _raise_index_error(self) -> None:
+        err = np.zeros(3, dtype=np.uint64)
+        from_device(int(self._err), err)
+        if err[0]:
+            kernel = self.module.check_kernels.get(int(err[0]), "?")
+            bad = int(err[1].astype(np.int64))
+            raise IndexError(
+                f"gather/scatter_add in kernel {kernel}: index {bad} is out of bounds for a dimension of size {int(err[2])}"
+            )
+
+    def _outputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        prog, plan = self.program, self.program.plan
+        outs = []
+        for out_i, name in enumerate(prog.outputs):
+            buf = prog.buffers[name]
+            if out_i in plan.direct_aliases:
+                target = inputs[plan.direct_aliases[out_i]]
+                outs.append(from_device(self._pointers[name], target))
+            else:
+                outs.append(
+                    from_device(self._pointers[name], np.empty(buf.shape, buf.dtype.np))
+                )
+        rest = {o: i for o, i in self.aliases.items() if o not in plan.direct_aliases}
+        return backends.write_aliases(outs, inputs, rest)
+
+
+backends.BACKENDS["cuda"] = CudaExecutable
