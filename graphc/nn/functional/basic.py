@@ -1,0 +1,193 @@
+"""Linear maps, dropout, embeddings and normalization layers' functional forms."""
+
+from __future__ import annotations
+
+import graphc
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, with W of shape [out_features, in_features]."""
+    out = input.matmul(weight.t())
+    return out + bias if bias is not None else out
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y_k = x1^T W_k x2 + b_k, with W of shape [out, in1, in2]."""
+    out_features, in1, in2 = weight.shape
+    lead = input1.shape[:-1]
+    x1 = input1.reshape(-1, in1)
+    x2 = input2.reshape(-1, in2)
+    # [B, in1] x [in1, out*in2] -> [B, out, in2], then contract in2 with x2.
+    mixed = x1.matmul(weight.permute(1, 0, 2).reshape(in1, out_features * in2))
+    out = (mixed.reshape(-1, out_features, in2) * x2.unsqueeze(1)).sum(2)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*lead, out_features)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero each element with probability p and scale the rest by 1/(1-p);
+    the identity when not training. Uses the global random generator."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        keep = (graphc.rand_like(input) >= p).to(input.dtype)
+        out = input * keep * (1.0 / (1.0 - p))
+    if inplace:
+        input.copy_(out)
+        return input
+    return out
+
+
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type=2.0,
+    scale_grad_by_freq=False,
+    sparse=False,
+):
+    """Rows of `weight` at the integer indices `input` (any shape). Rows at
+    padding_idx receive no gradient, as in PyTorch."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(
+            "embedding: max_norm, scale_grad_by_freq and sparse are not supported"
+        )
+    num, dim = weight.shape
+    flat = input.reshape(-1, 1).expand(-1, dim)
+    rows = weight.gather(0, flat)
+    if padding_idx is not None:
+        if padding_idx < 0:
+            padding_idx += num
+        keep = (input.reshape(-1, 1) != padding_idx).expand(-1, dim)
+        rows = graphc.where(keep, rows, rows.detach())
+    return rows.reshape(*input.shape, dim)
+
+
+def one_hot(tensor, num_classes: int = -1):
+    """int64 one-hot encoding along a new last dim. num_classes=-1 reads the
+    largest class from the data, which (as in PyTorch) is eager-only."""
+    if num_classes == -1:
+        num_classes = int(tensor.max().item()) + 1
+    classes = graphc.arange(num_classes)
+    return (tensor.unsqueeze(-1) == classes).to(graphc.int64)
+
+
+def _stat_dims(input, first: int) -> tuple[int, ...]:
+    return (0,) + tuple(range(first, input.dim()))
+
+
+def _channel_view(t, ndim: int):
+    """Reshape a per-channel vector [C] to broadcast against [N, C, ...]."""
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum=0.1,
+    eps: float = 1e-5,
+):
+    """Normalize over the batch (and spatial) dims per channel.
+
+    In training, batch statistics are used and the running statistics (if
+    given) are updated in place with the unbiased variance:
+    running = (1 - momentum) * running + momentum * batch. `momentum` may
+    be a scalar tensor (the cumulative average BatchNorm uses for None).
+    Otherwise the running statistics are used.
+    """
+    if input.dim() < 2:
+        raise ValueError(
+            f"batch_norm: expected at least 2-D input, got shape {tuple(input.shape)}"
+        )
+    ndim = input.dim()
+    if training:
+        dims = _stat_dims(input, 2)
+        count = input.numel() // input.shape[1]
+        if count <= 1:
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
+            )
+        mean = input.mean(dims)
+        centered = input - _channel_view(mean, ndim)
+        var = (centered * centered).mean(dims)
+        if running_mean is not None:
+            with graphc.no_grad():
+                new_mean = running_mean * (1.0 - momentum) + mean.detach() * momentum
+                running_mean.copy_(new_mean)
+                unbiased = var.detach() * (count / (count - 1))
+                running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
+        out = centered / graphc.sqrt(_channel_view(var, ndim) + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(
+                "batch_norm: running_mean and running_var are needed when not training"
+            )
+        scale = 1.0 / graphc.sqrt(running_var + eps)
+        out = (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
+    if weight is not None:
+        out = out * _channel_view(weight, ndim)
+    if bias is not None:
+        out = out + _channel_view(bias, ndim)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
+    """Normalize over the trailing `normalized_shape` dims (biased variance)."""
+    normalized_shape = (
+        (normalized_shape,)
+        if isinstance(normalized_shape, int)
+        else tuple(normalized_shape)
+    )
+    if tuple(input.shape[-len(normalized_shape) :]) != normalized_shape:
+        raise ValueError(
+            f"layer_norm: input of shape {tuple(input.shape)} does not end with "
+            f"normalized_shape {normalized_shape}"
+        )
+    dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    var = (centered * centered).mean(dims, keepdim=True)
+    out = centered / graphc.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Normalize each group of channels of every sample (biased variance)."""
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise ValueError(
+            f"group_norm: {c} channels are not divisible into {num_groups} groups"
+        )
+    grouped = input.reshape(n, num_groups, -1)
+    mean = grouped.mean(2, keepdim=True)
+    centered = grouped - mean
+    var = (centered * centered).mean(2, keepdim=True)
+    out = (centered / graphc.sqrt(var + eps)).reshape(input.shape)
+    if weight is not None:
+        out = out * _channel_view(weight, input.dim())
+    if bias is not None:
+        out = out + _channel_view(bias, input.dim())
+    return out
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
+    """x / max(||x||_p, eps) along `dim`."""
+    if p == 2.0:
+        norm = graphc.sqrt((input * input).sum(dim, keepdim=True))
+    else:
+        norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
+    return input / graphc.where(norm > eps, norm, graphc.full_like(norm, eps))

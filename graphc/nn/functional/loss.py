@@ -1,0 +1,299 @@
+"""Loss functions with PyTorch's formulas, defaults and reduction rules."""
+
+from __future__ import annotations
+
+import graphc
+from graphc.nn.functional.activation import log_softmax, logsigmoid
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """Map the deprecated size_average/reduce flags to a reduction string."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss, reduction: str):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(
+        f"{reduction} is not a valid value for reduction (expected one of {_REDUCTIONS})"
+    )
+
+
+def _abs(x):
+    return graphc.where(x < 0, -x, x)
+
+
+def _check_same_shape(name: str, input, target):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"{name}: target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}"
+        )
+
+
+# -- regression ------------------------------------------------------------------
+
+
+def mse_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
+):
+    """Mean squared error."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    diff = input - target
+    loss = diff * diff
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def l1_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
+):
+    """Mean absolute error."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = _abs(input - target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+):
+    """0.5 d^2 / beta where |d| < beta, |d| - beta/2 elsewhere (l1 at beta=0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d = _abs(input - target)
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    loss = graphc.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+    """0.5 d^2 where |d| < delta, delta * (|d| - delta/2) elsewhere."""
+    d = _abs(input - target)
+    loss = graphc.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# -- classification ----------------------------------------------------------------
+
+
+def _class_last(x):
+    """[N, C, d1, ...] -> [N*d1*..., C]; [C] -> [1, C]."""
+    if x.dim() == 1:
+        return x.reshape(1, -1)
+    if x.dim() == 2:
+        return x
+    perm = (0,) + tuple(range(2, x.dim())) + (1,)
+    return x.permute(*perm).reshape(-1, x.shape[1])
+
+
+def _check_targets(name: str, input, target):
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"{name}: expected target of shape {expected} for input of shape {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+
+
+def _picked_and_weights(log_probs, target, weight, ignore_index: int):
+    """Per-sample -log_prob[target] and weight[target] (0 where ignored),
+    with log_probs as [M, C] and target as [M]."""
+    valid = target != ignore_index
+    safe_target = graphc.where(valid, target, graphc.zeros_like(target))
+    picked = log_probs.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+    if weight is not None:
+        sample_weight = weight.gather(0, safe_target)
+    else:
+        sample_weight = graphc.ones_like(picked)
+    sample_weight = graphc.where(valid, sample_weight, graphc.zeros_like(sample_weight))
+    return -picked, sample_weight
+
+
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """Negative log-likelihood of class indices given log-probabilities
+    [N, C] (or [N, C, d1, ...], or [C]). 'mean' divides by the summed weights
+    of the non-ignored targets."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_targets("nll_loss", input, target)
+    nll, sample_weight = _picked_and_weights(
+        _class_last(input), target.reshape(-1), weight, ignore_index
+    )
+    loss = nll * sample_weight
+    if reduction == "mean":
+        return loss.sum() / sample_weight.sum()
+    if reduction == "none":
+        return loss.reshape(target.shape)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+):
+    """log_softmax + nll_loss for class-index targets, or the soft-label
+    cross entropy for class-probability targets (same shape as input)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
+    class_dim = 0 if input.dim() == 1 else 1
+    log_probs = log_softmax(input, class_dim)
+    if target.is_floating_point():
+        return _soft_cross_entropy(
+            log_probs, target, weight, reduction, label_smoothing, class_dim
+        )
+    loss = nll_loss(
+        log_probs, target, weight, ignore_index=ignore_index, reduction=reduction
+    )
+    if label_smoothing == 0.0:
+        return loss
+    flat = _class_last(log_probs)
+    flat_target = target.reshape(-1)
+    _, sample_weight = _picked_and_weights(flat, flat_target, weight, ignore_index)
+    weighted = flat * weight if weight is not None else flat
+    smooth = -weighted.sum(1)
+    smooth = graphc.where(
+        flat_target != ignore_index, smooth, graphc.zeros_like(smooth)
+    )
+    if reduction == "mean":
+        smooth = smooth.sum() / sample_weight.sum()
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    else:
+        smooth = smooth.reshape(target.shape)
+    classes = input.shape[class_dim]
+    return (1.0 - label_smoothing) * loss + smooth * (label_smoothing / classes)
+
+
+def _soft_cross_entropy(
+    log_probs, target, weight, reduction, label_smoothing, class_dim
+):
+    _check_same_shape("cross_entropy", log_probs, target)
+    classes = log_probs.shape[class_dim]
+    if label_smoothing > 0.0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / classes
+    terms = log_probs * target
+    if weight is not None:
+        shape = [1] * log_probs.dim()
+        shape[class_dim] = classes
+        terms = terms * weight.reshape(shape)
+    loss = -terms.sum(class_dim)
+    if reduction == "mean":
+        return loss.sum() / (log_probs.numel() // classes)
+    return _reduce(loss, reduction)
+
+
+# Below the smallest normal float32, 1/x overflows; PyTorch's floor of -100
+# for the log is used there instead.
+_TINY = 1.1754944e-38
+
+
+def _clamped_log(x):
+    """max(log x, -100) whose gradient stays finite at x = 0: the log only
+    ever sees positive normal numbers (a zero cotangent times 1/0 would be
+    NaN even in the branch `where` discards)."""
+    positive = x > _TINY
+    safe = graphc.where(positive, x, graphc.ones_like(x))
+    return graphc.where(positive, graphc.log(safe), graphc.full_like(x, -100.0))
+
+
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
+):
+    """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as in PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_shape("binary_cross_entropy", input, target)
+    loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    pos_weight=None,
+):
+    """sigmoid + binary cross entropy in the stable form
+    (1 - t) x - w_pos(t) log sigmoid(x), with w_pos = 1 + (pos_weight - 1) t."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    log_sig = logsigmoid(input)
+    if pos_weight is not None:
+        loss = (1.0 - target) * input - (1.0 + (pos_weight - 1.0) * target) * log_sig
+    else:
+        loss = (1.0 - target) * input - log_sig
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    log_target: bool = False,
+):
+    """Pointwise KL divergence target * (log target - input) with `input` in
+    log space; 'batchmean' divides the sum by the batch size."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = graphc.exp(target) * (target - input)
+    else:
+        # xlogy(t, t) - t * input, with 0 log 0 = 0 (negative targets give NaN, as in PyTorch).
+        zero = target == 0
+        safe = graphc.where(zero, graphc.ones_like(target), target)
+        loss = (
+            graphc.where(zero, graphc.zeros_like(target), target * graphc.log(safe))
+            - target * input
+        )
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() > 0 else 1)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input, target, reduction: str = "mean"):
+    """log(1 + exp(-y x))."""
+    return _reduce(-logsigmoid(target * input), reduction)

@@ -1,0 +1,208 @@
+"""BatchNorm1d/2d, LayerNorm and GroupNorm with PyTorch's state and init."""
+
+from __future__ import annotations
+
+import graphc
+import graphc.nn.functional as F
+from graphc.nn import init
+from graphc.nn.module import Module
+from graphc.nn.parameter import Parameter
+
+
+class _BatchNorm(Module):
+    """Shared state of BatchNorm1d/2d: weight, bias (affine) and the buffers
+    running_mean, running_var, num_batches_tracked (track_running_stats)."""
+
+    _valid_dims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self._has_bias = bias
+        if affine:
+            self.weight = Parameter(graphc.ones(num_features))
+            if bias:
+                self.bias = Parameter(graphc.zeros(num_features))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", graphc.zeros(num_features))
+            self.register_buffer("running_var", graphc.ones(num_features))
+            self.register_buffer(
+                "num_batches_tracked", graphc.tensor(0, dtype=graphc.int64)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            with graphc.no_grad():
+                self.num_batches_tracked.copy_(
+                    graphc.zeros_like(self.num_batches_tracked)
+                )
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def _check_input(self, input) -> None:
+        if input.dim() not in self._valid_dims or input.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self._get_name()}: expected {' or '.join(f'{d}-D' for d in self._valid_dims)} input "
+                f"with {self.num_features} channels in dim 1, got input of shape {tuple(input.shape)}"
+            )
+
+    def forward(self, input):
+        self._check_input(input)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            with graphc.no_grad():
+                self.num_batches_tracked.copy_(self.num_batches_tracked + 1)
+            if self.momentum is None:
+                # Cumulative moving average: the factor is 1 / batches seen,
+                # kept as a tensor so tracing does not read it eagerly.
+                momentum = 1.0 / self.num_batches_tracked.to(graphc.float32)
+        use_batch_stats = self.training or self.running_mean is None
+        return F.batch_norm(
+            input,
+            self.running_mean
+            if not self.training or self.track_running_stats
+            else None,
+            self.running_var if not self.training or self.track_running_stats else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self._has_bias}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization over [N, C] or [N, C, L]."""
+
+    _valid_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization over [N, C, H, W]."""
+
+    _valid_dims = (4,)
+
+
+class LayerNorm(Module):
+    """Normalize over the trailing `normalized_shape` dims; weight=1, bias=0."""
+
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self._has_bias = bias
+        if elementwise_affine:
+            self.weight = Parameter(graphc.ones(*self.normalized_shape))
+            if bias:
+                self.bias = Parameter(graphc.zeros(*self.normalized_shape))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        n = len(self.normalized_shape)
+        if tuple(input.shape[-n:]) != self.normalized_shape or input.dim() < n:
+            raise ValueError(
+                f"LayerNorm: expected input ending in normalized_shape {self.normalized_shape}, "
+                f"got input of shape {tuple(input.shape)}"
+            )
+        return F.layer_norm(
+            input, self.normalized_shape, self.weight, self.bias, self.eps
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self._has_bias}"
+        )
+
+
+class GroupNorm(Module):
+    """Normalize groups of channels per sample; weight=1, bias=0 per channel."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = (
+            num_groups,
+            num_channels,
+            eps,
+            affine,
+        )
+        self._has_bias = bias
+        if affine:
+            self.weight = Parameter(graphc.ones(num_channels))
+            if bias:
+                self.bias = Parameter(graphc.zeros(num_channels))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        if input.dim() < 2 or input.shape[1] != self.num_channels:
+            raise ValueError(
+                f"GroupNorm: expected input [N, {self.num_channels}, ...], got input of shape {tuple(input.shape)}"
+            )
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self._has_bias}"

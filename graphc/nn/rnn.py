@@ -1,0 +1,293 @@
+"""Recurrent layers RNN, LSTM and GRU, unrolled over time from Tensor ops.
+
+Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n) and
+the U(-1/sqrt(hidden), 1/sqrt(hidden)) initialization follow PyTorch, so
+PyTorch weights load by name. The input projection of every time step is one
+matmul; only the recurrent part runs step by step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import graphc
+import graphc.nn.functional as F
+from graphc.nn import init
+from graphc.nn.module import Module
+from graphc.nn.parameter import Parameter
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNBase(Module):
+    """Shared parameters and the layer/direction loop of RNN, LSTM and GRU."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ):
+        super().__init__()
+        if not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1]")
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        gate_size = _GATES[mode] * hidden_size
+        directions = 2 if bidirectional else 1
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = {
+                    "weight_ih": (gate_size, layer_input),
+                    "weight_hh": (gate_size, hidden_size),
+                }
+                if bias:
+                    shapes.update({"bias_ih": (gate_size,), "bias_hh": (gate_size,)})
+                for kind, shape in shapes.items():
+                    setattr(self, kind + suffix, Parameter(graphc.empty(*shape)))
+                    self._flat_weights_names.append(kind + suffix)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound)
+
+    def _weights(self, layer: int, direction: int):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        names = (
+            ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            if self.bias
+            else ("weight_ih", "weight_hh")
+        )
+        weights = [getattr(self, name + suffix) for name in names]
+        return weights + [None] * (4 - len(weights))
+
+    def _check_input(self, input) -> bool:
+        """Validate the input; return True when it is unbatched (2-D)."""
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{self._get_name()}: expected input of shape (L, N, {self.input_size}) "
+                f"{'(batch_first) (N, L, ...)' if self.batch_first else ''} or (L, {self.input_size}), "
+                f"got input of shape {tuple(input.shape)}"
+            )
+        return input.dim() == 2
+
+    def _initial_state(self, hx, batch: int, unbatched: bool, dtype):
+        directions = 2 if self.bidirectional else 1
+        expected = (self.num_layers * directions, batch, self.hidden_size)
+        if hx is None:
+            return graphc.zeros(*expected, dtype=dtype)
+        if unbatched:
+            hx = hx.unsqueeze(1)
+        if tuple(hx.shape) != expected:
+            raise ValueError(
+                f"{self._get_name()}: expected hidden state of shape {expected}, got {tuple(hx.shape)}"
+            )
+        return hx
+
+    def _run(self, input, states):
+        """Run all layers and directions. `input` is [L, N, features];
+        `states` is a list of per-state tensors [layers*dirs, N, H]. Returns
+        the last layer's output [L, N, dirs*H] and the final states."""
+        directions = 2 if self.bidirectional else 1
+        finals = [[] for _ in states]
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                initial = [state[index] for state in states]
+                out, last = self._run_direction(
+                    input,
+                    initial,
+                    self._weights(layer, direction),
+                    reverse=direction == 1,
+                )
+                outputs.append(out)
+                for slot, value in zip(finals, last):
+                    slot.append(value)
+            input = outputs[0] if directions == 1 else graphc.cat(outputs, 2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                input = F.dropout(input, self.dropout, True)
+        return input, [graphc.stack(slot, 0) for slot in finals]
+
+    def _run_direction(self, input, state, weights, reverse: bool):
+        w_ih, w_hh, b_ih, b_hh = weights
+        steps = input.shape[0]
+        projected = F.linear(input, w_ih, b_ih)  # [L, N, gates*H], all steps at once
+        order = range(steps - 1, -1, -1) if reverse else range(steps)
+        outputs = [None] * steps
+        for t in order:
+            state = self._cell(projected[t], state, w_hh, b_hh)
+            outputs[t] = state[0]
+        return graphc.stack(outputs, 0), state
+
+    def _cell(self, x_proj, state, w_hh, b_hh):
+        raise NotImplementedError
+
+    def forward(self, input, hx=None):
+        unbatched = self._check_input(input)
+        if unbatched:
+            input = input.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        states = self._initial_states(hx, input.shape[1], unbatched, input.dtype)
+        output, finals = self._run(input, states)
+        if unbatched:
+            output = output.squeeze(1)
+            finals = [f.squeeze(1) for f in finals]
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, finals[0] if len(finals) == 1 else tuple(finals)
+
+    def _initial_states(self, hx, batch, unbatched, dtype):
+        return [self._initial_state(hx, batch, unbatched, dtype)]
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout != 0:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+
+def _recurrent(h, w_hh, b_hh):
+    out = h.matmul(w_hh.t())
+    return out + b_hh if b_hh is not None else out
+
+
+class RNN(RNNBase):
+    """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(
+                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+        )
+        self.nonlinearity = nonlinearity
+
+    def _cell(self, x_proj, state, w_hh, b_hh):
+        pre = x_proj + _recurrent(state[0], w_hh, b_hh)
+        return [graphc.tanh(pre) if self.nonlinearity == "tanh" else F.relu(pre)]
+
+
+class LSTM(RNNBase):
+    """LSTM with gates (i, f, g, o); returns output, (h_n, c_n)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+    ):
+        if proj_size:
+            raise NotImplementedError("LSTM: proj_size is not supported")
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+        )
+
+    def _initial_states(self, hx, batch, unbatched, dtype):
+        if hx is None:
+            return [
+                self._initial_state(None, batch, unbatched, dtype) for _ in range(2)
+            ]
+        h0, c0 = hx
+        return [
+            self._initial_state(h0, batch, unbatched, dtype),
+            self._initial_state(c0, batch, unbatched, dtype),
+        ]
+
+    def _cell(self, x_proj, state, w_hh, b_hh):
+        h, c = state
+        gates = x_proj + _recurrent(h, w_hh, b_hh)
+        size = self.hidden_size
+        i = F.sigmoid(gates[:, 0:size])
+        f = F.sigmoid(gates[:, size : 2 * size])
+        g = graphc.tanh(gates[:, 2 * size : 3 * size])
+        o = F.sigmoid(gates[:, 3 * size : 4 * size])
+        c = f * c + i * g
+        return [o * graphc.tanh(c), c]
+
+
+class GRU(RNNBase):
+    """GRU with gates (r, z, n): n = tanh(x_n + r * (h W_hn^T + b_hn)),
+    h' = (1 - z) * n + z * h."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ):
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+        )
+
+    def _cell(self, x_proj, state, w_hh, b_hh):
+        (h,) = state
+        recurrent = _recurrent(h, w_hh, b_hh)
+        size = self.hidden_size
+        r = F.sigmoid(x_proj[:, 0:size] + recurrent[:, 0:size])
+        z = F.sigmoid(x_proj[:, size : 2 * size] + recurrent[:, size : 2 * size])
+        n = graphc.tanh(x_proj[:, 2 * size :] + r * recurrent[:, 2 * size :])
+        return [(1.0 - z) * n + z * h]

@@ -1,0 +1,176 @@
+"""Reference models: names, shapes and numbers against the same models
+written with torch.nn (torchvision's ResNet-18 is rebuilt here from torch.nn
+modules, with torchvision's layout)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as tnn
+import torch.nn.functional as TF
+from nn_testutil import assert_close, compare_modules, copy_weights, randn
+
+import graphc
+from graphc.vision import models
+
+
+class TorchBasicBlock(tnn.Module):
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(planes)
+        self.relu = tnn.ReLU(inplace=True)
+        self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class TorchResNet18(tnn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = tnn.BatchNorm2d(64)
+        self.relu = tnn.ReLU(inplace=True)
+        self.maxpool = tnn.MaxPool2d(3, 2, 1)
+        inplanes = 64
+        for i, planes in enumerate([64, 128, 256, 512]):
+            stride = 1 if i == 0 else 2
+            down = None
+            if stride != 1 or inplanes != planes:
+                down = tnn.Sequential(
+                    tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                    tnn.BatchNorm2d(planes),
+                )
+            blocks = [
+                TorchBasicBlock(inplanes, planes, stride, down),
+                TorchBasicBlock(planes, planes),
+            ]
+            setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+            inplanes = planes
+        self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
+        self.fc = tnn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _shapes(module):
+    return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
+
+
+def test_resnet18_state_dict_matches_torchvision_layout():
+    g, t = models.resnet18(), TorchResNet18()
+    assert _shapes(g) == _shapes(t)
+    assert len(g.state_dict()) == 122
+    assert [n for n, _ in g.named_modules()] == [n for n, _ in t.named_modules()]
+    assert sum(p.numel() for p in g.parameters()) == 11689512
+    assert g.fc.in_features == 512
+    assert repr(g.layer2) == repr(t.layer2).replace("TorchBasicBlock", "BasicBlock")
+
+
+def test_resnet18_init_and_custom_classes():
+    g = models.resnet18(num_classes=7)
+    assert g.fc.weight.shape == (7, 512)
+    w = g.conv1.weight.detach().numpy()
+    fan_out = 64 * 7 * 7
+    assert abs(w.std() - np.sqrt(2.0 / fan_out)) < 0.1 * np.sqrt(2.0 / fan_out)
+    np.testing.assert_array_equal(g.layer1[0].bn2.weight.detach().numpy(), 1.0)
+
+
+def test_resnet18_loads_torch_weights_and_matches_output():
+    torch.manual_seed(0)
+    t, g = TorchResNet18(num_classes=10).eval(), models.resnet18(num_classes=10).eval()
+    # Make the running statistics non-trivial before copying.
+    for module in t.modules():
+        if isinstance(module, tnn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    copy_weights(g, t)
+    x = randn(1, 3, 32, 32, seed=1)
+    with torch.no_grad():
+        expected = t(torch.tensor(x))
+    with graphc.no_grad():
+        actual = g(graphc.tensor(x))
+    assert_close(actual, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_resnet18_replace_fc_and_weights_argument():
+    g = models.resnet18()
+    g.fc = graphc.nn.Linear(g.fc.in_features, 3)
+    assert list(g.state_dict())[-2:] == [
+        "fc.weight",
+        "fc.bias",
+    ] and g.fc.weight.shape == (3, 512)
+    again = models.resnet18(num_classes=3, weights=g.state_dict())
+    np.testing.assert_array_equal(
+        again.fc.weight.detach().numpy(), g.fc.weight.detach().numpy()
+    )
+    with pytest.raises(ValueError, match="state dict"):
+        models.resnet18(weights="IMAGENET1K_V1")
+
+
+class TorchNet(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = tnn.Conv2d(10, 20, kernel_size=5)
+        self.fc1 = tnn.Linear(320, 50)
+        self.fc2 = tnn.Linear(50, 10)
+
+    def forward(self, x):
+        x = TF.relu(TF.max_pool2d(self.conv1(x), 2))
+        x = TF.relu(TF.max_pool2d(self.conv2(x), 2))
+        x = TF.relu(self.fc1(x.view(-1, 320)))
+        return TF.log_softmax(self.fc2(x), dim=1)
+
+
+class TorchCifarNet(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(3, 6, 5)
+        self.pool = tnn.MaxPool2d(2, 2)
+        self.conv2 = tnn.Conv2d(6, 16, 5)
+        self.fc1 = tnn.Linear(400, 120)
+        self.fc2 = tnn.Linear(120, 84)
+        self.fc3 = tnn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(TF.relu(self.conv1(x)))
+        x = self.pool(TF.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(TF.relu(self.fc2(TF.relu(self.fc1(x)))))
+
+
+class TorchMLP(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = (
+            tnn.Linear(784, 128),
+            tnn.Linear(128, 64),
+            tnn.Linear(64, 10),
+        )
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], -1)
+        return self.fc3(TF.relu(self.fc2(TF.relu(self.fc1(x)))))
+
+
+@pytest.mark.parametrize(
+    "g_cls,t_cls,shape",
+    [
+        (models.Net, TorchNet, (3, 1, 28, 28)),
+        (models.CifarNet, TorchCifarNet, (2, 3, 32, 32)),
+        (models.MLP, TorchMLP, (4, 1, 28, 28)),
+    ],
+)
+def test_reference_cnns_match_torch(g_cls, t_cls, shape):
+    torch.manual_seed(0)
+    g, t = g_cls(), t_cls()
+    assert _shapes(g) == _shapes(t)
+    compare_modules(g, t, randn(*shape, seed=2), rtol=1e-3, atol=1e-4)
