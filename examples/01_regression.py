@@ -25,15 +25,19 @@ def main(epochs=20, n=256):
     model = Model()
     criterion = nn.MSELoss()
     optimizer = optim.SGD(model.parameters(), lr=0.01)
+    epoch_losses = []
     for epoch in range(epochs):
+        total = 0.0
         for batch_inputs, batch_labels in loader:
             outputs = model(batch_inputs)
             loss = criterion(outputs, batch_labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        print(f"epoch {epoch + 1}: loss {loss.item():.4f}")
-    return loss.item()
+            total += loss.item() * len(batch_inputs)
+        epoch_losses.append(total / n)
+        print(f"epoch {epoch + 1}: mean loss {epoch_losses[-1]:.4f}")
+    return epoch_losses
 
 
 if __name__ == "__main__":

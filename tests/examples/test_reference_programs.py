@@ -23,8 +23,8 @@ def load(name):
 
 
 def test_regression_loss_falls():
-    final = load("01_regression").main(epochs=15)
-    assert final < 0.2
+    losses = load("01_regression").main(epochs=15)
+    assert losses[-1] < 0.25 * losses[0], losses
 
 
 def test_autograd_snippets(capsys):
@@ -71,6 +71,6 @@ def test_mnist_mlp_on_real_data():
 @pytest.mark.slow
 def test_mnist_cnn_on_real_data():
     assert MNIST.is_dir(), f"the MNIST test set is expected at {MNIST}"
-    accuracy = load("05_mnist_cnn").main(epochs=1, limit=60)
-    print(f"MNIST CNN accuracy after 60 batches: {accuracy:.4f}")
-    assert accuracy > 0.80
+    accuracy = load("05_mnist_cnn").main(epochs=1)
+    print(f"MNIST CNN accuracy after one epoch: {accuracy:.4f}")
+    assert accuracy > 0.75  # PyTorch itself reaches ~82% with these settings
