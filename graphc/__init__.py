@@ -1,0 +1,270 @@
+# ruff: noqa: F401 -- this module re-exports the public API.
+"""graphc: PyTorch's user API on a static-graph compiler.
+
+`import graphc as torch` and tutorial code runs eagerly (numpy reference
+semantics, define-by-run autograd). Wrap a function or module in
+`graphc.compile` and it is traced into one IR graph, optimized and compiled.
+
+The submodules with the op implementations are internal (`graphc._*`);
+everything public is re-exported here under PyTorch's names.
+"""
+
+from __future__ import annotations
+
+# The IR must import without the frontend (passes import graphc.ir), so
+# nothing here runs at graphc.ir import time beyond this package's own.
+from graphc.ir import dtypes as _dtypes
+from graphc.ir.dtypes import DType as dtype
+
+float32 = float = _dtypes.float32
+float64 = double = _dtypes.float64
+float16 = half = _dtypes.float16
+int64 = long = _dtypes.int64
+int32 = int = _dtypes.int32
+int16 = short = _dtypes.int16
+int8 = _dtypes.int8
+uint8 = _dtypes.uint8
+bool = _dtypes.bool_
+
+from graphc import accelerator, autograd, backends, cuda, errors, random
+from graphc._creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    ones,
+    ones_like,
+    scalar_tensor,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from graphc._elementwise import (
+    abs,
+    absolute,
+    add,
+    addcdiv,
+    addcmul,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    broadcast_shapes,
+    ceil,
+    clamp,
+    clip,
+    cos,
+    div,
+    divide,
+    eq,
+    equal,
+    erf,
+    exp,
+    exp2,
+    expm1,
+    fix,
+    float_power,
+    floor,
+    floor_divide,
+    fmax,
+    fmin,
+    fmod,
+    frac,
+    ge,
+    greater,
+    greater_equal,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    lerp,
+    less,
+    less_equal,
+    log,
+    log1p,
+    log2,
+    log10,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logsigmoid,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    multiply,
+    nan_to_num,
+    ne,
+    neg,
+    negative,
+    not_equal,
+    pow,
+    reciprocal,
+    relu,
+    remainder,
+    result_type,
+    round,
+    rsqrt,
+    sgn,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    subtract,
+    tan,
+    tanh,
+    true_divide,
+    trunc,
+    where,
+)
+from graphc._indexing import (
+    argwhere,
+    gather,
+    index_select,
+    masked_fill,
+    masked_select,
+    nonzero,
+    scatter,
+    scatter_add,
+    take_along_dim,
+)
+from graphc._reductions import (
+    addmm,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    bmm,
+    count_nonzero,
+    cumsum,
+    dot,
+    einsum,
+    inner,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    mean,
+    min,
+    mm,
+    mv,
+    nansum,
+    outer,
+    prod,
+    softmax,
+    std,
+    std_mean,
+    sum,
+    var,
+    var_mean,
+)
+from graphc._shape import (
+    broadcast_tensors,
+    broadcast_to,
+    cat,
+    chunk,
+    clone,
+    concat,
+    concatenate,
+    flatten,
+    flip,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    permute,
+    repeat_interleave,
+    reshape,
+    roll,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    swapdims,
+    t,
+    tile,
+    transpose,
+    tril,
+    triu,
+    unbind,
+    unflatten,
+    unsqueeze,
+    vstack,
+)
+from graphc.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from graphc.compile import compile
+from graphc.device import device
+from graphc.random import (
+    Generator,
+    bernoulli,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
+from graphc.tensor import Size, Tensor, get_default_dtype, set_default_dtype
+from graphc.trace import TracedProgram, trace, trace_program
+
+is_tensor = lambda obj: isinstance(obj, Tensor)
+FloatTensor = DoubleTensor = LongTensor = IntTensor = BoolTensor = ByteTensor = Tensor
+
+
+def is_floating_point(x: Tensor) -> builtins.bool:  # noqa: F821
+    return x.is_floating_point()
+
+
+def numel(x: Tensor) -> builtins.int:  # noqa: F821
+    return x.numel()
+
+
+def detach(x: Tensor) -> Tensor:
+    return x.detach()
+
+
+def _lazy(name: str):
+    import importlib
+
+    return importlib.import_module(f"graphc.{name}")
+
+
+def __getattr__(name: str):
+    # Heavier subsystems load on first use, keeping `import graphc` light and
+    # free of import cycles with passes/ and runtime/.
+    if name in ("nn", "optim", "utils", "vision", "serialization", "jit"):
+        return _lazy(name)
+    if name in ("save", "load"):
+        return getattr(_lazy("serialization"), name)
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+
+
+__version__ = "0.1.0"

@@ -1,0 +1,428 @@
+"""Shape and movement ops: view/reshape, permute, squeeze, expand, repeat,
+cat/stack/split, flip, built from the RESHAPE / PERMUTE / EXPAND / SLICE /
+CONCAT primitives."""
+
+from __future__ import annotations
+
+from graphc import _elementwise as ew
+from graphc import tensor as _t
+from graphc.errors import ShapeError, at_user_line
+from graphc.ir import dtypes
+from graphc.ir.ops import Op
+
+Tensor = _t.Tensor
+_norm = _t._norm_dim
+
+
+def _emit(op, *srcs, **attrs):
+    return Tensor._emit(op, list(srcs), attrs)
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(d) for d in shape)
+
+
+def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
+    """Resolve one -1 in `shape`; check the element count."""
+    n = x.numel()
+    if shape.count(-1) > 1:
+        raise ShapeError(
+            at_user_line(
+                f"{opname}: only one dimension can be inferred, got {list(shape)}"
+            )
+        )
+    if -1 in shape:
+        known = 1
+        for d in shape:
+            if d != -1:
+                known *= d
+        if known == 0 or n % known:
+            raise ShapeError(
+                at_user_line(
+                    f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})"
+                )
+            )
+        shape = tuple(n // known if d == -1 else d for d in shape)
+    total = 1
+    for d in shape:
+        total *= d
+    if total != n or any(d < 0 for d in shape):
+        raise ShapeError(
+            at_user_line(
+                f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})"
+            )
+        )
+    return shape
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape (one dim may be -1)."""
+    shape = _infer(x, _shape_arg(shape), "reshape")
+    return x if shape == tuple(x.shape) else _emit(Op.RESHAPE, x, shape=shape)
+
+
+def view(x, *shape):
+    """Like reshape (graphc tensors are always contiguous); `view(dtype)` is not supported."""
+    if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
+        raise NotImplementedError(
+            at_user_line(
+                "view(dtype) reinterprets bits and is not supported; use .to(dtype)"
+            )
+        )
+    shape = _infer(x, _shape_arg(shape), "view")
+    return _emit(Op.RESHAPE, x, shape=shape)
+
+
+def view_as(x, other):
+    return view(x, tuple(other.shape))
+
+
+def reshape_as(x, other):
+    return reshape(x, tuple(other.shape))
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    """Merge dims start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = _norm(start_dim, x.ndim, "flatten"), _norm(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(
+            at_user_line(
+                f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}"
+            )
+        )
+    shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
+    return (
+        reshape(x, shape)
+        if x.numel()
+        else reshape(x, tuple(x.shape[:s]) + (0,) + tuple(x.shape[e + 1 :]))
+    )
+
+
+def unflatten(x, dim: int, sizes):
+    d = _norm(dim, x.ndim, "unflatten")
+    return reshape(x, tuple(x.shape[:d]) + tuple(sizes) + tuple(x.shape[d + 1 :]))
+
+
+def squeeze(x, dim=None):
+    """Drop size-1 dims (only `dim`, an int or tuple, when given)."""
+    if dim is None:
+        dims = {i for i, d in enumerate(x.shape) if d == 1}
+    else:
+        dims = {
+            _norm(d, x.ndim, "squeeze")
+            for d in (dim if isinstance(dim, (tuple, list)) else (dim,))
+        }
+        dims = {d for d in dims if x.ndim and x.shape[d] == 1}
+    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in dims))
+
+
+def unsqueeze(x, dim: int):
+    """Insert a size-1 dim at `dim`."""
+    d = _norm(dim, x.ndim + 1, "unsqueeze")
+    shape = list(x.shape)
+    shape.insert(d, 1)
+    return _emit(Op.RESHAPE, x, shape=tuple(shape))
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise ShapeError(
+            at_user_line(
+                f"permute: number of dims don't match: tensor has {x.ndim} dims {list(x.shape)}, got {list(dims)}"
+            )
+        )
+    perm = tuple(_norm(d, x.ndim, "permute") for d in dims)
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(at_user_line(f"permute: repeated dim in {list(dims)}"))
+    return x if perm == tuple(range(x.ndim)) else _emit(Op.PERMUTE, x, perm=perm)
+
+
+def transpose(x, dim0: int, dim1: int):
+    if x.ndim == 0:
+        return x
+    a, b = _norm(dim0, x.ndim, "transpose"), _norm(dim1, x.ndim, "transpose")
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = perm[b], perm[a]
+    return permute(x, perm)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x):
+    if x.ndim > 2:
+        raise ShapeError(
+            at_user_line(
+                f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
+            )
+        )
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x, source: int, destination: int):
+    s, d = _norm(source, x.ndim, "movedim"), _norm(destination, x.ndim, "movedim")
+    perm = [i for i in range(x.ndim) if i != s]
+    perm.insert(d, s)
+    return permute(x, perm)
+
+
+moveaxis = movedim
+
+
+def expand(x, *sizes):
+    """Broadcast size-1 dims to `sizes` (-1 keeps a dim); no data is copied."""
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ShapeError(
+            at_user_line(
+                f"expand: the number of sizes provided ({len(sizes)}) must be >= the number of dims ({x.ndim})"
+            )
+        )
+    shape = tuple(
+        x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(sizes)
+    )
+    for i, d in enumerate(x.shape):
+        if d != 1 and d != shape[lead + i]:
+            raise ShapeError(
+                at_user_line(
+                    f"expand: the expanded size of the tensor ({shape[lead + i]}) must match the existing size ({d}) at "
+                    f"non-singleton dimension {lead + i}. Target sizes: {list(sizes)}. Tensor sizes: {list(x.shape)}"
+                )
+            )
+    return ew.expand_to(x, shape)
+
+
+def expand_as(x, other):
+    return expand(x, tuple(other.shape))
+
+
+def broadcast_to(x, shape):
+    return expand(x, tuple(shape))
+
+
+def broadcast_tensors(*xs):
+    shape = ew.broadcast_shapes(
+        *[tuple(x.shape) for x in xs], opname="broadcast_tensors"
+    )
+    return tuple(ew.expand_to(x, shape) for x in xs)
+
+
+def repeat(x, *sizes):
+    """Tile `x`: `sizes[i]` copies along dim i (extra sizes add leading dims)."""
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise ShapeError(
+            at_user_line(
+                f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than number of tensor dims ({x.ndim})"
+            )
+        )
+    src = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
+    # [a, b] -> [r0, a, r1, b] by EXPAND of [1, a, 1, b], then merge pairs.
+    inter = []
+    for r, d in zip(sizes, src.shape):
+        inter += [1, d]
+    grown = ew.expand_to(
+        reshape(src, tuple(inter)),
+        tuple(v for r, d in zip(sizes, src.shape) for v in (r, d)),
+    )
+    return reshape(grown, tuple(r * d for r, d in zip(sizes, src.shape)))
+
+
+def tile(x, dims):
+    dims = tuple(dims)
+    return repeat(x, (1,) * (x.ndim - len(dims)) + dims)
+
+
+def repeat_interleave(x, repeats: int, dim=None):
+    if dim is None:
+        x, dim = flatten(x), 0
+    d = _norm(dim, x.ndim, "repeat_interleave")
+    shape = tuple(x.shape)
+    grown = ew.expand_to(
+        unsqueeze(x, d + 1), shape[: d + 1] + (repeats,) + shape[d + 1 :]
+    )
+    return reshape(grown, shape[:d] + (shape[d] * repeats,) + shape[d + 1 :])
+
+
+def contiguous(x, memory_format=None):
+    return x
+
+
+def clone(x, *, memory_format=None):
+    """A copy that does not share data (gradients flow through it)."""
+    if isinstance(x._value, _t.np.ndarray) and not x._requires_grad:
+        from graphc.trace import active
+
+        if active() is None:
+            out = Tensor._wrap(x._value.copy())
+            out._device = x._device
+            return out
+    # A zero-add is a copy every layer understands, and differentiable.
+    return ew.add(x, 0) if not x.dtype.is_bool else ew.logical_or(x, False)
+
+
+def cat(tensors, dim: int = 0):
+    """Concatenate along `dim` (dtypes promote; 1-d empty tensors are skipped, as in torch)."""
+    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or list(
+        tensors
+    )[:1]
+    if not tensors:
+        raise ShapeError(at_user_line("cat(): expected a non-empty list of Tensors"))
+    d = _norm(dim, tensors[0].ndim, "cat")
+    dtype = ew.result_type(*tensors)
+    first = tensors[0]
+    for x in tensors:
+        if x.ndim != first.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != d
+        ):
+            raise ShapeError(
+                at_user_line(
+                    f"cat: sizes of tensors must match except in dimension {d}: got {list(first.shape)} and {list(x.shape)}"
+                )
+            )
+    parts = [ew.cast(x, dtype) for x in tensors]
+    return (
+        parts[0].clone()
+        if len(parts) == 1
+        else Tensor._emit(Op.CONCAT, parts, {"axis": d})
+    )
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0):
+    """Join tensors of equal shape along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ShapeError(at_user_line("stack expects a non-empty TensorList"))
+    for x in tensors:
+        if tuple(x.shape) != tuple(tensors[0].shape):
+            raise ShapeError(
+                at_user_line(
+                    f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} and {list(x.shape)}"
+                )
+            )
+    d = _norm(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(x, d) for x in tensors], d)
+
+
+def hstack(tensors):
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([x if x.ndim > 1 else unsqueeze(x, 0) for x in tensors], 0)
+
+
+def narrow(x, dim: int, start: int, length: int):
+    d = _norm(dim, x.ndim, "narrow")
+    start = start + x.shape[d] if start < 0 else start
+    if start < 0 or start + length > x.shape[d]:
+        raise IndexError(
+            at_user_line(
+                f"narrow: start ({start}) + length ({length}) exceeds dimension size ({x.shape[d]})"
+            )
+        )
+    return slice_dim(x, d, start, start + length, 1)
+
+
+def slice_dim(x, d: int, start: int, stop: int, step: int = 1):
+    """x[..., start:stop:step, ...] along dim `d` (bounds already normalized)."""
+    starts = tuple(start if i == d else 0 for i in range(x.ndim))
+    stops = tuple(stop if i == d else n for i, n in enumerate(x.shape))
+    steps = tuple(step if i == d else 1 for i in range(x.ndim))
+    if starts == (0,) * x.ndim and stops == tuple(x.shape) and step == 1:
+        return x
+    return _emit(Op.SLICE, x, starts=starts, stops=stops, steps=steps)
+
+
+def split(x, split_size_or_sections, dim: int = 0):
+    """Pieces of `split_size` along `dim` (the last may be smaller), or of the given sizes."""
+    d = _norm(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        sizes = [min(size, n - s) for s in range(0, n, size)] if size > 0 else [n]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ShapeError(
+                at_user_line(
+                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input shape {list(x.shape)}), but got split_sizes={sizes}"
+                )
+            )
+    out, start = [], 0
+    for s in sizes:
+        out.append(slice_dim(x, d, start, start + s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks: int, dim: int = 0):
+    d = _norm(dim, x.ndim, "chunk")
+    size = -(-x.shape[d] // chunks)
+    return split(x, max(size, 1), d)
+
+
+def unbind(x, dim: int = 0):
+    d = _norm(dim, x.ndim, "unbind")
+    return tuple(squeeze(slice_dim(x, d, i, i + 1), d) for i in range(x.shape[d]))
+
+
+def flip(x, dims):
+    """Reverse the order of elements along `dims`."""
+    from graphc._indexing import index_select
+
+    out = x
+    for dim in dims if isinstance(dims, (tuple, list)) else (dims,):
+        d = _norm(dim, x.ndim, "flip")
+        n = x.shape[d]
+        idx = _emit(Op.IOTA, shape=(n,), axis=0, dtype=dtypes.int64)
+        out = index_select(out, d, ew.sub(n - 1, idx))
+    return out
+
+
+def fliplr(x):
+    return flip(x, 1)
+
+
+def flipud(x):
+    return flip(x, 0)
+
+
+def roll(x, shifts, dims=None):
+    if dims is None:
+        return reshape(roll(flatten(x), shifts, 0), tuple(x.shape))
+    shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+    out = x
+    for s, dim in zip(shifts, dims):
+        d = _norm(dim, x.ndim, "roll")
+        n = x.shape[d]
+        s %= n
+        if s:
+            out = cat([slice_dim(out, d, n - s, n), slice_dim(out, d, 0, n - s)], d)
+    return out
+
+
+def tril(x, diagonal: int = 0):
+    return _tri(x, diagonal, lower=True)
+
+
+def triu(x, diagonal: int = 0):
+    return _tri(x, diagonal, lower=False)
+
+
+def _tri(x, k: int, lower: bool):
+    rows, cols = x.shape[-2], x.shape[-1]
+    r = _emit(Op.IOTA, shape=(rows, cols), axis=0, dtype=dtypes.int64)
+    c = _emit(Op.IOTA, shape=(rows, cols), axis=1, dtype=dtypes.int64)
+    keep = ew.le(ew.sub(c, r), k) if lower else ew.ge(ew.sub(c, r), k)
+    return ew.where(keep, x, 0)

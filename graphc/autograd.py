@@ -1,0 +1,389 @@
+"""Autograd: grad mode, backward records, and the reverse-mode engine.
+
+Every differentiable op on tensors that require grad records a `Record` (the
+tensor's `grad_fn`): the primitive op, its attrs, its operand tensors and
+its output. `backward()` walks the records reachable from the root in
+reverse topological order and applies the VJP rule of each primitive from
+`passes.autodiff.VJP` to Tensors: the same rules the compile-time autodiff
+pass applies to IR nodes. Under tracing the tensors are symbolic, so the
+same walk builds the backward graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+
+import passes.autodiff as autodiff
+from graphc.errors import at_user_line
+from graphc.ir.ops import Op
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when ops on tensors that require grad are recorded."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """Base of no_grad / enable_grad / set_grad_enabled: a context manager
+    that is also usable as a decorator."""
+
+    _mode = True
+
+    def __new__(cls, *args, **kwargs):
+        # `@no_grad` without parentheses decorates the function directly.
+        if (
+            cls is not set_grad_enabled
+            and len(args) == 1
+            and callable(args[0])
+            and not kwargs
+        ):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+
+class no_grad(_GradMode):
+    """Disable gradient recording (context manager or decorator).
+
+    >>> import graphc
+    >>> x = graphc.ones(2, requires_grad=True)
+    >>> with graphc.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Enable gradient recording inside a `no_grad` region."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Set grad mode to `mode`: a call, a context manager or a decorator."""
+
+    def __init__(self, mode: bool):
+        global _grad_enabled
+        self._mode = bool(mode)
+        # Called as a plain function it takes effect at once, as in torch.
+        self._prev = _grad_enabled
+        _grad_enabled = self._mode
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return super().__call__(fn)
+
+
+inference_mode = no_grad
+
+
+def _camel(op: Op) -> str:
+    return "".join(part.capitalize() for part in op.value.split("_"))
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second "
+    "time or if you need to access saved tensors after calling backward."
+)
+
+
+class Record:
+    """One recorded op: what `Tensor.grad_fn` holds.
+
+    `edges[i]` says where the cotangent of operand i goes: the operand's own
+    Record, the operand itself when it is a leaf that requires grad, or None.
+    The operand tensors and their values are kept (`saved`) until a backward
+    pass without retain_graph frees them."""
+
+    __slots__ = (
+        "__weakref__",
+        "attrs",
+        "edges",
+        "op",
+        "out_ref",
+        "out_value",
+        "retain",
+        "saved",
+    )
+
+    def __init__(self, op: Op, attrs: dict, srcs, out):
+        self.op = op
+        self.attrs = attrs
+        self.edges = tuple(
+            s.grad_fn if s.grad_fn is not None else (s if s.requires_grad else None)
+            for s in srcs
+        )
+        self.saved = [(s, s._value) for s in srcs]
+        # A weak reference avoids a tensor -> record -> tensor cycle; the raw
+        # value is kept so the output survives its tensor.
+        self.out_ref = weakref.ref(out)
+        self.out_value = out._value
+        self.retain = None
+
+    def name(self) -> str:
+        return f"{_camel(self.op)}Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((e, 0) for e in self.edges)
+
+    def context(self):
+        """The VJP context (operand values, output value, attrs) as Tensors."""
+        from graphc.tensor import Tensor
+
+        if self.saved is None:
+            raise RuntimeError(_FREED)
+        srcs = [s if s._value is v else Tensor._wrap(v) for s, v in self.saved]
+        out = self.out_ref()
+        if out is None or out._value is not self.out_value:
+            out = Tensor._wrap(self.out_value)
+        return autodiff.VJPContext(srcs, out, self.attrs)
+
+
+def record(op: Op, attrs: dict, srcs, out) -> None:
+    """Attach a backward record for `out = op(srcs)` (called by Tensor._emit)."""
+    out.grad_fn = Record(op, attrs, srcs, out)
+    out._requires_grad = True
+
+
+def _topo_records(roots) -> list:
+    """Records reachable from `roots`, each before the records it feeds from."""
+    order, seen = [], set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            rec, done = stack.pop()
+            if done:
+                order.append(rec)
+                continue
+            if id(rec) in seen:
+                continue
+            seen.add(id(rec))
+            stack.append((rec, True))
+            for e in rec.edges:
+                if isinstance(e, Record) and id(e) not in seen:
+                    stack.append((e, False))
+    order.reverse()
+    return order
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
+    """Propagate `grads` from `roots`. Without `capture`, accumulate into the
+    leaves' `.grad`; with it (a dict keyed by id of Record or leaf tensor),
+    fill in the captured cotangents instead and touch no `.grad`."""
+    cot: dict[int, object] = {}
+    leaf_cot: dict[int, tuple] = {}
+
+    def send(edge, g):
+        if isinstance(edge, Record):
+            cot[id(edge)] = _add(cot.get(id(edge)), g)
+        else:
+            prev = leaf_cot.get(id(edge), (edge, None))[1]
+            leaf_cot[id(edge)] = (edge, _add(prev, g))
+
+    records = [r.grad_fn for r in roots if r.grad_fn is not None]
+    for root, g in zip(roots, grads):
+        send(root.grad_fn if root.grad_fn is not None else root, g)
+    with set_grad_enabled(create_graph):
+        for rec in _topo_records(records):
+            g = cot.pop(id(rec), None)
+            if g is None:
+                continue
+            if capture is not None and id(rec) in capture:
+                capture[id(rec)] = g
+            if rec.retain is not None and capture is None:
+                _retain(rec, g, create_graph)
+            ctx = rec.context()
+            cots = autodiff.apply_vjp(rec.op, ctx.srcs, ctx.out, ctx.attrs, g)
+            for edge, c in zip(rec.edges, cots):
+                if edge is not None and c is not None:
+                    send(edge, c)
+            if not retain_graph:
+                rec.saved = None
+        for key, (leaf, g) in leaf_cot.items():
+            if capture is not None:
+                if key in capture:
+                    capture[key] = g
+            else:
+                _accumulate(leaf, g, create_graph)
+
+
+def _retain(rec: Record, g, create_graph: bool) -> None:
+    t = rec.retain()
+    if t is not None and t.grad_fn is rec:
+        _accumulate(t, g, create_graph)
+
+
+def _accumulate(t, g, create_graph: bool) -> None:
+    """Add `g` into `t.grad` (in place when one exists, as torch does)."""
+    g = g if create_graph else g.detach()
+    if g.dtype is not t.dtype:
+        g = g.to(t.dtype)
+    if t.grad is None:
+        t.grad = g if create_graph else _fresh(g)
+    elif create_graph:
+        t.grad = t.grad + g
+    else:
+        with no_grad():
+            t.grad.add_(g)
+
+
+def _fresh(g):
+    """A new tensor owning its data: one cotangent may reach several leaves
+    (a + b gives both the same one), and a later in-place accumulation into
+    one `.grad` must not change another."""
+    import numpy as np
+
+    from graphc.tensor import Tensor
+
+    v = g._value
+    return Tensor._wrap(np.array(v) if isinstance(v, np.ndarray) else v)
+
+
+def _seed(t, gradient):
+    from graphc.tensor import Tensor, as_tensor_like
+
+    if gradient is None:
+        if t.numel() != 1:
+            raise RuntimeError(
+                at_user_line(
+                    f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})"
+                )
+            )
+        return Tensor._ones_like(t)
+    g = as_tensor_like(gradient, t)
+    if tuple(g.shape) != tuple(t.shape):
+        raise RuntimeError(
+            at_user_line(
+                f"Mismatch in shape: grad_output[0] has a shape of {list(g.shape)} and output[0] has a shape of {list(t.shape)}"
+            )
+        )
+    return g
+
+
+def backward(
+    tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None
+) -> None:
+    """Accumulate gradients of `tensors` into the `.grad` of the leaves."""
+    from graphc.tensor import Tensor
+
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors)
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError(
+                at_user_line(
+                    "element 0 of tensors does not require grad and does not have a grad_fn"
+                )
+            )
+    seeds = [_seed(t, g) for t, g in zip(tensors, grad_tensors)]
+    retain = create_graph if retain_graph is None else retain_graph
+    if inputs is None:
+        _run(tensors, seeds, retain, create_graph)
+        return
+    # backward(inputs=...): accumulate into the given tensors' .grad only.
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    keys = [id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs]
+    capture = dict.fromkeys(keys)
+    _run(tensors, seeds, retain, create_graph, capture)
+    for t, k in zip(inputs, keys):
+        if capture[k] is not None:
+            _accumulate(t, capture[k], create_graph)
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=None,
+    materialize_grads=False,
+):
+    """Gradients of `outputs` w.r.t. `inputs`, returned as a tuple (torch.autograd.grad).
+    `.grad` attributes are not touched."""
+    from graphc.tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(
+                at_user_line("One of the differentiated Tensors does not require grad")
+            )
+    seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
+    keys = [id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs]
+    capture = {k: None for k in keys}
+    retain = create_graph if retain_graph is None else retain_graph
+    _run(outputs, seeds, retain, create_graph, capture)
+    result = []
+    for t, k in zip(inputs, keys):
+        g = capture[k]
+        if g is None:
+            if materialize_grads:
+                g = Tensor._zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError(
+                    at_user_line(
+                        "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True if this is the desired behavior."
+                    )
+                )
+        elif not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+__all__ = [
+    "Record",
+    "backward",
+    "enable_grad",
+    "grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]

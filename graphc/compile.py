@@ -1,0 +1,264 @@
+"""`graphc.compile`: trace a function or Module once per signature, compile
+the graph with a backend, and run the compiled program on later calls.
+
+The lifecycle of one signature (shapes, dtypes, devices and requires_grad
+of the tensor arguments, other arguments by value, grad mode, the module's
+train/eval flags and its parameters):
+
+1. The first call runs eagerly. Lazily created state (optimizer moment
+   buffers, `.grad`) then exists as concrete tensors, so the trace captures
+   it instead of creating it inside the graph.
+2. The second call traces (graphc/trace.py), compiles with
+   `runtime.backends.compile_graph(graph, backend, aliases)` and caches.
+3. Later calls feed the arguments and captured state to the compiled
+   program, write the state back (in-place updates are aliased into the
+   state arrays; new `.grad` tensors replace the old ones) and return the
+   results as eager tensors.
+
+A cached program is reused only while its captured tensors keep their
+shapes and dtypes and the `.grad` objects it read are still in place;
+otherwise it retraces (GRAPHC_DEBUG=1 says why). Compiled results do not
+carry autograd history: compile the whole training step (forward, backward
+and the optimizer step) to train. A function that only computes outputs
+that require grad (a forward pass under grad mode, to be differentiated
+later) runs eagerly.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+import runtime.backends as backends
+from graphc import autograd
+from graphc.debug import dump
+from graphc.errors import GraphcError
+from graphc.trace import active as active_trace
+from graphc.trace import build_result, trace_program
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in backends.BACKENDS:
+        backends._load_optional_backends()
+    if backend not in backends.BACKENDS:
+        raise GraphcError(
+            f"graphc.compile: backend {backend!r} is not available (registered: {sorted(backends.BACKENDS)}). "
+            "Use backend='interp' for the reference interpreter."
+        )
+
+
+def _value_key(v):
+    from graphc.tensor import Tensor
+
+    if isinstance(v, Tensor):
+        return ("T", tuple(v.shape), v.dtype.name, str(v.device), v.requires_grad)
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__, tuple(_value_key(x) for x in v))
+    if isinstance(v, dict):
+        return ("dict", tuple((k, _value_key(x)) for k, x in v.items()))
+    try:
+        hash(v)
+        return (type(v).__name__, v)
+    except TypeError:
+        return ("id", id(v))
+
+
+def _module_of(fn):
+    if hasattr(fn, "named_parameters"):
+        return fn
+    owner = getattr(fn, "__self__", None)
+    return owner if owner is not None and hasattr(owner, "named_parameters") else None
+
+
+def _module_key(module) -> tuple:
+    if module is None:
+        return ()
+    modes = (
+        tuple(m.training for m in module.modules())
+        if hasattr(module, "modules")
+        else ()
+    )
+    params = tuple(
+        (id(p), tuple(p.shape), p.dtype.name, p.requires_grad, p.grad is None)
+        for _, p in module.named_parameters()
+    )
+    return (modes, params)
+
+
+class _Entry:
+    """One compiled program and the state it was traced against."""
+
+    def __init__(self, program, executable):
+        self.program = program
+        self.executable = executable
+        self.captured = [(t, tuple(t.shape), t.dtype) for t in program.captured()]
+        # .grad objects the trace read: a program is stale once they change.
+        ids = {id(t) for t, _, _ in self.captured}
+        self.grads = [
+            (t, t.grad)
+            for t, _, _ in self.captured
+            if t.grad is not None and id(t.grad) in ids
+        ]
+
+    def stale_reason(self) -> str | None:
+        for t, shape, dtype in self.captured:
+            if tuple(t.shape) != shape or t.dtype is not dtype:
+                return f"captured tensor changed from {dtype!r}{list(shape)} to {t.dtype!r}{list(t.shape)}"
+        for t, g in self.grads:
+            if t.grad is not g:
+                return "a captured tensor's .grad was replaced"
+        return None
+
+    def run(self, args: tuple, kwargs: dict):
+        from graphc.tensor import Tensor
+
+        program = self.program
+        aliased = set(program.aliases.values())
+        inputs = []
+        for i, (kind, ref) in enumerate(program.input_sources):
+            t = _at_path(args, kwargs, ref) if kind == "arg" else ref
+            arr = t._value
+            if not isinstance(arr, np.ndarray):
+                raise GraphcError(
+                    f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
+                )
+            if i in aliased and (not arr.flags.writeable or not arr.flags.c_contiguous):
+                arr = t._value = np.array(arr)
+            inputs.append(arr)
+        outs = self.executable(inputs)
+        for w in program.state_writes:
+            if w.kind == "value":
+                if outs[w.output] is not w.tensor._value:
+                    np.copyto(w.tensor._value, outs[w.output])
+                w.tensor._version += 1
+            else:
+                w.tensor._grad = (
+                    None if w.output is None else Tensor._wrap(outs[w.output])
+                )
+        return build_result(program.out_spec, outs, Tensor._wrap)
+
+
+def _at_path(args: tuple, kwargs: dict, path: tuple):
+    obj = args if path[0] == 0 else kwargs
+    for key in path[1:]:
+        obj = obj[key]
+    return obj
+
+
+class CompiledFunction:
+    """A function (or Module) compiled per call signature; see the module doc."""
+
+    def __init__(self, fn, backend: str = "llvm", **options):
+        _check_backend(backend)
+        self.fn = fn
+        self.backend = backend
+        self.options = options
+        self._cache: dict = {}
+        self._warm: set = set()
+        self._eager_only: set = set()
+        functools.update_wrapper(self, fn, updated=())
+
+    def reset(self) -> None:
+        """Forget every compiled program (e.g. after replacing captured state)."""
+        self._cache.clear()
+        self._warm.clear()
+        self._eager_only.clear()
+
+    def signature(self, args: tuple, kwargs: dict) -> tuple:
+        """The cache key of a call (see the module doc)."""
+        from graphc.tensor import get_default_dtype
+
+        module = _module_of(self.fn)
+        return (
+            _value_key(args),
+            _value_key(kwargs),
+            autograd.is_grad_enabled(),
+            get_default_dtype().name,
+            _module_key(module),
+        )
+
+    def __call__(self, *args, **kwargs):
+        if active_trace() is not None:
+            # Called from inside another trace: inline into that graph.
+            return self.fn(*args, **kwargs)
+        key = self.signature(args, kwargs)
+        if key not in self._warm or key in self._eager_only:
+            result = self.fn(*args, **kwargs)
+            self._warm.add(key)
+            return result
+        entries = self._cache.setdefault(key, [])
+        reasons = []
+        for entry in entries:
+            reason = entry.stale_reason()
+            if reason is None:
+                return entry.run(args, kwargs)
+            reasons.append(reason)
+        name = getattr(self.fn, "__name__", type(self.fn).__name__)
+        dump(
+            1,
+            f"compile {name}: {'; '.join(reasons) if reasons else 'new signature'}: tracing",
+        )
+        entry = self._build(args, kwargs)
+        if entry is None:
+            self._eager_only.add(key)
+            dump(
+                1,
+                f"compile {name}: returns tensors that require grad and updates no state: running eagerly",
+            )
+            return self.fn(*args, **kwargs)
+        entries.append(entry)
+        return entry.run(args, kwargs)
+
+    def _build(self, args: tuple, kwargs: dict):
+        program = trace_program(self.fn, args, kwargs)
+        if program.needs_autograd and not program.state_writes:
+            return None
+        executable = backends.compile_graph(
+            program.graph, self.backend, program.aliases
+        )
+        return _Entry(program, executable)
+
+
+class CompiledModule(CompiledFunction):
+    """A Module whose calls are compiled; every other attribute is the module's."""
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["fn"], name)
+
+    def __setattr__(self, name, value):
+        if name in (
+            "fn",
+            "backend",
+            "options",
+            "_cache",
+            "_warm",
+            "_eager_only",
+        ) or name.startswith("__"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.fn, name, value)
+
+    def __repr__(self) -> str:
+        return f"Compiled({self.fn!r})"
+
+
+def compile(model=None, *, backend: str = "llvm", **options):
+    """Compile a function or Module into a cached static-graph program.
+
+    Use as `graphc.compile(fn)`, `graphc.compile(module, backend="interp")`,
+    or as a decorator with or without arguments. Options accepted for
+    PyTorch compatibility (`mode`, `fullgraph`, `dynamic`) are ignored.
+
+    >>> import graphc
+    >>> @graphc.compile(backend="interp")
+    ... def f(x):
+    ...     return (x * 2).sum()
+    >>> [f(graphc.ones(3)).item() for _ in range(2)]
+    [6.0, 6.0]
+    """
+    if model is None:
+        return lambda fn: compile(fn, backend=backend, **options)
+    if hasattr(model, "named_parameters") and hasattr(model, "forward"):
+        return CompiledModule(model, backend, **options)
+    return CompiledFunction(model, backend, **options)

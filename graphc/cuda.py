@@ -1,0 +1,62 @@
+"""`graphc.cuda`: the CUDA device namespace.
+
+A CUDA runtime registers itself by setting `_runtime` to an object with
+`device_count()` and `synchronize()`; until one does, CUDA is unavailable
+and these functions answer accordingly."""
+
+from __future__ import annotations
+
+_runtime = None
+
+
+def _rt():
+    """The registered runtime; graphc's own (runtime/cuda.py, which imports
+    pycuda only when asked about a GPU) registers itself on first use."""
+    global _runtime
+    if _runtime is None:
+        import runtime.cuda
+
+        _runtime = runtime.cuda
+    return _runtime
+
+
+def is_available() -> bool:
+    """True when a CUDA runtime is registered and sees at least one GPU."""
+    return _rt().device_count() > 0
+
+
+def unavailable_reason() -> str | None:
+    """Why CUDA is unavailable (pycuda missing, no driver, no GPU), or None."""
+    reason = getattr(_rt(), "unavailable_reason", None)
+    return (
+        reason()
+        if reason is not None
+        else (None if is_available() else "no CUDA runtime is registered")
+    )
+
+
+def device_count() -> int:
+    """Number of visible GPUs (0 without a CUDA runtime)."""
+    return int(_rt().device_count())
+
+
+def current_device() -> int:
+    """Index of the current GPU."""
+    if not is_available():
+        raise RuntimeError(f"CUDA is not available: {unavailable_reason()}")
+    return 0
+
+
+def synchronize(device=None) -> None:
+    """Wait for queued GPU work; a no-op without a CUDA runtime."""
+    _rt().synchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator (one generator serves every device)."""
+    from graphc import random
+
+    random.manual_seed(seed)
+
+
+manual_seed_all = manual_seed

@@ -1,0 +1,68 @@
+"""User-facing exceptions of the graphc frontend, and the helper that names
+the user's source line in messages.
+
+Every class says what causes it and how to fix it. They derive from the
+builtin exception PyTorch raises in the same situation (mostly
+RuntimeError), so code written against PyTorch that catches those keeps
+working.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Frames from these folders belong to the framework; the first frame outside
+# them is the user's line.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_INTERNAL = tuple(
+    os.path.join(_ROOT, pkg) + os.sep
+    for pkg in ("graphc", "passes", "runtime", "codegen")
+)
+
+
+class GraphcError(RuntimeError):
+    """Base class of graphc's own errors."""
+
+
+class ShapeError(GraphcError):
+    """Operand shapes do not fit the op (broadcasting, matmul, reshape ...).
+
+    Fix: check the shapes named in the message; add `unsqueeze`/`view` to
+    line up dimensions, or transpose a matmul operand."""
+
+
+class DTypeError(GraphcError, TypeError):
+    """An op does not accept the operand dtypes given (e.g. `mean` of an
+    integer tensor, `~` of a float tensor). Fix: cast with `.float()`,
+    `.long()` or `.bool()` first."""
+
+
+class TraceError(GraphcError):
+    """A traced or compiled function did something that depends on tensor
+    *values* (Python `if` on a tensor, `.item()`, `bool(t)`, boolean-mask
+    indexing). A trace records one static graph for all values, so such
+    code cannot be traced. Fix: use `graphc.where(cond, a, b)` for
+    elementwise choices, or move the data-dependent code out of the
+    compiled function."""
+
+
+class DeviceError(GraphcError):
+    """Tensors on different devices were mixed, or a device is unavailable."""
+
+
+def user_frame() -> str:
+    """`file:line` of the innermost stack frame outside graphc's own
+    packages: the user's source line an error should point at."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_INTERNAL) and not filename.startswith("<frozen"):
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def at_user_line(message: str) -> str:
+    """`message` with the user's source line appended."""
+    return f"{message} (at {user_frame()})"
