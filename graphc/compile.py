@@ -26,6 +26,8 @@ later) runs eagerly.
 
 from __future__ import annotations
 
+import sys
+
 import functools
 
 import numpy as np
@@ -187,6 +189,7 @@ class CompiledFunction:
             result = self.fn(*args, **kwargs)
             self._warm.add(key)
             return result
+        _sync_python_state()
         entries = self._cache.setdefault(key, [])
         reasons = []
         for entry in entries:
@@ -262,3 +265,13 @@ def compile(model=None, *, backend: str = "llvm", **options):
     if hasattr(model, "named_parameters") and hasattr(model, "forward"):
         return CompiledModule(model, backend, **options)
     return CompiledFunction(model, backend, **options)
+
+
+def _sync_python_state() -> None:
+    """Copy Python-side settings that compiled programs read as tensors
+    (optimizers' learning rates, which schedulers change between calls)
+    into those tensors before a compiled call. Only modules already
+    imported can hold such state, so nothing is imported here."""
+    optimizer = sys.modules.get("graphc.optim.optimizer")
+    if optimizer is not None:
+        optimizer.run_pre_call_hooks()
