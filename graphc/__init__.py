@@ -264,6 +264,11 @@ def __getattr__(name: str):
         return _lazy(name)
     if name in ("save", "load"):
         return getattr(_lazy("serialization"), name)
+    if name in ("set_num_threads", "get_num_threads"):
+        # Threads of compiled CPU programs, like torch.set_num_threads.
+        import runtime.cpu
+
+        return getattr(runtime.cpu, name)
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")
 
 

@@ -28,6 +28,7 @@ from passes import fusion, memory
 from runtime import backends
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+_ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _NUM_THREADS = max(1, os.cpu_count() or 1)
 # Programs with less total work than this run on the calling thread only:
 # waking workers costs tens of microseconds.
@@ -86,7 +87,7 @@ def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
 class _Native:
     """Loaded object code: an execution engine and the entry address."""
 
-    def __init__(self, obj: bytes, buffer_order: Sequence[str]):
+    def __init__(self, obj: bytes, buffer_order: Sequence[str], workspace_bytes: int = 0):
         import llvmlite.binding as llvm
 
         target.host()
@@ -96,12 +97,14 @@ class _Native:
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self.engine.finalize_object()
         self.entry = _ENTRY_TYPE(self.engine.get_function_address("entry"))
+        self.entry_ctx = _ENTRY_CTX_TYPE(self.engine.get_function_address("entry_ctx"))
         self.buffer_order = tuple(buffer_order)
+        self.workspace_bytes = int(workspace_bytes)
 
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-1", target.fingerprint(), format_program(prog), memory.format_plan(prog),
+        "graphc-cpu-2", target.fingerprint(), format_program(prog), memory.format_plan(prog),
         f"parallel_min={llvm_module.PARALLEL_MIN_WORK}",
     )
 
@@ -115,7 +118,7 @@ def _native(prog: Program) -> _Native:
     entry = cache.load(key)
     if entry is not None:
         try:
-            native = _Native(entry[0], entry[1]["buffer_order"])
+            native = _Native(entry[0], entry[1]["buffer_order"], entry[1].get("workspace_bytes", 0))
             STATS["disk_hits"] += 1
             _MEMORY_CACHE[key] = native
             return native
@@ -127,8 +130,8 @@ def _native(prog: Program) -> _Native:
     _dump(5, target.emit_assembly(mod) if _debug_level() >= 5 else "")
     obj = target.emit_object(mod)
     STATS["compiles"] += 1
-    cache.store(key, obj, {"buffer_order": list(info.buffer_order)})
-    native = _Native(obj, info.buffer_order)
+    cache.store(key, obj, {"buffer_order": list(info.buffer_order), "workspace_bytes": info.workspace_bytes})
+    native = _Native(obj, info.buffer_order, info.workspace_bytes)
     _MEMORY_CACHE[key] = native
     return native
 
@@ -148,8 +151,39 @@ def _aligned_empty(nbytes: int) -> np.ndarray:
     return raw[start : start + nbytes]
 
 
+def _address(arr: np.ndarray) -> int:
+    """Data address of an array (c_char.from_buffer is ~3x cheaper than
+    arr.ctypes.data but needs a writable buffer)."""
+    if arr.flags.writeable:
+        return ctypes.addressof(ctypes.c_char.from_buffer(arr))
+    return arr.ctypes.data
+
+
+# sys.getrefcount of an array held only by the executable's list, a local
+# variable and getrefcount's own argument.
+_UNSHARED_REFS = 3
+
+
 class CpuExecutable:
-    """A compiled graph: call it with numpy arrays in graph-input order."""
+    """A compiled graph: call it with numpy arrays in graph-input order.
+
+    Calls are cheap because everything but the array addresses is prepared
+    here: the pointer table, a context block for the one-argument entry
+    point, and per-input/per-output table positions.
+
+    Output arrays (the aliasing rules):
+    - By default every call returns arrays the caller owns exclusively: an
+      output array of the previous call is reused only when nothing but the
+      executable refers to it any more (its reference count says so), so
+      a result the caller kept (or a view of it) is never overwritten.
+    - `exe(inputs, out=[...])` writes outputs into the given arrays (None
+      entries: as by default) and returns them; they must be C-contiguous,
+      writable, of the output's shape and dtype and not overlap any input.
+    - Aliased outputs (`aliases`) are returned as the input arrays they were
+      written into.
+    The executable keeps a reference to the last input and output arrays so
+    that their addresses need not be looked up again on the next call.
+    """
 
     def __init__(self, graph: Graph, prog: Program, native: _Native):
         self.graph = graph
@@ -158,15 +192,18 @@ class CpuExecutable:
         self.aliases = dict(prog.aliases)
         plan = prog.plan
         order = native.buffer_order
-        self._ptrs = (ctypes.c_void_p * max(1, len(order)))()
+        # One more table entry for the GEMM workspace (see codegen/llvm/module.py).
+        self._ptrs = (ctypes.c_void_p * (len(order) + 1))()
         self._ptrs_addr = ctypes.addressof(self._ptrs)
-        self._error = np.zeros(1, dtype=np.int32)
-        self._barrier = np.zeros(2, dtype=np.int64)
+        self._error = ctypes.c_int32(0)
+        self._barrier = (ctypes.c_int64 * 2)()
         # Every buffer gets at least 64 bytes so a clamped index 0 is readable.
         self._arena = _aligned_empty(max(plan.peak_bytes, 64))
+        self._empty = self._arena.ctypes.data  # the address given to empty arrays
         self._keep = []
-        self._input_slots: list[tuple[int, int]] = []  # (table position, input index)
-        self._output_slots: list[tuple[int, int]] = []  # (table position, output index)
+        n_in, n_out = len(graph.inputs), len(graph.outputs)
+        self._in_pos: list[list[int]] = [[] for _ in range(n_in)]  # table positions per input
+        out_pos: dict[int, list[int]] = {}  # first output index -> table positions
         base = self._arena.ctypes.data
         for pos, name in enumerate(order):
             slot = plan.slots.get(name)
@@ -177,99 +214,178 @@ class CpuExecutable:
             elif slot.kind == "const":
                 arr = np.ascontiguousarray(prog.constants[name])
                 self._keep.append(arr)
-                self._ptrs[pos] = arr.ctypes.data if arr.nbytes else self._arena.ctypes.data
+                self._ptrs[pos] = arr.ctypes.data if arr.nbytes else self._empty
             elif slot.kind == "input":
-                self._input_slots.append((pos, slot.index))
+                self._in_pos[slot.index].append(pos)
             else:
-                self._output_slots.append((pos, slot.index))
-        self._in_types = [(n.shape, n.dtype.np) for n in graph.inputs]
-        self._out_specs = [(prog.outputs[i], n.shape, n.dtype.np) for i, n in enumerate(graph.outputs)]
+                out_pos.setdefault(slot.index, []).append(pos)
+        self._in_types = [(tuple(n.shape), np.dtype(n.dtype.np)) for n in graph.inputs]
+        self._out_specs = [(prog.outputs[i], tuple(n.shape), np.dtype(n.dtype.np)) for i, n in enumerate(graph.outputs)]
+        # Where each graph output comes from: ("new", j) the j-th fresh array,
+        # ("input", i) an input array, ("const", array).
+        self._fresh = sorted(out_pos)  # first output index of each fresh buffer
+        fresh_of = {o: j for j, o in enumerate(self._fresh)}
+        self._fresh_pos = [out_pos[o] for o in self._fresh]
+        self._fresh_specs = [self._out_specs[o][1:] for o in self._fresh]
+        self._sources = []
+        for i, (name, shape, dtype) in enumerate(self._out_specs):
+            slot = plan.slots[name]
+            if slot.kind == "input":
+                self._sources.append(("input", slot.index))
+            elif slot.kind == "const":
+                self._sources.append(("const", np.asarray(prog.constants[name])))
+            else:
+                self._sources.append(("new", fresh_of[slot.index]))
+        self._direct = dict(plan.direct_aliases)
+        self._copies = {o: i for o, i in self.aliases.items() if o not in plan.direct_aliases}
+        self._last_in: list = [None] * n_in
+        self._last_out: list = [None] * len(self._fresh)
         work = sum(k.flops for k in prog.kernels)
         self._threaded = work >= THREADED_MIN_WORK
+        self._workspace = None
+        self._workspace_threads = 0
+        # ctx for thread 0 running alone: (table, thread, nthreads, error, barrier)
+        self._ctx1 = self._ctx(0, 1)
+        self._ctx1_addr = ctypes.addressof(self._ctx1)
+        self._ensure_workspace(1)
+        self._n_out = n_out
 
-    def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        arrays = self._check_inputs(inputs)
-        outs: list = [None] * len(self._out_specs)
-        by_buffer: dict[str, np.ndarray] = {}
-        for pos, out_i in self._output_slots:
-            name, shape, dtype = self._out_specs[out_i]
-            arr = np.empty(shape, dtype)
-            by_buffer[name] = arr
-            self._ptrs[pos] = arr.ctypes.data if arr.nbytes else self._arena.ctypes.data
-        for pos, in_i in self._input_slots:
-            arr = arrays[in_i]
-            self._ptrs[pos] = arr.ctypes.data if arr.nbytes else self._arena.ctypes.data
-        self._run()
-        return self._collect(inputs, arrays, by_buffer, outs)
+    def _ctx(self, tid: int, n: int):
+        return (ctypes.c_int64 * 5)(self._ptrs_addr, tid, n, ctypes.addressof(self._error), ctypes.addressof(self._barrier))
 
-    def _check_inputs(self, inputs) -> list[np.ndarray]:
+    def _ensure_workspace(self, n: int) -> None:
+        per = self.native.workspace_bytes
+        if per and n > self._workspace_threads:
+            self._workspace = _aligned_empty(per * n)
+            self._workspace_threads = n
+            self._ptrs[len(self.native.buffer_order)] = self._workspace.ctypes.data
+
+    def __call__(self, inputs: Sequence[np.ndarray], out: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
         if len(inputs) != len(self._in_types):
             raise ValueError(f"graph @{self.graph.name} takes {len(self._in_types)} inputs, got {len(inputs)}")
-        arrays = []
-        for i, (x, (shape, dtype)) in enumerate(zip(inputs, self._in_types)):
-            arr = x if isinstance(x, np.ndarray) else np.asarray(x)
-            if not arr.flags.c_contiguous:
-                arr = np.ascontiguousarray(arr)
-            if arr.shape != shape or arr.dtype != dtype:
+        arrays = list(inputs)
+        last = self._last_in
+        ptrs = self._ptrs
+        for i, (shape, dtype) in enumerate(self._in_types):
+            x = arrays[i]
+            if type(x) is not np.ndarray or not x.flags.c_contiguous:
+                x = arrays[i] = np.ascontiguousarray(x)
+            if x.shape != shape or x.dtype != dtype:
                 name = self.graph.inputs[i].attrs["name"]
-                raise ValueError(f"input %{name} expects {dtype}{list(shape)}, got {arr.dtype}{list(arr.shape)}")
-            arrays.append(arr)
-        return arrays
+                raise ValueError(f"input %{name} expects {dtype}{list(shape)}, got {x.dtype}{list(x.shape)}")
+            if x is not last[i]:
+                # The address of an array object we hold never changes (numpy
+                # refuses to resize an array that others refer to).
+                addr = _address(x) if x.nbytes else self._empty
+                for pos in self._in_pos[i]:
+                    ptrs[pos] = addr
+                last[i] = x
+        fresh = self._fresh_arrays(arrays, out)
+        self._run()
+        outs = []
+        for kind, v in self._sources:
+            if kind == "new":
+                outs.append(fresh[v])
+            elif kind == "input":
+                outs.append(arrays[v])
+            else:
+                outs.append(np.array(v))
+        if self._direct:
+            for o, i in self._direct.items():
+                if arrays[i] is not inputs[i]:  # a contiguous copy of the caller's array
+                    np.copyto(inputs[i], arrays[i])
+                    outs[o] = inputs[i]
+        if self._copies:
+            return backends.write_aliases(outs, inputs, self._copies)
+        return outs
+
+    def _fresh_arrays(self, arrays, out) -> list[np.ndarray]:
+        """The arrays the fresh outputs are written into (see the class doc)."""
+        given = {}
+        if out is not None:
+            if len(out) != len(self._out_specs):
+                raise ValueError(f"graph @{self.graph.name}: out= needs {len(self._out_specs)} entries, got {len(out)}")
+            given = {i: o for i, o in enumerate(out) if o is not None}
+            for i, o in given.items():
+                _, shape, dtype = self._out_specs[i]
+                if self._sources[i][0] != "new":
+                    raise ValueError(f"graph @{self.graph.name}: output {i} is an input or a constant; it cannot take out=")
+                if (type(o) is not np.ndarray or o.shape != shape or o.dtype != dtype
+                        or not o.flags.c_contiguous or not o.flags.writeable):
+                    raise ValueError(f"graph @{self.graph.name}: out[{i}] must be a writable C-contiguous {dtype}{list(shape)} array")
+                if any(np.may_share_memory(o, x) for x in arrays):
+                    raise ValueError(f"graph @{self.graph.name}: out[{i}] overlaps an input")
+        result = []
+        ptrs, last = self._ptrs, self._last_out
+        for j, first in enumerate(self._fresh):
+            arr = given.get(first)
+            if arr is None:
+                arr = last[j]
+                if arr is not None and sys.getrefcount(arr) <= _UNSHARED_REFS:
+                    result.append(arr)  # nobody else sees it: reuse, address unchanged
+                    continue
+                shape, dtype = self._fresh_specs[j]
+                arr = np.empty(shape, dtype)
+            elif arr is last[j]:
+                result.append(arr)
+                continue
+            addr = _address(arr) if arr.nbytes else self._empty
+            for pos in self._fresh_pos[j]:
+                ptrs[pos] = addr
+            last[j] = arr
+            result.append(arr)
+        if len(given) > 1 and len({id(a) for a in result}) < len(result):
+            raise ValueError(f"graph @{self.graph.name}: out= arrays must be distinct")
+        return result
 
     def _run(self) -> None:
-        self._error[0] = 0
-        n = get_num_threads() if self._threaded else 1
-        err, bar = self._error.ctypes.data, self._barrier.ctypes.data
+        err = self._error
+        err.value = 0
+        n = _NUM_THREADS if self._threaded else 1
         if n == 1:
-            self.native.entry(self._ptrs_addr, 0, 1, err, bar)
+            self.native.entry_ctx(self._ctx1_addr)
         else:
-            _pool(n).run(self.native.entry, (self._ptrs_addr, err, bar))
-        if self._error[0]:
+            if n > self._workspace_threads:
+                self._ensure_workspace(n)
+            _pool(n).run(self, self.native.entry_ctx)
+        if err.value:
             raise IndexError(f"graph @{self.graph.name}: a gather/scatter index is out of bounds")
-
-    def _collect(self, inputs, arrays, by_buffer, outs) -> list[np.ndarray]:
-        prog = self.program
-        for i, (name, shape, dtype) in enumerate(self._out_specs):
-            slot = prog.plan.slots[name]
-            if slot.kind == "input":
-                arr = arrays[slot.index]
-                if i in prog.plan.direct_aliases and arr is not inputs[slot.index]:
-                    np.copyto(inputs[slot.index], arr)  # non-contiguous target
-                    arr = inputs[slot.index]
-                outs[i] = arr
-            elif slot.kind == "const":
-                outs[i] = np.array(prog.constants[name]).reshape(shape)
-            else:
-                outs[i] = by_buffer[name]
-        copies = {o: i for o, i in self.aliases.items() if o not in prog.plan.direct_aliases}
-        return backends.write_aliases(outs, inputs, copies) if copies else outs
 
 
 class _Pool:
     """Persistent worker threads that call the entry point with their
-    thread index; ctypes releases the GIL, so they run in parallel."""
+    thread index; ctypes releases the GIL, so they run in parallel. Plain
+    locks hand work over (the cheapest wake-up Python has)."""
 
     def __init__(self, n: int):
         self.n = n
-        self.start = threading.Barrier(n)
-        self.done = threading.Barrier(n)
         self.job = None
+        self.go = [threading.Lock() for _ in range(n)]
+        self.done = [threading.Lock() for _ in range(n)]
         for t in range(1, n):
+            self.go[t].acquire()
+            self.done[t].acquire()
             threading.Thread(target=self._work, args=(t,), daemon=True).start()
 
     def _work(self, tid: int) -> None:
         while True:
-            self.start.wait()
-            fn, (ptrs, err, bar) = self.job
-            fn(ptrs, tid, self.n, err, bar)
-            self.done.wait()
+            self.go[tid].acquire()
+            fn, ctxs = self.job
+            fn(ctxs[tid])
+            self.done[tid].release()
 
-    def run(self, fn, args) -> None:
+    def run(self, exe: "CpuExecutable", fn) -> None:
+        ctxs = exe.__dict__.get("_ctxs")
+        if ctxs is None or len(ctxs[1]) != self.n:
+            arrays = [exe._ctx(t, self.n) for t in range(self.n)]
+            ctxs = exe._ctxs = (arrays, [ctypes.addressof(a) for a in arrays])
         with _POOL_LOCK:
-            self.job = (fn, args)
-            self.start.wait()
-            fn(args[0], 0, self.n, args[1], args[2])
-            self.done.wait()
+            self.job = (fn, ctxs[1])
+            for t in range(1, self.n):
+                self.go[t].release()
+            fn(ctxs[1][0])
+            for t in range(1, self.n):
+                self.done[t].acquire()
 
 
 _POOLS: dict[int, _Pool] = {}

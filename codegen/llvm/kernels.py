@@ -17,8 +17,9 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from codegen.kernel import Kernel
-from codegen.llvm.expr import I32, I64, ExprEmitter, mem_type, reg_type
+from codegen.kernel import Kernel, walk
+from codegen.llvm import gemm
+from codegen.llvm.expr import I8, I32, I64, ExprEmitter, mem_type, reg_type
 
 REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 # Dots with at most this many output columns accumulate a whole row at once
@@ -64,13 +65,17 @@ def loop_nest(b: ir.IRBuilder, dims: list[tuple[str, int]], env: dict, first=Non
 class KernelBuilder:
     """Builds the LLVM function of one kernel into `module`."""
 
-    def __init__(self, module: ir.Module, kern: Kernel, buffers: dict, shared: set[str]):
+    def __init__(self, module: ir.Module, kern: Kernel, buffers: dict, shared: set[str], partners: dict | None = None):
         self.kern = kern
         dtypes = {n: buf.dtype for n, buf in buffers.items()}
         self.numels = {n: buf.numel for n, buf in buffers.items()}
         self.names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
         ptr_types = [mem_type(dtypes[n]).as_pointer() for n in self.names]
-        fnty = ir.FunctionType(ir.VoidType(), ptr_types + [I64, I64, I32.as_pointer()])
+        # GEMM dots take (thread, nthreads) instead of (lo, hi) and their
+        # thread's scratch (see gemm.py).
+        self.gemm = gemm.uses_gemm(kern)
+        extra = [I8.as_pointer()] if self.gemm else []
+        fnty = ir.FunctionType(ir.VoidType(), ptr_types + [I64, I64, I32.as_pointer()] + extra)
         self.fn = ir.Function(module, fnty, kern.name)
         self.fn.linkage = "internal"
         self.fn.attributes.add("nounwind")
@@ -78,15 +83,69 @@ class KernelBuilder:
             arg.name = n
             if n not in shared:
                 arg.add_attribute("noalias")
-        self.lo, self.hi, self.err = self.fn.args[-3:]
+        self.workspace = self.fn.args[-1] if self.gemm else None
+        n_ptr = len(self.names)
+        self.lo, self.hi, self.err = self.fn.args[n_ptr:n_ptr + 3]
         self.buffers = dict(zip(self.names, self.fn.args))
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.dtypes = dtypes
+        self.shared = shared
+        # buffer -> buffers it may share storage with (None: unknown, use `shared`)
+        self.partners = partners
+        self.hoisted: dict = {}
+
+    def _hoist_invariants(self) -> None:
+        """Emit loop-invariant subexpressions that read memory (e.g. Adam's
+        bias correction from a step-count buffer) once, at function entry.
+        LLVM cannot hoist those loads itself when a written buffer may alias
+        the one read, and then recomputes exp/pow per element. Only buffers
+        the kernel never writes and that share no storage qualify, so the
+        value cannot change during the kernel: neither it nor a buffer
+        sharing its storage is written."""
+        k = self.kern
+        if self.partners is None:
+            frozen = set(k.inputs) - set(k.outputs) - self.shared
+        else:
+            written = set(k.outputs)
+            frozen = {n for n in k.inputs if n not in written and not (self.partners.get(n, set()) & written)}
+        exprs = [e for e in k._exprs() if e is not None]
+        found: dict = {}
+
+        def invariant(e) -> bool:
+            ok = True
+            for a in e.args:
+                ok = invariant(a) and ok
+            if e.op in ("var", "acc", "check") or (e.op == "load" and e.arg not in frozen):
+                ok = False
+            if ok and e.op == "load":
+                found[e] = True
+            return ok
+
+        for e in exprs:
+            invariant(e)
+        if not found:
+            return
+        # Emit every invariant subtree that contains one of those loads.
+        em = ExprEmitter(self.b, {}, self.buffers, self.err)
+        for e in exprs:
+            self._emit_invariant(em, e, invariant)
+        self.hoisted = em.memo
+
+    def _emit_invariant(self, em, e, invariant) -> None:
+        if any(x.op == "load" for x in walk(e)) and invariant(e):
+            em.emit(e)
+            return
+        for a in e.args:
+            self._emit_invariant(em, a, invariant)
 
     def emitter(self, env, acc=None) -> ExprEmitter:
-        return ExprEmitter(self.b, env, self.buffers, self.err, acc)
+        em = ExprEmitter(self.b, env, self.buffers, self.err, acc)
+        em.memo.update(self.hoisted)
+        return em
 
     def build(self) -> ir.Function:
+        if self.kern.kind in ("elementwise", "reduce"):
+            self._hoist_invariants()
         getattr(self, f"_{self.kern.kind}")()
         self.b.ret_void()
         return self.fn
@@ -163,6 +222,8 @@ class KernelBuilder:
         b.store(new, acc_ptr)
 
     def _dot(self) -> None:
+        if self.gemm:
+            return gemm.GemmEmitter(self, self.lo, self.hi, self.workspace).emit()
         if self.kern.shape[-1] <= ROW_DOT_MAX_N and self.kern.shape[-1] > 1:
             return self._dot_rows()
         k, b, env = self.kern, self.b, {}

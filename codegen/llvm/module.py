@@ -3,7 +3,10 @@
     void entry(i8** buffers, i64 thread, i64 nthreads, i32* error, i64* barrier)
 
 `buffers[i]` points at buffer `buffer_order[i]` (inputs, outputs, arena
-slots, constants: the runtime fills the table). Each of the `nthreads`
+slots, constants: the runtime fills the table). When the program has GEMM
+kernels, one more entry, `buffers[len(buffer_order)]`, points at a 64-byte
+aligned workspace of `nthreads * workspace_bytes` bytes: thread t uses the
+slice at `t * workspace_bytes` as packing scratch. Each of the `nthreads`
 callers runs its share of every kernel's outermost loop, then waits at a
 barrier (atomics, in generated code) before the next kernel. Kernels too
 small to be worth splitting, and scatter kernels (whose updates may
@@ -17,19 +20,23 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from codegen.kernel import Program
-from codegen.llvm import target
+from codegen.llvm import gemm, target
 from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type
 from codegen.llvm.kernels import KernelBuilder
 
 # Kernels with less work than this (element updates / multiply-adds) run on
 # one thread: splitting them costs more in synchronisation than it saves.
 PARALLEL_MIN_WORK = 1 << 16
+# Barrier spin rounds (~a few microseconds) before waiting threads start
+# yielding their core.
+SPIN_LIMIT = 2000
 
 
 @dataclass(frozen=True)
 class ModuleInfo:
     ir: str
     buffer_order: tuple[str, ...]
+    workspace_bytes: int = 0  # per thread; see the module docstring
 
 
 def shared_storage(prog: Program) -> set[str]:
@@ -43,18 +50,35 @@ def shared_storage(prog: Program) -> set[str]:
     return shared
 
 
+def storage_partners(prog: Program) -> dict[str, set[str]]:
+    """buffer -> the buffers the memory plan lets share its storage (in-place
+    outputs, outputs written into inputs)."""
+    pairs = list(prog.plan.in_place)
+    pairs += [(prog.outputs[o], prog.inputs[i]) for o, i in prog.plan.direct_aliases.items()]
+    # Sharing is transitive (an in-place chain reuses one slot): group them.
+    group: dict[str, set[str]] = {}
+    for x, y in pairs:
+        merged = group.get(x, {x}) | group.get(y, {y})
+        for n in merged:
+            group[n] = merged
+    return {n: g - {n} for n, g in group.items()}
+
+
 def build_module(prog: Program) -> ModuleInfo:
     triple, layout = target.triple_and_layout()
     module = ir.Module(name=prog.name)
     module.triple, module.data_layout = triple, layout
     order = tuple(prog.buffers)
     shared = shared_storage(prog)
-    fns = [KernelBuilder(module, k, prog.buffers, shared).build() for k in prog.kernels]
-    _entry(module, prog, order, fns)
-    return ModuleInfo(str(module), order)
+    partners = storage_partners(prog)
+    fns = [KernelBuilder(module, k, prog.buffers, shared, partners).build() for k in prog.kernels]
+    ws = max([gemm.workspace_bytes(k) for k in prog.kernels if gemm.uses_gemm(k)], default=0)
+    _entry(module, prog, order, fns, ws)
+    _entry_ctx(module)
+    return ModuleInfo(str(module), order, ws)
 
 
-def _entry(module: ir.Module, prog: Program, order, fns) -> None:
+def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
     ptr = I8.as_pointer()
     fnty = ir.FunctionType(ir.VoidType(), [ptr.as_pointer(), I64, I64, I32.as_pointer(), I64.as_pointer()])
     entry = ir.Function(module, fnty, "entry")
@@ -63,18 +87,44 @@ def _entry(module: ir.Module, prog: Program, order, fns) -> None:
     barrier = _barrier_fn(module)
     many = b.icmp_signed(">", nthreads, ir.Constant(I64, 1))
     pos = {n: i for i, n in enumerate(order)}
+    ws = None
+    if ws_bytes:
+        base = b.load(b.gep(bufs, [ir.Constant(I64, len(order))]))
+        ws = b.gep(base, [b.mul(tid, ir.Constant(I64, ws_bytes))], inbounds=True)
     for kern, fn in zip(prog.kernels, fns):
         kb_names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
         args = []
         for n in kb_names:
             raw = b.load(b.gep(bufs, [ir.Constant(I64, pos[n])]))
             args.append(b.bitcast(raw, mem_type(prog.buffers[n].dtype).as_pointer()))
-        extent = kern.shape[0] if kern.shape else 1
-        lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
-        with b.if_then(b.icmp_signed("<", lo, hi)):
-            b.call(fn, args + [lo, hi, err])
+        if gemm.uses_gemm(kern):
+            # The kernel splits its own work by (thread, nthreads).
+            if kern.flops >= PARALLEL_MIN_WORK:
+                b.call(fn, args + [tid, nthreads, err, ws])
+            else:
+                with b.if_then(b.icmp_signed("==", tid, ir.Constant(I64, 0))):
+                    b.call(fn, args + [ir.Constant(I64, 0), ir.Constant(I64, 1), err, ws])
+        else:
+            extent = kern.shape[0] if kern.shape else 1
+            lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
+            with b.if_then(b.icmp_signed("<", lo, hi)):
+                b.call(fn, args + [lo, hi, err])
         with b.if_then(many):
             b.call(barrier, [bar, nthreads])
+    b.ret_void()
+
+
+def _entry_ctx(module: ir.Module) -> None:
+    """`void entry_ctx(i64* ctx)`: entry(ctx[0], ..., ctx[4]). Calling through
+    ctypes costs per argument, so the runtime prebuilds ctx and passes one."""
+    entry = module.globals["entry"]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer()]), "entry_ctx")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    ctx = fn.args[0]
+    vals = [b.load(b.gep(ctx, [ir.Constant(I64, i)])) for i in range(5)]
+    types = [t for t in entry.function_type.args]
+    args = [v if t == I64 else b.inttoptr(v, t) for v, t in zip(vals, types)]
+    b.call(entry, args)
     b.ret_void()
 
 
@@ -107,11 +157,20 @@ def _barrier_fn(module: ir.Module) -> ir.Function:
             b.store_atomic(ir.Constant(I64, 0), count_ptr, "monotonic", 8)
             b.atomic_rmw("add", gen_ptr, ir.Constant(I64, 1), "release")
         with otherwise:
+            # Spin with `pause`; after SPIN_LIMIT rounds yield the core on
+            # every round, so a descheduled partner thread (2 cores shared
+            # with other work) gets to run instead of being starved.
             spin = b.append_basic_block("spin")
             out = b.append_basic_block("out")
+            pre = b.block
             b.branch(spin)
             b.position_at_end(spin)
+            rounds = b.phi(I64)
+            rounds.add_incoming(ir.Constant(I64, 0), pre)
             b.call(intrinsic(module, "llvm.x86.sse2.pause", ir.VoidType(), []), [])
+            with b.if_then(b.icmp_signed(">", rounds, ir.Constant(I64, SPIN_LIMIT)), likely=False):
+                b.call(intrinsic(module, "sched_yield", ir.IntType(32), []), [])
+            rounds.add_incoming(b.add(rounds, ir.Constant(I64, 1)), b.block)
             same = b.icmp_signed("==", b.load_atomic(gen_ptr, "acquire", 8), gen)
             b.cbranch(same, spin, out)
             b.position_at_end(out)

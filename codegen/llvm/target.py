@@ -29,7 +29,7 @@ def _add_libc_symbols() -> None:
     name = ctypes.util.find_library("m")
     if name:
         libs.append(ctypes.CDLL(name))
-    for sym in _SYMBOLS + ["memset", "memcpy", "memmove"]:
+    for sym in _SYMBOLS + ["memset", "memcpy", "memmove", "sched_yield"]:
         for lib in libs:
             try:
                 fn = getattr(lib, sym)
