@@ -1,7 +1,16 @@
 """Leveled debug output: one variable, GRAPHC_DEBUG=0..5.
 
-1: compile-cache misses and why a function recompiled; 2: traced graphs;
-higher levels are used by the passes and code generators.
+The levels, each including those below it:
+
+1. why a compiled function (re)compiles, and the pass timeline (time and
+   node counts per pass);
+2. the IR after every pass;
+3. the memory plan of each compiled program;
+4. the generated code (LLVM IR, CUDA C);
+5. the host assembly.
+
+Every setting that changes generated code is part of the compile-cache key;
+this variable only changes what is printed.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ graph optimizations and are appended by the compile pipeline with
 verification and dumping.
 
 Debugging: `verify=True` runs the IR verifier after every pass (tests always
-do); `dump(name, graph)` is called after every pass; GRAPHC_DEBUG>=3 prints
-the timeline (per-pass time and node counts) to stderr and GRAPHC_DEBUG>=4
-also prints the graph after every pass.
+do); `dump(name, graph)` is called after every pass; GRAPHC_DEBUG>=1 prints
+the timeline (per-pass time and node counts) to stderr and GRAPHC_DEBUG>=2
+also prints the graph after every pass (levels: graphc/debug.py).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def optimize(
     True
     """
     level = _debug_level()
-    if level >= 4 and dump is None:
+    if level >= 2 and dump is None:
         dump = _print_dump
     timeline = Timeline() if timeline is None else timeline
     if verify:
@@ -148,7 +148,7 @@ def optimize(
         graph = new
         if done:
             break
-    if level >= 3:
+    if level >= 1:
         import sys
 
         print(f"[graphc] pass timeline for @{graph.name}:\n{timeline}", file=sys.stderr)
