@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from graphc import _device_storage
 from graphc import tensor as _t
 from graphc.device import as_device, check_available, placement
 from graphc.errors import at_user_line
@@ -48,6 +49,9 @@ def placed(fn):
             out._device = args[0]._device
         else:
             out._device = placement("cpu" if dev is None else dev)
+        if out._device is not None and out._device.type == "cuda" and isinstance(out._value, np.ndarray):
+            # Made on the host, then stored on the GPU (one upload).
+            out._value = _device_storage.to_device(out._value, out._device)
         return out
 
     return wrapper

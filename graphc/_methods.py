@@ -65,6 +65,10 @@ def _zero_(self):
 
 
 def _copy_(self, src, non_blocking: bool = False):
+    from graphc.tensor import Tensor
+
+    if isinstance(src, Tensor) and src.device != self.device:
+        src = src.to(self.device)  # copy_ crosses devices, as in torch
     return self._assign(
         _shape.expand(ew.cast(src, self.dtype), tuple(self.shape)), "copy_"
     )

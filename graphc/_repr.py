@@ -105,7 +105,7 @@ def format_tensor(t) -> str:
             else f"[], size=({', '.join(str(d) for d in t.shape)}{',' if t.ndim == 1 else ''})"
         )
     else:
-        body = format_array(np.asarray(t._value))
+        body = format_array(t._concrete("repr", "Print the tensor outside the compiled function."))
     if t.device.type != "cpu":
         suffix.append(f"device='{t.device}'")
     dtype = t.dtype

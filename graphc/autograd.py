@@ -14,7 +14,10 @@ from __future__ import annotations
 import functools
 import weakref
 
+import numpy as np
+
 import passes.autodiff as autodiff
+from graphc._device_storage import DeviceArray, value_device
 from graphc.errors import at_user_line
 from graphc.ir.ops import Op
 
@@ -214,6 +217,7 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
     leaf_cot: dict[int, tuple] = {}
 
     def send(edge, g):
+        g = _on_device_of(edge, g)
         if isinstance(edge, Record):
             cot[id(edge)] = _add(cot.get(id(edge)), g)
         else:
@@ -267,6 +271,16 @@ def _accumulate(t, g, create_graph: bool) -> None:
             t.grad.add_(g)
 
 
+def _on_device_of(edge, g):
+    """`g` on the device of the value it is the cotangent of (a tensor moved
+    between devices sends its gradient back to where it came from)."""
+    value = edge.out_value if isinstance(edge, Record) else edge._value
+    if g.is_symbolic or not isinstance(value, (np.ndarray, DeviceArray)):
+        return g  # under a trace devices are labels only
+    dev = value_device(value)
+    return g if g.device == dev else g.to(dev)
+
+
 def _fresh(g):
     """A new tensor owning its data: one cotangent may reach several leaves
     (a + b gives both the same one), and a later in-place accumulation into
@@ -276,6 +290,8 @@ def _fresh(g):
     from graphc.tensor import Tensor
 
     v = g._value
+    if isinstance(v, DeviceArray):
+        return Tensor._wrap(v.copy())
     return Tensor._wrap(np.array(v) if isinstance(v, np.ndarray) else v)
 
 

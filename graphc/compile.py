@@ -16,8 +16,16 @@ train/eval flags and its parameters):
    results as eager tensors.
 
 A cached program is reused only while its captured tensors keep their
-shapes and dtypes and the `.grad` objects it read are still in place;
-otherwise it retraces (GRAPHC_DEBUG=1 says why). Compiled results do not
+shapes and dtypes, the `.grad` objects it read are still in place and the
+modules it called keep their train/eval modes; otherwise it retraces (GRAPHC_DEBUG=1 says why).
+
+Devices: with the default backend a program whose arguments or state live
+on the GPU compiles with the "cuda" backend and runs on the tensors'
+device storage (graphc/_device_storage.py): in-place state updates are
+written into the state's device buffers, results come back as CUDA
+tensors, and CPU 0-d values among the inputs (the RNG state, optimizer
+step counters) are uploaded per call and written back when updated. A
+program on CPU tensors uses "llvm". Compiled results do not
 carry autograd history: compile the whole training step (forward, backward
 and the optimizer step) to train. A function that only computes outputs
 that require grad (a forward pass under grad mode, to be differentiated
@@ -35,7 +43,7 @@ import numpy as np
 import runtime.backends as backends
 from graphc import autograd
 from graphc.debug import dump
-from graphc.errors import GraphcError
+from graphc.errors import DeviceError, GraphcError
 from graphc.trace import active as active_trace
 from graphc.trace import build_result, trace_program
 
@@ -82,7 +90,7 @@ def _module_key(module) -> tuple:
         else ()
     )
     params = tuple(
-        (id(p), tuple(p.shape), p.dtype.name, p.requires_grad, p.grad is None)
+        (id(p), tuple(p.shape), p.dtype.name, str(p.device), p.requires_grad, p.grad is None)
         for _, p in module.named_parameters()
     )
     return (modes, params)
@@ -91,30 +99,41 @@ def _module_key(module) -> tuple:
 class _Entry:
     """One compiled program and the state it was traced against."""
 
-    def __init__(self, program, executable):
+    def __init__(self, program, executable, device=None):
         self.program = program
         self.executable = executable
-        self.captured = [(t, tuple(t.shape), t.dtype) for t in program.captured()]
+        # The GPU the program runs on (None: the numpy entry point).
+        self.device = device
+        self.captured = [(t, tuple(t.shape), t.dtype, t.device) for t in program.captured()]
         # .grad objects the trace read: a program is stale once they change.
-        ids = {id(t) for t, _, _ in self.captured}
+        ids = {id(t) for t, _, _, _ in self.captured}
+        # train/eval flags of the modules the trace called (and their children)
+        self.modes = [(m, m.training) for top in program.modules for m in top.modules()]
         self.grads = [
             (t, t.grad)
-            for t, _, _ in self.captured
+            for t, _, _, _ in self.captured
             if t.grad is not None and id(t.grad) in ids
         ]
 
     def stale_reason(self) -> str | None:
-        for t, shape, dtype in self.captured:
+        for t, shape, dtype, dev in self.captured:
             if tuple(t.shape) != shape or t.dtype is not dtype:
                 return f"captured tensor changed from {dtype!r}{list(shape)} to {t.dtype!r}{list(t.shape)}"
+            if t.device != dev:
+                return f"captured tensor moved from {dev} to {t.device}"
         for t, g in self.grads:
             if t.grad is not g:
                 return "a captured tensor's .grad was replaced"
+        for m, training in self.modes:
+            if m.training != training:
+                return f"{type(m).__name__} switched to {'train' if m.training else 'eval'} mode"
         return None
 
     def run(self, args: tuple, kwargs: dict):
         from graphc.tensor import Tensor
 
+        if self.device is not None:
+            return self._run_on_device(args, kwargs)
         program = self.program
         aliased = set(program.aliases.values())
         inputs = []
@@ -141,6 +160,66 @@ class _Entry:
         return build_result(program.out_spec, outs, Tensor._wrap)
 
 
+    def _run_on_device(self, args: tuple, kwargs: dict):
+        """Run on device storage: no host copies except CPU 0-d inputs."""
+        from graphc import _device_storage as ds
+        from graphc.tensor import Tensor
+
+        program, dev = self.program, self.device
+        tensors, values = [], []
+        for i, (kind, ref) in enumerate(program.input_sources):
+            t = _at_path(args, kwargs, ref) if kind == "arg" else ref
+            v = t._value
+            if isinstance(v, ds.DeviceArray):
+                if v.device != dev:
+                    raise DeviceError(
+                        f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is on {v.device}, "
+                        f"the program runs on {dev}"
+                    )
+            elif isinstance(v, np.ndarray):
+                v = ds.to_device(v, dev)
+            else:
+                raise GraphcError(
+                    f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
+                )
+            tensors.append(t)
+            values.append(v)
+        buffers = self.executable.run_device([v.buffer for v in values])
+        rt = ds.runtime()
+        outs = [
+            values[program.aliases[o]]
+            if o in program.aliases
+            else ds.DeviceArray(buf, node.shape, node.dtype.np, dev, rt)
+            for o, (buf, node) in enumerate(zip(buffers, program.graph.outputs))
+        ]
+        for w in program.state_writes:
+            if w.kind == "value":
+                target = w.tensor._value
+                if isinstance(target, np.ndarray):  # a CPU 0-d input: write it back
+                    np.copyto(target, ds.to_host(outs[w.output]))
+                elif outs[w.output] is not target:
+                    ds.write(target, outs[w.output])
+                w.tensor._version += 1
+            elif w.output is None:
+                w.tensor._grad = None
+            else:
+                g = outs[w.output]
+                on_host = not isinstance(w.tensor._value, ds.DeviceArray)
+                w.tensor._grad = Tensor._wrap(ds.to_host(g) if on_host else g)
+        return build_result(program.out_spec, outs, Tensor._wrap)
+
+
+def _on_device(program, args: tuple, kwargs: dict):
+    """The GPU a traced program's tensors live on, or None (all on the host)."""
+    from graphc._device_storage import DeviceArray
+
+    for kind, ref in program.input_sources:
+        t = _at_path(args, kwargs, ref) if kind == "arg" else ref
+        if isinstance(t._value, DeviceArray):
+            return t._value.device
+    return None
+
+
 def _at_path(args: tuple, kwargs: dict, path: tuple):
     obj = args if path[0] == 0 else kwargs
     for key in path[1:]:
@@ -151,8 +230,9 @@ def _at_path(args: tuple, kwargs: dict, path: tuple):
 class CompiledFunction:
     """A function (or Module) compiled per call signature; see the module doc."""
 
-    def __init__(self, fn, backend: str = "llvm", **options):
-        _check_backend(backend)
+    def __init__(self, fn, backend: str | None = None, **options):
+        if backend is not None:
+            _check_backend(backend)
         self.fn = fn
         self.backend = backend
         self.options = options
@@ -217,8 +297,19 @@ class CompiledFunction:
         program = trace_program(self.fn, args, kwargs)
         if program.needs_autograd and not program.state_writes:
             return None
+        device = _on_device(program, args, kwargs)
+        if device is not None:
+            if self.backend not in (None, "cuda"):
+                raise DeviceError(
+                    f"graphc.compile: backend {self.backend!r} runs on the CPU but the inputs are on {device}; "
+                    "leave the backend unset (or pass backend='cuda'), or move the tensors with .cpu()"
+                )
+            from graphc._device_storage import runtime
+
+            executable = runtime().compile_graph(program.graph, program.aliases)
+            return _Entry(program, executable, device)
         executable = backends.compile_graph(
-            program.graph, self.backend, program.aliases
+            program.graph, self.backend or "llvm", program.aliases
         )
         return _Entry(program, executable)
 
@@ -246,11 +337,12 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.fn!r})"
 
 
-def compile(model=None, *, backend: str = "llvm", **options):
+def compile(model=None, *, backend: str | None = None, **options):
     """Compile a function or Module into a cached static-graph program.
 
     Use as `graphc.compile(fn)`, `graphc.compile(module, backend="interp")`,
-    or as a decorator with or without arguments. Options accepted for
+    or as a decorator with or without arguments. Without a backend, CPU
+    tensors compile with "llvm" and CUDA tensors with "cuda". Options accepted for
     PyTorch compatibility (`mode`, `fullgraph`, `dynamic`) are ignored.
 
     >>> import graphc

@@ -1,8 +1,12 @@
 """`graphc.cuda`: the CUDA device namespace.
 
-A CUDA runtime registers itself by setting `_runtime` to an object with
-`device_count()` and `synchronize()`; until one does, CUDA is unavailable
-and these functions answer accordingly."""
+`_runtime` is the CUDA runtime CUDA tensors use: graphc's own
+(runtime/cuda.py, pycuda) unless another was installed by setting
+`_runtime` (the tests install a simulated one). It provides
+`device_count()` and `synchronize()`, and for tensor storage and eager ops
+the interface described in graphc/_device_storage.py (allocate/free, host
+<-> device copies, `compile_graph` with `run_device`). Without a GPU,
+CUDA is unavailable and these functions answer accordingly."""
 
 from __future__ import annotations
 
@@ -60,3 +64,13 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+def __getattr__(name):
+    # torch.cuda.OutOfMemoryError; the class lives with the runtime, which
+    # is imported only when asked for.
+    if name == "OutOfMemoryError":
+        from runtime.cuda import CudaOutOfMemoryError
+
+        return CudaOutOfMemoryError
+    raise AttributeError(f"module 'graphc.cuda' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """`graphc.device`: where a tensor lives ("cpu" or "cuda[:n]").
 
-Eager tensors are numpy arrays on the host, so every tensor reports the CPU
-unless a CUDA runtime registers itself in `graphc.cuda` and places it."""
+CPU tensors hold numpy arrays; CUDA tensors hold device storage
+(graphc/_device_storage.py) managed by the CUDA runtime in `graphc.cuda`."""
 
 from __future__ import annotations
 

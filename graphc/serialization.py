@@ -93,7 +93,7 @@ class _Encoder:
     def _tensor(self, tensor, path: str):
         if getattr(tensor, "is_symbolic", False) is True:
             raise CheckpointError(f"graphc.save: the tensor at '{path or '<root>'}' is symbolic (inside a trace)")
-        node = {"$tensor": self._store(tensor, tensor.detach().numpy(), path)}
+        node = {"$tensor": self._store(tensor, tensor.detach().numpy(force=True), path)}  # CUDA data is copied to the host
         if tensor.requires_grad:
             node["requires_grad"] = True
         return node

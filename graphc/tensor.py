@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 
 from graphc import autograd
+from graphc._device_storage import DeviceArray
 from graphc.device import CPU, placement
 from graphc.errors import (
     DeviceError,
@@ -115,8 +116,8 @@ class Tensor:
         self._version = 0
         self._alias_of = None
         # None: placed nowhere in particular (constants made by ops, values
-        # inside autograd); reported as the CPU.
-        self._device = None
+        # inside autograd); reported as the CPU. Device data knows its device.
+        self._device = value.device if isinstance(value, DeviceArray) else None
         if requires_grad:
             self.requires_grad = True
 
@@ -148,10 +149,15 @@ class Tensor:
                 value = node(op, *vals, **attrs)
             except IRTypeError as e:
                 raise ShapeError(at_user_line(str(e))) from None
+            dev = _common_device(op, srcs)
         else:
-            value = _eval(op, [s._value for s in srcs], attrs)
+            dev = _common_device(op, srcs)
+            if dev is not None and dev.type == "cuda":
+                value = _device_storage.run(op, [s._value for s in srcs], attrs, dev)
+            else:
+                value = _eval(op, [s._value for s in srcs], attrs)
         out = Tensor._wrap(value)
-        out._device = _common_device(op, srcs)
+        out._device = dev
         differentiable = op not in NON_DIFFERENTIABLE and out.dtype.is_float
         if (
             autograd._grad_enabled
@@ -239,9 +245,11 @@ class Tensor:
                 "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment. "
                 "If you were attempting to deepcopy a module, this may be because of a torch.nn.utils.weight_norm usage"
             )
-        value = self._concrete(
-            "deepcopy", "Copy tensors outside the compiled function."
-        )
+        value = self._value
+        if not isinstance(value, DeviceArray):
+            value = self._concrete(
+                "deepcopy", "Copy tensors outside the compiled function."
+            )
         t = object.__new__(type(self))
         memo[id(self)] = t
         t.__dict__.update(
@@ -355,11 +363,14 @@ class Tensor:
     # -- leaving the tensor world -----------------------------------------
 
     def _concrete(self, what: str, instead: str) -> np.ndarray:
+        """The data as a host array (a CUDA tensor's is copied to the host)."""
         v = self._value
         if isinstance(v, Node):
             if _active_trace() is not None:
                 raise _data_dependent(what, instead)
             raise _escaped(what)
+        if isinstance(v, DeviceArray):
+            return _device_storage.to_host(v)
         return v
 
     def numpy(self, force: bool = False) -> np.ndarray:
@@ -368,12 +379,22 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
             )
+        if isinstance(self._value, DeviceArray) and not force:
+            raise TypeError(
+                f"can't convert {self.device.type} device type tensor to numpy. Use Tensor.cpu() to copy the "
+                "tensor to host memory first."
+            )
         return self._concrete(
             "numpy()",
             "Return the tensor from the compiled function and convert it outside.",
         )
 
     def __array__(self, dtype=None, copy=None):
+        if isinstance(self._value, DeviceArray):
+            raise TypeError(
+                f"can't convert {self.device.type} device type tensor to numpy. Use Tensor.cpu() to copy the "
+                "tensor to host memory first."
+            )
         arr = self._concrete(
             "np.asarray()", "Convert the result outside the compiled function."
         )
@@ -461,6 +482,8 @@ class Tensor:
             else _elementwise.cast(self, dtype)
         )
         moved = dev is not None and dev != self.device
+        if moved and not out.is_symbolic:
+            return _device_storage.move(out, dev)
         if moved or (kwargs.get("copy") and out is self):
             out = out.clone()
         if moved:
@@ -586,8 +609,14 @@ def _common_device(op: Op, srcs):
 
 
 def _write_into(target, value) -> bool:
-    """Copy `value` into numpy array `target` in place; False when it cannot
-    be (read-only, e.g. a constant), so the caller rebinds instead."""
+    """Copy `value` into numpy array (or device array) `target` in place;
+    False when it cannot be (read-only, e.g. a constant), so the caller
+    rebinds instead."""
+    if isinstance(target, DeviceArray):
+        _device_storage.write(target, value)
+        return True
+    if isinstance(value, DeviceArray):
+        value = _device_storage.to_host(value)
     if not isinstance(target, np.ndarray) or not target.flags.writeable:
         if isinstance(target, np.ndarray) and 0 in target.strides and target.size > 1:
             raise RuntimeError(
@@ -604,6 +633,10 @@ def _eval(op: Op, vals, attrs: dict):
     for v in vals:
         if isinstance(v, Node):
             raise _escaped(op.value)
+        if isinstance(v, DeviceArray):
+            raise DeviceError(
+                at_user_line(f"{op.value}: a {v.device} tensor reached the CPU evaluator (device bookkeeping bug)")
+            )
     try:
         out_type = infer_type(
             op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs
@@ -662,7 +695,7 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 # The op modules import this one, so they are bound after the class exists.
-from graphc import _creation, _elementwise
+from graphc import _creation, _device_storage, _elementwise
 from graphc._methods import bind_methods
 
 bind_methods(Tensor)

@@ -342,6 +342,46 @@ def memory_pool() -> DevicePool:
     return _POOL
 
 
+# -- the device-storage interface used by CUDA tensors (graphc/_device_storage.py)
+
+
+def allocate(nbytes: int) -> DeviceBuffer:
+    """A device buffer of at least `nbytes` bytes (from the pool); raises
+    CudaUnavailableError without a GPU, CudaOutOfMemoryError when full."""
+    return _POOL.allocate(nbytes)
+
+
+def free(buffer: DeviceBuffer) -> None:
+    """Give a buffer from `allocate` back (to the pool, for reuse)."""
+    _POOL.free(buffer)
+
+
+def copy_to_device(buffer: DeviceBuffer, array: np.ndarray) -> None:
+    """Host -> device: `array` into the start of `buffer` (blocking)."""
+    to_device(array, int(buffer))
+
+
+def copy_to_host(out: np.ndarray, buffer: DeviceBuffer) -> np.ndarray:
+    """Device -> host: the start of `buffer` into `out` (blocking)."""
+    return from_device(int(buffer), out)
+
+
+def copy_on_device(dst, src, nbytes: int) -> None:
+    """Device -> device copy of `nbytes` bytes (buffers or addresses)."""
+    drv = _DRIVER.require()
+    if nbytes:
+        try:
+            drv.memcpy_dtod(int(dst), int(src), int(nbytes))
+        except drv.Error as e:
+            raise CudaLaunchError(f"device-to-device copy of {nbytes} bytes failed: {e}") from e
+
+
+def compile_graph(graph: Graph, aliases: Mapping[int, int] | None = None) -> CudaExecutable:
+    """`graph` compiled for the GPU (the "cuda" backend); its `run_device`
+    runs on device buffers."""
+    return backends.compile_graph(graph, "cuda", aliases)
+
+
 def to_device(array: np.ndarray, pointer: int) -> None:
     """Copy a host array into device memory at `pointer` (blocking)."""
     drv = _DRIVER.require()
@@ -413,15 +453,22 @@ def _sync_each_launch() -> bool:
 
 
 class CudaExecutable:
-    """A Graph compiled for the GPU: called with numpy arrays (graph-input
-    order), returns numpy arrays; aliased outputs are written into their
-    input arrays (see runtime/backends.py).
+    """A Graph compiled for the GPU, with two entry points:
 
-    Device memory follows the program's memory plan and is allocated once:
-    one buffer per graph input, constant and output, and one arena for all
-    temporaries. Each call uploads the inputs, launches every kernel in
-    order on one stream, waits, checks the index-error flag and downloads
-    the outputs."""
+    - `__call__(arrays)`: numpy arrays in (graph-input order), numpy arrays
+      out; aliased outputs are written into their input arrays (see
+      runtime/backends.py). Each call uploads the inputs, launches every
+      kernel in order on one stream, waits, checks the index-error flag and
+      downloads the outputs.
+    - `run_device(buffers)`: device buffers in, device buffers out, no host
+      transfer of data (CUDA tensors use this). The inputs are read where
+      they are; each output gets a new buffer (owned by the caller, returned
+      to the pool with `free`), except an aliased output, which is written
+      into its input's buffer and returned as that buffer.
+
+    Constants and the arena for temporaries (buffers with disjoint
+    lifetimes share it) are allocated once per program; the numpy entry's
+    input and output buffers are allocated on its first call."""
 
     def __init__(self, graph: Graph, aliases: Mapping[int, int] | None = None):
         drv = _DRIVER.require()
@@ -432,15 +479,13 @@ class CudaExecutable:
         self._cu_module = load_module(self.module.source)
         self._allocations: list = []
         self._pointers = self._place_buffers()
+        self._host_pointers: dict[str, int] | None = None
         self._err = self._allocate(24)
-        self._launches = []
+        self._kernels = []
         for k in self.module.launches:
             fn = self._cu_module.get_function(k.name)
-            args = [self._pointers[b] for b in k.params] + (
-                [int(self._err)] if k.err_param else []
-            )
-            fn.prepare("P" * len(args))
-            self._launches.append((k, fn, args))
+            fn.prepare("P" * (len(k.params) + (1 if k.err_param else 0)))
+            self._kernels.append((k, fn))
         self.stream = drv.Stream()
 
     # -- setup ---------------------------------------------------------------
@@ -450,20 +495,24 @@ class CudaExecutable:
         self._allocations.append(alloc)
         return alloc
 
+    def _slot_kind(self, name: str) -> str | None:
+        slot = self.program.plan.slots.get(name)
+        return None if slot is None else slot.kind
+
     def _place_buffers(self) -> dict[str, int]:
-        """Device address of every buffer, per the memory plan."""
+        """Device address of every buffer the program owns for its lifetime
+        (constants, the arena, unplanned buffers); inputs and outputs are
+        placed per entry point."""
         prog, plan = self.program, self.program.plan
-        inputs = [self._allocate(prog.buffers[name].nbytes) for name in prog.inputs]
-        self._input_ptrs = [int(a) for a in inputs]
         arena = self._allocate(plan.peak_bytes) if plan.peak_bytes else None
         pointers: dict[str, int] = {}
         for name, buf in prog.buffers.items():
             slot = plan.slots.get(name)
-            if slot is not None and slot.kind == "input":
-                pointers[name] = self._input_ptrs[slot.index]
-            elif slot is not None and slot.kind == "arena":
+            if slot is not None and slot.kind in ("input", "output"):
+                continue
+            if slot is not None and slot.kind == "arena":
                 pointers[name] = int(arena) + slot.offset
-            else:  # const, output, or unplanned: a buffer of its own
+            else:  # const or unplanned: a buffer of its own
                 pointers[name] = int(self._allocate(buf.nbytes))
                 if name in prog.constants:
                     to_device(
@@ -471,6 +520,26 @@ class CudaExecutable:
                         pointers[name],
                     )
         return pointers
+
+    def _numpy_pointers(self) -> dict[str, int]:
+        """Addresses for the numpy entry point: program-owned input and
+        output buffers, allocated on first use."""
+        if self._host_pointers is None:
+            prog, plan = self.program, self.program.plan
+            inputs = [self._allocate(prog.buffers[name].nbytes) for name in prog.inputs]
+            self._input_ptrs = [int(a) for a in inputs]
+            pointers = dict(self._pointers)
+            for name, buf in prog.buffers.items():
+                slot = plan.slots.get(name)
+                if slot is not None and slot.kind == "input":
+                    pointers[name] = self._input_ptrs[slot.index]
+                elif slot is not None and slot.kind == "output":
+                    pointers[name] = int(self._allocate(buf.nbytes))
+            self._host_pointers = pointers
+        return self._host_pointers
+
+    def _args(self, k, pointers: Mapping[str, int]) -> list[int]:
+        return [pointers[b] for b in k.params] + ([int(self._err)] if k.err_param else [])
 
     def __del__(self):
         for alloc in getattr(self, "_allocations", ()):
@@ -486,18 +555,74 @@ class CudaExecutable:
 
     def upload(self, inputs: Sequence[np.ndarray]) -> None:
         """Copy the inputs into their device buffers."""
+        self._numpy_pointers()
         for array, pointer in zip(self._check_inputs(inputs), self._input_ptrs):
             to_device(array, pointer)
 
-    def launch(self, wait: bool = True) -> None:
+    def launch(self, wait: bool = True, pointers: Mapping[str, int] | None = None) -> None:
         """Run every kernel once on the uploaded inputs (benchmarks time
-        this alone); waits for the GPU unless `wait` is False."""
+        this alone), or on the buffers at `pointers`; waits for the GPU
+        unless `wait` is False."""
         drv = _DRIVER.require()
+        pointers = self._numpy_pointers() if pointers is None else pointers
         drv.memset_d8(int(self._err), 0, 24)
-        for k, fn, args in self._launches:
-            self._launch(drv, k, fn, args)
+        for k, fn in self._kernels:
+            self._launch(drv, k, fn, self._args(k, pointers))
         if wait:
             self._wait(drv, "after the last kernel")
+
+    def run_device(self, buffers: Sequence[DeviceBuffer]) -> list[DeviceBuffer]:
+        """Run on device buffers (graph-input order; each at least its
+        input's size) and return one device buffer per output; see the
+        class doc for ownership and aliases."""
+        _DRIVER.require()
+        prog, plan = self.program, self.program.plan
+        if len(buffers) != len(self.graph.inputs):
+            raise ValueError(
+                f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(buffers)}"
+            )
+        for node, buf in zip(self.graph.inputs, buffers):
+            need = node.type.nbytes
+            if buf.size < need:
+                raise ValueError(f"input %{node.attrs['name']} needs {need} bytes, its buffer has {buf.size}")
+        pointers = dict(self._pointers)
+        for name in prog.buffers:
+            slot = plan.slots.get(name)
+            if slot is not None and slot.kind == "input":
+                pointers[name] = int(buffers[slot.index])
+        fresh: dict[str, DeviceBuffer] = {}
+        try:
+            for name in prog.outputs:
+                if self._slot_kind(name) == "output" and name not in fresh:
+                    fresh[name] = _POOL.allocate(prog.buffers[name].nbytes)
+                    pointers[name] = int(fresh[name])
+            self.launch(pointers=pointers)
+            self._raise_index_error()
+        except BaseException:
+            for buf in fresh.values():
+                _POOL.free(buf)
+            raise
+        outs: list[DeviceBuffer] = []
+        claimed: set[str] = set()
+        for out_i, name in enumerate(prog.outputs):
+            if out_i in plan.direct_aliases:
+                outs.append(buffers[plan.direct_aliases[out_i]])
+            elif name in fresh and name not in claimed:
+                claimed.add(name)
+                outs.append(fresh[name])
+            else:  # an input, a constant, or an output listed twice: copy it
+                nbytes = prog.buffers[name].nbytes
+                buf = _POOL.allocate(nbytes)
+                copy_on_device(buf, pointers[name], nbytes)
+                outs.append(buf)
+        for out_i, in_i in self.aliases.items():
+            if out_i in plan.direct_aliases:
+                continue
+            target = buffers[in_i]
+            copy_on_device(target, outs[out_i], prog.buffers[prog.outputs[out_i]].nbytes)
+            _POOL.free(outs[out_i])
+            outs[out_i] = target
+        return outs
 
     def _check_inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != len(self.graph.inputs):
@@ -551,15 +676,16 @@ class CudaExecutable:
 
     def _outputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         prog, plan = self.program, self.program.plan
+        pointers = self._numpy_pointers()
         outs = []
         for out_i, name in enumerate(prog.outputs):
             buf = prog.buffers[name]
             if out_i in plan.direct_aliases:
                 target = inputs[plan.direct_aliases[out_i]]
-                outs.append(from_device(self._pointers[name], target))
+                outs.append(from_device(pointers[name], target))
             else:
                 outs.append(
-                    from_device(self._pointers[name], np.empty(buf.shape, buf.dtype.np))
+                    from_device(pointers[name], np.empty(buf.shape, buf.dtype.np))
                 )
         rest = {o: i for o, i in self.aliases.items() if o not in plan.direct_aliases}
         return backends.write_aliases(outs, inputs, rest)

@@ -86,7 +86,7 @@ class RNNBase(Module):
         directions = 2 if self.bidirectional else 1
         expected = (self.num_layers * directions, batch, self.hidden_size)
         if hx is None:
-            return graphc.zeros(*expected, dtype=dtype)
+            return graphc.zeros(*expected, dtype=dtype, device=getattr(self, self._flat_weights_names[0]).device)
         if unbatched:
             hx = hx.unsqueeze(1)
         if tuple(hx.shape) != expected:

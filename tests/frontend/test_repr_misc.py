@@ -195,18 +195,20 @@ def test_pickle_round_trip_keeps_data_dtype_and_leaf_flags():
     assert y.grad_fn is None and not y.requires_grad and y.tolist() == [[3.0, 4.0]]
 
 
-class _FakeCudaRuntime:
-    """Stands in for a registered CUDA runtime (device bookkeeping only)."""
+def _fake_cuda_runtime():
+    """The simulated CUDA runtime of tests/device (host memory as the device)."""
+    import importlib.util
+    from pathlib import Path
 
-    def device_count(self):
-        return 1
-
-    def synchronize(self):
-        pass
+    path = Path(__file__).resolve().parents[1] / "device" / "fake_cuda.py"
+    spec = importlib.util.spec_from_file_location("_graphc_fake_cuda", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FakeCudaRuntime()
 
 
 def test_device_labels_and_mixing_errors_with_a_registered_runtime(monkeypatch):
-    monkeypatch.setattr(graphc.cuda, "_runtime", _FakeCudaRuntime())
+    monkeypatch.setattr(graphc.cuda, "_runtime", _fake_cuda_runtime())
     assert (
         graphc.cuda.is_available()
         and graphc.accelerator.current_accelerator() == "cuda:0"

@@ -74,7 +74,7 @@ def one_hot(tensor, num_classes: int = -1):
     largest class from the data, which (as in PyTorch) is eager-only."""
     if num_classes == -1:
         num_classes = int(tensor.max().item()) + 1
-    classes = graphc.arange(num_classes)
+    classes = graphc.arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).to(graphc.int64)
 
 

@@ -340,7 +340,7 @@ def _max_indices(position, size, out_size, kernel, stride, padding, dilation):
     oi, oj = np.divmod(np.arange(oh * ow), ow)
     rows = oi[None, :] * stride[0] - padding[0] + ki[:, None] * dilation[0]
     columns = oj[None, :] * stride[1] - padding[1] + kj[:, None] * dilation[1]
-    table = graphc.tensor((rows * w + columns).astype(np.int64))  # [kh*kw, L]
+    table = graphc.tensor((rows * w + columns).astype(np.int64), device=position.device)  # [kh*kw, L]
     n, c, length = position.shape
     table = table.reshape(1, 1, kh * kw, length).expand(n, c, kh * kw, length)
     return table.gather(2, position.unsqueeze(2)).squeeze(2)
@@ -426,7 +426,7 @@ def avg_pool2d(
         divisors = _avg_divisors(
             (h, w), (oh, ow), kernel, stride, padding, count_include_pad
         )
-        out = sums / graphc.tensor(divisors, dtype=sums.dtype)
+        out = sums / graphc.tensor(divisors, dtype=sums.dtype, device=sums.device)
     return out.squeeze(0) if unbatched else out
 
 
@@ -469,8 +469,8 @@ def adaptive_avg_pool2d(input, output_size):
     oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
     if oh == 1 and ow == 1:
         return input.mean((-2, -1), keepdim=True)
-    rows = graphc.tensor(_adaptive_matrix(h, oh), dtype=input.dtype)
-    cols = graphc.tensor(_adaptive_matrix(w, ow).T.copy(), dtype=input.dtype)
+    rows = graphc.tensor(_adaptive_matrix(h, oh), dtype=input.dtype, device=input.device)
+    cols = graphc.tensor(_adaptive_matrix(w, ow).T.copy(), dtype=input.dtype, device=input.device)
     return rows.matmul(input.matmul(cols))
 
 
