@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # them, else generates digits.
 DEMO_ARGS ?= $(if $(wildcard ../shared/data/mnist),--root ../shared/data/mnist,)
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# Style gate (docs: STYLE.md point 15). LINT_PATHS narrows the ruff checks,
+# e.g. `make lint LINT_PATHS="graphc/ir passes"`; mypy checks the paths
+# listed under [tool.mypy] in pyproject.toml (graphc/ir, passes).
+LINT_PATHS ?= .
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/graphc bench

@@ -67,9 +67,7 @@ def const_like(v, value, shape=None, dtype=None):
     """A constant of `v`'s kind filled with `value` (default: `v`'s shape and dtype)."""
     shape = tuple(v.shape if shape is None else shape)
     dtype = v.dtype if dtype is None else dtype
-    c = type(v)._emit(
-        Op.CONST, [], {"value": _scalar(value, dtype), "dtype": dtype, "shape": ()}
-    )
+    c = type(v)._emit(Op.CONST, [], {"value": _scalar(value, dtype), "dtype": dtype, "shape": ()})
     return c if shape == () else emit(Op.EXPAND, c, shape=shape)
 
 
@@ -253,9 +251,7 @@ def _prod(ctx, g):
     # g * prod(others); every other slot gets 0.
     no_zero = mask_to(emit(Op.CMPEQ, n_zeros, zeros_like(n_zeros)), x)
     one_zero = mask_to(emit(Op.CMPEQ, n_zeros, const_like(n_zeros, 1.0)), x)
-    at_nonzero = emit(
-        Op.DIV, unreduce(emit(Op.MUL, g_prod, no_zero), x.shape, axes), safe_x
-    )
+    at_nonzero = emit(Op.DIV, unreduce(emit(Op.MUL, g_prod, no_zero), x.shape, axes), safe_x)
     at_zero = unreduce(emit(Op.MUL, g_prod, one_zero), x.shape, axes)
     return (emit(Op.WHERE, is_zero, at_zero, at_nonzero),)
 
@@ -284,9 +280,7 @@ def _spread(g, dim, step):
     """Interleave `step - 1` zeros after each element of `g` along `dim`."""
     shape = tuple(g.shape)
     g = reshape(g, shape[: dim + 1] + (1,) + shape[dim + 1 :])
-    pads = tuple(
-        (0, step - 1) if i == dim + 1 else (0, 0) for i in range(len(shape) + 1)
-    )
+    pads = tuple((0, step - 1) if i == dim + 1 else (0, 0) for i in range(len(shape) + 1))
     g = emit(Op.PAD, g, pads=pads, value=0.0)
     return reshape(g, shape[:dim] + (shape[dim] * step,) + shape[dim + 1 :])
 
@@ -300,9 +294,7 @@ def _slice(ctx, g):
     # A spread dim may now reach past the source's end: trim it.
     stops = tuple(min(n, d - b) for n, d, b in zip(g.shape, x.shape, starts))
     if stops != tuple(g.shape):
-        g = emit(
-            Op.SLICE, g, starts=(0,) * len(stops), stops=stops, steps=(1,) * len(stops)
-        )
+        g = emit(Op.SLICE, g, starts=(0,) * len(stops), stops=stops, steps=(1,) * len(stops))
     pads = tuple((b, d - b - n) for b, d, n in zip(starts, x.shape, g.shape))
     if any(lo or hi for lo, hi in pads):
         g = emit(Op.PAD, g, pads=pads, value=0.0)
@@ -409,20 +401,14 @@ def is_differentiable(op: Op) -> bool:
     return op in VJP
 
 
-def apply_vjp(
-    op: Op, srcs: Sequence[Any], out: Any, attrs: dict[str, Any], g: Any
-) -> tuple:
+def apply_vjp(op: Op, srcs: Sequence[Any], out: Any, attrs: dict[str, Any], g: Any) -> tuple:
     """Run `op`'s VJP rule; integer/bool operands always get None."""
     if op in LEAF or op in NON_DIFFERENTIABLE:
         return (None,) * len(srcs)
     cots = VJP[op](VJPContext(srcs, out, attrs), g)
     if len(cots) != len(srcs):
-        raise RuntimeError(
-            f"vjp of {op.value} returned {len(cots)} cotangents for {len(srcs)} operands"
-        )
-    return tuple(
-        None if c is None else _float_or_none(s, c) for s, c in zip(srcs, cots)
-    )
+        raise RuntimeError(f"vjp of {op.value} returned {len(cots)} cotangents for {len(srcs)} operands")
+    return tuple(None if c is None else _float_or_none(s, c) for s, c in zip(srcs, cots))
 
 
 # ---------------------------------------------------------------------------
@@ -433,19 +419,12 @@ def _needs_grad(nodes: Sequence[Node], wrt: set[Node]) -> set[Node]:
     """Nodes through which a gradient can reach one of `wrt`."""
     need: set[Node] = set()
     for n in nodes:
-        if (
-            n in wrt
-            or n.dtype.is_float
-            and n.op in VJP
-            and any(s in need for s in n.srcs)
-        ):
+        if n in wrt or n.dtype.is_float and n.op in VJP and any(s in need for s in n.srcs):
             need.add(n)
     return need
 
 
-def backprop(
-    outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]
-) -> list[Node]:
+def backprop(outputs: Sequence[Node], cotangents: Sequence[Node], wrt: Sequence[Node]) -> list[Node]:
     """Gradients of sum(<outputs[i], cotangents[i]>) w.r.t. each of `wrt`
     (zeros for an input the outputs do not depend on)."""
     order = Graph(list(wrt), list(outputs)).nodes
@@ -472,13 +451,9 @@ def _select_wrt(graph: Graph, wrt) -> list[Node]:
     for w in wrt:
         n = by_name.get(w) if isinstance(w, str) else w
         if n is None or n not in graph.inputs:
-            raise ValueError(
-                f"grad: {w!r} is not an input of @{graph.name}; inputs are {sorted(by_name)}"
-            )
+            raise ValueError(f"grad: {w!r} is not an input of @{graph.name}; inputs are {sorted(by_name)}")
         if not n.dtype.is_float:
-            raise ValueError(
-                f"grad: input %{n.attrs['name']} is {n.type}; only floating inputs have gradients"
-            )
+            raise ValueError(f"grad: input %{n.attrs['name']} is {n.type}; only floating inputs have gradients")
         chosen.append(n)
     return chosen
 
@@ -520,13 +495,8 @@ def vjp_graph(graph: Graph, wrt=None, outputs: Sequence[int] | None = None) -> G
     outs = [graph.outputs[i] for i in picked]
     for i, o in zip(picked, outs):
         if not o.dtype.is_float:
-            raise ValueError(
-                f"vjp_graph: output {i} ({graph.output_names[i]}) is {o.type}, not floating point"
-            )
-    cot_inputs = [
-        input_node(f"cotangent_{graph.output_names[i]}", o.shape, o.dtype)
-        for i, o in zip(picked, outs)
-    ]
+            raise ValueError(f"vjp_graph: output {i} ({graph.output_names[i]}) is {o.type}, not floating point")
+    cot_inputs = [input_node(f"cotangent_{graph.output_names[i]}", o.shape, o.dtype) for i, o in zip(picked, outs)]
     grads = backprop(outs, cot_inputs, chosen)
     names = graph.output_names + tuple(f"grad_{w.attrs['name']}" for w in chosen)
     return Graph(

@@ -36,11 +36,7 @@ def cse(graph: Graph) -> Graph:
         srcs = [mapping[s] for s in n.srcs]
         if n.op in COMMUTATIVE and len(srcs) == 2:
             srcs.sort(key=lambda s: (_is_constant(s), rank[s]))
-        new = (
-            n
-            if all(a is b for a, b in zip(srcs, n.srcs))
-            else node(n.op, *srcs, **n.attrs)
-        )
+        new = n if all(a is b for a, b in zip(srcs, n.srcs)) else node(n.op, *srcs, **n.attrs)
         mapping[n] = new
         rank.setdefault(new, len(rank))
     return graph.replace(outputs=[mapping[o] for o in graph.outputs])

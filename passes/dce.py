@@ -23,24 +23,14 @@ from __future__ import annotations
 from graphc.ir.graph import Graph
 
 
-def dce(
-    graph: Graph, drop_unused_inputs: bool = False, stats: dict | None = None
-) -> Graph:
+def dce(graph: Graph, drop_unused_inputs: bool = False, stats: dict | None = None) -> Graph:
     """Drop what the outputs do not reach (see module doc)."""
-    reached = set(
-        Graph([], graph.outputs).nodes
-    )  # no inputs listed: reachable nodes only
+    reached = set(Graph([], graph.outputs).nodes)  # no inputs listed: reachable nodes only
     unused = [i for i in graph.inputs if i not in reached]
-    inputs = (
-        [i for i in graph.inputs if i in reached]
-        if drop_unused_inputs
-        else list(graph.inputs)
-    )
+    inputs = [i for i in graph.inputs if i in reached] if drop_unused_inputs else list(graph.inputs)
     if stats is not None:
         stats["dead_inputs"] = len(unused)
-        stats["dropped_inputs"] = (
-            [i.attrs["name"] for i in unused] if drop_unused_inputs else []
-        )
+        stats["dropped_inputs"] = [i.attrs["name"] for i in unused] if drop_unused_inputs else []
     return graph.replace(inputs=inputs)
 
 

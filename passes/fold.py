@@ -22,6 +22,8 @@ so folding never changes what the interpreter computes.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from graphc.ir.graph import ConstArray, Graph, Node, node
@@ -56,11 +58,7 @@ def _scalar_const(n: Node) -> Node | None:
     """The scalar CONST behind a broadcast constant, else None."""
     while n.op in _BROADCAST_MOVES:
         n = n.srcs[0]
-    if (
-        n.op is Op.CONST
-        and n.shape == ()
-        and not isinstance(n.attrs["value"], ConstArray)
-    ):
+    if n.op is Op.CONST and n.shape == () and not isinstance(n.attrs["value"], ConstArray):
         return n
     return None
 
@@ -84,22 +82,16 @@ def fold_node(n: Node, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Node:
             return scalar if n.shape == () else node(Op.EXPAND, scalar, shape=n.shape)
     if n.op in ELEMENTWISE:
         scalars = [_scalar_const(s) for s in n.srcs]
-        if all(s is not None for s in scalars) and any(
-            s is not t for s, t in zip(scalars, n.srcs)
-        ):
+        if all(s is not None for s in scalars) and any(s is not t for s, t in zip(scalars, n.srcs)):
             # Evaluate on the scalars, then broadcast the result.
-            scalar_out = node(n.op, *scalars, **n.attrs)
+            scalar_out = node(n.op, *cast("list[Node]", scalars), **n.attrs)
             folded = fold_node(scalar_out, max_elements)
             if folded.op is Op.CONST:
                 return node(Op.EXPAND, folded, shape=n.shape)
             return n
     if not all(s.op is Op.CONST for s in n.srcs) or n.type.numel > max_elements:
         return n
-    if (
-        n.op is Op.EXPAND
-        and n.srcs[0].shape == ()
-        and not isinstance(n.srcs[0].attrs["value"], ConstArray)
-    ):
+    if n.op is Op.EXPAND and n.srcs[0].shape == () and not isinstance(n.srcs[0].attrs["value"], ConstArray):
         return n
     value = _evaluate(n, list(n.srcs))
     return n if value is None else const_node(value, n)
@@ -109,9 +101,7 @@ def fold(graph: Graph, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Graph:
     """Fold constant subexpressions (see module doc)."""
     mapping: dict[Node, Node] = {}
     for n in graph.nodes:
-        mapping[n] = fold_node(
-            rebuild(n, tuple(mapping[s] for s in n.srcs)), max_elements
-        )
+        mapping[n] = fold_node(rebuild(n, tuple(mapping[s] for s in n.srcs)), max_elements)
     return graph.replace(outputs=[mapping[o] for o in graph.outputs])
 
 

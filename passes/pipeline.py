@@ -64,9 +64,7 @@ class Timeline:
         lines = [f"{'pass':<14}{'round':>6}{'ms':>10}{'nodes':>16}"]
         for r in self.records:
             counts = f"{r.nodes_before} -> {r.nodes_after}"
-            lines.append(
-                f"{r.name:<14}{r.round:>6}{r.seconds * 1e3:>10.2f}{counts:>16}"
-            )
+            lines.append(f"{r.name:<14}{r.round:>6}{r.seconds * 1e3:>10.2f}{counts:>16}")
         lines.append(f"{'total':<14}{'':>6}{self.seconds * 1e3:>10.2f}")
         return "\n".join(lines)
 
@@ -94,9 +92,7 @@ def run_passes(
         graph = fn(graph)
         elapsed = time.perf_counter() - start
         if timeline is not None:
-            timeline.records.append(
-                PassRecord(name, round, elapsed, before, len(graph.nodes))
-            )
+            timeline.records.append(PassRecord(name, round, elapsed, before, len(graph.nodes)))
         if verify:
             verify_graph(graph, pass_name=name)
         if dump is not None:

@@ -50,9 +50,7 @@ class Pat:
     def op_set(self) -> frozenset[Op] | None:
         if self.ops is None:
             return None
-        return (
-            frozenset({self.ops}) if isinstance(self.ops, Op) else frozenset(self.ops)
-        )
+        return frozenset({self.ops}) if isinstance(self.ops, Op) else frozenset(self.ops)
 
     def match(self, n: Node, bindings: dict[str, Node]) -> bool:
         ops = self.op_set()
@@ -108,9 +106,7 @@ class PatternMatcher:
             if result is None or result is n:
                 continue
             if result.type != n.type:
-                raise RewriteError(
-                    f"rule {name!r} rewrote {n.op.value} {n.type} into {result.op.value} {result.type}"
-                )
+                raise RewriteError(f"rule {name!r} rewrote {n.op.value} {n.type} into {result.op.value} {result.type}")
             return name, result
         return None
 
@@ -122,9 +118,7 @@ def rebuild(n: Node, srcs: tuple[Node, ...]) -> Node:
     return node(n.op, *srcs, **n.attrs)
 
 
-def graph_rewrite(
-    graph: Graph, matcher: PatternMatcher, stats: dict[str, int] | None = None
-) -> Graph:
+def graph_rewrite(graph: Graph, matcher: PatternMatcher, stats: dict[str, int] | None = None) -> Graph:
     """Apply `matcher` to every node bottom-up (see module doc); `stats`
     counts how often each rule fired."""
     mapping: dict[Node, Node] = {}

@@ -33,7 +33,7 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, node
 from graphc.ir.ops import Op
-from passes.rewrite import P, PatternMatcher, graph_rewrite, is_value, scalar_value
+from passes.rewrite import P, Pat, PatternMatcher, Replace, graph_rewrite, is_value, scalar_value
 
 X = P(name="x")
 ONE = P(where=is_value(1))
@@ -115,10 +115,7 @@ def _cast_of_cast(outer: Node, inner: Node) -> Node | None:
 
 def _full_slice(outer: Node, x: Node) -> Node | None:
     a = outer.attrs
-    everything = all(
-        b == 0 and e == d and s == 1
-        for b, e, s, d in zip(a["starts"], a["stops"], a["steps"], x.shape)
-    )
+    everything = all(b == 0 and e == d and s == 1 for b, e, s, d in zip(a["starts"], a["stops"], a["steps"], x.shape))
     return x if everything else None
 
 
@@ -140,7 +137,7 @@ def _same_branches(a: Node, b: Node) -> Node | None:
 
 OUTER = "outer"
 
-RULES = [
+RULES: list[tuple[str, Pat, Replace]] = [
     ("mul-one", P(Op.MUL, X, ONE), lambda x: x),
     ("div-one", P(Op.DIV, X, ONE), lambda x: x),
     ("add-zero", P(Op.ADD, X, ZERO), lambda x: x),

@@ -60,9 +60,7 @@ def to_dot(graph: Graph) -> str:
         if n in outputs:
             style.append("peripheries=2")
             label += "\n-> " + ", ".join(outputs[n])
-        lines.append(
-            f"  {ids[n]} [label={_quote(label)}{', ' + ', '.join(style) if style else ''}];"
-        )
+        lines.append(f"  {ids[n]} [label={_quote(label)}{', ' + ', '.join(style) if style else ''}];")
     for n in graph.nodes:
         for i, s in enumerate(n.srcs):
             edge_label = f" [label={i}]" if len(n.srcs) > 1 else ""

@@ -15,8 +15,9 @@ and both sides of a mismatch.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -104,9 +105,11 @@ class Node:
     __slots__ = ("op", "srcs", "attrs", "type", "_key", "_hash", "__weakref__")
 
     op: Op
-    srcs: tuple["Node", ...]
+    srcs: tuple[Node, ...]
     attrs: dict[str, Any]
     type: TensorType
+    _key: tuple
+    _hash: int
 
     def __hash__(self) -> int:
         return self._hash
@@ -137,11 +140,11 @@ class Node:
 
     # Values built from nodes by VJP rules (passes/autodiff.py) dispatch here.
     @staticmethod
-    def _emit(op: Op, srcs: Sequence["Node"], attrs: dict[str, Any]) -> "Node":
+    def _emit(op: Op, srcs: Sequence[Node], attrs: dict[str, Any]) -> Node:
         return node(op, *srcs, **attrs)
 
 
-_INTERNED: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_INTERNED: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionary()
 
 
 def node(op: Op, *srcs: Node, **attrs: Any) -> Node:
@@ -236,7 +239,7 @@ class Graph:
                 result[s].append(n)
         return result
 
-    def replace(self, outputs: Iterable[Node] | None = None, **kw) -> "Graph":
+    def replace(self, outputs: Iterable[Node] | None = None, **kw) -> Graph:
         """A copy with new outputs (and/or inputs/name/output_names)."""
         return Graph(
             kw.get("inputs", self.inputs),

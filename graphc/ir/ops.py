@@ -81,9 +81,7 @@ class Op(enum.Enum):
 
 LEAF = frozenset({Op.INPUT, Op.CONST, Op.IOTA, Op.RANDOM})
 UNARY = frozenset({Op.NEG, Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.FLOOR, Op.NOT, Op.CAST})
-BINARY = frozenset(
-    {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR}
-)
+BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR})
 TERNARY = frozenset({Op.WHERE})
 ELEMENTWISE = UNARY | BINARY | TERNARY
 COMPARISON = frozenset({Op.CMPLT, Op.CMPEQ})
@@ -97,6 +95,4 @@ RANDOM_OPS = frozenset({Op.RANDOM})
 
 # Ops whose output is never differentiable (integer or boolean results, or
 # piecewise-constant functions): autodiff stops at them.
-NON_DIFFERENTIABLE = frozenset(
-    {Op.IOTA, Op.RANDOM, Op.FLOOR, Op.NOT, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR, Op.ARGMAX}
-)
+NON_DIFFERENTIABLE = frozenset({Op.IOTA, Op.RANDOM, Op.FLOOR, Op.NOT, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR, Op.ARGMAX})

@@ -57,10 +57,9 @@ def _tokenize(text: str) -> list[_Tok]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise IRParseError(
-                f"line {line}: unexpected character {text[pos]!r}\n    {text.splitlines()[line - 1]}"
-            )
+            raise IRParseError(f"line {line}: unexpected character {text[pos]!r}\n    {text.splitlines()[line - 1]}")
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind == "nl":
             line += 1
         elif kind != "ws":
@@ -280,10 +279,7 @@ class _Parser:
         attrs = {"dtype": declared.dtype, "shape": declared.shape}
         if isinstance(value, tuple):
             arr = np.array(value, dtype=declared.dtype.np)
-            if (
-                arr.ndim != 1
-                or arr.size != TensorType(declared.shape, declared.dtype).numel
-            ):
+            if arr.ndim != 1 or arr.size != TensorType(declared.shape, declared.dtype).numel:
                 raise self.error(f"const: {arr.size} values for type {declared}", tok)
             attrs["value"] = ConstArray(arr.reshape(declared.shape))
         else:
@@ -298,9 +294,7 @@ class _Parser:
             if self.accept("as"):
                 tok = self.next()
                 if tok.kind not in ("ident", "str"):
-                    raise self.error(
-                        f"expected an output name after 'as', found {tok!r}", tok
-                    )
+                    raise self.error(f"expected an output name after 'as', found {tok!r}", tok)
                 names.append(_unquote(tok.text))
             else:
                 names.append(f"out{len(outputs) - 1}")
@@ -316,9 +310,7 @@ class _Parser:
             )
         self.expect("}")
         if self.peek().kind != "eof":
-            raise self.error(
-                f"unexpected {self.peek()!r} after the graph's closing brace"
-            )
+            raise self.error(f"unexpected {self.peek()!r} after the graph's closing brace")
         return Graph(inputs, outputs, name, names)
 
     def graph(self) -> Graph:

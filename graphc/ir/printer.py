@@ -74,21 +74,13 @@ def format_attr(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return "[" + ",".join(format_attr(v) for v in value) + "]"
     if isinstance(value, ConstArray):
-        return (
-            "["
-            + ", ".join(format_scalar(v) for v in value.array.reshape(-1).tolist())
-            + "]"
-        )
+        return "[" + ", ".join(format_scalar(v) for v in value.array.reshape(-1).tolist()) + "]"
     return format_scalar(value)
 
 
 def is_inline_const(n: Node) -> bool:
     """Scalar constants are printed where they are used, not on a line."""
-    return (
-        n.op is Op.CONST
-        and not isinstance(n.attrs["value"], ConstArray)
-        and n.shape == ()
-    )
+    return n.op is Op.CONST and not isinstance(n.attrs["value"], ConstArray) and n.shape == ()
 
 
 class _Namer:
@@ -118,9 +110,7 @@ def format_node(n: Node, namer: _Namer) -> str:
     if n.srcs:
         parts.append(", ".join(namer.ref(s) for s in n.srcs))
     if n.attrs:
-        parts.append(
-            "{" + ", ".join(f"{k}={format_attr(v)}" for k, v in n.attrs.items()) + "}"
-        )
+        parts.append("{" + ", ".join(f"{k}={format_attr(v)}" for k, v in n.attrs.items()) + "}")
     return " ".join(parts)
 
 

@@ -18,8 +18,9 @@ Semantics worth knowing (backends must match them):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -360,19 +361,25 @@ def _pad_impl(x, *, pads, value):
 
 
 def _unfold_impl(x, *, kernel, stride, padding, dilation):
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation))
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(
+        dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    )
     n, c, h, w = x.shape
     oh, ow = window_out_size(h, kh, sh, ph, dh), window_out_size(w, kw, sw, pw, dw)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = xp[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
+            cols[:, :, i, j] = xp[
+                :, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw
+            ]
     return cols.reshape(n, c * kh * kw, oh * ow)
 
 
 def _fold_impl(cols, *, output_size, kernel, stride, padding, dilation):
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation))
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(
+        dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    )
     h, w = _pair(output_size)
     n, ckk, _ = cols.shape
     c = ckk // (kh * kw)
@@ -381,12 +388,14 @@ def _fold_impl(cols, *, output_size, kernel, stride, padding, dilation):
     out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[:, :, i, j]
+            out[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[
+                :, :, i, j
+            ]
     return out[:, :, ph : ph + h, pw : pw + w]
 
 
 def _full_index(index: np.ndarray, axis: int) -> tuple:
-    grids = list(np.indices(index.shape, sparse=True))
+    grids: list[np.ndarray] = list(np.indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)
 
@@ -521,7 +530,19 @@ def _arity() -> dict[Op, int]:
     table.update({op: 1 for op in UNARY})
     table.update({op: 2 for op in BINARY})
     table[Op.WHERE] = 3
-    for op in (Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE, Op.PAD, Op.UNFOLD, Op.FOLD):
+    for op in (
+        Op.SUM,
+        Op.REDUCE_MAX,
+        Op.PROD,
+        Op.ARGMAX,
+        Op.RESHAPE,
+        Op.PERMUTE,
+        Op.EXPAND,
+        Op.SLICE,
+        Op.PAD,
+        Op.UNFOLD,
+        Op.FOLD,
+    ):
         table[op] = 1
     for op in (Op.DOT, Op.GATHER, Op.SCATTER_ADD):
         table[op] = 2

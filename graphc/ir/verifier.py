@@ -53,11 +53,7 @@ def _excerpt(graph: Graph, bad: Node | None) -> str:
     marked = [i for i, line in enumerate(lines) if line.endswith("<--")]
     if marked:
         lo, hi = max(0, marked[0] - CONTEXT_LINES), marked[0] + CONTEXT_LINES + 1
-        shown = (
-            (["  ..."] if lo > 1 else [])
-            + lines[lo:hi]
-            + (["  ..."] if hi < len(lines) - 1 else [])
-        )
+        shown = (["  ..."] if lo > 1 else []) + lines[lo:hi] + (["  ..."] if hi < len(lines) - 1 else [])
         if lo > 0:
             shown = [lines[0]] + shown
         if hi < len(lines):
@@ -66,13 +62,9 @@ def _excerpt(graph: Graph, bad: Node | None) -> str:
     return "\n".join("    " + line for line in lines)
 
 
-def _fail(
-    graph: Graph, pass_name: str | None, msg: str, bad: Node | None = None
-) -> IRVerifyError:
+def _fail(graph: Graph, pass_name: str | None, msg: str, bad: Node | None = None) -> IRVerifyError:
     where = f"after pass '{pass_name}'" if pass_name else f"in graph @{graph.name}"
-    return IRVerifyError(
-        f"IR verification failed {where}: {msg}\n{_excerpt(graph, bad)}"
-    )
+    return IRVerifyError(f"IR verification failed {where}: {msg}\n{_excerpt(graph, bad)}")
 
 
 def _check_signature(graph: Graph, pass_name: str | None) -> None:
@@ -125,9 +117,7 @@ def _check_node(n: Node, inputs: set[Node]) -> str | None:
     if n.op is Op.CONST and isinstance(n.attrs["value"], ConstArray):
         arr = n.attrs["value"].array
         if arr.shape != n.shape or arr.dtype != n.dtype.np:
-            return (
-                f"const: array is {arr.dtype}{list(arr.shape)} but the node is {n.type}"
-            )
+            return f"const: array is {arr.dtype}{list(arr.shape)} but the node is {n.type}"
     if n.op not in RULES:
         return f"{n.op} has no shape rule"
     return None
