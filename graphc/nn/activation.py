@@ -6,16 +6,20 @@ import graphc.nn.functional as F
 from graphc.nn.module import Module
 
 
-class ReLU(Module):
+class _InplaceActivation(Module):
+    """An activation whose only setting is `inplace` (ReLU, SiLU)."""
+
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):
-        return F.relu(input, self.inplace)
-
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InplaceActivation):
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
 
 class ReLU6(ReLU):
@@ -63,16 +67,9 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
+class SiLU(_InplaceActivation):
     def forward(self, input):
         return F.silu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
 
 
 class Sigmoid(Module):

@@ -15,7 +15,34 @@ def _index(idx: int, size: int, kind: str) -> int:
     return idx % size
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: modules kept under the keys
+    '0', '1', ... (for Sequential, also any keys an OrderedDict gave)."""
+
+    def _renumber(self, modules) -> None:
+        """Keep `modules`, in order, under '0', '1', ..., so that indexing and
+        appending keep working after a removal or insertion, as in PyTorch."""
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self._modules[str(i)] = module
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; built from modules or from an OrderedDict.
 
     >>> import graphc.nn as nn
@@ -51,33 +78,12 @@ class Sequential(Module):
         )
         for key in targets:
             del self._modules[key]
-        # Renumber so that indexing and appending keep working, as PyTorch does.
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> Sequential:
-        for module in modules:
-            self.append(module)
-        return self
+        self._renumber(list(self._modules.values()))
 
     def insert(self, index: int, module: Module) -> Sequential:
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, item in enumerate(items):
-            self._modules[str(i)] = item
+        self._renumber(items)
         return self
 
     def forward(self, input):
@@ -86,7 +92,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered so their parameters are found."""
 
     def __init__(self, modules=None):
@@ -105,34 +111,15 @@ class ModuleList(Module):
     def __delitem__(self, idx) -> None:
         items = list(self._modules.values())
         del items[idx]
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        self._renumber(items)
 
     def __iadd__(self, modules):
         return self.extend(modules)
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> ModuleList:
-        for module in modules:
-            self.append(module)
-        return self
-
     def insert(self, index: int, module: Module) -> None:
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, item in enumerate(items):
-            self._modules[str(i)] = item
+        self._renumber(items)
 
     def __repr__(self) -> str:
         # PyTorch groups runs of identical consecutive entries: "(0-2): 3 x Linear(...)".
@@ -153,7 +140,33 @@ class ModuleList(Module):
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class ModuleDict(Module):
+class _Dict(Module):
+    """The read-only mapping methods of ModuleDict and ParameterDict, over
+    the dict that holds their entries (`_entries`)."""
+
+    def _entries(self) -> dict:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries()
+
+    def keys(self):
+        return self._entries().keys()
+
+    def items(self):
+        return self._entries().items()
+
+    def values(self):
+        return self._entries().values()
+
+
+class ModuleDict(_Dict):
     """An ordered dict of modules, registered under their keys."""
 
     def __init__(self, modules=None):
@@ -170,23 +183,8 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def __contains__(self, key) -> bool:
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def items(self):
-        return self._modules.items()
-
-    def values(self):
-        return self._modules.values()
+    def _entries(self) -> dict:
+        return self._modules
 
     def pop(self, key: str) -> Module:
         module = self[key]
@@ -240,7 +238,7 @@ class ParameterList(Module):
         return "\n".join(lines)
 
 
-class ParameterDict(Module):
+class ParameterDict(_Dict):
     """An ordered dict of Parameters, registered under their keys."""
 
     def __init__(self, parameters=None):
@@ -256,23 +254,8 @@ class ParameterDict(Module):
     def __setitem__(self, key: str, value) -> None:
         self.register_parameter(key, _as_parameter(value))
 
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self):
-        return iter(self._parameters)
-
-    def __contains__(self, key) -> bool:
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def items(self):
-        return self._parameters.items()
-
-    def values(self):
-        return self._parameters.values()
+    def _entries(self) -> dict:
+        return self._parameters
 
 
 def _as_parameter(value):

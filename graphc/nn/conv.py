@@ -115,14 +115,9 @@ class _ConvNd(Module):
         return text
 
 
-class Conv2d(_ConvNd):
-    """2-D convolution over [N, C_in, H, W] (or unbatched [C_in, H, W]).
-
-    weight: [C_out, C_in / groups, kh, kw]; bias: [C_out]. padding may be an
-    int, a pair, 'valid' or 'same'.
-    """
-
-    _dims = 2
+class _Conv(_ConvNd):
+    """Conv1d and Conv2d: PyTorch's constructor, and a forward through the
+    functional form `_conv` of the layer's dimension."""
 
     def __init__(
         self,
@@ -154,7 +149,7 @@ class Conv2d(_ConvNd):
 
     def forward(self, input):
         self._check_input(input)
-        return F.conv2d(
+        return self._conv(
             input,
             self.weight,
             self.bias,
@@ -165,51 +160,23 @@ class Conv2d(_ConvNd):
         )
 
 
-class Conv1d(_ConvNd):
+class Conv2d(_Conv):
+    """2-D convolution over [N, C_in, H, W] (or unbatched [C_in, H, W]).
+
+    weight: [C_out, C_in / groups, kh, kw]; bias: [C_out]. padding may be an
+    int, a pair, 'valid' or 'same'.
+    """
+
+    _dims = 2
+    _conv = staticmethod(F.conv2d)
+
+
+class Conv1d(_Conv):
     """1-D convolution over [N, C_in, L]; weight [C_out, C_in / groups, k]."""
 
     _dims = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            False,
-            0,
-            groups,
-            bias,
-            padding_mode,
-        )
-
-    def forward(self, input):
-        self._check_input(input)
-        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
-        return F.conv1d(
-            input,
-            self.weight,
-            self.bias,
-            self.stride[0],
-            padding,
-            self.dilation[0],
-            self.groups,
-        )
+    # F.conv1d takes the layer's 1-tuples as they are.
+    _conv = staticmethod(F.conv1d)
 
 
 class ConvTranspose2d(_ConvNd):

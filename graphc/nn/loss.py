@@ -108,7 +108,7 @@ class BCELoss(_WeightedLoss):
         )
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     def __init__(
         self,
         weight=None,
@@ -117,8 +117,7 @@ class BCEWithLogitsLoss(_Loss):
         reduction: str = "mean",
         pos_weight=None,
     ):
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):

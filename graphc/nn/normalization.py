@@ -9,6 +9,15 @@ from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
 
 
+def _register_affine(module: Module, affine: bool, bias: bool, shape) -> None:
+    """The parameters `weight` (ones of `shape`) and `bias` (zeros), each
+    registered as None where it is not wanted."""
+    weight = Parameter(graphc.ones(*shape)) if affine else None
+    module.register_parameter("weight", weight)
+    bias_param = Parameter(graphc.zeros(*shape)) if affine and bias else None
+    module.register_parameter("bias", bias_param)
+
+
 class _BatchNorm(Module):
     """Shared state of BatchNorm1d/2d: weight, bias (affine) and the buffers
     running_mean, running_var, num_batches_tracked (track_running_stats)."""
@@ -31,15 +40,7 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self._has_bias = bias
-        if affine:
-            self.weight = Parameter(graphc.ones(num_features))
-            if bias:
-                self.bias = Parameter(graphc.zeros(num_features))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, bias, (num_features,))
         if track_running_stats:
             self.register_buffer("running_mean", graphc.zeros(num_features))
             self.register_buffer("running_var", graphc.ones(num_features))
@@ -135,15 +136,7 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self._has_bias = bias
-        if elementwise_affine:
-            self.weight = Parameter(graphc.ones(*self.normalized_shape))
-            if bias:
-                self.bias = Parameter(graphc.zeros(*self.normalized_shape))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, elementwise_affine, bias, self.normalized_shape)
 
     def forward(self, input):
         n = len(self.normalized_shape)
@@ -187,15 +180,7 @@ class GroupNorm(Module):
             affine,
         )
         self._has_bias = bias
-        if affine:
-            self.weight = Parameter(graphc.ones(num_channels))
-            if bias:
-                self.bias = Parameter(graphc.zeros(num_channels))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, bias, (num_channels,))
 
     def forward(self, input):
         if input.dim() < 2 or input.shape[1] != self.num_channels:

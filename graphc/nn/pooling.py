@@ -13,8 +13,11 @@ def _check(layer: Module, input, dims: int) -> None:
         )
 
 
-class MaxPool2d(Module):
-    """Max over kernel_size windows (stride defaults to kernel_size)."""
+class _MaxPoolNd(Module):
+    """MaxPool1d/2d: max over kernel_size windows (stride defaults to
+    kernel_size), through the functional form `_pool` of `_dims` dims."""
+
+    _dims = 2
 
     def __init__(
         self,
@@ -32,8 +35,8 @@ class MaxPool2d(Module):
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.max_pool2d(
+        _check(self, input, self._dims)
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -50,21 +53,26 @@ class MaxPool2d(Module):
         )
 
 
-class MaxPool1d(MaxPool2d):
-    def forward(self, input):
-        _check(self, input, 1)
-        return F.max_pool1d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.ceil_mode,
-            self.return_indices,
-        )
+class MaxPool2d(_MaxPoolNd):
+    """Max over kernel_size windows (stride defaults to kernel_size)."""
+
+    _dims = 2
+    _pool = staticmethod(F.max_pool2d)
 
 
-class AvgPool2d(Module):
+class MaxPool1d(_MaxPoolNd):
+    _dims = 1
+    _pool = staticmethod(F.max_pool1d)
+
+
+class _AvgPoolNd(Module):
+    """The repr shared by AvgPool1d/2d."""
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
     """Mean over kernel_size windows, PyTorch's count_include_pad rules."""
 
     def __init__(
@@ -97,11 +105,8 @@ class AvgPool2d(Module):
             self.divisor_override,
         )
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool1d(Module):
+class AvgPool1d(_AvgPoolNd):
     def __init__(
         self,
         kernel_size,
@@ -130,26 +135,32 @@ class AvgPool1d(Module):
             self.count_include_pad,
         )
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+class _AdaptiveAvgPoolNd(Module):
+    """AdaptiveAvgPool1d/2d: average pooling to a fixed output size, through
+    the functional form `_pool` of `_dims` dims."""
 
-class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size (int, pair, or None entries)."""
+    _dims = 2
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
     def forward(self, input):
-        _check(self, input, 2)
-        return F.adaptive_avg_pool2d(input, self.output_size)
+        _check(self, input, self._dims)
+        return self._pool(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
-    def forward(self, input):
-        _check(self, input, 1)
-        return F.adaptive_avg_pool1d(input, self.output_size)
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed output size (int, pair, or None entries)."""
+
+    _dims = 2
+    _pool = staticmethod(F.adaptive_avg_pool2d)
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    _dims = 1
+    _pool = staticmethod(F.adaptive_avg_pool1d)

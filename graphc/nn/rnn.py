@@ -19,6 +19,11 @@ from graphc.nn.parameter import Parameter
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+def _suffix(layer: int, direction: int) -> str:
+    """PyTorch's parameter-name suffix: '_l0', '_l0_reverse', '_l1', ..."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
 class RNNBase(Module):
     """Shared parameters and the layer/direction loop of RNN, LSTM and GRU."""
 
@@ -45,7 +50,7 @@ class RNNBase(Module):
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * directions
             for direction in range(directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                suffix = _suffix(layer, direction)
                 shapes = {
                     "weight_ih": (gate_size, layer_input),
                     "weight_hh": (gate_size, hidden_size),
@@ -63,7 +68,7 @@ class RNNBase(Module):
             init.uniform_(param, -bound, bound)
 
     def _weights(self, layer: int, direction: int):
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        suffix = _suffix(layer, direction)
         names = (
             ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             if self.bias

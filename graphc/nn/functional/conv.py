@@ -42,6 +42,22 @@ def _window_attrs(kernel, stride, padding, dilation) -> dict:
     }
 
 
+def _check_dims(name: str, input, dims: int) -> None:
+    """An unbatched input has `dims` dims, a batched one `dims` + 1."""
+    if input.dim() not in (dims, dims + 1):
+        raise ValueError(
+            f"{name}: expected {dims}-D or {dims + 1}-D input, got shape {tuple(input.shape)}"
+        )
+
+
+def _batched(name: str, input, dims: int):
+    """(input with a leading batch dim, whether it lacked one), after
+    _check_dims."""
+    _check_dims(name, input, dims)
+    unbatched = input.dim() == dims
+    return (input.unsqueeze(0) if unbatched else input), unbatched
+
+
 def _out_size(size: int, k: int, s: int, p: int, d: int) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
@@ -149,13 +165,7 @@ def _same_padding(kernel, dilation) -> list[int]:
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """2-D cross-correlation, as torch.nn.functional.conv2d."""
-    unbatched = input.dim() == 3
-    if unbatched:
-        input = input.unsqueeze(0)
-    if input.dim() != 4:
-        raise ValueError(
-            f"conv2d: expected 3-D or 4-D input, got shape {tuple(input.shape)}"
-        )
+    input, unbatched = _batched("conv2d", input, 3)
     out_channels, in_per_group, kh, kw = weight.shape
     n, c = input.shape[:2]
     if c != in_per_group * groups:
@@ -196,13 +206,7 @@ def _string_padding(input, padding: str, kernel, stride, dilation):
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """1-D convolution, as conv2d over a height-1 image."""
-    unbatched = input.dim() == 2
-    if unbatched:
-        input = input.unsqueeze(0)
-    if input.dim() != 3:
-        raise ValueError(
-            f"conv1d: expected 2-D or 3-D input, got shape {tuple(input.shape)}"
-        )
+    input, unbatched = _batched("conv1d", input, 2)
     if not isinstance(padding, str):
         padding = (0, _first(padding))
     out = conv2d(
@@ -276,13 +280,6 @@ def _pool_geometry(
     return out, extra
 
 
-def _check_pool_input(name: str, input):
-    if input.dim() not in (3, 4):
-        raise ValueError(
-            f"{name}: expected 3-D or 4-D input, got shape {tuple(input.shape)}"
-        )
-
-
 def max_pool2d(
     input,
     kernel_size,
@@ -294,10 +291,7 @@ def max_pool2d(
 ):
     """Max over each window; padding counts as -inf. With return_indices,
     also the flat (h * W + w) index of each maximum, as PyTorch."""
-    _check_pool_input("max_pool2d", input)
-    unbatched = input.dim() == 3
-    if unbatched:
-        input = input.unsqueeze(0)
+    input, unbatched = _batched("max_pool2d", input, 3)
     n, c, h, w = input.shape
     (kh, kw) = _pair(kernel_size)
     (sh, sw) = _pair(stride if stride not in (None, ()) else kernel_size)
@@ -399,10 +393,7 @@ def avg_pool2d(
     divisor_override=None,
 ):
     """Mean over each window (zero padding), PyTorch's divisor rules."""
-    _check_pool_input("avg_pool2d", input)
-    unbatched = input.dim() == 3
-    if unbatched:
-        input = input.unsqueeze(0)
+    input, unbatched = _batched("avg_pool2d", input, 3)
     n, c, h, w = input.shape
     kernel = _pair(kernel_size)
     stride = _pair(stride if stride not in (None, ()) else kernel_size)
@@ -459,7 +450,7 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size. Adaptive averaging is linear
     and separable, so it is two small matmuls with constant matrices."""
-    _check_pool_input("adaptive_avg_pool2d", input)
+    _check_dims("adaptive_avg_pool2d", input, 3)
     h, w = input.shape[-2:]
     oh, ow = (
         (output_size, output_size)

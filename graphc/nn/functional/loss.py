@@ -31,6 +31,23 @@ def _reduce(loss, reduction: str):
     )
 
 
+def _weighted_reduce(loss, weight, reduction: str):
+    """Scale the elementwise loss by `weight` (when given), then reduce."""
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _reduce_by_sample_weight(loss, sample_weight, reduction: str, shape):
+    """Reduce per-sample class losses: 'mean' divides by the summed sample
+    weights (ignored targets weigh 0); 'none' gives the target's `shape`."""
+    if reduction == "mean":
+        return loss.sum() / sample_weight.sum()
+    if reduction == "none":
+        return loss.reshape(shape)
+    return _reduce(loss, reduction)
+
+
 def _abs(x):
     return graphc.where(x < 0, -x, x)
 
@@ -52,9 +69,7 @@ def mse_loss(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     diff = input - target
     loss = diff * diff
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss, weight, reduction)
 
 
 def l1_loss(
@@ -63,9 +78,7 @@ def l1_loss(
     """Mean absolute error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     loss = _abs(input - target)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss, weight, reduction)
 
 
 def smooth_l1_loss(
@@ -89,9 +102,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     """0.5 d^2 where |d| < delta, delta * (|d| - delta/2) elsewhere."""
     d = _abs(input - target)
     loss = graphc.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss, weight, reduction)
 
 
 # -- classification ----------------------------------------------------------------
@@ -147,12 +158,9 @@ def nll_loss(
     nll, sample_weight = _picked_and_weights(
         _class_last(input), target.reshape(-1), weight, ignore_index
     )
-    loss = nll * sample_weight
-    if reduction == "mean":
-        return loss.sum() / sample_weight.sum()
-    if reduction == "none":
-        return loss.reshape(target.shape)
-    return _reduce(loss, reduction)
+    return _reduce_by_sample_weight(
+        nll * sample_weight, sample_weight, reduction, target.shape
+    )
 
 
 def cross_entropy(
@@ -191,12 +199,8 @@ def cross_entropy(
     smooth = graphc.where(
         flat_target != ignore_index, smooth, graphc.zeros_like(smooth)
     )
-    if reduction == "mean":
-        smooth = smooth.sum() / sample_weight.sum()
-    elif reduction == "sum":
-        smooth = smooth.sum()
-    else:
-        smooth = smooth.reshape(target.shape)
+    # nll_loss above has already rejected an unknown reduction.
+    smooth = _reduce_by_sample_weight(smooth, sample_weight, reduction, target.shape)
     classes = input.shape[class_dim]
     return (1.0 - label_smoothing) * loss + smooth * (label_smoothing / classes)
 
@@ -240,9 +244,7 @@ def binary_cross_entropy(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_shape("binary_cross_entropy", input, target)
     loss = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss, weight, reduction)
 
 
 def binary_cross_entropy_with_logits(
@@ -263,9 +265,7 @@ def binary_cross_entropy_with_logits(
         loss = (1.0 - target) * input - (1.0 + (pos_weight - 1.0) * target) * log_sig
     else:
         loss = (1.0 - target) * input - log_sig
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss, weight, reduction)
 
 
 def kl_div(
