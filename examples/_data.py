@@ -1,19 +1,36 @@
 """Where the examples find MNIST: $GRAPHC_DATA, else the checkout's
 ../shared/data/mnist (the 10,000-image test set, split 8,000 / 2,000),
 else ./data (downloaded)."""
+
 import os
 from pathlib import Path
 
 from graphc.utils.data import Subset
 from graphc.vision import datasets
 
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+
+
+def mnist_root():
+    if os.environ.get("GRAPHC_DATA"):
+        return Path(os.environ["GRAPHC_DATA"])
+    return SHARED if SHARED.is_dir() else Path("data")
+
 
 def mnist_splits(transform, root=None, train_size=8000):
-    root = Path(root or os.environ.get("GRAPHC_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist")
+    """(train_set, test_set): MNIST's own splits when both are under `root`;
+    a split of the test set when only that is there (nothing is downloaded
+    next to it); otherwise both splits, downloaded into `root`."""
+    root = Path(root) if root else mnist_root()
     try:
-        train = datasets.MNIST(root, train=True, download=True, transform=transform)
-        test = datasets.MNIST(root, train=False, download=True, transform=transform)
-        return train, test
+        test = datasets.MNIST(root, train=False, transform=transform)
     except (RuntimeError, OSError):
-        test = datasets.MNIST(root, train=False, download=False, transform=transform)
-        return Subset(test, range(train_size)), Subset(test, range(train_size, len(test)))
+        test = None
+    if test is not None:
+        try:
+            return datasets.MNIST(root, train=True, transform=transform), test
+        except (RuntimeError, OSError):
+            return Subset(test, range(train_size)), Subset(test, range(train_size, len(test)))
+    train = datasets.MNIST(root, train=True, download=True, transform=transform)
+    test = datasets.MNIST(root, train=False, download=True, transform=transform)
+    return train, test

@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="train the reference MNIST CNN and report accuracy")
     demo.add_argument("--root", default=None, help="MNIST folder (default ~/.cache/graphc/data)")
-    demo.add_argument("--epochs", type=int, default=1)
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 3)")
     demo.add_argument("--batch-size", type=int, default=64)
     demo.add_argument("--backend", choices=("llvm", "interp", "eager"), default="llvm")
     demo.add_argument("--limit", type=int, default=None, help="train on at most this many images")

@@ -78,6 +78,8 @@ class TracedProgram:
     n_results: int
     state_writes: list = field(default_factory=list)
     needs_autograd: bool = False
+    # Modules called during the trace: their train/eval flags were baked in.
+    modules: list = field(default_factory=list)
 
     @property
     def aliases(self) -> dict:
@@ -101,6 +103,7 @@ class Tracer:
         self.used_names: set[str] = set()
         self._counter = 0
         self.results_need_grad = False
+        self.modules: dict = {}  # id -> Module called while tracing
 
     # -- inputs ----------------------------------------------------------
 
@@ -193,7 +196,8 @@ class Tracer:
             names.append(cap.name + ".grad")
         graph = Graph(self.inputs, outputs, name, names)
         return TracedProgram(
-            graph, self.sources, out_spec, n_results, writes, self.results_need_grad
+            graph, self.sources, out_spec, n_results, writes, self.results_need_grad,
+            list(self.modules.values()),
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import graphc
 from graphc.nn.parameter import Parameter
+from graphc.trace import active as _active_trace
 
 
 class _IncompatibleKeys(
@@ -104,6 +105,9 @@ class Module:
     # -- calling --------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
+        tracer = _active_trace()
+        if tracer is not None:  # compiled programs depend on our train/eval mode
+            tracer.modules.setdefault(id(self), self)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

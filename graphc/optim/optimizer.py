@@ -315,17 +315,35 @@ class Optimizer:
         param_of = {}
         for group, saved in zip(self.param_groups, saved_groups):
             param_of.update(zip(saved["params"], group["params"]))
-        self.state = defaultdict(dict)
+        old_state, self.state = self.state, defaultdict(dict)
         for key, saved_state in state_dict["state"].items():
             index = int(key)
             if index not in param_of:
                 raise ValueError(f"optimizer state refers to parameter index {index}, which no group holds")
             param = param_of[index]
-            self.state[param] = {name: _copy_state_value(name, value, param) for name, value in saved_state.items()}
+            old = old_state.get(param, {})
+            self.state[param] = {
+                name: _load_into(old.get(name), _copy_state_value(name, value, param))
+                for name, value in saved_state.items()
+            }
         for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self._synced_lrs = [None] * len(self.param_groups)
         self._sync_hyper()
+
+
+def _load_into(old, new):
+    """Write `new` into the existing state tensor `old` when it fits, so that
+    compiled training steps, which hold the state tensors they traced, see
+    the loaded values; otherwise `new` replaces it."""
+    if (
+        isinstance(old, graphc.Tensor) and isinstance(new, graphc.Tensor)
+        and old.shape == new.shape and old.dtype == new.dtype and old.device == new.device
+    ):
+        with graphc.no_grad():
+            old.copy_(new)
+        return old
+    return new
 
 
 def _copy_state_value(name: str, value, param):
