@@ -298,7 +298,8 @@ def _referenced_modules(fn) -> list:
 
 
 def _name_optimizer(names: dict, opt, prefix: str) -> None:
-    """Optimizer state tensors: "<var>.state.<param name>.<key>"."""
+    """Optimizer state tensors: "<var>.state.<param name>.<key>", and the
+    learning-rate tensors: "<var>.param_groups.<i>.lr"."""
     from graphc.tensor import Tensor
 
     for i, (param, state) in enumerate(getattr(opt, "state", {}).items()):
@@ -306,6 +307,9 @@ def _name_optimizer(names: dict, opt, prefix: str) -> None:
         for key, value in state.items() if isinstance(state, dict) else ():
             if isinstance(value, Tensor):
                 names.setdefault(id(value), f"{prefix}state.{pname}.{key}")
+    # The learning rates schedulers change between calls live in tensors.
+    for i, lr in enumerate(getattr(opt, "_lr_tensors", ())):
+        names.setdefault(id(lr), f"{prefix}param_groups.{i}.lr")
 
 
 def state_names(fn) -> dict:
