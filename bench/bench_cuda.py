@@ -62,12 +62,7 @@ def bench_elementwise(n: int, repeat: int) -> tuple[float, float]:
     graph = Graph([a, b, c], [node(Op.TANH, node(Op.ADD, node(Op.MUL, a, b), c))])
     exe = rt.CudaExecutable(graph)
     assert len(exe.module.launches) == 1, "expected one fused kernel"
-    exe.upload(
-        [
-            np.random.default_rng(0).standard_normal(n).astype(np.float32)
-            for _ in range(3)
-        ]
-    )
+    exe.upload([np.random.default_rng(0).standard_normal(n).astype(np.float32) for _ in range(3)])
     t = _event_time(lambda: exe.launch(wait=False), repeat)
     return 4 * 4 * n / t / 1e9, t
 
@@ -83,12 +78,7 @@ def bench_matmul(n: int, repeat: int) -> tuple[float, float | None]:
         input_node("b", (n, n), dtypes.float32),
     )
     exe = rt.CudaExecutable(Graph([a, b], [node(Op.DOT, a, b)]))
-    exe.upload(
-        [
-            np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
-            for _ in range(2)
-        ]
-    )
+    exe.upload([np.random.default_rng(1).standard_normal((n, n)).astype(np.float32) for _ in range(2)])
     ours = 2 * n**3 / _event_time(lambda: exe.launch(wait=False), repeat) / 1e9
     return ours, _torch_matmul(n, repeat)
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-
 import workloads  # bench/workloads.py
 
 
@@ -129,8 +128,8 @@ def _plot(rows: list[Row], path: str) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("graphc bench --plot needs matplotlib: pip install 'graphc[plot]'")
+    except ImportError as err:
+        raise SystemExit("graphc bench --plot needs matplotlib: pip install 'graphc[plot]'") from err
     names = [r.name for r in rows]
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.5))
     for i, peer in enumerate(("torch", "torch.compile", "jax.jit")):

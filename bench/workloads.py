@@ -178,7 +178,9 @@ def jax_mlp_step(t_model, sizes, loss_kind, opt_kind, x_np, y_np):
         m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, grads)
         v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, grads)
         lr_t = 1e-3 * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
-        params = jax.tree_util.tree_map(lambda p, m, v: p - lr_t * m / (jnp.sqrt(v) + 1e-8 * jnp.sqrt(1 - 0.999**t)), params, m, v)
+        params = jax.tree_util.tree_map(
+            lambda p, m, v: p - lr_t * m / (jnp.sqrt(v) + 1e-8 * jnp.sqrt(1 - 0.999**t)), params, m, v
+        )
         return params, m, v, t, loss
 
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -299,8 +301,12 @@ def all_workloads(quick: bool):
     batches = (64,) if quick else (1, 64, 512)
     work = []
     for b in batches:
-        work.append((f"MLP 784-128-64-10 CE Adam, batch {b}", lambda r, t, b=b: bench_training_step(r, t, mlp, b, "ce", "adam")))
-    work.append(("MLP 10-20-1 MSE SGD, batch 64", lambda r, t: bench_training_step(r, t, [10, 20, 1], 64, "mse", "sgd")))
+        work.append(
+            (f"MLP 784-128-64-10 CE Adam, batch {b}", lambda r, t, b=b: bench_training_step(r, t, mlp, b, "ce", "adam"))
+        )
+    work.append(
+        ("MLP 10-20-1 MSE SGD, batch 64", lambda r, t: bench_training_step(r, t, [10, 20, 1], 64, "mse", "sgd"))
+    )
     work.append(("MNIST CNN training step, batch 64", bench_cnn_step))
     for n in (256,) if quick else (256, 512, 1024, 2048):
         for threads in sorted({1, os.cpu_count()}):

@@ -1,4 +1,5 @@
 """Reference program 1: a small regression model trained with MSE and SGD."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.optim as optim

@@ -1,10 +1,11 @@
 """Reference program 2: autograd snippets."""
+
 import graphc as torch
 
 
 def main():
     x = torch.tensor(2.0, requires_grad=True)
-    y = x ** 2
+    y = x**2
     y.backward()
     print(x.grad)  # tensor(4.)
 

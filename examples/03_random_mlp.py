@@ -1,4 +1,5 @@
 """Reference program 3: a 784-128-10 network on random data."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.optim as optim

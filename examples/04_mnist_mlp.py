@@ -1,4 +1,5 @@
 """Reference program 4: the MNIST MLP 784-128-64-10 with Adam."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.optim as optim

@@ -1,5 +1,6 @@
 """Reference program 5: the MNIST CNN (conv 1->10->20, kernel 5, max-pool,
 fc 320-50-10, log_softmax), trained with negative log-likelihood."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.nn.functional as F

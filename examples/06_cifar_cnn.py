@@ -1,5 +1,6 @@
 """Reference program 6: the CIFAR-style CNN on 3x32x32 inputs (random data
 stands in for CIFAR-10, which is not shipped)."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.nn.functional as F

@@ -1,5 +1,6 @@
 """Reference program 7: save and load a state dict, replace the last layer
 and fine-tune, and the device idiom."""
+
 import os
 import tempfile
 

@@ -1,4 +1,5 @@
 """Reference program 8: linear and logistic regression by gradient descent."""
+
 import graphc as torch
 import graphc.nn as nn
 import graphc.optim as optim

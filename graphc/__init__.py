@@ -235,7 +235,11 @@ from graphc.random import (
 from graphc.tensor import Size, Tensor, get_default_dtype, set_default_dtype
 from graphc.trace import TracedProgram, trace, trace_program
 
-is_tensor = lambda obj: isinstance(obj, Tensor)
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
 FloatTensor = DoubleTensor = LongTensor = IntTensor = BoolTensor = ByteTensor = Tensor
 
 

@@ -40,12 +40,7 @@ def placed(fn):
     def wrapper(*args, **kwargs):
         out = fn(*args, **kwargs)
         dev = kwargs.get("device")
-        if (
-            dev is None
-            and args
-            and isinstance(args[0], Tensor)
-            and fn.__name__.endswith("_like")
-        ):
+        if dev is None and args and isinstance(args[0], Tensor) and fn.__name__.endswith("_like"):
             out._device = args[0]._device
         else:
             out._device = placement("cpu" if dev is None else dev)
@@ -63,15 +58,9 @@ def _size(size) -> tuple:
     try:
         shape = tuple(int(d) for d in size)
     except TypeError:
-        raise TypeError(
-            at_user_line(f"size must be a tuple of ints, got {size!r}")
-        ) from None
+        raise TypeError(at_user_line(f"size must be a tuple of ints, got {size!r}")) from None
     if any(d < 0 for d in shape):
-        raise RuntimeError(
-            at_user_line(
-                f"Trying to create tensor with negative dimension: {list(shape)}"
-            )
-        )
+        raise RuntimeError(at_user_line(f"Trying to create tensor with negative dimension: {list(shape)}"))
     return shape
 
 
@@ -79,9 +68,7 @@ def from_array(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
     """A tensor of `arr` (as a constant node under an active trace)."""
     if _active_trace() is not None:
         dtype = dtypes.from_numpy(arr.dtype)
-        return Tensor._wrap(
-            const(np.ascontiguousarray(arr), dtype, arr.shape), requires_grad
-        )
+        return Tensor._wrap(const(np.ascontiguousarray(arr), dtype, arr.shape), requires_grad)
     return Tensor._wrap(arr, requires_grad)
 
 
@@ -129,11 +116,7 @@ def _to_array(data) -> np.ndarray:
     if isinstance(data, Tensor):
         return np.array(data.numpy(force=True))
     if isinstance(data, (list, tuple)):
-        return (
-            np.array([_to_array(d) for d in data])
-            if data
-            else np.zeros((0,), np.float32)
-        )
+        return np.array([_to_array(d) for d in data]) if data else np.zeros((0,), np.float32)
     return np.array(data)
 
 
@@ -160,9 +143,7 @@ def tensor(
     try:
         arr = np.array(_to_array(data), dtype=dtype.np)
     except (ValueError, TypeError) as e:
-        raise ValueError(
-            at_user_line(f"tensor(): could not convert data to a {dtype!r} tensor: {e}")
-        ) from None
+        raise ValueError(at_user_line(f"tensor(): could not convert data to a {dtype!r} tensor: {e}")) from None
     return from_array(arr, requires_grad)
 
 
@@ -172,11 +153,7 @@ def as_tensor(data, dtype: DType | None = None, device=None) -> Tensor:
     _check_device(device)
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
-    if (
-        isinstance(data, np.ndarray)
-        and (dtype is None or data.dtype == dtype.np)
-        and _active_trace() is None
-    ):
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype.np) and _active_trace() is None:
         return from_numpy(data)
     return tensor(data, dtype=dtype)
 
@@ -294,17 +271,9 @@ def arange(
     if vals[2] == 0:
         raise RuntimeError(at_user_line("arange: step must be nonzero"))
     if dtype is None:
-        dtype = (
-            dtypes.int64
-            if all(isinstance(v, numbers.Integral) for v in vals)
-            else _t.get_default_dtype()
-        )
+        dtype = dtypes.int64 if all(isinstance(v, numbers.Integral) for v in vals) else _t.get_default_dtype()
     count = max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = (
-        (vals[0] + np.arange(count, dtype=np.float64) * vals[2])
-        if dtype.is_float
-        else np.arange(*vals)
-    )
+    arr = (vals[0] + np.arange(count, dtype=np.float64) * vals[2]) if dtype.is_float else np.arange(*vals)
     return from_array(np.asarray(arr).astype(dtype.np), requires_grad)
 
 
@@ -337,9 +306,7 @@ def logspace(
     device=None,
 ) -> Tensor:
     dtype = dtype or _t.get_default_dtype()
-    return from_array(
-        np.logspace(float(start), float(end), int(steps), base=base).astype(dtype.np)
-    )
+    return from_array(np.logspace(float(start), float(end), int(steps), base=base).astype(dtype.np))
 
 
 @placed

@@ -121,15 +121,9 @@ def operands(opname: str, *xs, dtype: DType | None = None) -> list:
     one) from tensors and Python numbers."""
     for x in xs:
         if not isinstance(x, Tensor) and not _is_scalar(x):
-            raise TypeError(
-                at_user_line(
-                    f"{opname}(): expected a Tensor or a number, got {type(x).__name__}"
-                )
-            )
+            raise TypeError(at_user_line(f"{opname}(): expected a Tensor or a number, got {type(x).__name__}"))
     dtype = dtype or result_type(*xs)
-    shape = broadcast_shapes(
-        *[tuple(x.shape) for x in xs if isinstance(x, Tensor)], opname=opname
-    )
+    shape = broadcast_shapes(*[tuple(x.shape) for x in xs if isinstance(x, Tensor)], opname=opname)
     out = []
     for x in xs:
         t = cast(x, dtype) if isinstance(x, Tensor) else scalar(x, dtype)
@@ -145,11 +139,7 @@ def _float_dtype(*xs) -> DType:
 def _numeric(opname: str, *xs) -> DType:
     d = result_type(*xs)
     if d.is_bool:
-        raise DTypeError(
-            at_user_line(
-                f"{opname}: not supported for bool tensors; cast with .int() or .float() first"
-            )
-        )
+        raise DTypeError(at_user_line(f"{opname}: not supported for bool tensors; cast with .int() or .float() first"))
     return d
 
 
@@ -172,11 +162,7 @@ def sub(a, b, *, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
     if result_type(a, b).is_bool:
-        raise DTypeError(
-            at_user_line(
-                "sub: subtraction of bool tensors is not supported; use logical_xor or ~"
-            )
-        )
+        raise DTypeError(at_user_line("sub: subtraction of bool tensors is not supported; use logical_xor or ~"))
     x, y = operands("sub", a, b)
     return _emit(Op.SUB, x, y)
 
@@ -374,9 +360,7 @@ def _bitwise(opname: str, a, b, fn):
     if result_type(a, b).is_bool:
         return fn(a, b)
     raise DTypeError(
-        at_user_line(
-            f"{opname}: graphc supports bitwise ops on bool tensors only, got {result_type(a, b)!r}"
-        )
+        at_user_line(f"{opname}: graphc supports bitwise ops on bool tensors only, got {result_type(a, b)!r}")
     )
 
 
@@ -394,11 +378,7 @@ def bitwise_xor(a, b):
 
 def bitwise_not(a):
     if not a.dtype.is_bool:
-        raise DTypeError(
-            at_user_line(
-                f"bitwise_not (~): graphc supports bool tensors only, got {a.dtype!r}"
-            )
-        )
+        raise DTypeError(at_user_line(f"bitwise_not (~): graphc supports bool tensors only, got {a.dtype!r}"))
     return _emit(Op.NOT, a)
 
 
@@ -411,30 +391,18 @@ def where(condition, input=None, other=None):
     cond = _as_bool(condition)
     x, y = operands("where", input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(x.shape), opname="where")
-    return _emit(
-        Op.WHERE, expand_to(cond, shape), expand_to(x, shape), expand_to(y, shape)
-    )
+    return _emit(Op.WHERE, expand_to(cond, shape), expand_to(x, shape), expand_to(y, shape))
 
 
 def clamp(x, min=None, max=None):
     """Limit `x` to [min, max] (either may be None, a number or a tensor)."""
     if min is None and max is None:
-        raise RuntimeError(
-            at_user_line("clamp: At least one of 'min' or 'max' must not be None")
-        )
+        raise RuntimeError(at_user_line("clamp: At least one of 'min' or 'max' must not be None"))
     out = x
     if min is not None:
-        out = (
-            maximum(out, min)
-            if isinstance(min, Tensor)
-            else _clamp_scalar(out, min, Op.MAX)
-        )
+        out = maximum(out, min) if isinstance(min, Tensor) else _clamp_scalar(out, min, Op.MAX)
     if max is not None:
-        out = (
-            minimum(out, max)
-            if isinstance(max, Tensor)
-            else _clamp_scalar(out, max, Op.MIN)
-        )
+        out = minimum(out, max) if isinstance(max, Tensor) else _clamp_scalar(out, max, Op.MIN)
     return out
 
 
@@ -475,9 +443,7 @@ tanh = _unary(Op.TANH)
 def neg(x):
     if x.dtype.is_bool:
         raise DTypeError(
-            at_user_line(
-                "neg: negation, the `-` operator, on a bool tensor is not supported; use ~ instead"
-            )
+            at_user_line("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ instead")
         )
     return _emit(Op.NEG, x)
 
@@ -599,10 +565,7 @@ def erf(x):
     s = sign(x)
     a = abs(x)
     t = reciprocal(add(mul(a, 0.3275911), 1))
-    poly = t * (
-        0.254829592
-        + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
     return mul(s, sub(1, mul(poly, exp(neg(mul(a, a))))))
 
 

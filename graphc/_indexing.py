@@ -37,16 +37,12 @@ def _to_index_tensor(item) -> Tensor:
     arr = np.asarray(item)
     if arr.dtype == object:
         raise IndexError(at_user_line(f"unsupported index {item!r}"))
-    return Tensor._wrap(
-        arr.astype(np.bool_) if arr.dtype == np.bool_ else arr.astype(np.int64)
-    )
+    return Tensor._wrap(arr.astype(np.bool_) if arr.dtype == np.bool_ else arr.astype(np.int64))
 
 
 def _expand_items(x: Tensor, index) -> list:
     items = list(index) if isinstance(index, tuple) else [index]
-    items = [
-        _to_index_tensor(i) if isinstance(i, (list, np.ndarray)) else i for i in items
-    ]
+    items = [_to_index_tensor(i) if isinstance(i, (list, np.ndarray)) else i for i in items]
     used = 0
     for i in items:
         if isinstance(i, Tensor) and i.dtype.is_bool:
@@ -54,15 +50,9 @@ def _expand_items(x: Tensor, index) -> list:
         elif i is not None and i is not Ellipsis:
             used += 1
     if sum(1 for i in items if i is Ellipsis) > 1:
-        raise IndexError(
-            at_user_line("an index can only have a single ellipsis ('...')")
-        )
+        raise IndexError(at_user_line("an index can only have a single ellipsis ('...')"))
     if used > x.ndim:
-        raise IndexError(
-            at_user_line(
-                f"too many indices for tensor of dimension {x.ndim} (shape {list(x.shape)})"
-            )
-        )
+        raise IndexError(at_user_line(f"too many indices for tensor of dimension {x.ndim} (shape {list(x.shape)})"))
     if Ellipsis in [i for i in items if not isinstance(i, Tensor)]:
         pos = next(k for k, i in enumerate(items) if i is Ellipsis)
         items[pos : pos + 1] = [slice(None)] * (x.ndim - used)
@@ -72,9 +62,7 @@ def _expand_items(x: Tensor, index) -> list:
 def _mask_to_indices(mask: Tensor) -> list:
     if mask.is_symbolic:
         raise _mask_error("boolean-mask indexing")
-    return [
-        Tensor._wrap(a.astype(np.int64)) for a in np.nonzero(mask.numpy(force=True))
-    ]
+    return [Tensor._wrap(a.astype(np.int64)) for a in np.nonzero(mask.numpy(force=True))]
 
 
 class _Basic:
@@ -88,11 +76,7 @@ class _Basic:
     def slice(self, item: slice) -> None:
         start, stop, step = item.indices(self.x.shape[self.d])
         if step <= 0:
-            raise ValueError(
-                at_user_line(
-                    "step must be greater than zero (use graphc.flip to reverse)"
-                )
-            )
+            raise ValueError(at_user_line("step must be greater than zero (use graphc.flip to reverse)"))
         self.y = _shape.slice_dim(self.y, self.d, start, max(stop, start), step)
         self.shape.append(self.y.shape[self.d])
         self.d += 1
@@ -100,27 +84,19 @@ class _Basic:
     def integer(self, i: int) -> None:
         n = self.x.shape[self.d]
         if not -n <= i < n:
-            raise IndexError(
-                at_user_line(
-                    f"index {i} is out of bounds for dimension {self.d} with size {n}"
-                )
-            )
+            raise IndexError(at_user_line(f"index {i} is out of bounds for dimension {self.d} with size {n}"))
         self.y = _shape.slice_dim(self.y, self.d, i % n, i % n + 1)
         self.d += 1
 
     def advanced(self, idx: Tensor) -> None:
         n = self.x.shape[self.d]
-        self.adv.append(
-            (len(self.shape), _normalize(ew.cast(idx, dtypes.int64), n, self.d))
-        )
+        self.adv.append((len(self.shape), _normalize(ew.cast(idx, dtypes.int64), n, self.d)))
         self.shape.append(n)
         self.d += 1
 
     def mask(self, mask: Tensor) -> None:
         if mask.ndim == 0:
-            raise IndexError(
-                at_user_line("graphc does not support indexing with a 0-d bool tensor")
-            )
+            raise IndexError(at_user_line("graphc does not support indexing with a 0-d bool tensor"))
         _check_mask(self.x, mask, self.d)
         for idx in _mask_to_indices(mask):
             self.advanced(idx)
@@ -142,15 +118,11 @@ def getitem(x: Tensor, index):
             idx = _to_index_tensor(item)
             if not idx.dtype.is_int:
                 raise IndexError(
-                    at_user_line(
-                        f"tensors used as indices must be long, int, byte or bool tensors, got {idx.dtype!r}"
-                    )
+                    at_user_line(f"tensors used as indices must be long, int, byte or bool tensors, got {idx.dtype!r}")
                 )
             state.advanced(idx)
         else:
-            raise IndexError(
-                at_user_line(f"unsupported index type {type(item).__name__}")
-            )
+            raise IndexError(at_user_line(f"unsupported index type {type(item).__name__}"))
     shape = tuple(state.shape + list(x.shape[state.d :]))
     y = _shape.reshape(state.y, shape) if shape != tuple(state.y.shape) else state.y
     return _advanced(y, state.adv) if state.adv else y
@@ -161,7 +133,8 @@ def _check_mask(x: Tensor, mask: Tensor, d: int) -> None:
     if tuple(mask.shape) != want:
         raise IndexError(
             at_user_line(
-                f"The shape of the mask {list(mask.shape)} does not match the shape of the indexed tensor {list(x.shape)} at dim {d}"
+                f"The shape of the mask {list(mask.shape)} does not match the shape of the indexed tensor "
+                f"{list(x.shape)} at dim {d}"
             )
         )
 
@@ -172,11 +145,7 @@ def _normalize(idx: Tensor, n: int, dim: int) -> Tensor:
         arr = idx.numpy(force=True)
         if arr.size and (arr.min() < -n or arr.max() >= n):
             bad = arr[(arr < -n) | (arr >= n)].flat[0]
-            raise IndexError(
-                at_user_line(
-                    f"index {bad} is out of bounds for dimension {dim} with size {n}"
-                )
-            )
+            raise IndexError(at_user_line(f"index {bad} is out of bounds for dimension {dim} with size {n}"))
     return ew.where(ew.lt(idx, 0), ew.add(idx, n), idx)
 
 
@@ -218,11 +187,7 @@ def index_select(x, dim: int, index):
     d = _t._norm_dim(dim, x.ndim, "index_select")
     idx = _to_index_tensor(index)
     if idx.ndim > 1:
-        raise IndexError(
-            at_user_line(
-                f"index_select(): Index is supposed to be a vector, got shape {list(idx.shape)}"
-            )
-        )
+        raise IndexError(at_user_line(f"index_select(): Index is supposed to be a vector, got shape {list(idx.shape)}"))
     idx = _normalize(ew.cast(_shape.reshape(idx, (-1,)), dtypes.int64), x.shape[d], d)
     return _select(x, d, idx)
 
@@ -233,7 +198,8 @@ def gather(x, dim: int, index, *, sparse_grad: bool = False):
     if index.ndim != x.ndim:
         raise IndexError(
             at_user_line(
-                f"gather: Index tensor must have the same number of dimensions as input tensor ({list(index.shape)} vs {list(x.shape)})"
+                f"gather: Index tensor must have the same number of dimensions as input tensor "
+                f"({list(index.shape)} vs {list(x.shape)})"
             )
         )
     return _emit(Op.GATHER, x, ew.cast(index, dtypes.int64), axis=d)
@@ -292,7 +258,8 @@ def masked_fill(x, mask, value):
         if value.ndim != 0:
             raise RuntimeError(
                 at_user_line(
-                    f"masked_fill only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)."
+                    f"masked_fill only supports a 0-dimensional value tensor, "
+                    f"but got tensor with {value.ndim} dimension(s)."
                 )
             )
         fill = ew.cast(value, x.dtype)
@@ -303,9 +270,7 @@ def masked_fill(x, mask, value):
 
 
 def masked_select(x, mask):
-    shape = ew.broadcast_shapes(
-        tuple(x.shape), tuple(mask.shape), opname="masked_select"
-    )
+    shape = ew.broadcast_shapes(tuple(x.shape), tuple(mask.shape), opname="masked_select")
     return getitem(ew.expand_to(x, shape), ew.expand_to(mask, shape))
 
 
@@ -316,9 +281,7 @@ def nonzero(x, *, as_tuple: bool = False):
     idx = np.nonzero(x.numpy(force=True))
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in idx)
-    return Tensor._wrap(
-        np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64)
-    )
+    return Tensor._wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
 
 
 def argwhere(x):
@@ -331,9 +294,7 @@ def argwhere(x):
 
 def setitem(x: Tensor, index, value) -> None:
     """`x[index] = value`, in place."""
-    recording = autograd.is_grad_enabled() and (
-        x.requires_grad or getattr(value, "requires_grad", False)
-    )
+    recording = autograd.is_grad_enabled() and (x.requires_grad or getattr(value, "requires_grad", False))
     if _active_trace() is None and not recording and _numpy_setitem(x, index, value):
         return
     if _is_full_mask(x, index):
@@ -345,9 +306,7 @@ def setitem(x: Tensor, index, value) -> None:
             "setitem",
         )
         return
-    pos = _shape.reshape(
-        _emit(Op.IOTA, shape=(x.numel(),), axis=0, dtype=dtypes.int64), tuple(x.shape)
-    )
+    pos = _shape.reshape(_emit(Op.IOTA, shape=(x.numel(),), axis=0, dtype=dtypes.int64), tuple(x.shape))
     sel = _shape.reshape(getitem(pos, index), (-1,))
     flat = _shape.reshape(x, (-1,))
     val = value if isinstance(value, Tensor) else ew.scalar(value, x.dtype)
@@ -364,11 +323,7 @@ def setitem(x: Tensor, index, value) -> None:
         ),
         0,
     )
-    put = (
-        _emit(Op.SCATTER_ADD, val, sel, axis=0, shape=n)
-        if not x.dtype.is_bool
-        else _scatter_bool(val, sel, n)
-    )
+    put = _emit(Op.SCATTER_ADD, val, sel, axis=0, shape=n) if not x.dtype.is_bool else _scatter_bool(val, sel, n)
     x._assign(_shape.reshape(ew.where(hit, put, flat), tuple(x.shape)), "setitem")
 
 

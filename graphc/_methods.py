@@ -69,9 +69,7 @@ def _copy_(self, src, non_blocking: bool = False):
 
     if isinstance(src, Tensor) and src.device != self.device:
         src = src.to(self.device)  # copy_ crosses devices, as in torch
-    return self._assign(
-        _shape.expand(ew.cast(src, self.dtype), tuple(self.shape)), "copy_"
-    )
+    return self._assign(_shape.expand(ew.cast(src, self.dtype), tuple(self.shape)), "copy_")
 
 
 def _clamp_min(self, min):
@@ -83,15 +81,11 @@ def _clamp_max(self, max):
 
 
 def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-    return _creation.tensor(
-        data, dtype=dtype or self.dtype, requires_grad=requires_grad
-    )
+    return _creation.tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
 def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-    return _creation.zeros(
-        *size, dtype=dtype or self.dtype, requires_grad=requires_grad
-    )
+    return _creation.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
 def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
@@ -99,9 +93,7 @@ def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
 
 
 def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-    return _creation.full(
-        size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad
-    )
+    return _creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
 def _T(self):
@@ -145,9 +137,7 @@ def _min_method(self, dim=None, keepdim=False):
 
 
 def _register_hook(self, hook):
-    raise NotImplementedError(
-        at_user_line("graphc tensors do not support register_hook")
-    )
+    raise NotImplementedError(at_user_line("graphc tensors do not support register_hook"))
 
 
 METHODS = {

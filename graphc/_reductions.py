@@ -76,7 +76,8 @@ def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
     if not x.dtype.is_float:
         raise DTypeError(
             at_user_line(
-                f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.dtype!r}"
+                "mean(): could not infer output dtype. "
+                f"Input dtype must be either a floating point or complex dtype. Got: {x.dtype!r}"
             )
         )
     axes = _axes(x, dim, "mean")
@@ -118,11 +119,7 @@ def argmax(x, dim=None, keepdim: bool = False):
 
 
 def argmin(x, dim=None, keepdim: bool = False):
-    flipped = (
-        ew.logical_not(x)
-        if x.dtype.is_bool
-        else ew.neg(x if x.dtype.is_float else ew.cast(x, dtypes.float64))
-    )
+    flipped = ew.logical_not(x) if x.dtype.is_bool else ew.neg(x if x.dtype.is_float else ew.cast(x, dtypes.float64))
     return argmax(flipped, dim, keepdim)
 
 
@@ -140,11 +137,7 @@ def max(x, dim=None, keepdim: bool = False, *, out=None):
         return ew.maximum(x, dim)
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError(
-                at_user_line(
-                    "max(): Expected reduction dim to be specified for input.numel() == 0."
-                )
-            )
+            raise RuntimeError(at_user_line("max(): Expected reduction dim to be specified for input.numel() == 0."))
         return amax(x)
     idx = argmax(x, dim, keepdim=False)
     axis = _t._norm_dim(dim, x.ndim, "max") if x.ndim else None
@@ -171,11 +164,7 @@ def min(x, dim=None, keepdim: bool = False, *, out=None):
 def all(x, dim=None, keepdim: bool = False):
     b = ew._as_bool(x)
     axes = _axes(b, dim, "all")
-    return (
-        ew.logical_not(_reduce(Op.REDUCE_MAX, ew.logical_not(b), axes, keepdim))
-        if axes
-        else b
-    )
+    return ew.logical_not(_reduce(Op.REDUCE_MAX, ew.logical_not(b), axes, keepdim)) if axes else b
 
 
 def any(x, dim=None, keepdim: bool = False):
@@ -274,9 +263,7 @@ def cumsum(x, dim: int, *, dtype=None):
 
 
 def _matmul_error(a: Tensor, b: Tensor, what: str) -> ShapeError:
-    return ShapeError(
-        at_user_line(f"matmul: {what}: a is {_typestr(a)}, b is {_typestr(b)}")
-    )
+    return ShapeError(at_user_line(f"matmul: {what}: a is {_typestr(a)}, b is {_typestr(b)}"))
 
 
 def _typestr(x: Tensor) -> str:
@@ -290,22 +277,16 @@ def matmul(a, b):
         raise _matmul_error(a, b, "both arguments need at least 1 dimension")
     if a.dtype is not b.dtype:
         raise DTypeError(
-            at_user_line(
-                f"matmul: expected both operands to have the same dtype, but got {a.dtype!r} and {b.dtype!r}"
-            )
+            at_user_line(f"matmul: expected both operands to have the same dtype, but got {a.dtype!r} and {b.dtype!r}")
         )
     if a.dtype.is_bool:
         raise DTypeError(at_user_line("matmul: not implemented for bool tensors"))
     x = a if a.ndim > 1 else _emit(Op.RESHAPE, a, shape=(1, a.shape[0]))
     y = b if b.ndim > 1 else _emit(Op.RESHAPE, b, shape=(b.shape[0], 1))
     if x.shape[-1] != y.shape[-2]:
-        raise _matmul_error(
-            a, b, f"inner dimensions differ ({x.shape[-1]} vs {y.shape[-2]})"
-        )
+        raise _matmul_error(a, b, f"inner dimensions differ ({x.shape[-1]} vs {y.shape[-2]})")
     try:
-        batch = ew.broadcast_shapes(
-            tuple(x.shape[:-2]), tuple(y.shape[:-2]), opname="matmul"
-        )
+        batch = ew.broadcast_shapes(tuple(x.shape[:-2]), tuple(y.shape[:-2]), opname="matmul")
     except ShapeError:
         raise _matmul_error(a, b, "batch dimensions cannot be broadcast") from None
     x = ew.expand_to(x, batch + tuple(x.shape[-2:]))
@@ -358,6 +339,4 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
 
 
 def einsum(equation: str, *operands):
-    raise NotImplementedError(
-        at_user_line("einsum is not supported by graphc; use matmul, permute and sum")
-    )
+    raise NotImplementedError(at_user_line("einsum is not supported by graphc; use matmul, permute and sum"))

@@ -28,11 +28,7 @@ class _Formatter:
             self.int_mode = bool(np.all(finite == np.ceil(finite)))
             if nonzero.size:
                 big, small = nonzero.max(), nonzero.min()
-                self.sci = (
-                    big / small > 1000.0
-                    or big > 1e8
-                    or (not self.int_mode and small < 1e-4)
-                )
+                self.sci = big / small > 1000.0 or big > 1e8 or (not self.int_mode and small < 1e-4)
         self.width = max((len(self.raw(v)) for v in arr.reshape(-1)), default=1)
 
     def raw(self, v) -> str:
@@ -66,22 +62,14 @@ def _format(arr: np.ndarray, fmt: _Formatter, indent: int, summarize: bool) -> s
         return fmt(arr.item())
     n = arr.shape[0]
     cut = summarize and n > 2 * EDGEITEMS
-    idx = (
-        list(range(EDGEITEMS)) + [None] + list(range(n - EDGEITEMS, n))
-        if cut
-        else list(range(n))
-    )
+    idx = list(range(EDGEITEMS)) + [None] + list(range(n - EDGEITEMS, n)) if cut else list(range(n))
     if arr.ndim == 1:
         items = [" ..." if i is None else fmt(arr[i]) for i in idx]
         per_line = max(1, (LINEWIDTH - indent) // (fmt.width + 2))
-        lines = [
-            ", ".join(items[k : k + per_line]) for k in range(0, len(items), per_line)
-        ]
+        lines = [", ".join(items[k : k + per_line]) for k in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     sep = "," + "\n" * (arr.ndim - 1) + " " * (indent + 1)
-    parts = [
-        "..." if i is None else _format(arr[i], fmt, indent + 1, summarize) for i in idx
-    ]
+    parts = ["..." if i is None else _format(arr[i], fmt, indent + 1, summarize) for i in idx]
     return "[" + sep.join(parts) + "]"
 
 
@@ -99,19 +87,13 @@ def format_tensor(t) -> str:
     if t.is_symbolic:
         body = f"<symbolic {t._value.type}>"
     elif t.numel() == 0:
-        body = (
-            "[]"
-            if t.ndim == 1
-            else f"[], size=({', '.join(str(d) for d in t.shape)}{',' if t.ndim == 1 else ''})"
-        )
+        body = "[]" if t.ndim == 1 else f"[], size=({', '.join(str(d) for d in t.shape)}{',' if t.ndim == 1 else ''})"
     else:
         body = format_array(t._concrete("repr", "Print the tensor outside the compiled function."))
     if t.device.type != "cpu":
         suffix.append(f"device='{t.device}'")
     dtype = t.dtype
-    if not (
-        dtype is get_default_dtype() or dtype is dtypes.int64 or dtype is dtypes.bool_
-    ):
+    if not (dtype is get_default_dtype() or dtype is dtypes.int64 or dtype is dtypes.bool_):
         suffix.append(f"dtype={dtype!r}")
     if t.grad_fn is not None:
         suffix.append(f"grad_fn=<{t.grad_fn.name()}>")

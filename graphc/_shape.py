@@ -28,11 +28,7 @@ def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
     """Resolve one -1 in `shape`; check the element count."""
     n = x.numel()
     if shape.count(-1) > 1:
-        raise ShapeError(
-            at_user_line(
-                f"{opname}: only one dimension can be inferred, got {list(shape)}"
-            )
-        )
+        raise ShapeError(at_user_line(f"{opname}: only one dimension can be inferred, got {list(shape)}"))
     if -1 in shape:
         known = 1
         for d in shape:
@@ -40,9 +36,7 @@ def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
                 known *= d
         if known == 0 or n % known:
             raise ShapeError(
-                at_user_line(
-                    f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})"
-                )
+                at_user_line(f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})")
             )
         shape = tuple(n // known if d == -1 else d for d in shape)
     total = 1
@@ -50,9 +44,7 @@ def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
         total *= d
     if total != n or any(d < 0 for d in shape):
         raise ShapeError(
-            at_user_line(
-                f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})"
-            )
+            at_user_line(f"{opname}: shape {list(shape)} is invalid for input of size {n} (shape {list(x.shape)})")
         )
     return shape
 
@@ -66,11 +58,7 @@ def reshape(x, *shape):
 def view(x, *shape):
     """Like reshape (graphc tensors are always contiguous); `view(dtype)` is not supported."""
     if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
-        raise NotImplementedError(
-            at_user_line(
-                "view(dtype) reinterprets bits and is not supported; use .to(dtype)"
-            )
-        )
+        raise NotImplementedError(at_user_line("view(dtype) reinterprets bits and is not supported; use .to(dtype)"))
     shape = _infer(x, _shape_arg(shape), "view")
     return _emit(Op.RESHAPE, x, shape=shape)
 
@@ -90,16 +78,10 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     s, e = _norm(start_dim, x.ndim, "flatten"), _norm(end_dim, x.ndim, "flatten")
     if s > e:
         raise ShapeError(
-            at_user_line(
-                f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}"
-            )
+            at_user_line(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
         )
     shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
-    return (
-        reshape(x, shape)
-        if x.numel()
-        else reshape(x, tuple(x.shape[:s]) + (0,) + tuple(x.shape[e + 1 :]))
-    )
+    return reshape(x, shape) if x.numel() else reshape(x, tuple(x.shape[:s]) + (0,) + tuple(x.shape[e + 1 :]))
 
 
 def unflatten(x, dim: int, sizes):
@@ -112,10 +94,7 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = {i for i, d in enumerate(x.shape) if d == 1}
     else:
-        dims = {
-            _norm(d, x.ndim, "squeeze")
-            for d in (dim if isinstance(dim, (tuple, list)) else (dim,))
-        }
+        dims = {_norm(d, x.ndim, "squeeze") for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
         dims = {d for d in dims if x.ndim and x.shape[d] == 1}
     return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in dims))
 
@@ -156,11 +135,7 @@ swapaxes = swapdims = transpose
 
 def t(x):
     if x.ndim > 2:
-        raise ShapeError(
-            at_user_line(
-                f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
-            )
-        )
+        raise ShapeError(at_user_line(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D"))
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
@@ -184,15 +159,13 @@ def expand(x, *sizes):
                 f"expand: the number of sizes provided ({len(sizes)}) must be >= the number of dims ({x.ndim})"
             )
         )
-    shape = tuple(
-        x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(sizes)
-    )
+    shape = tuple(x.shape[i - lead] if d == -1 and i >= lead else d for i, d in enumerate(sizes))
     for i, d in enumerate(x.shape):
         if d != 1 and d != shape[lead + i]:
             raise ShapeError(
                 at_user_line(
-                    f"expand: the expanded size of the tensor ({shape[lead + i]}) must match the existing size ({d}) at "
-                    f"non-singleton dimension {lead + i}. Target sizes: {list(sizes)}. Tensor sizes: {list(x.shape)}"
+                    f"expand: the expanded size of the tensor ({shape[lead + i]}) must match the existing size ({d}) "
+                    f"at non-singleton dimension {lead + i}. Target sizes: {list(sizes)}. Tensor sizes: {list(x.shape)}"
                 )
             )
     return ew.expand_to(x, shape)
@@ -207,9 +180,7 @@ def broadcast_to(x, shape):
 
 
 def broadcast_tensors(*xs):
-    shape = ew.broadcast_shapes(
-        *[tuple(x.shape) for x in xs], opname="broadcast_tensors"
-    )
+    shape = ew.broadcast_shapes(*[tuple(x.shape) for x in xs], opname="broadcast_tensors")
     return tuple(ew.expand_to(x, shape) for x in xs)
 
 
@@ -225,7 +196,7 @@ def repeat(x, *sizes):
     src = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # [a, b] -> [r0, a, r1, b] by EXPAND of [1, a, 1, b], then merge pairs.
     inter = []
-    for r, d in zip(sizes, src.shape):
+    for _r, d in zip(sizes, src.shape):
         inter += [1, d]
     grown = ew.expand_to(
         reshape(src, tuple(inter)),
@@ -244,9 +215,7 @@ def repeat_interleave(x, repeats: int, dim=None):
         x, dim = flatten(x), 0
     d = _norm(dim, x.ndim, "repeat_interleave")
     shape = tuple(x.shape)
-    grown = ew.expand_to(
-        unsqueeze(x, d + 1), shape[: d + 1] + (repeats,) + shape[d + 1 :]
-    )
+    grown = ew.expand_to(unsqueeze(x, d + 1), shape[: d + 1] + (repeats,) + shape[d + 1 :])
     return reshape(grown, shape[:d] + (shape[d] * repeats,) + shape[d + 1 :])
 
 
@@ -269,29 +238,22 @@ def clone(x, *, memory_format=None):
 
 def cat(tensors, dim: int = 0):
     """Concatenate along `dim` (dtypes promote; 1-d empty tensors are skipped, as in torch)."""
-    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or list(
-        tensors
-    )[:1]
+    tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
         raise ShapeError(at_user_line("cat(): expected a non-empty list of Tensors"))
     d = _norm(dim, tensors[0].ndim, "cat")
     dtype = ew.result_type(*tensors)
     first = tensors[0]
     for x in tensors:
-        if x.ndim != first.ndim or any(
-            a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != d
-        ):
+        if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != d):
             raise ShapeError(
                 at_user_line(
-                    f"cat: sizes of tensors must match except in dimension {d}: got {list(first.shape)} and {list(x.shape)}"
+                    f"cat: sizes of tensors must match except in dimension {d}: "
+                    f"got {list(first.shape)} and {list(x.shape)}"
                 )
             )
     parts = [ew.cast(x, dtype) for x in tensors]
-    return (
-        parts[0].clone()
-        if len(parts) == 1
-        else Tensor._emit(Op.CONCAT, parts, {"axis": d})
-    )
+    return parts[0].clone() if len(parts) == 1 else Tensor._emit(Op.CONCAT, parts, {"axis": d})
 
 
 concat = concatenate = cat
@@ -326,9 +288,7 @@ def narrow(x, dim: int, start: int, length: int):
     start = start + x.shape[d] if start < 0 else start
     if start < 0 or start + length > x.shape[d]:
         raise IndexError(
-            at_user_line(
-                f"narrow: start ({start}) + length ({length}) exceeds dimension size ({x.shape[d]})"
-            )
+            at_user_line(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({x.shape[d]})")
         )
     return slice_dim(x, d, start, start + length, 1)
 
@@ -355,7 +315,8 @@ def split(x, split_size_or_sections, dim: int = 0):
         if sum(sizes) != n:
             raise ShapeError(
                 at_user_line(
-                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input shape {list(x.shape)}), but got split_sizes={sizes}"
+                    f"split_with_sizes expects split_sizes to sum exactly to {n} (input shape {list(x.shape)}), "
+                    f"but got split_sizes={sizes}"
                 )
             )
     out, start = [], 0

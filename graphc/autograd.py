@@ -37,12 +37,7 @@ class _GradMode:
 
     def __new__(cls, *args, **kwargs):
         # `@no_grad` without parentheses decorates the function directly.
-        if (
-            cls is not set_grad_enabled
-            and len(args) == 1
-            and callable(args[0])
-            and not kwargs
-        ):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) and not kwargs:
             return cls()(args[0])
         return super().__new__(cls)
 
@@ -144,10 +139,7 @@ class Record:
     def __init__(self, op: Op, attrs: dict, srcs, out):
         self.op = op
         self.attrs = attrs
-        self.edges = tuple(
-            s.grad_fn if s.grad_fn is not None else (s if s.requires_grad else None)
-            for s in srcs
-        )
+        self.edges = tuple(s.grad_fn if s.grad_fn is not None else (s if s.requires_grad else None) for s in srcs)
         self.saved = [(s, s._value) for s in srcs]
         # A weak reference avoids a tensor -> record -> tensor cycle; the raw
         # value is kept so the output survives its tensor.
@@ -301,24 +293,21 @@ def _seed(t, gradient):
     if gradient is None:
         if t.numel() != 1:
             raise RuntimeError(
-                at_user_line(
-                    f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})"
-                )
+                at_user_line(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})")
             )
         return Tensor._ones_like(t)
     g = as_tensor_like(gradient, t)
     if tuple(g.shape) != tuple(t.shape):
         raise RuntimeError(
             at_user_line(
-                f"Mismatch in shape: grad_output[0] has a shape of {list(g.shape)} and output[0] has a shape of {list(t.shape)}"
+                f"Mismatch in shape: grad_output[0] has a shape of {list(g.shape)} "
+                f"and output[0] has a shape of {list(t.shape)}"
             )
         )
     return g
 
 
-def backward(
-    tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None
-) -> None:
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the `.grad` of the leaves."""
     from graphc.tensor import Tensor
 
@@ -327,11 +316,7 @@ def backward(
         grad_tensors = [grad_tensors] * len(tensors)
     for t in tensors:
         if not t.requires_grad:
-            raise RuntimeError(
-                at_user_line(
-                    "element 0 of tensors does not require grad and does not have a grad_fn"
-                )
-            )
+            raise RuntimeError(at_user_line("element 0 of tensors does not require grad and does not have a grad_fn"))
     seeds = [_seed(t, g) for t, g in zip(tensors, grad_tensors)]
     retain = create_graph if retain_graph is None else retain_graph
     if inputs is None:
@@ -367,9 +352,7 @@ def grad(
         grad_outputs = [grad_outputs] * len(outputs)
     for t in inputs:
         if not t.requires_grad:
-            raise RuntimeError(
-                at_user_line("One of the differentiated Tensors does not require grad")
-            )
+            raise RuntimeError(at_user_line("One of the differentiated Tensors does not require grad"))
     seeds = [_seed(t, g) for t, g in zip(outputs, grad_outputs)]
     keys = [id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs]
     capture = {k: None for k in keys}
@@ -384,7 +367,8 @@ def grad(
             elif not allow_unused:
                 raise RuntimeError(
                     at_user_line(
-                        "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True if this is the desired behavior."
+                        "One of the differentiated Tensors appears to not have been used in the graph. "
+                        "Set allow_unused=True if this is the desired behavior."
                     )
                 )
         elif not create_graph:

@@ -25,8 +25,10 @@ STAGES = ("traced", "autodiff", "optimized", "fused", "plan", "llvm", "asm", "cu
 def _parse_shape(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(d) for d in text.split(",") if d.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad shape {text!r}: expected comma-separated integers like 1,1,28,28")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"bad shape {text!r}: expected comma-separated integers like 1,1,28,28"
+        ) from err
 
 
 def _load_target(spec: str):
@@ -67,7 +69,7 @@ def _instantiate(name, obj):
         try:
             return obj()
         except TypeError as e:
-            raise SystemExit(f"graphc ir: cannot build {name}() without arguments ({e}); wrap it in a function")
+            raise SystemExit(f"graphc ir: cannot build {name}() without arguments ({e}); wrap it in a function") from e
     return obj
 
 
@@ -150,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ir = sub.add_parser("ir", help="print the IR of a module or function at a pipeline stage")
     ir.add_argument("target", help="FILE.py or FILE.py:NAME (an nn.Module class or a function)")
-    ir.add_argument("--input-shape", type=_parse_shape, action="append", help="shape of one input, e.g. 1,1,28,28 (repeat for more inputs)")
+    ir.add_argument(
+        "--input-shape",
+        type=_parse_shape,
+        action="append",
+        help="shape of one input, e.g. 1,1,28,28 (repeat for more inputs)",
+    )
     ir.add_argument("--stage", choices=STAGES, default="traced")
     ir.add_argument("--grad", action="store_true", help="differentiate the (scalar) output w.r.t. every float input")
     ir.add_argument("--reduce", choices=("sum", "mean"), help="with --grad: reduce a non-scalar output first")

@@ -32,11 +32,7 @@ def is_available() -> bool:
 def unavailable_reason() -> str | None:
     """Why CUDA is unavailable (pycuda missing, no driver, no GPU), or None."""
     reason = getattr(_rt(), "unavailable_reason", None)
-    return (
-        reason()
-        if reason is not None
-        else (None if is_available() else "no CUDA runtime is registered")
-    )
+    return reason() if reason is not None else (None if is_available() else "no CUDA runtime is registered")
 
 
 def device_count() -> int:

@@ -25,14 +25,10 @@ class device:
             self.type, self.index = type.type, type.index
             return
         if not isinstance(type, str):
-            raise TypeError(
-                f"device(): expected a string like 'cpu' or 'cuda:0', got {type!r}"
-            )
+            raise TypeError(f"device(): expected a string like 'cpu' or 'cuda:0', got {type!r}")
         name, _, idx = type.partition(":")
         if name not in _TYPES:
-            raise RuntimeError(
-                f"Expected one of {', '.join(_TYPES)} device type at start of device string: {type}"
-            )
+            raise RuntimeError(f"Expected one of {', '.join(_TYPES)} device type at start of device string: {type}")
         if idx:
             if index is not None or not idx.isdigit():
                 raise RuntimeError(f"Invalid device string: {type!r}")

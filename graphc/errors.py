@@ -15,10 +15,7 @@ import sys
 # Frames from these folders belong to the framework; the first frame outside
 # them is the user's line.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_INTERNAL = tuple(
-    os.path.join(_ROOT, pkg) + os.sep
-    for pkg in ("graphc", "passes", "runtime", "codegen")
-)
+_INTERNAL = tuple(os.path.join(_ROOT, pkg) + os.sep for pkg in ("graphc", "passes", "runtime", "codegen"))
 
 
 class GraphcError(RuntimeError):

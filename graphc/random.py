@@ -173,9 +173,7 @@ def randint(
         low, high, size = 0, low, high
     if high <= low:
         raise RuntimeError(
-            at_user_line(
-                f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
-            )
+            at_user_line(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
         )
     with autograd.no_grad():
         u = ew.cast(
@@ -190,9 +188,7 @@ def randint(
 
 
 @_creation.placed
-def rand_like(
-    x: Tensor, *, dtype=None, device=None, requires_grad: bool = False, generator=None
-) -> Tensor:
+def rand_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     return rand(
         tuple(x.shape),
         generator=generator,
@@ -202,9 +198,7 @@ def rand_like(
 
 
 @_creation.placed
-def randn_like(
-    x: Tensor, *, dtype=None, device=None, requires_grad: bool = False, generator=None
-) -> Tensor:
+def randn_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     return randn(
         tuple(x.shape),
         generator=generator,
@@ -214,14 +208,10 @@ def randn_like(
 
 
 @_creation.placed
-def randint_like(
-    x: Tensor, low, high=None, *, dtype=None, device=None, generator=None
-) -> Tensor:
+def randint_like(x: Tensor, low, high=None, *, dtype=None, device=None, generator=None) -> Tensor:
     if high is None:
         low, high = 0, low
-    return randint(
-        low, high, tuple(x.shape), generator=generator, dtype=dtype or x.dtype
-    )
+    return randint(low, high, tuple(x.shape), generator=generator, dtype=dtype or x.dtype)
 
 
 @_creation.placed
@@ -262,9 +252,7 @@ def uniform_(x: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
         return x._assign(ew.cast(ew.add(ew.mul(u, b - a), a), x.dtype), "uniform_")
 
 
-def normal_(
-    x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None
-) -> Tensor:
+def normal_(x: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     """Fill `x` in place with normal numbers."""
     with autograd.no_grad():
         z = _normal01(tuple(x.shape), generator)
@@ -296,15 +284,11 @@ def exponential_(x: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
         )
 
 
-def multinomial(
-    probs: Tensor, num_samples: int, replacement: bool = False, *, generator=None
-) -> Tensor:
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
     """Sample indices by weight (eager only; inverse CDF with numpy)."""
     p = probs.numpy(force=True).astype(np.float64)
     rows = p.reshape(-1, p.shape[-1])
-    u = rand(
-        rows.shape[0], num_samples, generator=generator, dtype=dtypes.float64
-    ).numpy()
+    u = rand(rows.shape[0], num_samples, generator=generator, dtype=dtypes.float64).numpy()
     out = np.empty((rows.shape[0], num_samples), np.int64)
     for r, w in enumerate(rows):
         w = w.copy()

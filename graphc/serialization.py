@@ -36,8 +36,21 @@ _FORMAT_KEY = "format"
 _FORMAT = "graphc"
 # Upper bound on the JSON header, as the safetensors format itself uses.
 _MAX_HEADER = 100 * 1024 * 1024
-_ST_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "F16": 2, "F32": 4, "F64": 8,
-              "BF16": 2, "U16": 2, "U32": 4, "U64": 8}
+_ST_DTYPES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "I16": 2,
+    "I32": 4,
+    "I64": 8,
+    "F16": 2,
+    "F32": 4,
+    "F64": 8,
+    "BF16": 2,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+}
 
 
 class CheckpointError(GraphcError, ValueError):
@@ -48,6 +61,7 @@ class CheckpointError(GraphcError, ValueError):
 
 
 # -- encoding ---------------------------------------------------------------
+
 
 class _Encoder:
     """Walks an object tree, collecting arrays and building the JSON tree."""
@@ -76,16 +90,20 @@ class _Encoder:
             return {"$tuple": items} if isinstance(obj, tuple) else {"$list": items}
         if isinstance(obj, DType):
             return {"$dtype": obj.name}
-        raise CheckpointError(f"graphc.save cannot store an object of type {type(obj).__name__} at "
-                              f"'{path or '<root>'}': only tensors, numpy arrays, numbers, strings, None and "
-                              "lists, tuples and dicts of them")
+        raise CheckpointError(
+            f"graphc.save cannot store an object of type {type(obj).__name__} at "
+            f"'{path or '<root>'}': only tensors, numpy arrays, numbers, strings, None and "
+            "lists, tuples and dicts of them"
+        )
 
     def _dict(self, obj: dict, path: str):
         items = []
         for key, value in obj.items():
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise CheckpointError(f"graphc.save: dict key {key!r} at '{path or '<root>'}' has type "
-                                      f"{type(key).__name__}; keys must be strings, numbers, bools or None")
+                raise CheckpointError(
+                    f"graphc.save: dict key {key!r} at '{path or '<root>'}' has type "
+                    f"{type(key).__name__}; keys must be strings, numbers, bools or None"
+                )
             items.append([self.encode(key, path), self.encode(value, _join(path, str(key)))])
         tag = "$odict" if isinstance(obj, OrderedDict) else "$dict"
         return {tag: items}
@@ -93,7 +111,8 @@ class _Encoder:
     def _tensor(self, tensor, path: str):
         if getattr(tensor, "is_symbolic", False) is True:
             raise CheckpointError(f"graphc.save: the tensor at '{path or '<root>'}' is symbolic (inside a trace)")
-        node = {"$tensor": self._store(tensor, tensor.detach().numpy(force=True), path)}  # CUDA data is copied to the host
+        # CUDA data is copied to the host.
+        node = {"$tensor": self._store(tensor, tensor.detach().numpy(force=True), path)}
         if tensor.requires_grad:
             node["requires_grad"] = True
         return node
@@ -110,7 +129,7 @@ class _Encoder:
             raise CheckpointError(f"graphc.save: the array at '{name}' has unsupported dtype {array.dtype}")
         self.arrays[name] = np.require(array, requirements="C")  # keeps 0-d arrays 0-d
         self._names_by_id[id(owner)] = name
-        self._keep_alive.append(owner)   # ids stay unique while encoding
+        self._keep_alive.append(owner)  # ids stay unique while encoding
         return name
 
 
@@ -126,6 +145,7 @@ def _to_bytes(obj) -> bytes:
 
 
 # -- writing ----------------------------------------------------------------
+
 
 def _write_atomic(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
@@ -172,6 +192,7 @@ def save(obj, f) -> None:
 
 # -- reading ----------------------------------------------------------------
 
+
 def _describe(source) -> str:
     return os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "the file object"
 
@@ -184,18 +205,19 @@ def _parse_header(data: bytes, name: str) -> dict:
     is_zip = data[:4] == b"PK\x03\x04"
     is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
     if (is_zip or is_pickle) and data[8:9] != b"{":
-        raise CheckpointError(f"{bad}: it looks like a pickled PyTorch checkpoint, which graphc never loads "
-                              "(unpickling can execute code); re-save the weights with safetensors or graphc.save")
+        raise CheckpointError(
+            f"{bad}: it looks like a pickled PyTorch checkpoint, which graphc never loads "
+            "(unpickling can execute code); re-save the weights with safetensors or graphc.save"
+        )
     if len(data) < 8:
         raise CheckpointError(f"{bad} (truncated header: {len(data)} bytes, at least 8 needed)")
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > _MAX_HEADER:
         raise CheckpointError(f"{bad} (header length {header_len} is implausible: corrupt file)")
     if 8 + header_len > len(data):
-        raise CheckpointError(f"{bad} (truncated header: {header_len} bytes announced, "
-                              f"{len(data) - 8} present)")
+        raise CheckpointError(f"{bad} (truncated header: {header_len} bytes announced, {len(data) - 8} present)")
     try:
-        header = json.loads(data[8:8 + header_len].decode("utf-8"))
+        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{bad} (corrupt header: {exc})") from None
     if not isinstance(header, dict):
@@ -210,8 +232,9 @@ def _parse_header(data: bytes, name: str) -> dict:
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"{bad} (corrupt header entry for '{key}')") from None
         if end > body:
-            raise CheckpointError(f"{bad} (truncated data: tensor '{key}' ends at byte {end}, the data section "
-                                  f"has {body} bytes)")
+            raise CheckpointError(
+                f"{bad} (truncated data: tensor '{key}' ends at byte {end}, the data section has {body} bytes)"
+            )
         if end - start != expected:
             raise CheckpointError(f"{bad} (corrupt entry '{key}': {end - start} bytes for {expected} expected)")
     return header
@@ -268,13 +291,18 @@ def _apply_map_location(obj, map_location):
     if map_location is None:
         return obj
     if callable(map_location) and not isinstance(map_location, (str, graphc.device)):
-        mapper = lambda t: map_location(t, "cpu")
+
+        def mapper(t):
+            return map_location(t, "cpu")
     else:
         if isinstance(map_location, dict):
             map_location = map_location.get("cpu", "cpu")
         if graphc.device(map_location).type == "cpu":
             return obj
-        mapper = lambda t: t.to(map_location)
+
+        def mapper(t):
+            return t.to(map_location)
+
     return _map_tensors(obj, mapper)
 
 

@@ -53,9 +53,7 @@ def set_default_dtype(d: DType) -> None:
     """Set the default floating-point dtype (float32 or float64)."""
     global _default_dtype
     if not isinstance(d, DType) or not d.is_float:
-        raise TypeError(
-            f"only floating-point types are supported as the default type, got {d!r}"
-        )
+        raise TypeError(f"only floating-point types are supported as the default type, got {d!r}")
     _default_dtype = d
 
 
@@ -100,11 +98,7 @@ class Tensor:
                 dtype=_default_dtype.np,
             )
         else:
-            shape = (
-                args[0]
-                if len(args) == 1 and isinstance(args[0], (tuple, list))
-                else args
-            )
+            shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
             arr = np.zeros(tuple(int(d) for d in shape), dtype=_default_dtype.np)
         self._init(arr, requires_grad)
 
@@ -159,11 +153,7 @@ class Tensor:
         out = Tensor._wrap(value)
         out._device = dev
         differentiable = op not in NON_DIFFERENTIABLE and out.dtype.is_float
-        if (
-            autograd._grad_enabled
-            and differentiable
-            and any(s._requires_grad for s in srcs)
-        ):
+        if autograd._grad_enabled and differentiable and any(s._requires_grad for s in srcs):
             autograd.record(op, attrs, srcs, out)
         return out
 
@@ -242,22 +232,17 @@ class Tensor:
     def __deepcopy__(self, memo) -> Tensor:
         if self.grad_fn is not None:
             raise RuntimeError(
-                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment. "
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol "
+                "at the moment. "
                 "If you were attempting to deepcopy a module, this may be because of a torch.nn.utils.weight_norm usage"
             )
         value = self._value
         if not isinstance(value, DeviceArray):
-            value = self._concrete(
-                "deepcopy", "Copy tensors outside the compiled function."
-            )
+            value = self._concrete("deepcopy", "Copy tensors outside the compiled function.")
         t = object.__new__(type(self))
         memo[id(self)] = t
         t.__dict__.update(
-            {
-                k: copy.deepcopy(v, memo)
-                for k, v in self.__dict__.items()
-                if k not in ("_value", "_alias_of")
-            }
+            {k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in ("_value", "_alias_of")}
         )
         t._value = value.copy()
         t._alias_of = None
@@ -282,9 +267,7 @@ class Tensor:
                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
             )
         if flag and not self.dtype.is_float:
-            raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients (got {self.dtype!r})"
-            )
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients (got {self.dtype!r})")
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -303,9 +286,7 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(
-                    f"assigned grad expected to be a Tensor or None but got {type(value).__name__}"
-                )
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
             if tuple(value.shape) != tuple(self.shape):
                 raise RuntimeError(
                     f"assigned grad has data of a different size: grad {list(value.shape)}, tensor {list(self.shape)}"
@@ -316,23 +297,15 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in `.grad` after backward."""
         if self.grad_fn is None:
             if not self._requires_grad:
-                raise RuntimeError(
-                    "can't retain_grad on Tensor that has requires_grad=False"
-                )
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
             return
         self.grad_fn.retain = weakref.ref(self)
 
     @property
     def retains_grad(self) -> bool:
-        return (
-            self.grad_fn is not None
-            and self.grad_fn.retain is not None
-            and self.grad_fn.retain() is self
-        )
+        return self.grad_fn is not None and self.grad_fn.retain is not None and self.grad_fn.retain() is self
 
-    def backward(
-        self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None
-    ) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into each leaf's `.grad`."""
         autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
@@ -376,9 +349,7 @@ class Tensor:
     def numpy(self, force: bool = False) -> np.ndarray:
         """The data as a numpy array, sharing memory with this tensor."""
         if self._requires_grad and not force:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
-            )
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         if isinstance(self._value, DeviceArray) and not force:
             raise TypeError(
                 f"can't convert {self.device.type} device type tensor to numpy. Use Tensor.cpu() to copy the "
@@ -395,9 +366,7 @@ class Tensor:
                 f"can't convert {self.device.type} device type tensor to numpy. Use Tensor.cpu() to copy the "
                 "tensor to host memory first."
             )
-        arr = self._concrete(
-            "np.asarray()", "Convert the result outside the compiled function."
-        )
+        arr = self._concrete("np.asarray()", "Convert the result outside the compiled function.")
         return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
@@ -407,20 +376,17 @@ class Tensor:
             "Return the tensor and call .item() outside the compiled function.",
         )
         if arr.size != 1:
-            raise RuntimeError(
-                f"a Tensor with {arr.size} elements cannot be converted to Scalar"
-            )
+            raise RuntimeError(f"a Tensor with {arr.size} elements cannot be converted to Scalar")
         return arr.reshape(()).item()
 
     def tolist(self):
-        return self._concrete(
-            "tolist()", "Call .tolist() outside the compiled function."
-        ).tolist()
+        return self._concrete("tolist()", "Call .tolist() outside the compiled function.").tolist()
 
     def __bool__(self) -> bool:
         arr = self._concrete(
             "bool() (a Python `if`/`while`/`and`/`or` on a tensor)",
-            "Use graphc.where(cond, a, b) to choose values elementwise, or move the branch out of the compiled function.",
+            "Use graphc.where(cond, a, b) to choose values elementwise, "
+            "or move the branch out of the compiled function.",
         )
         if arr.size != 1:
             raise RuntimeError(
@@ -436,19 +402,13 @@ class Tensor:
 
     def __index__(self) -> int:
         if not (self.dtype.is_int or self.dtype.is_bool):
-            raise TypeError(
-                "only integer tensors of a single element can be converted to an index"
-            )
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._item_for("index"))
 
     def _item_for(self, what: str):
-        arr = self._concrete(
-            what, "Return the tensor and convert it outside the compiled function."
-        )
+        arr = self._concrete(what, "Return the tensor and convert it outside the compiled function.")
         if arr.size != 1:
-            raise RuntimeError(
-                f"only one element tensors can be converted to Python scalars (shape {list(arr.shape)})"
-            )
+            raise RuntimeError(f"only one element tensors can be converted to Python scalars (shape {list(arr.shape)})")
         return arr.reshape(()).item()
 
     def __repr__(self) -> str:
@@ -476,11 +436,7 @@ class Tensor:
             elif a is not None:
                 dev = a
         dev = None if dev is None else placement(dev)
-        out = (
-            self
-            if dtype is None or dtype is self.dtype
-            else _elementwise.cast(self, dtype)
-        )
+        out = self if dtype is None or dtype is self.dtype else _elementwise.cast(self, dtype)
         moved = dev is not None and dev != self.device
         if moved and not out.is_symbolic:
             return _device_storage.move(out, dev)
@@ -538,28 +494,21 @@ class Tensor:
         if tuple(result.shape) != tuple(self.shape):
             raise ShapeError(
                 at_user_line(
-                    f"{opname}: output with shape {list(self.shape)} doesn't match the broadcast shape {list(result.shape)}"
+                    f"{opname}: output with shape {list(self.shape)} "
+                    f"doesn't match the broadcast shape {list(result.shape)}"
                 )
             )
-        recording = autograd._grad_enabled and (
-            self._requires_grad or result._requires_grad
-        )
+        recording = autograd._grad_enabled and (self._requires_grad or result._requires_grad)
         if recording and self.grad_fn is None and self._requires_grad:
             raise RuntimeError(
-                at_user_line(
-                    f"{opname}: a leaf Variable that requires grad is being used in an in-place operation."
-                )
+                at_user_line(f"{opname}: a leaf Variable that requires grad is being used in an in-place operation.")
             )
         if result.dtype is not self.dtype:
-            if (
-                self.dtype.is_int
-                and result.dtype.is_float
-                or self.dtype.is_bool
-                and not result.dtype.is_bool
-            ):
+            if self.dtype.is_int and result.dtype.is_float or self.dtype.is_bool and not result.dtype.is_bool:
                 raise DTypeError(
                     at_user_line(
-                        f"{opname}: result type {result.dtype!r} can't be cast to the desired output type {self.dtype!r}"
+                        f"{opname}: result type {result.dtype!r} "
+                        f"can't be cast to the desired output type {self.dtype!r}"
                     )
                 )
             with autograd.set_grad_enabled(recording):
@@ -638,9 +587,7 @@ def _eval(op: Op, vals, attrs: dict):
                 at_user_line(f"{op.value}: a {v.device} tensor reached the CPU evaluator (device bookkeeping bug)")
             )
     try:
-        out_type = infer_type(
-            op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs
-        )
+        out_type = infer_type(op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs)
     except IRTypeError as e:
         raise ShapeError(at_user_line(str(e))) from None
     result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)

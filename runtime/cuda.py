@@ -101,7 +101,8 @@ def _require_nvcc() -> str:
     nvcc = find_nvcc()
     if nvcc is None:
         raise CudaUnavailableError(
-            "nvcc (the CUDA toolkit compiler) was not found: install the CUDA toolkit, put nvcc on PATH or set GRAPHC_NVCC"
+            "nvcc (the CUDA toolkit compiler) was not found: "
+            "install the CUDA toolkit, put nvcc on PATH or set GRAPHC_NVCC"
         )
     return nvcc
 
@@ -110,9 +111,7 @@ def _require_nvcc() -> str:
 def nvcc_version(nvcc: str | None = None) -> str:
     """nvcc's release line, e.g. 'release 13.0, V13.0.88' (part of cache keys)."""
     nvcc = nvcc or _require_nvcc()
-    out = subprocess.run(
-        [nvcc, "--version"], capture_output=True, text=True, check=False
-    ).stdout
+    out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=False).stdout
     match = re.search(r"release [^\n]*", out)
     return match.group(0) if match else out.strip()
 
@@ -122,9 +121,7 @@ def nvcc_version(nvcc: str | None = None) -> str:
 NVCC_FLAGS = ("-O3", "-std=c++17")
 
 
-def nvcc_compile(
-    source: str, arch: str, output: str = "cubin", flags: Sequence[str] = NVCC_FLAGS
-) -> bytes:
+def nvcc_compile(source: str, arch: str, output: str = "cubin", flags: Sequence[str] = NVCC_FLAGS) -> bytes:
     """Compile CUDA C `source` for `arch` (e.g. 'sm_80') to a cubin or PTX
     (`output` 'cubin' | 'ptx'); raises CudaCompileError with nvcc's output."""
     nvcc = _require_nvcc()
@@ -138,7 +135,8 @@ def nvcc_compile(
         if proc.returncode != 0:
             saved = _save_failed_source(source)
             raise CudaCompileError(
-                f"nvcc failed ({' '.join(cmd[:4])} ...) on generated CUDA C saved at {saved}:\n{proc.stderr.strip()[-4000:]}"
+                f"nvcc failed ({' '.join(cmd[:4])} ...) on generated CUDA C saved at {saved}:\n"
+                f"{proc.stderr.strip()[-4000:]}"
             )
         with open(dst, "rb") as f:
             return f.read()
@@ -248,9 +246,7 @@ _CACHE: CubinCache | None = None
 
 def cubin_cache() -> CubinCache:
     global _CACHE
-    if (
-        _CACHE is None or _CACHE.root != CubinCache().root
-    ):  # follow GRAPHC_CACHE_DIR changes
+    if _CACHE is None or _CACHE.root != CubinCache().root:  # follow GRAPHC_CACHE_DIR changes
         _CACHE = CubinCache()
     return _CACHE
 
@@ -258,9 +254,7 @@ def cubin_cache() -> CubinCache:
 def compile_cubin(source: str, arch: str, flags: Sequence[str] = NVCC_FLAGS) -> bytes:
     """`source` compiled for `arch`, from the disk cache when present."""
     key = cache_key(source, arch, nvcc_version(), flags)
-    return cubin_cache().get_or_compile(
-        key, lambda: nvcc_compile(source, arch, "cubin", flags)
-    )
+    return cubin_cache().get_or_compile(key, lambda: nvcc_compile(source, arch, "cubin", flags))
 
 
 def load_module(source: str):
@@ -270,9 +264,7 @@ def load_module(source: str):
     try:
         return drv.module_from_buffer(cubin)
     except drv.Error as e:
-        raise CudaCompileError(
-            f"the CUDA driver could not load the compiled module: {e}"
-        ) from e
+        raise CudaCompileError(f"the CUDA driver could not load the compiled module: {e}") from e
 
 
 # ---------------------------------------------------------------------------
@@ -578,9 +570,7 @@ class CudaExecutable:
         _DRIVER.require()
         prog, plan = self.program, self.program.plan
         if len(buffers) != len(self.graph.inputs):
-            raise ValueError(
-                f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(buffers)}"
-            )
+            raise ValueError(f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(buffers)}")
         for node, buf in zip(self.graph.inputs, buffers):
             need = node.type.nbytes
             if buf.size < need:
@@ -626,16 +616,12 @@ class CudaExecutable:
 
     def _check_inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != len(self.graph.inputs):
-            raise ValueError(
-                f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(inputs)}"
-            )
+            raise ValueError(f"graph @{self.graph.name} takes {len(self.graph.inputs)} inputs, got {len(inputs)}")
         arrays = []
         for node, value in zip(self.graph.inputs, inputs):
             arr = np.asarray(value)
             if arr.shape != node.shape or arr.dtype != node.dtype.np:
-                raise ValueError(
-                    f"input %{node.attrs['name']} expects {node.type}, got {arr.dtype}{list(arr.shape)}"
-                )
+                raise ValueError(f"input %{node.attrs['name']} expects {node.type}, got {arr.dtype}{list(arr.shape)}")
             arrays.append(arr)
         return arrays
 
@@ -645,9 +631,7 @@ class CudaExecutable:
         try:
             fn.prepared_async_call(k.grid, k.block, self.stream, *args)
         except drv.Error as e:
-            raise CudaLaunchError(
-                f"launching kernel {k.name} (grid {k.grid}, block {k.block}) failed: {e}"
-            ) from e
+            raise CudaLaunchError(f"launching kernel {k.name} (grid {k.grid}, block {k.block}) failed: {e}") from e
         if _sync_each_launch():
             self._wait(drv, f"in kernel {k.name}")
 
@@ -655,14 +639,8 @@ class CudaExecutable:
         try:
             self.stream.synchronize()
         except drv.Error as e:
-            hint = (
-                ""
-                if _sync_each_launch()
-                else " (set GRAPHC_CUDA_SYNC=1 to name the failing kernel)"
-            )
-            raise CudaLaunchError(
-                f"program @{self.program.name} failed on the GPU {where}: {e}{hint}"
-            ) from e
+            hint = "" if _sync_each_launch() else " (set GRAPHC_CUDA_SYNC=1 to name the failing kernel)"
+            raise CudaLaunchError(f"program @{self.program.name} failed on the GPU {where}: {e}{hint}") from e
 
     def _raise_index_error(self) -> None:
         err = np.zeros(3, dtype=np.uint64)
@@ -671,7 +649,8 @@ class CudaExecutable:
             kernel = self.module.check_kernels.get(int(err[0]), "?")
             bad = int(err[1].astype(np.int64))
             raise IndexError(
-                f"gather/scatter_add in kernel {kernel}: index {bad} is out of bounds for a dimension of size {int(err[2])}"
+                f"gather/scatter_add in kernel {kernel}: index {bad} "
+                f"is out of bounds for a dimension of size {int(err[2])}"
             )
 
     def _outputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -684,9 +663,7 @@ class CudaExecutable:
                 target = inputs[plan.direct_aliases[out_i]]
                 outs.append(from_device(pointers[name], target))
             else:
-                outs.append(
-                    from_device(pointers[name], np.empty(buf.shape, buf.dtype.np))
-                )
+                outs.append(from_device(pointers[name], np.empty(buf.shape, buf.dtype.np)))
         rest = {o: i for o, i in self.aliases.items() if o not in plan.direct_aliases}
         return backends.write_aliases(outs, inputs, rest)
 

@@ -26,9 +26,7 @@ _MAGIC = b"GRAPHC-CUBIN 1 "
 
 def default_dir() -> Path:
     """`$GRAPHC_CACHE_DIR/cuda`, else `~/.cache/graphc/cuda`."""
-    base = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "graphc"
-    )
+    base = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
     return Path(base) / "cuda"
 
 

@@ -6,7 +6,7 @@ intermediate after its last use so large graphs run in bounded memory.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -29,9 +29,7 @@ def run(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -
     for node, value in zip(graph.inputs, inputs):
         arr = np.asarray(value)
         if arr.shape != node.shape or arr.dtype != node.dtype.np:
-            raise ValueError(
-                f"input %{node.attrs['name']} expects {node.type}, got {arr.dtype}{list(arr.shape)}"
-            )
+            raise ValueError(f"input %{node.attrs['name']} expects {node.type}, got {arr.dtype}{list(arr.shape)}")
         env[node] = arr
 
     last_use = _last_uses(graph)

@@ -104,9 +104,7 @@ class ExprWriter:
 
     def _bind(self, dtype: DType, text: str) -> str:
         name = self.fresh()
-        self.lines.append(
-            f"{self.indent}const {cdefs.register(dtype)} {name} = {text};"
-        )
+        self.lines.append(f"{self.indent}const {cdefs.register(dtype)} {name} = {text};")
         return name
 
     def _render(self, e: kf.Expr) -> str:
@@ -144,9 +142,7 @@ class ExprWriter:
         except KeyError:
             raise CudaRenderError(f"load from unknown buffer {name!r}") from None
         text = f"{buf}[{index}]"
-        return (
-            f"__half2float({text})" if self.dtypes_of[name] is dtypes.float16 else text
-        )
+        return f"__half2float({text})" if self.dtypes_of[name] is dtypes.float16 else text
 
     def _index_div(self, e: kf.Expr, a: str) -> str:
         # Loop variables are non-negative, so most index math can use C's

@@ -53,9 +53,7 @@ class KernelEnv:
     idents: dict[str, str]
     buffer_dtypes: dict[str, DType]
     buffer_shapes: dict[str, tuple[int, ...]]
-    shared: set[str] = field(
-        default_factory=set
-    )  # buffers that share memory with another (no __restrict__)
+    shared: set[str] = field(default_factory=set)  # buffers that share memory with another (no __restrict__)
     check_kernels: dict[int, str] = field(default_factory=dict)
     current: str = ""
 
@@ -64,12 +62,8 @@ class KernelEnv:
         self.check_kernels[code] = self.current
         return code
 
-    def writer(
-        self, acc: str | None = None, indent: str = "    ", prefix: str = "v"
-    ) -> ExprWriter:
-        return ExprWriter(
-            self.idents, self.buffer_dtypes, acc, self.next_check, indent, prefix
-        )
+    def writer(self, acc: str | None = None, indent: str = "    ", prefix: str = "v") -> ExprWriter:
+        return ExprWriter(self.idents, self.buffer_dtypes, acc, self.next_check, indent, prefix)
 
 
 def _prod(shape) -> int:
@@ -99,9 +93,7 @@ def _split(flat: str, loops: list[tuple[str, int]], indent: str) -> list[str]:
     return list(reversed(lines))
 
 
-def _signature(
-    kernel: kf.Kernel, env: KernelEnv, extra: tuple[str, ...] = ()
-) -> tuple[list[str], str]:
+def _signature(kernel: kf.Kernel, env: KernelEnv, extra: tuple[str, ...] = ()) -> tuple[list[str], str]:
     """Parameter names (kernel-form buffers) and the C parameter list."""
     written = set(kernel.outputs) | set(extra)
     names = list(kernel.inputs) + [b for b in kernel.outputs if b not in kernel.inputs]
@@ -119,9 +111,7 @@ def _signature(
 
 
 def _head(name: str, params: str) -> str:
-    return (
-        f'extern "C" __global__ void __launch_bounds__({THREADS}) {name}({params}) {{'
-    )
+    return f'extern "C" __global__ void __launch_bounds__({THREADS}) {name}({params}) {{'
 
 
 def _ranges(kernel: kf.Kernel) -> kf._RangeScope:
@@ -200,9 +190,7 @@ def _int_min(dt: DType) -> int:
 
 def render_reduce(kernel: kf.Kernel, env: KernelEnv) -> list[CudaKernel]:
     if kernel.reducer not in ("sum", "prod", "max", "argmax"):
-        raise CudaRenderError(
-            f"kernel {kernel.name}: unknown reducer {kernel.reducer!r}"
-        )
+        raise CudaRenderError(f"kernel {kernel.name}: unknown reducer {kernel.reducer!r}")
     if _prod(kernel.red_shape) <= SERIAL_REDUCE_MAX:
         return _reduce_serial(kernel, env)
     return _reduce_block(kernel, env)
@@ -215,15 +203,11 @@ def _acc_decl(kernel: kf.Kernel, red: _Reducer, indent: str) -> list[str]:
     return [f"{indent}{ctype} gc_acc = {red.init};"]
 
 
-def _accumulate(
-    kernel: kf.Kernel, red: _Reducer, value: str, position: str, indent: str
-) -> list[str]:
+def _accumulate(kernel: kf.Kernel, red: _Reducer, value: str, position: str, indent: str) -> list[str]:
     """Fold one (value, flat reduced position) into the accumulator."""
     if kernel.reducer == "argmax":
         v = f"(({cdefs.register(red.dtype)}){value})"
-        return [
-            f"{indent}if (gc_argmax_better(gc_av, gc_ai, {v}, {position})) {{ gc_av = {v}; gc_ai = {position}; }}"
-        ]
+        return [f"{indent}if (gc_argmax_better(gc_av, gc_ai, {v}, {position})) {{ gc_av = {v}; gc_ai = {position}; }}"]
     return [f"{indent}gc_acc = {red.combine(kernel.reducer, 'gc_acc', value)};"]
 
 
@@ -231,9 +215,7 @@ def _acc_name(kernel: kf.Kernel) -> str:
     return "gc_ai" if kernel.reducer == "argmax" else "gc_acc"
 
 
-def _reduce_body(
-    kernel: kf.Kernel, env: KernelEnv, red: _Reducer, flat: str, indent: str
-) -> list[str]:
+def _reduce_body(kernel: kf.Kernel, env: KernelEnv, red: _Reducer, flat: str, indent: str) -> list[str]:
     """Lines that compute the reduced value at reduced flat position `flat`."""
     w = env.writer(indent=indent)
     with _ranges(kernel):
@@ -242,9 +224,7 @@ def _reduce_body(
     return lines + _accumulate(kernel, red, value, flat, indent)
 
 
-def _stores(
-    kernel: kf.Kernel, env: KernelEnv, stores, indent: str, prefix: str = "e"
-) -> list[str]:
+def _stores(kernel: kf.Kernel, env: KernelEnv, stores, indent: str, prefix: str = "e") -> list[str]:
     w = env.writer(acc=_acc_name(kernel), indent=indent, prefix=prefix)
     with _ranges(kernel):
         for s in stores:
@@ -302,13 +282,9 @@ def _block_combine(kernel: kf.Kernel, red: _Reducer) -> list[str]:
             "    gc_av = gc_pv[0]; gc_ai = gc_pi[0];",
             f"    for (int gc_w = 1; gc_w < {nwarps}; ++gc_w) {{",
         ]
-        lines += _accumulate(kernel, red, "gc_pv[gc_w]", "gc_pi[gc_w]", "      ") + [
-            "    }"
-        ]
+        lines += _accumulate(kernel, red, "gc_pv[gc_w]", "gc_pi[gc_w]", "      ") + ["    }"]
         return lines
-    lines += [
-        f"      const {ctype} gc_other = ({ctype})__shfl_xor_sync(GC_FULL_MASK, ({st})gc_acc, gc_off);"
-    ]
+    lines += [f"      const {ctype} gc_other = ({ctype})__shfl_xor_sync(GC_FULL_MASK, ({st})gc_acc, gc_off);"]
     lines += _accumulate(kernel, red, "gc_other", "", "      ") + ["    }"]
     lines += [
         "    if ((threadIdx.x & 31) == 0) gc_pv[threadIdx.x >> 5] = gc_acc;",
@@ -328,23 +304,17 @@ def _reduce_block(kernel: kf.Kernel, env: KernelEnv) -> list[CudaKernel]:
     lines = [_head(kernel.name, params), f"  __shared__ {ctype} gc_pv[{nwarps}];"]
     if kernel.reducer == "argmax":
         lines.append(f"  __shared__ long long gc_pi[{nwarps}];")
-    lines.append(
-        f"  for (long long gc_row = blockIdx.x; gc_row < {rows}LL; gc_row += gridDim.x) {{"
-    )
+    lines.append(f"  for (long long gc_row = blockIdx.x; gc_row < {rows}LL; gc_row += gridDim.x) {{")
     lines += _split("gc_row", kernel.loop_vars(), "    ")
     lines += _acc_decl(kernel, red, "    ")
-    lines.append(
-        f"    for (long long gc_r = threadIdx.x; gc_r < {width}LL; gc_r += {THREADS}) {{"
-    )
+    lines.append(f"    for (long long gc_r = threadIdx.x; gc_r < {width}LL; gc_r += {THREADS}) {{")
     lines += _reduce_body(kernel, env, red, "gc_r", "      ") + ["    }"]
     lines += _block_combine(kernel, red)
     if kernel.stores:
         lines.append("    if (threadIdx.x == 0) {")
         lines += _stores(kernel, env, kernel.stores, "      ") + ["    }"]
     if kernel.row_stores:
-        lines.append(
-            f"    for (long long gc_r = threadIdx.x; gc_r < {width}LL; gc_r += {THREADS}) {{"
-        )
+        lines.append(f"    for (long long gc_r = threadIdx.x; gc_r < {width}LL; gc_r += {THREADS}) {{")
         lines += _split("gc_r", kernel.red_vars(), "      ")
         lines += _stores(kernel, env, kernel.row_stores, "      ", "w") + ["    }"]
     lines += ["    __syncthreads();  // gc_pv is reused by the next row", "  }", "}"]

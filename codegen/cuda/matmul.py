@@ -41,15 +41,11 @@ def _acc_type(dtype: DType) -> str:
 
 
 def _operand_base(op: kf.Operand, batch_vars: list[str], name: str) -> str:
-    terms = [f"{op.offset}LL"] + [
-        f"{s}LL * {v}" for s, v in zip(op.batch_strides, batch_vars) if s
-    ]
+    terms = [f"{op.offset}LL"] + [f"{s}LL * {v}" for s, v in zip(op.batch_strides, batch_vars) if s]
     return f"    const long long {name} = {' + '.join(terms)};"
 
 
-def _tile_loader(
-    op: kf.Operand, env: KernelEnv, side: str, rows: int, cols: int, ctype: str
-) -> list[str]:
+def _tile_loader(op: kf.Operand, env: KernelEnv, side: str, rows: int, cols: int, ctype: str) -> list[str]:
     """Copy one (rows x cols) tile of an operand into shared memory, zero
     outside the matrix. For A the tile is (m x k), for B (k x n); both are
     stored k-major: gc_as[k][m], gc_bs[k][n]."""
@@ -127,11 +123,7 @@ def render_dot(kernel: kf.Kernel, env: KernelEnv) -> list[CudaKernel]:
     grid = (-(-n_size // TILE_N), -(-m_size // TILE_M), max(1, min(nbatch, MAX_BLOCKS)))
     if 0 in (m_size, n_size, nbatch):
         grid = (0, 0, 0)
-    return [
-        CudaKernel(
-            kernel.name, "\n".join(lines), names, grid, (THREADS, 1, 1), w.uses_err
-        )
-    ]
+    return [CudaKernel(kernel.name, "\n".join(lines), names, grid, (THREADS, 1, 1), w.uses_err)]
 
 
 def _inner_product(ctype: str) -> list[str]:
@@ -154,9 +146,7 @@ def _inner_product(ctype: str) -> list[str]:
     ]
 
 
-def _epilogue(
-    m_size: int, n_size: int, ctype: str, store_lines: list[str], kernel: kf.Kernel
-) -> list[str]:
+def _epilogue(m_size: int, n_size: int, ctype: str, store_lines: list[str], kernel: kf.Kernel) -> list[str]:
     return (
         [
             "    #pragma unroll",

@@ -40,9 +40,7 @@ class CudaModule:
     name: str
     source: str
     launches: list[CudaKernel]
-    check_kernels: dict[int, str] = field(
-        default_factory=dict
-    )  # error code -> kernel name
+    check_kernels: dict[int, str] = field(default_factory=dict)  # error code -> kernel name
 
 
 def _shared_buffers(program: kf.Program) -> set[str]:
@@ -75,9 +73,7 @@ def _kernel_names(kernels: list[kf.Kernel]) -> list[str]:
     taken: set[str] = set()
     names = []
     for k in kernels:
-        ops = list(dict.fromkeys(p for p in k.primitives if p not in _QUIET)) or [
-            k.kind
-        ]
+        ops = list(dict.fromkeys(p for p in k.primitives if p not in _QUIET)) or [k.kind]
         prefix = k.name.split("_")[0]
         names.append(cdefs.identifier(f"{prefix}_{'_'.join(ops[-3:])}", taken))
     return names
@@ -98,20 +94,14 @@ def render_program(program: kf.Program) -> CudaModule:
     for kernel, name in zip(program.kernels, _kernel_names(program.kernels)):
         render = RENDERERS.get(kernel.kind)
         if render is None:
-            raise CudaRenderError(
-                f"kernel {kernel.name}: no CUDA template for kind {kernel.kind!r}"
-            )
+            raise CudaRenderError(f"kernel {kernel.name}: no CUDA template for kind {kernel.kind!r}")
         env.current = name
         rendered = render(_renamed(kernel, name), env)
         fused = ", ".join(kernel.primitives) or kernel.kind
         for k in rendered:
-            texts.append(
-                f"// {k.name}: {kernel.kind} kernel over {list(kernel.shape)}; fuses {fused}\n{k.text}"
-            )
+            texts.append(f"// {k.name}: {kernel.kind} kernel over {list(kernel.shape)}; fuses {fused}\n{k.text}")
         launches += rendered
-    head = (
-        f"// graphc CUDA module for program @{program.name}: {len(launches)} kernels\n"
-    )
+    head = f"// graphc CUDA module for program @{program.name}: {len(launches)} kernels\n"
     source = head + PRELUDE + "\n" + "\n\n".join(texts) + "\n"
     return CudaModule(program.name, source, launches, dict(env.check_kernels))
 

@@ -71,11 +71,7 @@ class Sequential(_ModuleSequence):
 
     def __delitem__(self, idx) -> None:
         keys = list(self._modules)
-        targets = (
-            keys[idx]
-            if isinstance(idx, slice)
-            else [keys[_index(idx, len(self), "Sequential")]]
-        )
+        targets = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self), "Sequential")]]
         for key in targets:
             del self._modules[key]
         self._renumber(list(self._modules.values()))
@@ -209,9 +205,7 @@ class ParameterList(Module):
         return self._parameters[str(_index(idx, len(self), "ParameterList"))]
 
     def __setitem__(self, idx: int, param) -> None:
-        self.register_parameter(
-            str(_index(idx, len(self), "ParameterList")), _as_parameter(param)
-        )
+        self.register_parameter(str(_index(idx, len(self), "ParameterList")), _as_parameter(param))
 
     def __len__(self) -> int:
         return len(self._parameters)
@@ -232,9 +226,7 @@ class ParameterList(Module):
         lines = []
         for key, param in self._parameters.items():
             size = "x".join(str(d) for d in param.shape)
-            lines.append(
-                f"  ({key}): Parameter containing: [{param.dtype} of size {size}]"
-            )
+            lines.append(f"  ({key}): Parameter containing: [{param.dtype} of size {size}]")
         return "\n".join(lines)
 
 

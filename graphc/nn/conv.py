@@ -46,18 +46,12 @@ class _ConvNd(Module):
                 f"must be divisible by groups={groups}"
             )
         if padding_mode != "zeros":
-            raise NotImplementedError(
-                f"{type(self).__name__}: padding_mode {padding_mode!r} is not supported"
-            )
+            raise NotImplementedError(f"{type(self).__name__}: padding_mode {padding_mode!r} is not supported")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(
-                    f"Invalid padding string {padding!r}, should be one of ('valid', 'same')"
-                )
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and any(s != 1 for s in _ntuple(stride, n)):
-                raise ValueError(
-                    "padding='same' is not supported for strided convolutions"
-                )
+                raise ValueError("padding='same' is not supported for strided convolutions")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _ntuple(kernel_size, n)
         self.stride = _ntuple(stride, n)
@@ -243,8 +237,6 @@ class ConvTranspose2d(_ConvNd):
             )
             extra = wanted[i] - smallest
             if not 0 <= extra < max(self.stride[i], self.dilation[i]):
-                raise ValueError(
-                    f"ConvTranspose2d: requested output size {wanted} is not reachable"
-                )
+                raise ValueError(f"ConvTranspose2d: requested output size {wanted} is not reachable")
             result.append(extra)
         return tuple(result)

@@ -22,12 +22,8 @@ class Embedding(Module):
         **unsupported,
     ):
         super().__init__()
-        if any(
-            unsupported.get(k) for k in ("max_norm", "scale_grad_by_freq", "sparse")
-        ):
-            raise NotImplementedError(
-                "Embedding: max_norm, scale_grad_by_freq and sparse are not supported"
-            )
+        if any(unsupported.get(k) for k in ("max_norm", "scale_grad_by_freq", "sparse")):
+            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Padding_idx must be within num_embeddings")
@@ -59,9 +55,7 @@ class Embedding(Module):
 
     def forward(self, input):
         if input.is_floating_point():
-            raise TypeError(
-                f"Embedding: expected integer indices, got dtype {input.dtype}"
-            )
+            raise TypeError(f"Embedding: expected integer indices, got dtype {input.dtype}")
         return F.embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:

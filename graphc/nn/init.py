@@ -46,9 +46,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
 
 def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
     if tensor.dim() < 2:
-        raise ValueError(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
-        )
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     receptive = 1
     for size in tensor.shape[2:]:
         receptive *= size
@@ -58,9 +56,7 @@ def _calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
 def _fan(tensor, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(
-            f"Mode {mode} not supported, please use one of fan_in, fan_out"
-        )
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -73,20 +69,12 @@ def _fill(tensor, values):
 
 
 def _uniform_values(tensor, a: float, b: float, generator):
-    u = (
-        graphc.rand(*tensor.shape, generator=generator)
-        if generator is not None
-        else graphc.rand(*tensor.shape)
-    )
+    u = graphc.rand(*tensor.shape, generator=generator) if generator is not None else graphc.rand(*tensor.shape)
     return u * (b - a) + a
 
 
 def _normal_values(tensor, mean: float, std: float, generator):
-    z = (
-        graphc.randn(*tensor.shape, generator=generator)
-        if generator is not None
-        else graphc.randn(*tensor.shape)
-    )
+    z = graphc.randn(*tensor.shape, generator=generator) if generator is not None else graphc.randn(*tensor.shape)
     return z * std + mean
 
 
@@ -212,17 +200,11 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    draw = (
-        _normal_values(graphc.empty(rows, cols), 0.0, 1.0, generator)
-        .numpy()
-        .astype(np.float64)
-    )
+    draw = _normal_values(graphc.empty(rows, cols), 0.0, 1.0, generator).numpy().astype(np.float64)
     if rows < cols:
         draw = draw.T
     q, r = np.linalg.qr(draw)
     q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return _fill(
-        tensor, graphc.tensor((gain * q).astype(np.float32)).reshape(tensor.shape)
-    )
+    return _fill(tensor, graphc.tensor((gain * q).astype(np.float32)).reshape(tensor.shape))

@@ -11,9 +11,7 @@ from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
 
 
-def check_last_dim(
-    layer: Module, input, expected: int, what: str = "in_features"
-) -> None:
+def check_last_dim(layer: Module, input, expected: int, what: str = "in_features") -> None:
     """Raise a clear error when the last dim of `input` is not `expected`."""
     if input.dim() == 0 or input.shape[-1] != expected:
         raise ValueError(
@@ -50,13 +48,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(
-            graphc.empty(out_features, in_features, dtype=dtype or graphc.float32)
-        )
+        self.weight = Parameter(graphc.empty(out_features, in_features, dtype=dtype or graphc.float32))
         if bias:
-            self.bias = Parameter(
-                graphc.empty(out_features, dtype=dtype or graphc.float32)
-            )
+            self.bias = Parameter(graphc.empty(out_features, dtype=dtype or graphc.float32))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -81,9 +75,7 @@ class Linear(Module):
 class Bilinear(Module):
     """y = x1^T A x2 + b, weight [out, in1, in2], all ~ U(-1/sqrt(in1), 1/sqrt(in1))."""
 
-    def __init__(
-        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True
-    ):
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = (
             in1_features,
@@ -138,11 +130,7 @@ class Unflatten(Module):
 
     def forward(self, input):
         dim = self.dim % input.dim()
-        shape = (
-            tuple(input.shape[:dim])
-            + self.unflattened_size
-            + tuple(input.shape[dim + 1 :])
-        )
+        shape = tuple(input.shape[:dim]) + self.unflattened_size + tuple(input.shape[dim + 1 :])
         return input.reshape(shape)
 
     def extra_repr(self) -> str:

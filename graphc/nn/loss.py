@@ -15,9 +15,7 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    def __init__(
-        self, weight=None, size_average=None, reduce=None, reduction: str = "mean"
-    ):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
         # A buffer, as in PyTorch: it moves with .to() and is saved.
         self.register_buffer("weight", weight)
@@ -34,9 +32,7 @@ class L1Loss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
-    def __init__(
-        self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0
-    ):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
         super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
@@ -103,9 +99,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
 class BCELoss(_WeightedLoss):
     def forward(self, input, target):
-        return F.binary_cross_entropy(
-            input, target, self.weight, reduction=self.reduction
-        )
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_WeightedLoss):
@@ -142,6 +136,4 @@ class KLDivLoss(_Loss):
         self.log_target = log_target
 
     def forward(self, input, target):
-        return F.kl_div(
-            input, target, reduction=self.reduction, log_target=self.log_target
-        )
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -18,9 +18,7 @@ from graphc.nn.parameter import Parameter
 from graphc.trace import active as _active_trace
 
 
-class _IncompatibleKeys(
-    namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-):
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """What `load_state_dict` returns: the keys it did not find or did not use."""
 
     def __repr__(self):
@@ -85,9 +83,7 @@ class Module:
 
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
-            raise TypeError(
-                f"{type(self).__name__}.__init__() got unexpected arguments"
-            )
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
         # object.__setattr__ bypasses our own __setattr__, which needs these dicts.
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -98,9 +94,7 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(
-            f'Module [{type(self).__name__}] is missing the required "forward" function'
-        )
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     # -- calling --------------------------------------------------------------
 
@@ -137,9 +131,7 @@ class Module:
 
     def _check_name(self, name, kind: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(
-                f"{kind} name should be a string. Got {type(name).__name__}"
-            )
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
         if name == "":
             raise KeyError(f'{kind} name can\'t be empty string ""')
         if "." in name:
@@ -148,9 +140,7 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (or None, a declared-but-absent parameter)."""
         if "_parameters" not in self.__dict__:
-            raise AttributeError(
-                "cannot assign parameter before Module.__init__() call"
-            )
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
         self._check_name(name, "parameter")
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
@@ -219,17 +209,13 @@ class Module:
         for store in ("_parameters", "_buffers", "_modules"):
             if store in d and name in d[store]:
                 return d[store][name]
-        raise AttributeError(
-            f"'{type(self).__name__}' object has no attribute '{name}'"
-        )
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
-                raise AttributeError(
-                    "cannot assign parameters before Module.__init__() call"
-                )
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
             self._forget(name)
             self.register_parameter(name, value)
         elif params is not None and name in params:
@@ -241,9 +227,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             if "_modules" not in self.__dict__:
-                raise AttributeError(
-                    "cannot assign module before Module.__init__() call"
-                )
+                raise AttributeError("cannot assign module before Module.__init__() call")
             self._forget(name)
             self._modules[name] = value
         elif name in self.__dict__.get("_modules", {}):
@@ -254,9 +238,7 @@ class Module:
             self._modules[name] = None
         elif name in self.__dict__.get("_buffers", {}):
             if value is not None and not isinstance(value, graphc.Tensor):
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)"
-                )
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
             self._buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -283,9 +265,7 @@ class Module:
 
     # -- iteration ------------------------------------------------------------
 
-    def named_modules(
-        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
-    ):
+    def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
         """Yield (dotted name, module) for self and all descendants, depth first."""
         if memo is None:
             memo = set()
@@ -315,14 +295,8 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def _named_members(
-        self, store: str, prefix: str, recurse: bool, remove_duplicate: bool = True
-    ):
-        modules = (
-            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
-            if recurse
-            else [(prefix, self)]
-        )
+    def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         seen = set()
         for module_prefix, module in modules:
             for name, value in module.__dict__[store].items():
@@ -331,9 +305,7 @@ class Module:
                 seen.add(id(value))
                 yield module_prefix + ("." if module_prefix else "") + name, value
 
-    def named_parameters(
-        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-    ):
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
         """Yield (dotted name, Parameter); shared parameters appear once."""
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
@@ -341,9 +313,7 @@ class Module:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(
-        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-    ):
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
         yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True):
@@ -389,7 +359,7 @@ class Module:
         """Replace the data of every parameter, gradient and buffer by
         `fn(tensor)`, keeping the Parameter objects (optimizers hold them)."""
         for module in self.modules():
-            for name, param in module._parameters.items():
+            for _name, param in module._parameters.items():
                 if param is None:
                     continue
                 with graphc.no_grad():
@@ -409,11 +379,7 @@ class Module:
 
         def convert(t):
             if dtype is not None and t.is_floating_point():
-                return (
-                    t.to(device=device, dtype=dtype)
-                    if device is not None
-                    else t.to(dtype)
-                )
+                return t.to(device=device, dtype=dtype) if device is not None else t.to(dtype)
             return t.to(device) if device is not None else t
 
         return self._apply(convert)
@@ -422,13 +388,7 @@ class Module:
         return self.to("cpu")
 
     def cuda(self, device=None) -> Module:
-        return self.to(
-            "cuda"
-            if device is None
-            else device
-            if isinstance(device, str)
-            else f"cuda:{device}"
-        )
+        return self.to("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
 
     def _cast_floats(self, dtype) -> Module:
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
@@ -444,9 +404,7 @@ class Module:
 
     # -- state dict -----------------------------------------------------------
 
-    def state_dict(
-        self, *, destination=None, prefix: str = "", keep_vars: bool = False
-    ):
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
         """An OrderedDict from dotted names to parameters and persistent
         buffers (detached unless keep_vars), in PyTorch's key order."""
         if destination is None:
@@ -480,9 +438,7 @@ class Module:
         are always an error. Returns `(missing_keys, unexpected_keys)`.
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(
-                f"Expected state_dict to be dict-like, got {type(state_dict).__name__}."
-            )
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
         missing, errors, used = [], [], set()
         for module_prefix, module in self.named_modules():
             prefix = module_prefix + "." if module_prefix else ""
@@ -500,22 +456,16 @@ class Module:
             if unexpected:
                 errors.insert(
                     0,
-                    "Unexpected key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in unexpected)
-                    ),
+                    "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected)),
                 )
             if missing:
                 errors.insert(
                     0,
-                    "Missing key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in missing)
-                    ),
+                    "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing)),
                 )
         if errors:
             raise RuntimeError(
-                "Error(s) in loading state_dict for {}:\n\t{}".format(
-                    self._get_name(), "\n\t".join(errors)
-                )
+                "Error(s) in loading state_dict for {}:\n\t{}".format(self._get_name(), "\n\t".join(errors))
             )
         return _IncompatibleKeys(missing, unexpected)
 
@@ -531,10 +481,7 @@ class Module:
     def __repr__(self) -> str:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
-        child_lines = [
-            f"({name}): {_indent(repr(module), 2)}"
-            for name, module in self._modules.items()
-        ]
+        child_lines = [f"({name}): {_indent(repr(module), 2)}" for name, module in self._modules.items()]
         lines = extra_lines + child_lines
         body = ""
         if len(extra_lines) == 1 and not child_lines:
@@ -557,9 +504,7 @@ def _copy_into(module: Module, name: str, target, value, assign: bool) -> str | 
     with graphc.no_grad():
         if assign:
             if isinstance(target, Parameter):
-                module._parameters[name] = Parameter(
-                    value, requires_grad=target.requires_grad
-                )
+                module._parameters[name] = Parameter(value, requires_grad=target.requires_grad)
             else:
                 module._buffers[name] = value
         else:
@@ -584,7 +529,5 @@ def _parse_to(*args, **kwargs):
         elif arg is not None:
             raise TypeError(f"to() received an invalid argument {arg!r}")
     if dtype is not None and not dtype.is_floating_point:
-        raise TypeError(
-            f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
-        )
+        raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
     return device, dtype

@@ -44,9 +44,7 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", graphc.zeros(num_features))
             self.register_buffer("running_var", graphc.ones(num_features))
-            self.register_buffer(
-                "num_batches_tracked", graphc.tensor(0, dtype=graphc.int64)
-            )
+            self.register_buffer("num_batches_tracked", graphc.tensor(0, dtype=graphc.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -57,9 +55,7 @@ class _BatchNorm(Module):
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             with graphc.no_grad():
-                self.num_batches_tracked.copy_(
-                    graphc.zeros_like(self.num_batches_tracked)
-                )
+                self.num_batches_tracked.copy_(graphc.zeros_like(self.num_batches_tracked))
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
@@ -88,9 +84,7 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(
             input,
-            self.running_mean
-            if not self.training or self.track_running_stats
-            else None,
+            self.running_mean if not self.training or self.track_running_stats else None,
             self.running_var if not self.training or self.track_running_stats else None,
             self.weight,
             self.bias,
@@ -145,9 +139,7 @@ class LayerNorm(Module):
                 f"LayerNorm: expected input ending in normalized_shape {self.normalized_shape}, "
                 f"got input of shape {tuple(input.shape)}"
             )
-        return F.layer_norm(
-            input, self.normalized_shape, self.weight, self.bias, self.eps
-        )
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (

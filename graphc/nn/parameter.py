@@ -32,11 +32,7 @@ class Parameter(graphc.Tensor):
     def __repr__(self) -> str:
         text = super().__repr__()
         # Tensor's repr may already name the subclass; add the prefix once.
-        return (
-            text
-            if text.startswith("Parameter containing")
-            else "Parameter containing:\n" + text
-        )
+        return text if text.startswith("Parameter containing") else "Parameter containing:\n" + text
 
     def __deepcopy__(self, memo):
         if id(self) in memo:

@@ -116,9 +116,7 @@ class AvgPool1d(_AvgPoolNd):
         count_include_pad=True,
     ):
         super().__init__()
-        self.kernel_size = (
-            (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
-        )
+        self.kernel_size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
         stride = stride if stride is not None else kernel_size
         self.stride = (stride,) if isinstance(stride, int) else tuple(stride)
         self.padding = (padding,) if isinstance(padding, int) else tuple(padding)

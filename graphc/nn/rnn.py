@@ -69,11 +69,7 @@ class RNNBase(Module):
 
     def _weights(self, layer: int, direction: int):
         suffix = _suffix(layer, direction)
-        names = (
-            ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            if self.bias
-            else ("weight_ih", "weight_hh")
-        )
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
         weights = [getattr(self, name + suffix) for name in names]
         return weights + [None] * (4 - len(weights))
 
@@ -95,9 +91,7 @@ class RNNBase(Module):
         if unbatched:
             hx = hx.unsqueeze(1)
         if tuple(hx.shape) != expected:
-            raise ValueError(
-                f"{self._get_name()}: expected hidden state of shape {expected}, got {tuple(hx.shape)}"
-            )
+            raise ValueError(f"{self._get_name()}: expected hidden state of shape {expected}, got {tuple(hx.shape)}")
         return hx
 
     def _run(self, input, states):
@@ -192,9 +186,7 @@ class RNN(RNNBase):
         bidirectional: bool = False,
     ):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(
-                f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
-            )
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(
             mode,
@@ -242,9 +234,7 @@ class LSTM(RNNBase):
 
     def _initial_states(self, hx, batch, unbatched, dtype):
         if hx is None:
-            return [
-                self._initial_state(None, batch, unbatched, dtype) for _ in range(2)
-            ]
+            return [self._initial_state(None, batch, unbatched, dtype) for _ in range(2)]
         h0, c0 = hx
         return [
             self._initial_state(h0, batch, unbatched, dtype),

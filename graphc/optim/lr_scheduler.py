@@ -17,8 +17,15 @@ from collections import Counter
 
 from graphc.optim.optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "ReduceLROnPlateau"]
+__all__ = [
+    "LRScheduler",
+    "LambdaLR",
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "ReduceLROnPlateau",
+]
 
 
 class LRScheduler:
@@ -37,8 +44,9 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming an "
-                                   "optimizer")
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming an optimizer"
+                    )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
@@ -137,7 +145,7 @@ class MultiStepLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list:
         passed = sum(count for milestone, count in self.milestones.items() if milestone <= self.last_epoch)
-        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+        return [base_lr * self.gamma**passed for base_lr in self.base_lrs]
 
 
 class ExponentialLR(LRScheduler):
@@ -153,7 +161,7 @@ class ExponentialLR(LRScheduler):
         return [lr * self.gamma for lr in self._current_lrs()]
 
     def _get_closed_form_lr(self) -> list:
-        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+        return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -172,8 +180,10 @@ class CosineAnnealingLR(LRScheduler):
         if self._step_count == 1 and t > 0:
             return [eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / t_max)) / 2 for base in self.base_lrs]
         if (t - 1 - t_max) % (2 * t_max) == 0:
-            return [lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
-                    for base, lr in zip(self.base_lrs, self._current_lrs())]
+            return [
+                lr + (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+                for base, lr in zip(self.base_lrs, self._current_lrs())
+            ]
         ratio = (1 + math.cos(math.pi * t / t_max)) / (1 + math.cos(math.pi * (t - 1) / t_max))
         return [ratio * (lr - eta_min) + eta_min for lr in self._current_lrs()]
 
@@ -192,9 +202,18 @@ class ReduceLROnPlateau(LRScheduler):
     goes below `min_lr` (one number or one per group); reductions smaller
     than `eps` are skipped."""
 
-    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
-                 eps: float = 1e-8):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr=0.0,
+        eps: float = 1e-8,
+    ):
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         if not isinstance(optimizer, Optimizer):

@@ -151,8 +151,10 @@ class Optimizer:
         self._lr_tensors: list = []
         self._synced_lrs: list = []
         if isinstance(params, graphc.Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
-                            f"but got {type(params).__name__}")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                f"but got {type(params).__name__}"
+            )
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -181,8 +183,10 @@ class Optimizer:
         if isinstance(params, graphc.Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
-                            "of tensors in sets will change between runs. Please use a list instead.")
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering "
+                "of tensors in sets will change between runs. Please use a list instead."
+            )
         group["params"] = list(params)
         for p in group["params"]:
             if not isinstance(p, graphc.Tensor):
@@ -209,8 +213,7 @@ class Optimizer:
             return True
         # Fallback when the frontend has no is_tracing(): gradients produced
         # inside a trace are symbolic.
-        return any(p.grad is not None and _is_symbolic(p.grad)
-                   for group in self.param_groups for p in group["params"])
+        return any(p.grad is not None and _is_symbolic(p.grad) for group in self.param_groups for p in group["params"])
 
     def _sync_hyper(self) -> None:
         """Copy each group's Python `lr` into its lr tensor (in place).
@@ -306,12 +309,16 @@ class Optimizer:
             raise ValueError("optimizer state dict must be a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"loaded state dict has {len(saved_groups)} parameter groups, "
-                             f"the optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
             if len(group["params"]) != len(saved["params"]):
-                raise ValueError(f"loaded state dict contains a parameter group {i} of size {len(saved['params'])} "
-                                 f"that doesn't match the size of optimizer's group ({len(group['params'])})")
+                raise ValueError(
+                    f"loaded state dict contains a parameter group {i} of size {len(saved['params'])} "
+                    f"that doesn't match the size of optimizer's group ({len(group['params'])})"
+                )
         param_of = {}
         for group, saved in zip(self.param_groups, saved_groups):
             param_of.update(zip(saved["params"], group["params"]))
@@ -337,8 +344,11 @@ def _load_into(old, new):
     compiled training steps, which hold the state tensors they traced, see
     the loaded values; otherwise `new` replaces it."""
     if (
-        isinstance(old, graphc.Tensor) and isinstance(new, graphc.Tensor)
-        and old.shape == new.shape and old.dtype == new.dtype and old.device == new.device
+        isinstance(old, graphc.Tensor)
+        and isinstance(new, graphc.Tensor)
+        and old.shape == new.shape
+        and old.dtype == new.dtype
+        and old.device == new.device
     ):
         with graphc.no_grad():
             old.copy_(new)

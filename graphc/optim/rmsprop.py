@@ -20,15 +20,38 @@ class RMSprop(Optimizer):
         p = p - lr * g / avg                                  (otherwise)
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 capturable: bool = False, foreach=None, maximize: bool = False, differentiable: bool = False):
-        for name, value in (("learning rate", lr), ("epsilon", eps), ("momentum", momentum),
-                            ("weight_decay", weight_decay), ("alpha", alpha)):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach=None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ):
+        for name, value in (
+            ("learning rate", lr),
+            ("epsilon", eps),
+            ("momentum", momentum),
+            ("weight_decay", weight_decay),
+            ("alpha", alpha),
+        ):
             if value < 0.0:
                 raise ValueError(f"Invalid {name} value: {value}")
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def _init_state(self, p, group) -> dict:

@@ -95,8 +95,18 @@ class MNIST(VisionDataset):
         ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
         ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
     ]
-    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
-               "8 - eight", "9 - nine"]
+    classes = [
+        "0 - zero",
+        "1 - one",
+        "2 - two",
+        "3 - three",
+        "4 - four",
+        "5 - five",
+        "6 - six",
+        "7 - seven",
+        "8 - eight",
+        "9 - nine",
+    ]
     download_timeout = 30.0
 
     def __init__(self, root, train: bool = True, transform=None, target_transform=None, download: bool = False):
@@ -134,12 +144,15 @@ class MNIST(VisionDataset):
 
     def _missing_message(self, names, download: bool) -> str:
         split = "train" if self.train else "test"
-        looked = [os.path.join(folder, name + ext) for name in names for folder in self._search_dirs()
-                  for ext in (".gz", "")]
+        looked = [
+            os.path.join(folder, name + ext) for name in names for folder in self._search_dirs() for ext in (".gz", "")
+        ]
         lines = [f"{type(self).__name__} {split} files not found. Looked for:"] + [f"    {p}" for p in looked]
         if self.train and self._find("t10k-images-idx3-ubyte") is not None:
-            lines.append("Only the test split (t10k-*) is present here: use train=False, or split the test set "
-                         "with graphc.utils.data.random_split.")
+            lines.append(
+                "Only the test split (t10k-*) is present here: use train=False, or split the test set "
+                "with graphc.utils.data.random_split."
+            )
         if not download:
             lines.append("Pass download=True to fetch them, or use graphc.vision.datasets.SyntheticDigits offline.")
         return "\n".join(lines)
@@ -167,8 +180,11 @@ class MNIST(VisionDataset):
             except (OSError, urllib.error.URLError, ValueError) as exc:
                 failures.append(f"    {url}: {exc}")
         raise DatasetNotFoundError(
-            f"{type(self).__name__}: could not download {filename} to {target}. Tried:\n" + "\n".join(failures)
-            + "\n" + self._missing_message([filename[:-3]], download=True))
+            f"{type(self).__name__}: could not download {filename} to {target}. Tried:\n"
+            + "\n".join(failures)
+            + "\n"
+            + self._missing_message([filename[:-3]], download=True)
+        )
 
 
 def _fetch_url(url: str, target: str, md5: str, timeout: float) -> None:
@@ -202,8 +218,7 @@ class FashionMNIST(MNIST):
         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     ]
-    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-               "Ankle boot"]
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 # Digit skeletons in a unit box (x right, y down), as polylines. Curves are
@@ -240,8 +255,8 @@ def _render(segments: np.ndarray, thickness: float, size: int = 28) -> np.ndarra
     """Anti-aliased strokes: intensity falls off with the distance of each
     pixel centre to the nearest segment."""
     ys, xs = np.mgrid[0:size, 0:size] + 0.5
-    pixels = np.stack([xs.ravel(), ys.ravel()], axis=1)[:, None, :]   # (P, 1, 2)
-    a, b = segments[None, :, 0, :], segments[None, :, 1, :]            # (1, S, 2)
+    pixels = np.stack([xs.ravel(), ys.ravel()], axis=1)[:, None, :]  # (P, 1, 2)
+    a, b = segments[None, :, 0, :], segments[None, :, 1, :]  # (1, S, 2)
     ab = b - a
     t = np.clip(((pixels - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
     nearest = a + t[..., None] * ab
@@ -265,8 +280,7 @@ class SyntheticDigits(VisionDataset):
 
     classes = MNIST.classes
 
-    def __init__(self, n: int = 10000, seed: int = 0, transform=None, target_transform=None,
-                 noise: float = 0.08):
+    def __init__(self, n: int = 10000, seed: int = 0, transform=None, target_transform=None, noise: float = 0.08):
         super().__init__(None, transform=transform, target_transform=target_transform)
         if n <= 0:
             raise ValueError(f"SyntheticDigits: n must be positive, got {n}")

@@ -42,12 +42,14 @@ def parse_idx(data: bytes, name: str = "<bytes>", expected_ndim: int | None = No
     if len(data) < 4:
         raise IDXError(f"{name}: not an IDX file (only {len(data)} bytes, the header alone needs 4)")
     if data[0] != 0 or data[1] != 0:
-        raise IDXError(f"{name}: not an IDX file (bad magic number 0x{data[:4].hex()}; "
-                       "IDX files start with two zero bytes)")
+        raise IDXError(
+            f"{name}: not an IDX file (bad magic number 0x{data[:4].hex()}; IDX files start with two zero bytes)"
+        )
     code, ndim = data[2], data[3]
     if code not in IDX_TYPES:
-        raise IDXError(f"{name}: unknown IDX type code 0x{code:02x} (known: "
-                       f"{', '.join(f'0x{c:02x}' for c in IDX_TYPES)})")
+        raise IDXError(
+            f"{name}: unknown IDX type code 0x{code:02x} (known: {', '.join(f'0x{c:02x}' for c in IDX_TYPES)})"
+        )
     if expected_ndim is not None and ndim != expected_ndim:
         raise IDXError(f"{name}: expected {expected_ndim} dimensions, the header says {ndim}")
     header_size = 4 + 4 * ndim

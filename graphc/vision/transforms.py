@@ -16,8 +16,17 @@ import numpy as np
 
 import graphc
 
-__all__ = ["Compose", "ToTensor", "Normalize", "Lambda", "RandomCrop", "RandomHorizontalFlip", "Resize",
-           "CenterCrop", "Pad"]
+__all__ = [
+    "Compose",
+    "ToTensor",
+    "Normalize",
+    "Lambda",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "Resize",
+    "CenterCrop",
+    "Pad",
+]
 
 
 def _uniform() -> float:
@@ -54,8 +63,8 @@ def _image_size(img) -> tuple[int, int]:
 def _crop(img, top: int, left: int, height: int, width: int):
     array = _as_array(img)
     if _is_tensor(img):
-        return _like(array[..., top:top + height, left:left + width], img)
-    return array[top:top + height, left:left + width]
+        return _like(array[..., top : top + height, left : left + width], img)
+    return array[top : top + height, left : left + width]
 
 
 def _pad(img, padding, fill=0, padding_mode: str = "constant"):
@@ -137,8 +146,9 @@ class Normalize:
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         if any(s == 0 for s in self.std):
-            raise ValueError(f"std evaluated to zero after conversion to float, leading to division by zero: "
-                             f"{self.std}")
+            raise ValueError(
+                f"std evaluated to zero after conversion to float, leading to division by zero: {self.std}"
+            )
         self.inplace = inplace
 
     def __call__(self, tensor):

@@ -5,7 +5,6 @@ import os
 import pytest
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache_dir(tmp_path_factory):
     # Tests never touch the user's ~/.cache/graphc.
@@ -16,5 +15,3 @@ def _private_cache_dir(tmp_path_factory):
         os.environ.pop("GRAPHC_CACHE_DIR", None)
     else:
         os.environ["GRAPHC_CACHE_DIR"] = old
-
-

@@ -2,9 +2,9 @@
 and writes aliased outputs in place."""
 
 import numpy as np
+from compiler_util import assert_matches
 
 import runtime.cpu as cpu
-from compiler_util import assert_matches
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
@@ -51,7 +51,11 @@ def test_softmax_and_log_softmax_two_kernels_each():
 
 
 def test_linear_bias_relu_fuses_into_dot():
-    x, w, b = input_node("x", (5, 12), dt.float32), input_node("w", (7, 12), dt.float32), input_node("b", (7,), dt.float32)
+    x, w, b = (
+        input_node("x", (5, 12), dt.float32),
+        input_node("w", (7, 12), dt.float32),
+        input_node("b", (7,), dt.float32),
+    )
     y = node(Op.DOT, x, node(Op.PERMUTE, w, perm=(1, 0)))
     out = relu(node(Op.ADD, y, node(Op.EXPAND, b, shape=(5, 7))))
     exe = assert_matches(Graph([x, w, b], [out]), [f32(5, 12), f32(7, 12), f32(7)])

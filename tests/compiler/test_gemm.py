@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from compiler_util import assert_matches
 
 import runtime.cpu as cpu
 from codegen.llvm import gemm
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
-
-from compiler_util import assert_matches
 
 RNG = np.random.default_rng(1)
 
@@ -44,8 +43,12 @@ SIZES = [1, 3, 17, 63, 65, 257]
 @pytest.mark.parametrize("n", [1, 17, 65, 257])
 def test_odd_sizes(m, n, threads):
     k = 63
-    exe = assert_matches(_dot_graph((m, k), (k, n), dt.float32), [data((m, k), dt.float32), data((k, n), dt.float32)],
-                         rtol=1e-4, atol=1e-5)
+    exe = assert_matches(
+        _dot_graph((m, k), (k, n), dt.float32),
+        [data((m, k), dt.float32), data((k, n), dt.float32)],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     if m >= gemm.GEMM_MIN_ROWS and n >= gemm.GEMM_MIN_COLS and m * n * k >= gemm.GEMM_MIN_WORK:
         assert _uses_gemm(exe)
 
@@ -55,14 +58,19 @@ def test_block_edges(mkn, threads):
     # K past one KC block (sums carried in scratch), N past one NC block,
     # M past one MC block, K = 1.
     m, k, n = mkn
-    assert_matches(_dot_graph((m, k), (k, n), dt.float32), [data((m, k), dt.float32), data((k, n), dt.float32)],
-                   rtol=1e-4, atol=1e-4)
+    assert_matches(
+        _dot_graph((m, k), (k, n), dt.float32),
+        [data((m, k), dt.float32), data((k, n), dt.float32)],
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("dtype", [dt.float64, dt.int32, dt.int64])
 def test_other_dtypes(dtype, threads):
-    exe = assert_matches(_dot_graph((65, 40), (40, 33), dtype), [data((65, 40), dtype), data((40, 33), dtype)],
-                         rtol=1e-10, atol=1e-10)
+    exe = assert_matches(
+        _dot_graph((65, 40), (40, 33), dtype), [data((65, 40), dtype), data((40, 33), dtype)], rtol=1e-10, atol=1e-10
+    )
     assert _uses_gemm(exe) == dtype.is_float
 
 
@@ -73,28 +81,38 @@ def test_transposed_operands(threads):
     xt_y = node(Op.DOT, node(Op.PERMUTE, x, perm=(1, 0)), y)
     y_wt = node(Op.DOT, y, node(Op.PERMUTE, w, perm=(1, 0)))
     g = Graph([x, y, w], [xt_y, y_wt])
-    exe = assert_matches(g, [data((70, 50), dt.float32), data((70, 40), dt.float32), data((30, 40), dt.float32)],
-                         rtol=1e-4, atol=1e-5)
+    exe = assert_matches(
+        g, [data((70, 50), dt.float32), data((70, 40), dt.float32), data((30, 40), dt.float32)], rtol=1e-4, atol=1e-5
+    )
     assert all(gemm.uses_gemm(k) for k in exe.program.kernels if k.kind == "dot")
 
 
 def test_batched_and_broadcast(threads):
     a, b = input_node("a", (3, 33, 40), dt.float32), input_node("b", (40, 45), dt.float32)
     out = node(Op.DOT, a, node(Op.EXPAND, b, shape=(3, 40, 45)))
-    exe = assert_matches(Graph([a, b], [out]), [data((3, 33, 40), dt.float32), data((40, 45), dt.float32)],
-                         rtol=1e-4, atol=1e-5)
+    exe = assert_matches(
+        Graph([a, b], [out]), [data((3, 33, 40), dt.float32), data((40, 45), dt.float32)], rtol=1e-4, atol=1e-5
+    )
     assert _uses_gemm(exe)
 
 
 def test_fused_epilogue(threads):
     # relu(x @ w + bias) * 0.5: the epilogue runs on the GEMM's result.
-    x, w, bias = input_node("x", (67, 90), dt.float32), input_node("w", (90, 35), dt.float32), input_node("b", (35,), dt.float32)
+    x, w, bias = (
+        input_node("x", (67, 90), dt.float32),
+        input_node("w", (90, 35), dt.float32),
+        input_node("b", (35,), dt.float32),
+    )
     y = node(Op.ADD, node(Op.DOT, x, w), node(Op.EXPAND, node(Op.RESHAPE, bias, shape=(1, 35)), shape=(67, 35)))
     zero = node(Op.EXPAND, const(0.0, dt.float32), shape=(67, 35))
     half = node(Op.EXPAND, const(0.5, dt.float32), shape=(67, 35))
     out = node(Op.MUL, node(Op.MAX, y, zero), half)
-    exe = assert_matches(Graph([x, w, bias], [out]), [data((67, 90), dt.float32), data((90, 35), dt.float32),
-                                                     data((35,), dt.float32)], rtol=1e-4, atol=1e-5)
+    exe = assert_matches(
+        Graph([x, w, bias], [out]),
+        [data((67, 90), dt.float32), data((90, 35), dt.float32), data((35,), dt.float32)],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     dots = [k for k in exe.program.kernels if k.kind == "dot"]
     assert len(dots) == 1 and gemm.uses_gemm(dots[0]) and len(exe.program.kernels) == 1
 
@@ -156,5 +174,10 @@ def test_loop_invariant_scalar_read_through_aliased_output():
     new_p = node(Op.SUB, p, node(Op.MUL, g, scale))
     graph = Graph([p, g, t], [new_p])
     for step in (1.0, 2.0, 7.0):
-        assert_matches(graph, [data((300,), dt.float32), data((300,), dt.float32), np.array(step, np.float32)],
-                       rtol=1e-5, atol=1e-5, aliases={0: 0})
+        assert_matches(
+            graph,
+            [data((300,), dt.float32), data((300,), dt.float32), np.array(step, np.float32)],
+            rtol=1e-5,
+            atol=1e-5,
+            aliases={0: 0},
+        )

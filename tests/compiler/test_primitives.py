@@ -3,12 +3,11 @@ dtypes, broadcasting, non-contiguous views, size-1 and empty dimensions."""
 
 import numpy as np
 import pytest
+from compiler_util import assert_matches
 
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
-
-from compiler_util import assert_matches
 
 RNG = np.random.default_rng(0)
 NUMERIC = [dt.float32, dt.float64, dt.int32, dt.int64, dt.uint8]
@@ -85,7 +84,11 @@ def test_nan_semantics():
 
 
 def test_where():
-    c, x, y = input_node("c", (4, 5), dt.bool_), input_node("x", (4, 5), dt.float32), input_node("y", (4, 5), dt.float32)
+    c, x, y = (
+        input_node("c", (4, 5), dt.bool_),
+        input_node("x", (4, 5), dt.float32),
+        input_node("y", (4, 5), dt.float32),
+    )
     g = Graph([c, x, y], [node(Op.WHERE, c, x, y)])
     assert_matches(g, [data((4, 5), dt.bool_), data((4, 5), dt.float32), data((4, 5), dt.float32)])
 
@@ -101,7 +104,9 @@ def test_cast(src, dst):
 
 
 @pytest.mark.parametrize("dtype", NUMERIC)
-@pytest.mark.parametrize("op,axes", [(Op.SUM, (1,)), (Op.SUM, (0, 2)), (Op.REDUCE_MAX, (2,)), (Op.PROD, (0,)), (Op.SUM, ())])
+@pytest.mark.parametrize(
+    "op,axes", [(Op.SUM, (1,)), (Op.SUM, (0, 2)), (Op.REDUCE_MAX, (2,)), (Op.PROD, (0,)), (Op.SUM, ())]
+)
 def test_reduce(op, axes, dtype):
     a = data((3, 4, 5), dtype, low=-2, high=3)
     assert_matches(unary_graph(op, dtype, (3, 4, 5), axes=axes), [a], rtol=1e-4)
@@ -170,7 +175,9 @@ def test_dot_transposed_and_broadcast_operands():
     assert_matches(g, [data((6, 4), dt.float32), data((5, 4), dt.float32), data((4, 5), dt.float32)])
 
 
-@pytest.mark.parametrize("kernel,stride,padding,dilation", [(3, 1, 1, 1), (2, 2, 0, 1), ((3, 2), (2, 1), (1, 0), (1, 2))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,dilation", [(3, 1, 1, 1), (2, 2, 0, 1), ((3, 2), (2, 1), (1, 0), (1, 2))]
+)
 def test_unfold_fold(kernel, stride, padding, dilation):
     x = input_node("x", (2, 3, 7, 6), dt.float32)
     attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
@@ -193,7 +200,9 @@ def test_gather_scatter(axis):
     shape = (3, 4) if axis == 0 else (4, 3)
     index = RNG.integers(0, 4 if axis == 0 else 5, shape).astype(np.int64)
     src = input_node("s", shape, dt.float32)
-    g = Graph([x, idx, src], [node(Op.GATHER, x, idx, axis=axis), node(Op.SCATTER_ADD, src, idx, axis=axis, shape=(4, 5))])
+    g = Graph(
+        [x, idx, src], [node(Op.GATHER, x, idx, axis=axis), node(Op.SCATTER_ADD, src, idx, axis=axis, shape=(4, 5))]
+    )
     assert_matches(g, [data((4, 5), dt.float32), index, data(shape, dt.float32)])
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from compiler_util import assert_matches
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ir"))

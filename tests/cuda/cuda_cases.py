@@ -50,11 +50,7 @@ class Cases:
         name = f"x{len(self._inputs)}"
         n = input_node(name, shape, dtype)
         self._inputs.append(n)
-        self._values.append(
-            _data(self.rng, shape, dtype)
-            if value is None
-            else np.asarray(value, dtype.np)
-        )
+        self._values.append(_data(self.rng, shape, dtype) if value is None else np.asarray(value, dtype.np))
         return n
 
     def add(self, name: str, *outputs) -> None:
@@ -102,9 +98,7 @@ def elementwise_cases(c: Cases) -> None:
         (I32, I8),
         (F16, F64),
     ):
-        c.add(
-            f"cast_{src.short}_{dst.short}", node(Op.CAST, c.inp((10,), src), dtype=dst)
-        )
+        c.add(f"cast_{src.short}_{dst.short}", node(Op.CAST, c.inp((10,), src), dtype=dst))
     # Integer division by zero and of negative operands (truncation).
     c.add(
         "div_i32_zero",
@@ -119,9 +113,7 @@ def elementwise_cases(c: Cases) -> None:
 def leaf_cases(c: Cases) -> None:
     c.add(
         "const_array",
-        node(
-            Op.ADD, c.inp((2, 3), F32), const(np.arange(6.0).reshape(2, 3), F32, (2, 3))
-        ),
+        node(Op.ADD, c.inp((2, 3), F32), const(np.arange(6.0).reshape(2, 3), F32, (2, 3))),
     )
     c.add("const_scalar_f64", node(Op.MUL, c.inp((), F64), const(0.1, F64)))
     c.add(
@@ -134,9 +126,7 @@ def leaf_cases(c: Cases) -> None:
     )
     c.add(
         "iota_i64",
-        node(
-            Op.ADD, c.inp((3, 4), I64), node(Op.IOTA, shape=(3, 4), axis=1, dtype=I64)
-        ),
+        node(Op.ADD, c.inp((3, 4), I64), node(Op.IOTA, shape=(3, 4), axis=1, dtype=I64)),
     )
     key = c.inp((), I64, 12345)
     c.add("random_f32", node(Op.RANDOM, key, shape=(4, 1000)))
@@ -192,9 +182,7 @@ def contraction_cases(c: Cases) -> None:
     for dt in (F32, F64, I32, F16):
         c.add(f"dot_{dt.short}", node(Op.DOT, c.inp((70, 33), dt), c.inp((33, 90), dt)))
     a, b = c.inp((3, 17, 8), F32), c.inp((3, 5, 8), F32)
-    c.add(
-        "dot_batched_transposed", node(Op.DOT, a, node(Op.PERMUTE, b, perm=(0, 2, 1)))
-    )
+    c.add("dot_batched_transposed", node(Op.DOT, a, node(Op.PERMUTE, b, perm=(0, 2, 1))))
     bias = c.inp((90,), F32)
     h = node(Op.DOT, c.inp((64, 40), F32), c.inp((40, 90), F32))
     relu = node(
@@ -210,9 +198,7 @@ def contraction_cases(c: Cases) -> None:
 
 def indexing_cases(c: Cases) -> None:
     idx = c.rng.integers(0, 6, size=(4, 3))
-    c.add(
-        "gather", node(Op.GATHER, c.inp((6, 3), F32), c.inp((4, 3), I64, idx), axis=0)
-    )
+    c.add("gather", node(Op.GATHER, c.inp((6, 3), F32), c.inp((4, 3), I64, idx), axis=0))
     for dt in (F32, F64, I64, I32, F16, I8):
         sidx = c.rng.integers(0, 5, size=(8, 3))
         c.add(
@@ -227,9 +213,7 @@ def indexing_cases(c: Cases) -> None:
         )
 
 
-def mlp_training_step(
-    batch: int = 16, n_in: int = 20, hidden: int = 32, classes: int = 10, seed: int = 0
-):
+def mlp_training_step(batch: int = 16, n_in: int = 20, hidden: int = 32, classes: int = 10, seed: int = 0):
     """(name, Graph, inputs): a 2-layer MLP, a softmax cross-entropy loss
     and its gradients w.r.t. all four parameters (passes/autodiff.grad)."""
     from passes import autodiff

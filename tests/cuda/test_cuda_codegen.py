@@ -75,9 +75,7 @@ def test_dot_is_tiled_with_register_blocks_and_fused_epilogue(rendered):
     assert "__shared__ float gc_as[16][64 + 1];" in src
     assert "gc_c4[gc_i][gc_j] += gc_a[gc_i] * gc_b[gc_j];" in src
     program = rendered["dot_bias_relu"][0]
-    assert [k.kind for k in program.kernels] == [
-        "dot"
-    ]  # bias and relu ride in the epilogue
+    assert [k.kind for k in program.kernels] == ["dot"]  # bias and relu ride in the epilogue
     assert "gc_max<float>" in src
 
 

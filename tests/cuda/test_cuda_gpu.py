@@ -18,9 +18,7 @@ from runtime import cuda as rt
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(
-        not rt.is_available(), reason=f"CUDA unavailable: {rt.unavailable_reason()}"
-    ),
+    pytest.mark.skipif(not rt.is_available(), reason=f"CUDA unavailable: {rt.unavailable_reason()}"),
 ]
 
 # Per-dtype tolerances: GPU transcendentals differ from numpy's by a few
@@ -41,18 +39,12 @@ def assert_same_as_interpreter(graph: Graph, inputs, aliases=None) -> list[np.nd
     want = interpreter.run(graph, [a.copy() for a in inputs])
     exe = backends.compile_graph(graph, "cuda", aliases)
     got = exe([a.copy() for a in inputs])
-    reduces = any(
-        n.op in (Op.SUM, Op.PROD, Op.DOT, Op.FOLD, Op.SCATTER_ADD) for n in graph.nodes
-    )
+    reduces = any(n.op in (Op.SUM, Op.PROD, Op.DOT, Op.FOLD, Op.SCATTER_ADD) for n in graph.nodes)
     for i, (g, w, out) in enumerate(zip(got, want, graph.outputs)):
-        assert g.dtype == w.dtype and g.shape == w.shape, (
-            f"output {i}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
-        )
+        assert g.dtype == w.dtype and g.shape == w.shape, f"output {i}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
         if w.dtype.kind == "f":
             rtol, atol = (_SUM_TOL if reduces else _TOL)[out.dtype]
-            np.testing.assert_allclose(
-                g, w, rtol=rtol, atol=atol, err_msg=f"{graph.name} output {i}"
-            )
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{graph.name} output {i}")
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{graph.name} output {i}")
     return got
@@ -80,9 +72,7 @@ def test_training_step_matches_interpreter():
     assert_same_as_interpreter(graph, inputs)
 
 
-def _random_graph(
-    rng: np.random.Generator, index: int
-) -> tuple[Graph, list[np.ndarray]]:
+def _random_graph(rng: np.random.Generator, index: int) -> tuple[Graph, list[np.ndarray]]:
     """A random chain of elementwise, movement, reduction and dot ops."""
     shape = (int(rng.integers(1, 40)), int(rng.integers(1, 300)))
     a, b = (
@@ -99,13 +89,9 @@ def _random_graph(
         if choice == 0:
             cur = node(Op.TANH, cur)
         elif choice == 1:
-            cur = node(
-                [Op.ADD, Op.MUL, Op.MAX, Op.SUB][int(rng.integers(0, 4))], cur, other
-            )
+            cur = node([Op.ADD, Op.MUL, Op.MAX, Op.SUB][int(rng.integers(0, 4))], cur, other)
         elif choice == 2 and cur.ndim == 2:
-            row = node(
-                Op.RESHAPE, node(Op.REDUCE_MAX, cur, axes=(1,)), shape=(cur.shape[0], 1)
-            )
+            row = node(Op.RESHAPE, node(Op.REDUCE_MAX, cur, axes=(1,)), shape=(cur.shape[0], 1))
             cur = node(Op.SUB, cur, node(Op.EXPAND, row, shape=cur.shape))
         elif choice == 3 and cur.ndim == 2:
             cur = node(Op.PERMUTE, node(Op.PERMUTE, cur, perm=(1, 0)), perm=(1, 0))
@@ -138,14 +124,10 @@ def test_out_of_range_gather_raises_index_error_and_program_recovers():
     graph = Graph([x, idx], [node(Op.GATHER, x, idx, axis=0)])
     exe = backends.compile_graph(graph, "cuda")
     data = np.arange(10, dtype=np.float32).reshape(5, 2)
-    with pytest.raises(
-        IndexError, match="index 7 is out of bounds for a dimension of size 5"
-    ):
+    with pytest.raises(IndexError, match="index 7 is out of bounds for a dimension of size 5"):
         exe([data, np.array([[0, 1], [7, 2], [3, 4]], np.int64)])
     good = np.array([[0, 1], [4, 2], [3, 4]], np.int64)
-    np.testing.assert_array_equal(
-        exe([data, good])[0], interpreter.run(graph, [data, good])[0]
-    )
+    np.testing.assert_array_equal(exe([data, good])[0], interpreter.run(graph, [data, good])[0])
 
 
 def test_aliased_outputs_are_written_into_their_inputs():

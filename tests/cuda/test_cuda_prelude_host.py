@@ -17,9 +17,7 @@ from codegen.cuda.prelude import PRELUDE
 from graphc.ir import dtypes, rules
 from runtime import cuda as rt
 
-pytestmark = pytest.mark.skipif(
-    rt.find_nvcc() is None, reason="nvcc (CUDA toolkit) not found"
-)
+pytestmark = pytest.mark.skipif(rt.find_nvcc() is None, reason="nvcc (CUDA toolkit) not found")
 
 KEYS = [0, 1, -1, 12345, 2**62 + 7, -(2**63)]
 COUNTERS = 64
@@ -65,34 +63,28 @@ def _main() -> str:
     ]
     for key in KEYS:
         key_lit = cdefs.literal(key, dtypes.int64)
-        lines.append(
-            f'  for (long long i = 0; i < {COUNTERS}; ++i) printf("%u\\n", bits32(gc_random({key_lit}, i)));'
-        )
+        lines.append(f'  for (long long i = 0; i < {COUNTERS}; ++i) printf("%u\\n", bits32(gc_random({key_lit}, i)));')
     for a, b in DIV_PAIRS:
         lines.append(
-            f'  printf("%d\\n", gc_idiv<int, unsigned int>({cdefs.literal(a, dtypes.int32)}, {cdefs.literal(b, dtypes.int32)}));'
+            f'  printf("%d\\n", gc_idiv<int, unsigned int>({cdefs.literal(a, dtypes.int32)}, '
+            f"{cdefs.literal(b, dtypes.int32)}));"
         )
     for v in F32_VALUES:
         lines.append(f'  printf("%u\\n", bits32({cdefs.literal(v, dtypes.float32)}));')
-        lines.append(
-            f'  printf("%u\\n", bits32(gc_round_h({cdefs.literal(v, dtypes.float32)})));'
-        )
+        lines.append(f'  printf("%u\\n", bits32(gc_round_h({cdefs.literal(v, dtypes.float32)})));')
     for a, d in FLOOR_PAIRS:
-        lines.append(
-            f'  printf("%lld %lld\\n", gc_floordiv({a}LL, {d}LL), gc_mod({a}LL, {d}LL));'
-        )
+        lines.append(f'  printf("%lld %lld\\n", gc_floordiv({a}LL, {d}LL), gc_mod({a}LL, {d}LL));')
     for a, b in MAX_PAIRS:
         fa, fb = cdefs.literal(a, dtypes.float32), cdefs.literal(b, dtypes.float32)
-        lines.append(
-            f'  printf("%u %u\\n", bits32(gc_max<float>({fa}, {fb})), bits32(gc_min<float>({fa}, {fb})));'
-        )
+        lines.append(f'  printf("%u %u\\n", bits32(gc_max<float>({fa}, {fb})), bits32(gc_min<float>({fa}, {fb})));')
     for row in ARGMAX_ROWS:
         vals = ", ".join(cdefs.literal(v, dtypes.float32) for v in row)
         lines += [
             "  {",
             f"    const float r[] = {{{vals}}};",
             "    float bv = r[0]; long long bi = 0;",
-            f"    for (long long i = 1; i < {len(row)}; ++i) if (gc_argmax_better(bv, bi, r[i], i)) {{ bv = r[i]; bi = i; }}",
+            f"    for (long long i = 1; i < {len(row)}; ++i) "
+            "if (gc_argmax_better(bv, bi, r[i], i)) { bv = r[i]; bi = i; }",
             '    printf("%lld\\n", bi);',
             "  }",
         ]
@@ -108,13 +100,9 @@ def host_output(tmp_path_factory) -> list[str]:
     )
     with open(src, "w") as f:
         f.write(PRELUDE + "\n" + _main())
-    proc = subprocess.run(
-        [rt.find_nvcc(), "-o", exe, src], check=False, capture_output=True, text=True
-    )
+    proc = subprocess.run([rt.find_nvcc(), "-o", exe, src], check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    return subprocess.run(
-        [exe], capture_output=True, text=True, check=True
-    ).stdout.split("\n")
+    return subprocess.run([exe], capture_output=True, text=True, check=True).stdout.split("\n")
 
 
 def test_random_is_bit_identical_to_the_reference(host_output):
@@ -147,9 +135,7 @@ def test_float_literals_are_exact_and_half_rounding_matches_numpy(host_output):
         with np.errstate(over="ignore"):
             h = f.astype(np.float16).astype(np.float32)
         if np.isnan(f):
-            assert np.isnan(np.uint32(lit).view(np.float32)) and np.isnan(
-                np.uint32(half).view(np.float32)
-            )
+            assert np.isnan(np.uint32(lit).view(np.float32)) and np.isnan(np.uint32(half).view(np.float32))
             continue
         assert lit == int(f.view(np.uint32)), v
         assert half == int(h.view(np.uint32)), v
@@ -158,9 +144,7 @@ def test_float_literals_are_exact_and_half_rounding_matches_numpy(host_output):
 def test_index_floor_division_max_min_and_argmax(host_output):
     start = len(KEYS) * COUNTERS + len(DIV_PAIRS) + 2 * len(F32_VALUES)
     floor = _section(host_output, start, len(FLOOR_PAIRS))
-    assert [tuple(map(int, x.split())) for x in floor] == [
-        (a // d, a % d) for a, d in FLOOR_PAIRS
-    ]
+    assert [tuple(map(int, x.split())) for x in floor] == [(a // d, a % d) for a, d in FLOOR_PAIRS]
     start += len(FLOOR_PAIRS)
     for line, (a, b) in zip(_section(host_output, start, len(MAX_PAIRS)), MAX_PAIRS):
         mx, mn = (np.uint32(int(t)).view(np.float32) for t in line.split())
@@ -172,7 +156,5 @@ def test_index_floor_division_max_min_and_argmax(host_output):
         assert (np.isnan(mn) and np.isnan(ref_min)) or mn == ref_min
     start += len(MAX_PAIRS)
     got = [int(x) for x in _section(host_output, start, len(ARGMAX_ROWS))]
-    ref = rules.evaluate(
-        rules.Op.ARGMAX, [np.array(ARGMAX_ROWS, np.float32)], {"axis": 1}
-    )
+    ref = rules.evaluate(rules.Op.ARGMAX, [np.array(ARGMAX_ROWS, np.float32)], {"axis": 1})
     assert got == ref.tolist()

@@ -63,9 +63,7 @@ def test_cache_key_covers_source_arch_compiler_and_flags():
         cache_key("src", "sm_90", "release 13.0", ["-O3"]),
         cache_key("src", "sm_80", "release 12.4", ["-O3"]),
         cache_key("src", "sm_80", "release 13.0", ["-O2"]),
-        cache_key(
-            "srcsm_80", "", "release 13.0", ["-O3"]
-        ),  # no collision by concatenation
+        cache_key("srcsm_80", "", "release 13.0", ["-O3"]),  # no collision by concatenation
     ]
     assert len({base, *variants}) == 6
 

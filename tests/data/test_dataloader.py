@@ -93,8 +93,15 @@ def test_shuffle_is_a_permutation_reproducible_with_seed():
 
 def test_default_collate_nested_structures():
     Point = collections.namedtuple("Point", "x y")
-    samples = [{"img": graphc.full((2, 2), float(i)), "meta": (i, 0.5 * i, f"s{i}", True),
-                "arr": np.arange(3, dtype=np.int16) + i, "pt": Point(i, np.float32(i))} for i in range(3)]
+    samples = [
+        {
+            "img": graphc.full((2, 2), float(i)),
+            "meta": (i, 0.5 * i, f"s{i}", True),
+            "arr": np.arange(3, dtype=np.int16) + i,
+            "pt": Point(i, np.float32(i)),
+        }
+        for i in range(3)
+    ]
     out = default_collate(samples)
     assert out["img"].shape == (3, 2, 2) and out["img"].numpy()[2, 0, 0] == 2.0
     ints, floats, strings, flags = out["meta"]
@@ -153,8 +160,9 @@ def test_workers_give_the_same_batches_in_order():
     g = graphc.Generator().manual_seed(3)
     shuffled_serial = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, generator=g))
     g = graphc.Generator().manual_seed(3)
-    shuffled_parallel = _as_lists(DataLoader(ds, batch_size=4, shuffle=True, generator=g, num_workers=2,
-                                             prefetch_factor=1))
+    shuffled_parallel = _as_lists(
+        DataLoader(ds, batch_size=4, shuffle=True, generator=g, num_workers=2, prefetch_factor=1)
+    )
     assert shuffled_parallel == shuffled_serial
 
 

@@ -25,8 +25,9 @@ def test_subset_and_concat():
         cat[13]
 
 
-@pytest.mark.parametrize("lengths,expected", [([7, 3], [7, 3]), ([0.8, 0.2], [8, 2]),
-                                              ([0.34, 0.33, 0.33], [4, 3, 3]), ([10, 0], [10, 0])])
+@pytest.mark.parametrize(
+    "lengths,expected", [([7, 3], [7, 3]), ([0.8, 0.2], [8, 2]), ([0.34, 0.33, 0.33], [4, 3, 3]), ([10, 0], [10, 0])]
+)
 def test_random_split_sizes_and_disjointness(lengths, expected):
     parts = random_split(range(10), lengths, generator=graphc.Generator().manual_seed(0))
     assert [len(p) for p in parts] == expected

@@ -235,9 +235,7 @@ def test_compiled_training_step_on_cuda_keeps_state_on_the_device(fake_cuda):
     for d in deltas[2:]:
         assert d["dtoh_bytes"] <= 8 * d["dtoh"] and d["htod_bytes"] <= 8 * d["htod"]
     # Same numbers as the CPU run (llvm backend), from the same seed.
-    np.testing.assert_allclose(
-        [l.item() for l in losses], [l.item() for l in losses_c], rtol=1e-4
-    )
+    np.testing.assert_allclose([loss.item() for loss in losses], [loss.item() for loss in losses_c], rtol=1e-4)
     for p, q in zip(trained, model_c.parameters()):
         np.testing.assert_allclose(p, q.detach().numpy(), rtol=1e-4, atol=1e-6)
 
@@ -318,8 +316,14 @@ def test_layers_that_build_helper_tensors_run_on_the_device(fake_cuda):
     # values are made on the input's device.
     graphc.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.AvgPool2d(2), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(4, 2),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.AvgPool2d(2),
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(),
+        nn.Linear(4, 2),
     )
     img = graphc.randn(2, 3, 8, 8)
     ref = model(img)

@@ -34,18 +34,10 @@ def assert_same(g, t, rtol=1e-5, atol=1e-6, what=""):
         for a, b in zip(g, t):
             assert_same(a, b, rtol, atol, what)
         return
-    assert isinstance(g, graphc.Tensor), (
-        f"{what}: expected a Tensor, got {type(g).__name__}"
-    )
-    assert tuple(g.shape) == tuple(t.shape), (
-        f"{what}: shape {tuple(g.shape)} vs torch {tuple(t.shape)}"
-    )
-    assert TORCH_DTYPE[g.dtype] == t.dtype, (
-        f"{what}: dtype {g.dtype} vs torch {t.dtype}"
-    )
-    np.testing.assert_allclose(
-        g.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol, err_msg=what
-    )
+    assert isinstance(g, graphc.Tensor), f"{what}: expected a Tensor, got {type(g).__name__}"
+    assert tuple(g.shape) == tuple(t.shape), f"{what}: shape {tuple(g.shape)} vs torch {tuple(t.shape)}"
+    assert TORCH_DTYPE[g.dtype] == t.dtype, f"{what}: dtype {g.dtype} vs torch {t.dtype}"
+    np.testing.assert_allclose(g.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol, err_msg=what)
 
 
 def finite_difference(fn, arrays, index: int, eps: float = 1e-6) -> np.ndarray:
@@ -66,9 +58,7 @@ def finite_difference(fn, arrays, index: int, eps: float = 1e-6) -> np.ndarray:
 def check_grad(fn, arrays, rtol=1e-5, atol=1e-7, name="fn"):
     """Compare graphc's gradients of sum(fn(...)) with finite differences,
     naming the function, argument and index that disagree."""
-    tensors = [
-        graphc.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays
-    ]
+    tensors = [graphc.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
     fn(*tensors).sum().backward()
     for i, t in enumerate(tensors):
         expected = finite_difference(fn, arrays, i)
@@ -77,5 +67,6 @@ def check_grad(fn, arrays, rtol=1e-5, atol=1e-7, name="fn"):
         if bad.any():
             pos = tuple(int(k) for k in np.argwhere(bad)[0])
             raise AssertionError(
-                f"{name}: gradient of argument {i} at index {pos}: autograd {got[pos]!r}, finite difference {expected[pos]!r}"
+                f"{name}: gradient of argument {i} at index {pos}: "
+                f"autograd {got[pos]!r}, finite difference {expected[pos]!r}"
             )

@@ -55,10 +55,7 @@ COMPOSITE = [
     ("broadcast", lambda a, b: (a * b - a).exp(), [(2, 1, 3), (4, 1)], False),
     (
         "indexing",
-        lambda x: (
-            x[1:, ::2] * x[[0, 2]][:, :2]
-            + x[torch_or_graphc(x).tensor([[2, 0], [1, 1]]), 1:3]
-        ),
+        lambda x: x[1:, ::2] * x[[0, 2]][:, :2] + x[torch_or_graphc(x).tensor([[2, 0], [1, 1]]), 1:3],
         [(3, 4)],
         False,
     ),
@@ -70,19 +67,13 @@ COMPOSITE = [
     ),
     (
         "cat_stack",
-        lambda a, b: (
-            torch_or_graphc(a).cat([a, b], 0).sum(0)
-            * torch_or_graphc(a).stack([a, b]).mean(0)
-        ),
+        lambda a, b: torch_or_graphc(a).cat([a, b], 0).sum(0) * torch_or_graphc(a).stack([a, b]).mean(0),
         [(2, 3), (2, 3)],
         False,
     ),
     (
         "permute_reshape",
-        lambda x: (
-            x.permute(2, 0, 1).reshape(4, -1)
-            @ torch_or_graphc(x).ones(6, 2, dtype=x.dtype)
-        ),
+        lambda x: x.permute(2, 0, 1).reshape(4, -1) @ torch_or_graphc(x).ones(6, 2, dtype=x.dtype),
         [(2, 3, 4)],
         False,
     ),
@@ -107,9 +98,7 @@ def torch_or_graphc(x):
     return graphc if isinstance(x, graphc.Tensor) else torch
 
 
-@pytest.mark.parametrize(
-    "name,fn,shapes,positive", COMPOSITE, ids=[c[0] for c in COMPOSITE]
-)
+@pytest.mark.parametrize("name,fn,shapes,positive", COMPOSITE, ids=[c[0] for c in COMPOSITE])
 def test_composite_gradients_match_torch(name, fn, shapes, positive):
     arrays = [RNG.standard_normal(s) for s in shapes]
     if positive:
@@ -128,9 +117,7 @@ def test_composite_gradients_match_torch(name, fn, shapes, positive):
         )
 
 
-@pytest.mark.parametrize(
-    "name,fn,shapes,positive", COMPOSITE[:8], ids=[c[0] for c in COMPOSITE[:8]]
-)
+@pytest.mark.parametrize("name,fn,shapes,positive", COMPOSITE[:8], ids=[c[0] for c in COMPOSITE[:8]])
 def test_composite_gradients_match_finite_differences(name, fn, shapes, positive):
     arrays = [RNG.standard_normal(s) for s in shapes]
     if positive:

@@ -71,12 +71,7 @@ INT_OK = {
     "sign",
     "square",
 }
-UNARY_CASES = [
-    (*u, d)
-    for u in UNARY
-    for d in (np.float32, np.float64, np.int64)
-    if d != np.int64 or u[0] in INT_OK
-]
+UNARY_CASES = [(*u, d) for u in UNARY for d in (np.float32, np.float64, np.int64) if d != np.int64 or u[0] in INT_OK]
 
 
 @pytest.mark.parametrize(
@@ -143,9 +138,7 @@ def test_binary_matches_torch_with_broadcasting(name, fn, dtypes):
 
 
 @pytest.mark.parametrize("scalar", [2, 2.5, True, -3])
-@pytest.mark.parametrize(
-    "dtype", [np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_]
-)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_])
 def test_python_scalar_promotion(scalar, dtype):
     arr = _data((4,), dtype, positive=True)
     g, t = pair(arr)
@@ -164,12 +157,8 @@ def test_zero_dim_tensor_promotion():
     a = graphc.ones(3, dtype=graphc.int32)
     assert (a + graphc.tensor(1)).dtype is graphc.int32
     assert (a + graphc.tensor(1.0, dtype=graphc.float64)).dtype is graphc.float64
-    assert (
-        graphc.ones(3) + graphc.tensor(1.0, dtype=graphc.float64)
-    ).dtype is graphc.float32
-    assert (
-        graphc.ones(3, dtype=graphc.uint8) + graphc.ones(3, dtype=graphc.int8)
-    ).dtype is graphc.int16
+    assert (graphc.ones(3) + graphc.tensor(1.0, dtype=graphc.float64)).dtype is graphc.float32
+    assert (graphc.ones(3, dtype=graphc.uint8) + graphc.ones(3, dtype=graphc.int8)).dtype is graphc.int16
 
 
 DTYPES = [np.bool_, np.uint8, np.int32, np.int64, np.float32, np.float64]
@@ -195,11 +184,7 @@ def test_broadcast_and_promotion_property(shape_a, shape_b, da, db, data):
     b = _data(tuple(shape_b), db)
     ga, ta = pair(a)
     gb, tb = pair(b)
-    out_t = (
-        torch.maximum(ta, tb)
-        if ta.dtype != torch.bool or tb.dtype != torch.bool
-        else ta | tb
-    )
+    out_t = torch.maximum(ta, tb) if ta.dtype != torch.bool or tb.dtype != torch.bool else ta | tb
     assert graphc.result_type(ga, gb) is GRAPHC_DTYPE[torch.result_type(ta, tb)]
     got = graphc.maximum(ga, gb)
     assert tuple(got.shape) == np.broadcast_shapes(a.shape, b.shape)

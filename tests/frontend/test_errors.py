@@ -14,9 +14,7 @@ def test_broadcast_mismatch_names_shapes_and_line():
     with pytest.raises(ShapeError) as err:
         graphc.ones(2, 3) * graphc.ones(4)
     msg = str(err.value)
-    assert (
-        "mul" in msg and "[2, 3]" in msg and "[4]" in msg and "test_errors.py:" in msg
-    )
+    assert "mul" in msg and "[2, 3]" in msg and "[4]" in msg and "test_errors.py:" in msg
     assert isinstance(err.value, RuntimeError)
 
 
@@ -24,12 +22,7 @@ def test_matmul_mismatch_names_both_shapes():
     with pytest.raises(ShapeError) as err:
         graphc.ones(32, 784) @ graphc.ones(128, 10)
     msg = str(err.value)
-    assert (
-        "matmul" in msg
-        and "f32[32,784]" in msg
-        and "f32[128,10]" in msg
-        and "test_errors.py:" in msg
-    )
+    assert "matmul" in msg and "f32[32,784]" in msg and "f32[128,10]" in msg and "test_errors.py:" in msg
 
 
 def test_matmul_dtype_mismatch():
@@ -51,9 +44,7 @@ def test_wrong_dtype_combinations():
 
 
 def test_reshape_and_view_errors():
-    with pytest.raises(
-        ShapeError, match=r"shape \[4, 4\] is invalid for input of size 6"
-    ):
+    with pytest.raises(ShapeError, match=r"shape \[4, 4\] is invalid for input of size 6"):
         graphc.ones(2, 3).view(4, 4)
     with pytest.raises(ShapeError, match="only one dimension can be inferred"):
         graphc.ones(6).reshape(-1, -1)
@@ -80,11 +71,7 @@ def test_backward_errors():
 
 def test_numpy_scalars_defer_to_tensor_operators():
     out = np.float32(2.0) * graphc.ones(2)
-    assert (
-        isinstance(out, graphc.Tensor)
-        and out.dtype is graphc.float32
-        and out.tolist() == [2.0, 2.0]
-    )
+    assert isinstance(out, graphc.Tensor) and out.dtype is graphc.float32 and out.tolist() == [2.0, 2.0]
 
 
 def test_no_grad_decorator_without_parentheses():

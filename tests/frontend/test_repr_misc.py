@@ -32,16 +32,8 @@ REPR_CASES = [
 
 @pytest.mark.parametrize("expr", REPR_CASES)
 def test_repr_matches_torch(expr):
-    t_expr = (
-        expr.replace("X.", "torch.")
-        if expr.startswith("X.")
-        else "torch." + expr.replace("X.", "torch.")
-    )
-    g_expr = (
-        expr.replace("X.", "graphc.")
-        if expr.startswith("X.")
-        else "graphc." + expr.replace("X.", "graphc.")
-    )
+    t_expr = expr.replace("X.", "torch.") if expr.startswith("X.") else "torch." + expr.replace("X.", "torch.")
+    g_expr = expr.replace("X.", "graphc.") if expr.startswith("X.") else "graphc." + expr.replace("X.", "graphc.")
     expected = repr(eval(t_expr)).replace("torch.", "graphc.")
     assert repr(eval(g_expr)) == expected
 
@@ -54,21 +46,11 @@ def test_repr_autograd_suffixes():
 
 def test_conversions_and_properties():
     x = graphc.tensor([[1.5, -2.0], [3.0, 4.0]])
-    assert (
-        x.shape == (2, 2)
-        and x.size(1) == 2
-        and x.dim() == 2
-        and x.ndim == 2
-        and x.numel() == 4
-    )
+    assert x.shape == (2, 2) and x.size(1) == 2 and x.dim() == 2 and x.ndim == 2 and x.numel() == 4
     assert repr(x.shape) == "graphc.Size([2, 2])"
     assert x.dtype is graphc.float32 and x.element_size() == 4 and x.is_floating_point()
     assert x.long().tolist() == [[1, -2], [3, 4]]
-    assert (
-        x.int().dtype is graphc.int32
-        and x.double().dtype is graphc.float64
-        and x.bool().dtype is graphc.bool
-    )
+    assert x.int().dtype is graphc.int32 and x.double().dtype is graphc.float64 and x.bool().dtype is graphc.bool
     assert x.type_as(graphc.tensor([1])).dtype is graphc.int64
     assert x.to(graphc.float64).dtype is graphc.float64
     assert x[0, 1].item() == -2.0 and float(x[1, 1]) == 4.0 and int(x[1, 0]) == 3
@@ -84,9 +66,7 @@ def test_numpy_and_from_numpy_share_memory():
     assert t[0].item() == 10
     t.numpy()[1] = 20
     assert arr[1] == 20
-    assert graphc.as_tensor(arr).numpy() is arr or np.shares_memory(
-        graphc.as_tensor(arr).numpy(), arr
-    )
+    assert graphc.as_tensor(arr).numpy() is arr or np.shares_memory(graphc.as_tensor(arr).numpy(), arr)
     copy = graphc.tensor(arr)
     arr[2] = 30
     assert copy[2].item() == 2
@@ -118,10 +98,7 @@ def test_creation_matches_torch():
         (graphc.tensor(np.ones(2)), torch.tensor(np.ones(2))),
     ]
     for g, t in pairs:
-        assert (
-            g.tolist() == t.tolist()
-            and str(g.dtype).split(".")[1] == str(t.dtype).split(".")[1]
-        )
+        assert g.tolist() == t.tolist() and str(g.dtype).split(".")[1] == str(t.dtype).split(".")[1]
 
 
 def test_default_dtype():
@@ -159,18 +136,13 @@ def test_random_is_seeded_and_distributed():
     assert a.tolist() == b.tolist()
     assert abs(a.mean().item()) < 0.03 and abs(a.std().item() - 1) < 0.03
     u = graphc.rand(20000)
-    assert (
-        0 <= u.min().item() and u.max().item() < 1 and abs(u.mean().item() - 0.5) < 0.01
-    )
+    assert 0 <= u.min().item() and u.max().item() < 1 and abs(u.mean().item() - 0.5) < 0.01
     r = graphc.randint(2, 5, (1000,))
     assert r.dtype is graphc.int64 and set(r.tolist()) == {2, 3, 4}
     assert sorted(graphc.randperm(10).tolist()) == list(range(10))
     assert graphc.rand(3).tolist() != graphc.rand(3).tolist()
     g = graphc.Generator().manual_seed(1)
-    assert (
-        graphc.rand(4, generator=g).tolist()
-        == graphc.rand(4, generator=graphc.Generator().manual_seed(1)).tolist()
-    )
+    assert graphc.rand(4, generator=g).tolist() == graphc.rand(4, generator=graphc.Generator().manual_seed(1)).tolist()
     p = graphc.full((10000,), 0.25)
     assert abs(graphc.bernoulli(p).mean().item() - 0.25) < 0.02
     w = graphc.empty(5000)
@@ -178,9 +150,7 @@ def test_random_is_seeded_and_distributed():
     assert abs(w.mean().item() - 2.0) < 0.05
     w.uniform_(-1, 1)
     assert -1 <= w.min().item() and w.max().item() < 1
-    assert (
-        graphc.randn_like(w).shape == w.shape and graphc.rand_like(w).dtype is w.dtype
-    )
+    assert graphc.randn_like(w).shape == w.shape and graphc.rand_like(w).dtype is w.dtype
 
 
 def test_pickle_round_trip_keeps_data_dtype_and_leaf_flags():
@@ -209,10 +179,7 @@ def _fake_cuda_runtime():
 
 def test_device_labels_and_mixing_errors_with_a_registered_runtime(monkeypatch):
     monkeypatch.setattr(graphc.cuda, "_runtime", _fake_cuda_runtime())
-    assert (
-        graphc.cuda.is_available()
-        and graphc.accelerator.current_accelerator() == "cuda:0"
-    )
+    assert graphc.cuda.is_available() and graphc.accelerator.current_accelerator() == "cuda:0"
     x = graphc.ones(2, device="cuda")
     assert x.device == graphc.device("cuda", 0) and x.is_cuda
     assert (x * 2).device.type == "cuda" and graphc.zeros_like(x).device.type == "cuda"
@@ -223,11 +190,7 @@ def test_device_labels_and_mixing_errors_with_a_registered_runtime(monkeypatch):
     assert repr(x) == "tensor([1., 1.], device='cuda:0')"
     with pytest.raises(RuntimeError, match="same device") as err:
         x + graphc.ones(2)
-    assert (
-        "cuda:0" in str(err.value)
-        and "cpu" in str(err.value)
-        and "test_repr_misc.py" in str(err.value)
-    )
+    assert "cuda:0" in str(err.value) and "cpu" in str(err.value) and "test_repr_misc.py" in str(err.value)
     w = graphc.ones(2, requires_grad=True)
     wc = w.to("cuda")
     assert wc.device.type == "cuda" and w.device.type == "cpu"

@@ -128,9 +128,7 @@ def test_reduction_property_against_numpy(shape, data, op, keepdim):
         expected = np.expand_dims(expected, axis) if keepdim else expected
     else:
         got = getattr(g, op)(axis, keepdim=keepdim).numpy()
-        expected = {"sum": np.sum, "amax": np.max, "mean": np.mean}[op](
-            arr, axis=axis, keepdims=keepdim
-        )
+        expected = {"sum": np.sum, "amax": np.max, "mean": np.mean}[op](arr, axis=axis, keepdims=keepdim)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
@@ -154,9 +152,7 @@ INDEX_CASES = [
     ("masked_fill", lambda m, x: x.masked_fill(x < 0, 0.0)),
     (
         "scatter_add",
-        lambda m, x: m.zeros(2, 5).scatter_add(
-            1, m.tensor([[0, 1, 1, 4], [2, 2, 2, 2]]), x[:, 0]
-        ),
+        lambda m, x: m.zeros(2, 5).scatter_add(1, m.tensor([[0, 1, 1, 4], [2, 2, 2, 2]]), x[:, 0]),
     ),
     ("where_scalar", lambda m, x: m.where(x > 0, x, m.zeros_like(x))),
 ]

@@ -86,9 +86,7 @@ def test_concrete_tensors_created_inside_become_constants():
 
     graph = graphc.trace(f, graphc.zeros(3))
     assert len(graph.inputs) == 1
-    np.testing.assert_allclose(
-        interpreter.run(graph, [np.zeros(3, np.float32)])[0], [1, 2, 3]
-    )
+    np.testing.assert_allclose(interpreter.run(graph, [np.zeros(3, np.float32)])[0], [1, 2, 3])
 
 
 DATA_DEPENDENT = [
@@ -102,20 +100,14 @@ DATA_DEPENDENT = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name,fn,what", DATA_DEPENDENT, ids=[d[0] for d in DATA_DEPENDENT]
-)
+@pytest.mark.parametrize("name,fn,what", DATA_DEPENDENT, ids=[d[0] for d in DATA_DEPENDENT])
 def test_data_dependent_control_flow_raises_trace_error_with_line(name, fn, what):
     with pytest.raises(TraceError) as err:
         graphc.trace(fn, graphc.ones(3))
     message = str(err.value)
     assert what in message
     assert "test_trace_compile.py:" in message
-    assert (
-        "graphc.where" in message
-        or "outside" in message
-        or "out of the compiled function" in message
-    )
+    assert "graphc.where" in message or "outside" in message or "out of the compiled function" in message
 
 
 def test_escaped_symbolic_tensor_raises_when_used_eagerly():
@@ -145,19 +137,13 @@ def _sgd_step(model, x, y, lr=0.1):
 def test_compiled_training_step_matches_eager():
     x, y = graphc.randn(6, 4), graphc.randn(6, 3)
     eager_model, compiled_model = TinyMLP(1), TinyMLP(1)
-    step = graphc.compile(
-        lambda xb, yb: _sgd_step(compiled_model, xb, yb), backend="interp"
-    )
+    step = graphc.compile(lambda xb, yb: _sgd_step(compiled_model, xb, yb), backend="interp")
     eager_losses = [_sgd_step(eager_model, x, y).item() for _ in range(5)]
     compiled_losses = [step(x, y).item() for _ in range(5)]
     np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-6)
     for pe, pc in zip(eager_model.parameters(), compiled_model.parameters()):
-        np.testing.assert_allclose(
-            pc.detach().numpy(), pe.detach().numpy(), rtol=1e-6, atol=1e-7
-        )
-        np.testing.assert_allclose(
-            pc.grad.numpy(), pe.grad.numpy(), rtol=1e-6, atol=1e-7
-        )
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(pc.grad.numpy(), pe.grad.numpy(), rtol=1e-6, atol=1e-7)
     assert eager_losses[-1] < eager_losses[0]
 
 
@@ -183,9 +169,7 @@ def test_compiled_step_with_accumulated_grads_and_momentum_state():
     comp = [compiled(m2, b2, x, y).item() for _ in range(4)]
     np.testing.assert_allclose(comp, eager, rtol=1e-6)
     for p1, p2 in zip(m1.parameters() + b1, m2.parameters() + b2):
-        np.testing.assert_allclose(
-            p2.detach().numpy(), p1.detach().numpy(), rtol=1e-6, atol=1e-7
-        )
+        np.testing.assert_allclose(p2.detach().numpy(), p1.detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_compiled_random_ops_advance_the_generator_like_eager():
@@ -228,11 +212,7 @@ def test_compile_returns_structures_and_wraps_results():
 
     for _ in range(2):
         total, (scaled, [shifted]), d = f(graphc.arange(4.0), 2)
-    assert (
-        total.item() == 6.0
-        and scaled.tolist() == [0, 2, 4, 6]
-        and shifted.tolist() == [-2, -1, 0, 1]
-    )
+    assert total.item() == 6.0 and scaled.tolist() == [0, 2, 4, 6] and shifted.tolist() == [-2, -1, 0, 1]
     assert d["k"].item() == 3.0
     assert not total.is_symbolic and f(graphc.arange(4.0), 3)[1][0].tolist() == [
         0,
@@ -295,16 +275,12 @@ def test_llvm_backend_matches_eager_training():
     pytest.importorskip("llvmlite")
     x, y = graphc.randn(6, 4), graphc.randn(6, 3)
     eager_model, compiled_model = TinyMLP(5), TinyMLP(5)
-    step = graphc.compile(
-        lambda xb, yb: _sgd_step(compiled_model, xb, yb), backend="llvm"
-    )
+    step = graphc.compile(lambda xb, yb: _sgd_step(compiled_model, xb, yb), backend="llvm")
     eager = [_sgd_step(eager_model, x, y).item() for _ in range(3)]
     comp = [step(x, y).item() for _ in range(3)]
     np.testing.assert_allclose(comp, eager, rtol=1e-5)
     for pe, pc in zip(eager_model.parameters(), compiled_model.parameters()):
-        np.testing.assert_allclose(
-            pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_traced_graphs_verify_and_round_trip_through_text():
@@ -312,9 +288,7 @@ def test_traced_graphs_verify_and_round_trip_through_text():
     from graphc.ir.verifier import verify
 
     model = TinyMLP(6)
-    prog = graphc.trace_program(
-        lambda x: _sgd_step(model, x, graphc.zeros(2, 3)), (graphc.ones(2, 4),)
-    )
+    prog = graphc.trace_program(lambda x: _sgd_step(model, x, graphc.zeros(2, 3)), (graphc.ones(2, 4),))
     verify(prog.graph)
     assert str(parse_graph(str(prog.graph))) == str(prog.graph)
 

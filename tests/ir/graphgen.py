@@ -50,9 +50,7 @@ class _Builder:
     def add_input(self) -> Node:
         rank = int(self.rng.integers(0, 4))
         shape = tuple(int(d) for d in self.rng.integers(1, 5, size=rank))
-        n = input_node(
-            f"in{len(self.inputs)}.{'abc'[len(self.inputs) % 3]}", shape, self.dtype
-        )
+        n = input_node(f"in{len(self.inputs)}.{'abc'[len(self.inputs) % 3]}", shape, self.dtype)
         self.inputs.append(n)
         return n
 
@@ -75,9 +73,7 @@ class _Builder:
 
 
 def _unary(b: _Builder, x: Node) -> Node:
-    op = b.rng.choice(
-        [Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.LOG, Op.SQRT, Op.RECIP, Op.FLOOR]
-    )
+    op = b.rng.choice([Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.LOG, Op.SQRT, Op.RECIP, Op.FLOOR])
     if op in (Op.LOG, Op.SQRT, Op.RECIP):
         x = node(Op.ADD, node(Op.MUL, x, x), b.full(1.0, x.shape))
     if op is Op.EXP:
@@ -107,14 +103,7 @@ def _where(b: _Builder, x: Node) -> Node:
 def _reduce(b: _Builder, x: Node) -> Node:
     if x.ndim == 0:
         return node(Op.SUM, x, axes=())
-    axes = tuple(
-        sorted(
-            int(a)
-            for a in b.rng.choice(
-                x.ndim, size=b.rng.integers(1, x.ndim + 1), replace=False
-            )
-        )
-    )
+    axes = tuple(sorted(int(a) for a in b.rng.choice(x.ndim, size=b.rng.integers(1, x.ndim + 1), replace=False)))
     op = b.rng.choice([Op.SUM, Op.REDUCE_MAX, Op.PROD])
     if op is Op.PROD:
         x = node(Op.TANH, x)  # keep products bounded
@@ -127,25 +116,17 @@ def _movement(b: _Builder, x: Node) -> Node:
         shape = (x.type.numel,) if b.rng.random() < 0.5 else (1,) + x.shape
         return node(Op.RESHAPE, x, shape=shape)
     if kind == 1:
-        return node(
-            Op.PERMUTE, x, perm=tuple(int(p) for p in b.rng.permutation(x.ndim))
-        )
+        return node(Op.PERMUTE, x, perm=tuple(int(p) for p in b.rng.permutation(x.ndim)))
     if kind == 2:
         return node(Op.EXPAND, x, shape=(2,) + x.shape)
     if kind == 3 and x.ndim:
         starts = tuple(int(b.rng.integers(0, d)) for d in x.shape)
-        stops = tuple(
-            int(b.rng.integers(s + 1, d + 1)) for s, d in zip(starts, x.shape)
-        )
+        stops = tuple(int(b.rng.integers(s + 1, d + 1)) for s, d in zip(starts, x.shape))
         steps = tuple(int(b.rng.integers(1, 3)) for _ in x.shape)
         return node(Op.SLICE, x, starts=starts, stops=stops, steps=steps)
     if kind == 4:
-        pads = tuple(
-            (int(b.rng.integers(0, 2)), int(b.rng.integers(0, 2))) for _ in x.shape
-        )
-        return node(
-            Op.PAD, x, pads=pads, value=float(b.rng.choice([0.0, -0.0, 1.5, -np.inf]))
-        )
+        pads = tuple((int(b.rng.integers(0, 2)), int(b.rng.integers(0, 2))) for _ in x.shape)
+        return node(Op.PAD, x, pads=pads, value=float(b.rng.choice([0.0, -0.0, 1.5, -np.inf])))
     if x.ndim:
         return node(Op.CONCAT, x, b.partner(x), axis=int(b.rng.integers(0, x.ndim)))
     return node(Op.RESHAPE, x, shape=(1, 1))
@@ -182,22 +163,12 @@ def _casts(b: _Builder, x: Node) -> Node:
         return node(Op.CAST, node(Op.CAST, x, dtype=other), dtype=x.dtype)
     if kind == 1:
         ints = node(Op.CAST, node(Op.FLOOR, x), dtype=dtypes.int32)
-        ints = (
-            node(Op.MUL, ints, node(Op.EXPAND, const(3, dtypes.int32), shape=x.shape))
-            if x.ndim
-            else ints
-        )
+        ints = node(Op.MUL, ints, node(Op.EXPAND, const(3, dtypes.int32), shape=x.shape)) if x.ndim else ints
         return node(Op.CAST, ints, dtype=x.dtype)
     if kind == 2:
-        noise = node(
-            Op.RANDOM, const(int(b.rng.integers(0, 100)), dtypes.int64), shape=x.shape
-        )
+        noise = node(Op.RANDOM, const(int(b.rng.integers(0, 100)), dtypes.int64), shape=x.shape)
         return node(Op.ADD, x, node(Op.CAST, noise, dtype=x.dtype))
-    iota = (
-        node(Op.IOTA, shape=x.shape, axis=0, dtype=dtypes.int64)
-        if x.ndim
-        else const(0, dtypes.int64)
-    )
+    iota = node(Op.IOTA, shape=x.shape, axis=0, dtype=dtypes.int64) if x.ndim else const(0, dtypes.int64)
     return node(Op.ADD, x, node(Op.CAST, iota, dtype=x.dtype))
 
 
@@ -230,9 +201,7 @@ _STEPS = (
 )
 
 
-def random_graph(
-    rng: np.random.Generator, max_steps: int = 10, max_numel: int = 4096
-) -> GraphCase:
+def random_graph(rng: np.random.Generator, max_steps: int = 10, max_numel: int = 4096) -> GraphCase:
     """A random well-typed float graph and input arrays for it."""
     b = _Builder(rng, FLOATS[int(rng.integers(0, 2))])
     for _ in range(int(rng.integers(1, 4))):
@@ -243,12 +212,8 @@ def random_graph(
         if out.type.numel <= max_numel:
             b.pool.append(out)
     n_out = int(rng.integers(1, min(3, len(b.pool)) + 1))
-    outputs = [b.pool[-1]] + [
-        b.pool[i] for i in rng.choice(len(b.pool), size=n_out - 1)
-    ]
-    names = [
-        f"out{i}" if rng.random() < 0.5 else f"r{i}.v" for i in range(len(outputs))
-    ]
+    outputs = [b.pool[-1]] + [b.pool[i] for i in rng.choice(len(b.pool), size=n_out - 1)]
+    names = [f"out{i}" if rng.random() < 0.5 else f"r{i}.v" for i in range(len(outputs))]
     graph = Graph(b.inputs, outputs, name="random", output_names=names)
     arrays = [rng.normal(size=i.shape).astype(i.dtype.np) for i in b.inputs]
     return GraphCase(graph, arrays)

@@ -22,14 +22,10 @@ def _graph() -> Graph:
 def test_dot_has_one_vertex_per_node_and_one_edge_per_use():
     text = to_dot(_graph())
     assert text.startswith('digraph "g" {') and text.endswith("}")
-    vertices = [
-        line for line in text.splitlines() if re.match(r"\s+n\d+ \[label=", line)
-    ]
+    vertices = [line for line in text.splitlines() if re.match(r"\s+n\d+ \[label=", line)]
     edges = [line for line in text.splitlines() if re.match(r"\s+n\d+ -> n\d+", line)]
     assert len(vertices) == len(_graph().nodes) == 6
-    assert (
-        len(edges) == 6
-    )  # expand<-const, add<-x, add<-expand, mul<-add twice, sum<-mul
+    assert len(edges) == 6  # expand<-const, add<-x, add<-expand, mul<-add twice, sum<-mul
     assert '"%fc1.weight\\nf32[2,3]"' in text and "shape=ellipse" in text
     assert "peripheries=2" in text and "-> loss" in text and "-> y" in text
 

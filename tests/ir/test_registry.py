@@ -19,8 +19,8 @@ def test_op_has_shape_rule_impl_and_vjp(op):
     else:
         assert callable(RULES[op].impl), f"{op.value} has no reference implementation"
     differentiable = op not in LEAF and op not in NON_DIFFERENTIABLE
-    assert (op in VJP) == differentiable, (
-        f"{op.value}: {'missing a VJP rule in passes/autodiff.py' if differentiable else 'has a VJP but is marked non-differentiable'}"
+    assert (op in VJP) == differentiable, f"{op.value}: " + (
+        "missing a VJP rule in passes/autodiff.py" if differentiable else "has a VJP but is marked non-differentiable"
     )
 
 

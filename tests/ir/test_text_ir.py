@@ -93,17 +93,13 @@ def test_const_arrays_of_every_dtype_round_trip(dtype):
         arr = np.array([[-0.0, np.inf, np.nan], [0.1, -1e-4, 3.0]])
     c = const(arr.astype(dtype.np), dtype, (2, 3))
     back = roundtrip(Graph([], [c]))
-    np.testing.assert_array_equal(
-        back.outputs[0].attrs["value"].array, arr.astype(dtype.np)
-    )
+    np.testing.assert_array_equal(back.outputs[0].attrs["value"].array, arr.astype(dtype.np))
 
 
 def test_odd_names_and_attr_kinds_round_trip():
     x = input_node("layer 1.weight", (1, 2, 4, 4), dtypes.float16)
     y = input_node("inf", (3,), dtypes.int64)
-    unfolded = node(
-        Op.UNFOLD, x, kernel=(2, 2), stride=(1, 2), padding=(0, 1), dilation=(1, 1)
-    )
+    unfolded = node(Op.UNFOLD, x, kernel=(2, 2), stride=(1, 2), padding=(0, 1), dilation=(1, 1))
     iota = node(Op.IOTA, shape=(3,), axis=0, dtype=dtypes.int64)
     ys = node(Op.ADD, y, iota)
     g = Graph(

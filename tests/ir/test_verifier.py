@@ -65,9 +65,7 @@ def test_operands_that_do_not_type_check():
     a = input_node("a", (2,), F32)
     b = input_node("b", (3,), F32)
     bad = _forged(Op.ADD, [a, b], {}, TensorType((2,), F32))
-    with pytest.raises(
-        IRVerifyError, match="add: operand shapes differ: f32\\[2\\] and f32\\[3\\]"
-    ):
+    with pytest.raises(IRVerifyError, match="add: operand shapes differ: f32\\[2\\] and f32\\[3\\]"):
         verify(Graph([a, b], [bad]))
 
 
@@ -81,9 +79,7 @@ def test_input_not_in_signature():
 def test_duplicate_input_and_output_names():
     x = input_node("x", (2,), F32)
     x2 = input_node("x", (3,), F32)
-    with pytest.raises(
-        IRVerifyError, match="two inputs are named %x: f32\\[2\\] and f32\\[3\\]"
-    ):
+    with pytest.raises(IRVerifyError, match="two inputs are named %x: f32\\[2\\] and f32\\[3\\]"):
         verify(Graph([x, x2], [x]))
     with pytest.raises(IRVerifyError, match="output name 'y' is used twice"):
         verify(Graph([x], [x, x], output_names=["y", "y"]))
@@ -97,9 +93,7 @@ def test_no_outputs():
 def test_list_attribute_is_not_plain_data():
     x = input_node("x", (2, 3), F32)
     bad = _forged(Op.PERMUTE, [x], {"perm": [1, 0]}, TensorType((3, 2), F32))
-    with pytest.raises(
-        IRVerifyError, match="attribute perm=\\[1, 0\\] is not plain data"
-    ):
+    with pytest.raises(IRVerifyError, match="attribute perm=\\[1, 0\\] is not plain data"):
         verify(Graph([x], [bad]))
 
 

@@ -45,11 +45,7 @@ def compare(g_fn, t_fn, *arrays, grad=True, rtol=RTOL, atol=ATOL, seed=0):
     assert_close(g_out, t_out, rtol, atol, "forward")
     if not grad:
         return g_out, t_out
-    cot = (
-        np.random.default_rng(seed)
-        .standard_normal(tuple(t_out.shape))
-        .astype(np.float32)
-    )
+    cot = np.random.default_rng(seed).standard_normal(tuple(t_out.shape)).astype(np.float32)
     (g_out * graphc.tensor(cot)).sum().backward()
     (t_out * torch.tensor(cot)).sum().backward()
     for i, (g, t) in enumerate(zip(gs, ts)):
@@ -61,16 +57,11 @@ def compare(g_fn, t_fn, *arrays, grad=True, rtol=RTOL, atol=ATOL, seed=0):
 
 def copy_weights(g_module, t_module):
     """Load the torch module's state dict into the graphc module."""
-    state = {
-        k: graphc.tensor(v.detach().numpy().copy())
-        for k, v in t_module.state_dict().items()
-    }
+    state = {k: graphc.tensor(v.detach().numpy().copy()) for k, v in t_module.state_dict().items()}
     g_module.load_state_dict(state)
 
 
-def compare_modules(
-    g_module, t_module, *arrays, rtol=RTOL, atol=ATOL, check_params=True
-):
+def compare_modules(g_module, t_module, *arrays, rtol=RTOL, atol=ATOL, check_params=True):
     """Copy weights torch -> graphc, then compare outputs, input gradients
     and parameter gradients."""
     copy_weights(g_module, t_module)
@@ -79,12 +70,8 @@ def compare_modules(
         g_params = dict(g_module.named_parameters())
         for name, t_param in t_module.named_parameters():
             assert g_params[name].grad is not None, f"parameter {name} got no gradient"
-            assert_close(
-                g_params[name].grad, t_param.grad, rtol, atol, f"gradient of {name}"
-            )
+            assert_close(g_params[name].grad, t_param.grad, rtol, atol, f"gradient of {name}")
 
 
 def randn(*shape, seed=0, scale=1.0):
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(
-        np.float32
-    )
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)

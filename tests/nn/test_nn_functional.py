@@ -228,9 +228,7 @@ def test_unfold_fold_match_torch():
 )
 def test_max_pool2d_matches_torch(kwargs):
     x = randn(2, 3, 7, 8, seed=25)
-    compare(
-        lambda t: F.max_pool2d(t, **kwargs), lambda t: TF.max_pool2d(t, **kwargs), x
-    )
+    compare(lambda t: F.max_pool2d(t, **kwargs), lambda t: TF.max_pool2d(t, **kwargs), x)
 
 
 def test_max_pool2d_ties_send_gradient_to_first_maximum():
@@ -274,9 +272,7 @@ def test_max_pool1d_and_avg_pool1d():
 )
 def test_avg_pool2d_matches_torch(kwargs):
     x = randn(2, 3, 7, 8, seed=28)
-    compare(
-        lambda t: F.avg_pool2d(t, **kwargs), lambda t: TF.avg_pool2d(t, **kwargs), x
-    )
+    compare(lambda t: F.avg_pool2d(t, **kwargs), lambda t: TF.avg_pool2d(t, **kwargs), x)
 
 
 @pytest.mark.parametrize("size", [1, (1, 1), (2, 4), (3, 5), (None, 3), 7])
@@ -405,9 +401,7 @@ def test_one_hot():
     g = F.one_hot(graphc.tensor(t), 5)
     np.testing.assert_array_equal(g.numpy(), TF.one_hot(torch.tensor(t), 5).numpy())
     assert g.dtype == graphc.int64
-    np.testing.assert_array_equal(
-        F.one_hot(graphc.tensor(t)).numpy(), TF.one_hot(torch.tensor(t)).numpy()
-    )
+    np.testing.assert_array_equal(F.one_hot(graphc.tensor(t)).numpy(), TF.one_hot(torch.tensor(t)).numpy())
 
 
 def test_conv2d_channel_mismatch_message():

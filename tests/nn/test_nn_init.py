@@ -21,9 +21,7 @@ def _values(t):
 def test_calculate_gain_matches_torch():
     for name in ["linear", "conv2d", "sigmoid", "tanh", "relu", "selu"]:
         assert init.calculate_gain(name) == pytest.approx(tnn.init.calculate_gain(name))
-    assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(
-        tnn.init.calculate_gain("leaky_relu", 0.2)
-    )
+    assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(tnn.init.calculate_gain("leaky_relu", 0.2))
     with pytest.raises(ValueError):
         init.calculate_gain("nope")
 
@@ -46,9 +44,7 @@ def test_constant_zeros_ones_eye_dirac():
     np.testing.assert_array_equal(init.eye_(t).numpy(), np.eye(3, 4))
     w = graphc.empty(4, 2, 3, 3)
     tw = torch.empty(4, 2, 3, 3)
-    np.testing.assert_array_equal(
-        init.dirac_(w, 2).numpy(), tnn.init.dirac_(tw, 2).numpy()
-    )
+    np.testing.assert_array_equal(init.dirac_(w, 2).numpy(), tnn.init.dirac_(tw, 2).numpy())
 
 
 @pytest.mark.parametrize("shape", [(64, 32), (16, 8, 3, 3)])
@@ -64,9 +60,7 @@ def test_kaiming_and_xavier_scales(shape):
     assert _values(t).std() == pytest.approx(math.sqrt(2 / fan_out), rel=0.1)
     init.xavier_uniform_(t, gain=2.0)
     bound = 2.0 * math.sqrt(6 / (fan_in + fan_out))
-    assert np.abs(_values(t)).max() <= bound and _values(t).std() == pytest.approx(
-        bound / math.sqrt(3), rel=0.1
-    )
+    assert np.abs(_values(t)).max() <= bound and _values(t).std() == pytest.approx(bound / math.sqrt(3), rel=0.1)
     init.xavier_normal_(t)
     assert _values(t).std() == pytest.approx(math.sqrt(2 / (fan_in + fan_out)), rel=0.1)
 
@@ -74,11 +68,7 @@ def test_kaiming_and_xavier_scales(shape):
 def test_trunc_normal_and_orthogonal():
     t = init.trunc_normal_(graphc.empty(100, 100), mean=0.5, std=1.0, a=-1.0, b=2.0)
     v = _values(t)
-    ref = (
-        tnn.init.trunc_normal_(torch.empty(100, 100), mean=0.5, std=1.0, a=-1.0, b=2.0)
-        .numpy()
-        .ravel()
-    )
+    ref = tnn.init.trunc_normal_(torch.empty(100, 100), mean=0.5, std=1.0, a=-1.0, b=2.0).numpy().ravel()
     assert v.min() >= -1.0 and v.max() <= 2.0
     assert abs(v.mean() - ref.mean()) < 0.05 and abs(v.std() - ref.std()) < 0.05
     q = init.orthogonal_(graphc.empty(4, 6)).numpy()

@@ -45,9 +45,7 @@ LAYERS = [
     ("identity", lambda m: m.Identity(), (3,)),
     (
         "sequential",
-        lambda m: m.Sequential(
-            m.Linear(4, 8), m.GELU(), m.Linear(8, 2), m.LogSoftmax(1)
-        ),
+        lambda m: m.Sequential(m.Linear(4, 8), m.GELU(), m.Linear(8, 2), m.LogSoftmax(1)),
         (5, 4),
     ),
 ]
@@ -87,9 +85,7 @@ def test_embedding_layer_gradients_skip_padding_row():
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
-@pytest.mark.parametrize(
-    "cls,shape", [("BatchNorm1d", (8, 4)), ("BatchNorm2d", (6, 4, 3, 3))]
-)
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (8, 4)), ("BatchNorm2d", (6, 4, 3, 3))])
 def test_batchnorm_running_stats_over_steps(cls, shape, momentum):
     g, t = (
         getattr(nn, cls)(4, momentum=momentum),
@@ -135,9 +131,7 @@ RNN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "cls,kwargs", RNN_CASES, ids=[f"{c}-{k}" for c, k in RNN_CASES]
-)
+@pytest.mark.parametrize("cls,kwargs", RNN_CASES, ids=[f"{c}-{k}" for c, k in RNN_CASES])
 def test_recurrent_matches_torch(cls, kwargs):
     torch.manual_seed(0)
     t_rnn, g_rnn = getattr(tnn, cls)(3, 4, **kwargs), getattr(nn, cls)(3, 4, **kwargs)

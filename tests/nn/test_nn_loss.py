@@ -30,9 +30,7 @@ def test_cross_entropy_class_indices(reduction, target, smoothing, weighted):
     def run(lib_fn, lib):
         def fn(x, t):
             weight = lib.tensor(WEIGHT) if weighted else None
-            return lib_fn(
-                x, t, weight=weight, reduction=reduction, label_smoothing=smoothing
-            )
+            return lib_fn(x, t, weight=weight, reduction=reduction, label_smoothing=smoothing)
 
         return fn
 
@@ -60,19 +58,13 @@ def test_cross_entropy_class_probabilities(reduction, smoothing):
 
         def run(lib_fn, lib, weight=weight):
             w = lib.tensor(weight) if weight is not None else None
-            return lambda x, t: lib_fn(
-                x, t, weight=w, reduction=reduction, label_smoothing=smoothing
-            )
+            return lambda x, t: lib_fn(x, t, weight=w, reduction=reduction, label_smoothing=smoothing)
 
-        compare(
-            run(F.cross_entropy, graphc), run(TF.cross_entropy, torch), LOGITS, probs
-        )
+        compare(run(F.cross_entropy, graphc), run(TF.cross_entropy, torch), LOGITS, probs)
 
 
 def test_cross_entropy_unbatched():
-    compare(
-        F.cross_entropy, TF.cross_entropy, randn(5, seed=5), np.array(3, dtype=np.int64)
-    )
+    compare(F.cross_entropy, TF.cross_entropy, randn(5, seed=5), np.array(3, dtype=np.int64))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -140,12 +132,8 @@ def test_binary_cross_entropy(reduction):
         t,
     )
     compare(
-        lambda p, t: F.binary_cross_entropy(
-            p, t, graphc.tensor(w), reduction=reduction
-        ),
-        lambda p, t: TF.binary_cross_entropy(
-            p, t, torch.tensor(w), reduction=reduction
-        ),
+        lambda p, t: F.binary_cross_entropy(p, t, graphc.tensor(w), reduction=reduction),
+        lambda p, t: TF.binary_cross_entropy(p, t, torch.tensor(w), reduction=reduction),
         p,
         t,
     )
@@ -179,12 +167,8 @@ def test_binary_cross_entropy_with_logits(reduction):
         t,
     )
     compare(
-        lambda x, t: F.binary_cross_entropy_with_logits(
-            x, t, pos_weight=graphc.tensor(pw), reduction=reduction
-        ),
-        lambda x, t: TF.binary_cross_entropy_with_logits(
-            x, t, pos_weight=torch.tensor(pw), reduction=reduction
-        ),
+        lambda x, t: F.binary_cross_entropy_with_logits(x, t, pos_weight=graphc.tensor(pw), reduction=reduction),
+        lambda x, t: TF.binary_cross_entropy_with_logits(x, t, pos_weight=torch.tensor(pw), reduction=reduction),
         x,
         t,
     )
@@ -231,9 +215,7 @@ MODULES = [
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
-@pytest.mark.parametrize(
-    "g_cls,t_cls,kwargs,kind", MODULES, ids=[m[0].__name__ for m in MODULES]
-)
+@pytest.mark.parametrize("g_cls,t_cls,kwargs,kind", MODULES, ids=[m[0].__name__ for m in MODULES])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_loss_modules(g_cls, t_cls, kwargs, kind, reduction):
     inputs = {

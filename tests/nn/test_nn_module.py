@@ -121,16 +121,12 @@ def test_load_state_dict_errors_list_keys_like_torch():
     with pytest.raises(RuntimeError) as t_err:
         t.load_state_dict({k: torch.tensor(v) for k, v in bad.items()})
     assert str(g_err.value) == str(t_err.value).replace("torch.Size", "graphc.Size")
-    result = g.load_state_dict(
-        {"weight": graphc.zeros(3, 2), "x": graphc.zeros(1)}, strict=False
-    )
+    result = g.load_state_dict({"weight": graphc.zeros(3, 2), "x": graphc.zeros(1)}, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["x"]
 
 
 def test_load_state_dict_shape_mismatch_even_when_not_strict():
-    with pytest.raises(
-        RuntimeError, match=r"size mismatch for weight: .*\[3, 1\].*\[3, 2\]"
-    ):
+    with pytest.raises(RuntimeError, match=r"size mismatch for weight: .*\[3, 1\].*\[3, 2\]"):
         nn.Linear(2, 3).load_state_dict({"weight": graphc.zeros(3, 1)}, strict=False)
 
 
@@ -157,9 +153,7 @@ def test_zero_grad_and_requires_grad():
 
 def test_apply_visits_children_first():
     seen = []
-    nn.Sequential(nn.Linear(1, 1), nn.ReLU()).apply(
-        lambda mod: seen.append(type(mod).__name__)
-    )
+    nn.Sequential(nn.Linear(1, 1), nn.ReLU()).apply(lambda mod: seen.append(type(mod).__name__))
     assert seen == ["Linear", "ReLU", "Sequential"]
 
 
@@ -180,19 +174,13 @@ def test_hooks():
     m = nn.Linear(2, 2)
     calls = []
     pre = m.register_forward_pre_hook(lambda mod, args: (args[0] * 0.0,))
-    post = m.register_forward_hook(
-        lambda mod, args, out: calls.append(out.shape) or out + 1.0
-    )
+    post = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out + 1.0)
     out = m(graphc.ones(1, 2))
-    np.testing.assert_allclose(
-        out.detach().numpy(), m.bias.detach().numpy()[None] + 1.0, rtol=1e-6
-    )
+    np.testing.assert_allclose(out.detach().numpy(), m.bias.detach().numpy()[None] + 1.0, rtol=1e-6)
     assert calls == [(1, 2)]
     pre.remove()
     post.remove()
-    np.testing.assert_allclose(
-        m(graphc.zeros(1, 2)).detach().numpy(), m.bias.detach().numpy()[None], rtol=1e-6
-    )
+    np.testing.assert_allclose(m(graphc.zeros(1, 2)).detach().numpy(), m.bias.detach().numpy()[None], rtol=1e-6)
 
 
 def test_forward_not_implemented():
@@ -203,9 +191,7 @@ def test_forward_not_implemented():
 def test_parameter_repr_and_defaults():
     p = nn.Parameter(graphc.tensor([1.0, 2.0]))
     assert p.requires_grad and isinstance(p, graphc.Tensor)
-    assert repr(p).startswith(
-        "Parameter containing:\ntensor([1., 2.], requires_grad=True)"
-    )
+    assert repr(p).startswith("Parameter containing:\ntensor([1., 2.], requires_grad=True)")
     assert not nn.Parameter(graphc.zeros(1), requires_grad=False).requires_grad
 
 
@@ -262,9 +248,7 @@ def test_reprs_match_torch():
         (nn.Bilinear(2, 3, 4), tnn.Bilinear(2, 3, 4)),
         (
             nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 1))),
-            tnn.Sequential(
-                tnn.Linear(2, 3), tnn.ReLU(), tnn.Sequential(tnn.Linear(3, 1))
-            ),
+            tnn.Sequential(tnn.Linear(2, 3), tnn.ReLU(), tnn.Sequential(tnn.Linear(3, 1))),
         ),
         (
             nn.ModuleList([nn.Linear(2, 3), nn.Linear(2, 3), nn.ReLU()]),

@@ -24,18 +24,14 @@ def test_conv_and_pool_lower_to_unfold_and_fold():
     assert Op.UNFOLD in _ops(graph) and Op.DOT in _ops(graph)
     names = [i.attrs["name"] for i in graph.inputs]
     assert names[:3] == ["x", "conv1.weight", "conv1.bias"]
-    transposed = graphc.trace(
-        nn.ConvTranspose2d(2, 3, 3, stride=2), graphc.randn(1, 2, 4, 4)
-    )
+    transposed = graphc.trace(nn.ConvTranspose2d(2, 3, 3, stride=2), graphc.randn(1, 2, 4, 4))
     assert Op.FOLD in _ops(transposed)
 
 
 def test_batchnorm_running_stats_are_state_outputs():
     bn = nn.BatchNorm2d(3)
     graph = graphc.trace(bn, graphc.randn(4, 3, 2, 2))
-    assert {"running_mean", "running_var", "num_batches_tracked"} <= set(
-        graph.output_names
-    )
+    assert {"running_mean", "running_var", "num_batches_tracked"} <= set(graph.output_names)
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
@@ -53,12 +49,8 @@ def test_compiled_batchnorm_updates_match_eager(momentum):
             rtol=1e-5,
             atol=1e-5,
         )
-    np.testing.assert_allclose(
-        compiled_bn.running_mean.numpy(), eager.running_mean.numpy(), rtol=1e-5
-    )
-    np.testing.assert_allclose(
-        compiled_bn.running_var.numpy(), eager.running_var.numpy(), rtol=1e-5
-    )
+    np.testing.assert_allclose(compiled_bn.running_mean.numpy(), eager.running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(compiled_bn.running_var.numpy(), eager.running_var.numpy(), rtol=1e-5)
     assert compiled_bn.num_batches_tracked.item() == 3
 
 
@@ -94,9 +86,7 @@ def test_compiled_training_step_matches_eager():
         twin_opt.step()
         np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-5)
     for (name, p), q in zip(net.named_parameters(), twin.parameters()):
-        np.testing.assert_allclose(
-            p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=name
-        )
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_compiled_lstm_matches_eager():
@@ -106,6 +96,4 @@ def test_compiled_lstm_matches_eager():
     compiled = graphc.compile(lstm, backend="interp")
     c_out, (c_h, c_c) = compiled(x)
     for a, b in [(c_out, out), (c_h, h), (c_c, c)]:
-        np.testing.assert_allclose(
-            a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)

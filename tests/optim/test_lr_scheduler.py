@@ -17,14 +17,16 @@ SCHEDULERS = [
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=7)),
     ("CosineAnnealingLR", dict(T_max=5, eta_min=0.01)),
-    ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95 ** epoch + 0.01 * (epoch % 3))),
+    ("LambdaLR", dict(lr_lambda=lambda epoch: 0.95**epoch + 0.01 * (epoch % 3))),
 ]
 
 
 def _lr_sequences(name, kwargs, epochs=EPOCHS):
     sequences = []
-    for mod, sched_mod, make in ((optim, lr_scheduler, graphc.zeros), (torch.optim, torch.optim.lr_scheduler,
-                                                                          torch.zeros)):
+    for mod, sched_mod, make in (
+        (optim, lr_scheduler, graphc.zeros),
+        (torch.optim, torch.optim.lr_scheduler, torch.zeros),
+    ):
         params = [make(2, requires_grad=True), make(3, requires_grad=True)]
         opt = mod.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.3}], lr=0.1)
         sched = getattr(sched_mod, name)(opt, **kwargs)
@@ -56,11 +58,38 @@ PLATEAU = [
 
 @pytest.mark.parametrize("kwargs", PLATEAU)
 def test_reduce_on_plateau_matches_torch(kwargs):
-    metrics = [1.0, 0.9, 0.95, 0.95, 0.97, 0.8, 0.85, 0.86, 0.87, 0.9, 0.7, 0.7, 0.7, 0.71, 0.72, 0.9, 0.95,
-               0.96, 0.5, 0.5, 0.5, 0.5, 0.49, 0.6, 0.7]
+    metrics = [
+        1.0,
+        0.9,
+        0.95,
+        0.95,
+        0.97,
+        0.8,
+        0.85,
+        0.86,
+        0.87,
+        0.9,
+        0.7,
+        0.7,
+        0.7,
+        0.71,
+        0.72,
+        0.9,
+        0.95,
+        0.96,
+        0.5,
+        0.5,
+        0.5,
+        0.5,
+        0.49,
+        0.6,
+        0.7,
+    ]
     runs = []
-    for mod, sched_mod, make in ((optim, lr_scheduler, graphc.zeros),
-                                 (torch.optim, torch.optim.lr_scheduler, torch.zeros)):
+    for mod, sched_mod, make in (
+        (optim, lr_scheduler, graphc.zeros),
+        (torch.optim, torch.optim.lr_scheduler, torch.zeros),
+    ):
         params = [make(2, requires_grad=True), make(3, requires_grad=True)]
         opt = mod.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.3}], lr=0.1)
         sched = sched_mod.ReduceLROnPlateau(opt, **kwargs)
@@ -76,8 +105,10 @@ def test_reduce_on_plateau_matches_torch(kwargs):
 
 def test_chained_schedulers_match_torch():
     seqs = []
-    for mod, sched_mod, make in ((optim, lr_scheduler, graphc.zeros),
-                                 (torch.optim, torch.optim.lr_scheduler, torch.zeros)):
+    for mod, sched_mod, make in (
+        (optim, lr_scheduler, graphc.zeros),
+        (torch.optim, torch.optim.lr_scheduler, torch.zeros),
+    ):
         opt = mod.SGD([make(2, requires_grad=True)], lr=1.0)
         first = sched_mod.ExponentialLR(opt, gamma=0.9)
         second = sched_mod.StepLR(opt, step_size=4, gamma=0.1)

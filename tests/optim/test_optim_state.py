@@ -13,8 +13,10 @@ from graphc.optim import optimizer as optimizer_module
 
 def _params():
     rng = np.random.default_rng(1)
-    return [graphc.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True),
-            graphc.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)]
+    return [
+        graphc.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True),
+        graphc.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True),
+    ]
 
 
 def _step(opt, params, step):

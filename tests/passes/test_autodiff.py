@@ -58,9 +58,7 @@ def unary(op, maker=None, **kw):
 
 
 def binary(op, ma=None, mb=None):
-    return Case(
-        op, several(ma or normal(3, 4), mb or normal(3, 4)), lambda a, b: node(op, a, b)
-    )
+    return Case(op, several(ma or normal(3, 4), mb or normal(3, 4)), lambda a, b: node(op, a, b))
 
 
 def _bool_mask(rng):
@@ -120,17 +118,13 @@ CASES = [
         lambda x: node(Op.REDUCE_MAX, x, axes=(1,)),
     ),
     Case(Op.PROD, several(positive(2, 3, 4)), lambda x: node(Op.PROD, x, axes=(0, 2))),
-    Case(
-        Op.RESHAPE, several(normal(2, 6)), lambda x: node(Op.RESHAPE, x, shape=(3, 4))
-    ),
+    Case(Op.RESHAPE, several(normal(2, 6)), lambda x: node(Op.RESHAPE, x, shape=(3, 4))),
     Case(
         Op.PERMUTE,
         several(normal(2, 3, 4)),
         lambda x: node(Op.PERMUTE, x, perm=(2, 0, 1)),
     ),
-    Case(
-        Op.EXPAND, several(normal(3, 1)), lambda x: node(Op.EXPAND, x, shape=(2, 3, 4))
-    ),
+    Case(Op.EXPAND, several(normal(3, 1)), lambda x: node(Op.EXPAND, x, shape=(2, 3, 4))),
     Case(
         Op.SLICE,
         several(normal(6, 7)),
@@ -157,9 +151,7 @@ CASES = [
         several(normal(2, 3, 4), normal(2, 4, 5)),
         lambda a, b: node(Op.DOT, a, b),
     ),
-    Case(
-        Op.UNFOLD, several(normal(1, 2, 5, 6)), lambda x: node(Op.UNFOLD, x, **WINDOW)
-    ),
+    Case(Op.UNFOLD, several(normal(1, 2, 5, 6)), lambda x: node(Op.UNFOLD, x, **WINDOW)),
     Case(
         Op.FOLD,
         several(normal(1, 12, 12)),
@@ -181,23 +173,14 @@ CASES = [
 def _loss_graph(case: Case, arrays: list[np.ndarray], rng) -> Graph:
     """sum(op(inputs) * W) with a fixed random W, so every output element
     carries a distinct weight."""
-    inputs = [
-        input_node(f"x{i}", a.shape, dtypes.from_numpy(a.dtype))
-        for i, a in enumerate(arrays)
-    ]
+    inputs = [input_node(f"x{i}", a.shape, dtypes.from_numpy(a.dtype)) for i, a in enumerate(arrays)]
     out = case.build(*inputs)
-    weights = (
-        const(rng.normal(size=out.shape), F64, out.shape)
-        if out.shape
-        else const(1.7, F64)
-    )
+    weights = const(rng.normal(size=out.shape), F64, out.shape) if out.shape else const(1.7, F64)
     loss = node(Op.SUM, node(Op.MUL, out, weights), axes=tuple(range(len(out.shape))))
     return Graph(inputs, [loss], name=case.op.value, output_names=["loss"])
 
 
-def _numeric_grad(
-    graph: Graph, arrays: list[np.ndarray], which: int, eps: float
-) -> np.ndarray:
+def _numeric_grad(graph: Graph, arrays: list[np.ndarray], which: int, eps: float) -> np.ndarray:
     result = np.zeros_like(arrays[which])
     for idx in np.ndindex(arrays[which].shape):
         values = []
@@ -230,9 +213,7 @@ def test_vjp_matches_finite_differences(case: Case):
 
 
 def test_every_differentiable_op_has_a_vjp_and_a_case():
-    differentiable = {
-        op for op in Op if op not in LEAF and op not in NON_DIFFERENTIABLE
-    }
+    differentiable = {op for op in Op if op not in LEAF and op not in NON_DIFFERENTIABLE}
     assert set(VJP) == differentiable
     assert {c.op for c in CASES} == differentiable
 
@@ -319,12 +300,8 @@ def test_grad_pass_appends_named_gradients_in_wrt_order():
     loss, hidden, gw, gx = run(joint, arrays)
     np.testing.assert_allclose(loss, run(g, arrays)[0])
     np.testing.assert_allclose(hidden, run(g, arrays)[1])
-    np.testing.assert_allclose(
-        gw, _numeric_grad(g, arrays, 1, 1e-6), rtol=1e-6, atol=1e-7
-    )
-    np.testing.assert_allclose(
-        gx, _numeric_grad(g, arrays, 0, 1e-6), rtol=1e-6, atol=1e-7
-    )
+    np.testing.assert_allclose(gw, _numeric_grad(g, arrays, 1, 1e-6), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gx, _numeric_grad(g, arrays, 0, 1e-6), rtol=1e-6, atol=1e-7)
 
 
 def test_grad_default_wrt_is_float_inputs_and_unused_gives_zeros():
@@ -396,9 +373,7 @@ def test_rules_work_on_any_value_protocol_class():
     a = Recorder(input_node("a", (2, 3), F64))
     b = Recorder(input_node("b", (3, 4), F64))
     out = Recorder(node(Op.DOT, a.n, b.n))
-    ga, gb = autodiff.apply_vjp(
-        Op.DOT, [a, b], out, {}, Recorder(input_node("g", (2, 4), F64))
-    )
+    ga, gb = autodiff.apply_vjp(Op.DOT, [a, b], out, {}, Recorder(input_node("g", (2, 4), F64)))
     assert isinstance(ga, Recorder) and ga.shape == (2, 3) and gb.shape == (3, 4)
     assert Op.DOT in Recorder.log and Op.PERMUTE in Recorder.log
 

@@ -94,7 +94,7 @@ def test_fold_keeps_special_values_exact():
     out = fold(g).outputs[0]
     assert out.op is Op.CONST
     arr = out.attrs["value"].array
-    assert np.signbit(arr[0]) == False and arr[1] == -np.inf and np.isnan(arr[2])
+    assert not np.signbit(arr[0]) and arr[1] == -np.inf and np.isnan(arr[2])
 
 
 def test_fold_does_not_turn_broadcast_into_array():
@@ -150,16 +150,10 @@ def test_cse_merges_transitively_across_two_graph_outputs():
 
 
 def test_dce_keeps_inputs_by_default_and_drops_on_request():
-    g = _graph(
-        "%x: f32[2], %unused: f32[3]", "f32[2]", "%0: f32[2] = neg %x\n return %0"
-    )
+    g = _graph("%x: f32[2], %unused: f32[3]", "f32[2]", "%0: f32[2] = neg %x\n return %0")
     stats: dict = {}
     kept = dce(g, stats=stats)
-    assert (
-        kept.inputs == g.inputs
-        and stats["dead_inputs"] == 1
-        and stats["dropped_inputs"] == []
-    )
+    assert kept.inputs == g.inputs and stats["dead_inputs"] == 1 and stats["dropped_inputs"] == []
     dropped = dce(g, drop_unused_inputs=True, stats=stats)
     assert [i.attrs["name"] for i in dropped.inputs] == ["x"]
     assert stats["dropped_inputs"] == ["unused"]
@@ -186,7 +180,5 @@ def test_fold_moved_scalar_stays_broadcast():
         "f32[4,2]",
         "%0: f32[1,1] = reshape 1.0:f32 {shape=[1,1]}\n %1: f32[4,2] = expand %0 {shape=[4,2]}\n return %1",
     )
-    want = _graph(
-        "", "f32[4,2]", "%0: f32[4,2] = expand 1.0:f32 {shape=[4,2]}\n return %0"
-    )
+    want = _graph("", "f32[4,2]", "%0: f32[4,2] = expand 1.0:f32 {shape=[4,2]}\n return %0")
     _assert_same(fold(before), want, "fold")

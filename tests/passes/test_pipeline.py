@@ -21,9 +21,7 @@ from runtime.interpreter import run
 def _assert_same_results(before: Graph, after: Graph, arrays) -> None:
     for i, (x, y) in enumerate(zip(run(before, arrays), run(after, arrays))):
         assert x.dtype == y.dtype and x.shape == y.shape, f"output {i}"
-        np.testing.assert_allclose(
-            y, x, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=f"output {i}"
-        )
+        np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=f"output {i}")
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,9 +92,7 @@ def test_run_passes_is_extensible_and_dumps():
         dump=lambda n, gr: seen.append((n, gr.name)),
     )
     assert out.outputs == (x,) and out.name == "renamed"
-    assert seen[-1] == ("rename", "renamed") and [s[0] for s in seen[:-1]] == [
-        n for n, _ in PIPELINE
-    ]
+    assert seen[-1] == ("rename", "renamed") and [s[0] for s in seen[:-1]] == [n for n, _ in PIPELINE]
 
 
 def test_verify_flag_names_the_pass_that_broke_the_graph():

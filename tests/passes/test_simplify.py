@@ -183,9 +183,7 @@ GOLDEN = [
 ]
 
 
-@pytest.mark.parametrize(
-    "rule, params, result, before, expected", GOLDEN, ids=[g[0] for g in GOLDEN]
-)
+@pytest.mark.parametrize("rule, params, result, before, expected", GOLDEN, ids=[g[0] for g in GOLDEN])
 def test_rule_golden(rule, params, result, before, expected):
     stats: dict[str, int] = {}
     got = verify(simplify(_graph(params, result, before), stats), pass_name="simplify")
@@ -239,9 +237,7 @@ NOT_SIMPLIFIED = [
 ]
 
 
-@pytest.mark.parametrize(
-    "label, params, result, body", NOT_SIMPLIFIED, ids=[n[0] for n in NOT_SIMPLIFIED]
-)
+@pytest.mark.parametrize("label, params, result, body", NOT_SIMPLIFIED, ids=[n[0] for n in NOT_SIMPLIFIED])
 def test_unsafe_patterns_are_left_alone(label, params, result, body):
     g = _graph(params, result, body)
     assert simplify(g).outputs == g.outputs

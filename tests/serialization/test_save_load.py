@@ -48,12 +48,21 @@ def _assert_same(a, b):
 def _checkpoint():
     return {
         "model": OrderedDict((f"layer{i}.{d}", _tensor(d, seed=i)) for i, d in enumerate(DTYPES)),
-        "optimizer": {"state": {0: {"step": graphc.tensor(3.0), "exp_avg": _tensor("float32", (4,))}},
-                      "param_groups": [{"lr": 0.001, "betas": (0.9, 0.999), "amsgrad": False, "params": [0, 1],
-                                        "name": None}]},
-        "epoch": 7, "best": math.inf, "worst": -math.inf, "nan": math.nan, "tag": "run-1",
-        "scalar": graphc.tensor(2.5), "empty": graphc.zeros(0, 3), "nested": [[1, 2.0], ("a", None)],
-        "array": np.arange(4, dtype=np.int32), 3: "int key", 2.5: "float key",
+        "optimizer": {
+            "state": {0: {"step": graphc.tensor(3.0), "exp_avg": _tensor("float32", (4,))}},
+            "param_groups": [{"lr": 0.001, "betas": (0.9, 0.999), "amsgrad": False, "params": [0, 1], "name": None}],
+        },
+        "epoch": 7,
+        "best": math.inf,
+        "worst": -math.inf,
+        "nan": math.nan,
+        "tag": "run-1",
+        "scalar": graphc.tensor(2.5),
+        "empty": graphc.zeros(0, 3),
+        "nested": [[1, 2.0], ("a", None)],
+        "array": np.arange(4, dtype=np.int32),
+        3: "int key",
+        2.5: "float key",
     }
 
 
@@ -178,16 +187,16 @@ def test_corrupt_files_raise_checkpoint_error(tmp_path):
     (header_len,) = struct.unpack("<Q", data[:8])
     path = tmp_path / "c.pth"
     cases = {
-        "garbage header": data[:8] + b"{" * header_len + data[8 + header_len:],
+        "garbage header": data[:8] + b"{" * header_len + data[8 + header_len :],
         "huge header length": struct.pack("<Q", 2**60) + data[8:],
         "pickle": b"\x80\x04\x95" + bytes(50),
         "zip (torch.save)": b"PK\x03\x04" + bytes(50),
     }
-    header = json.loads(data[8:8 + header_len])
+    header = json.loads(data[8 : 8 + header_len])
     header["__metadata__"]["graphc.structure"] = '{"$tensor": "missing"}'
     body = json.dumps(header).encode()
     body += b" " * (-len(body) % 8)
-    cases["dangling tensor reference"] = struct.pack("<Q", len(body)) + body + data[8 + header_len:]
+    cases["dangling tensor reference"] = struct.pack("<Q", len(body)) + body + data[8 + header_len :]
     for name, content in cases.items():
         path.write_bytes(content)
         with pytest.raises(CheckpointError, match="c.pth is not a valid graphc checkpoint"):

@@ -15,8 +15,9 @@ from graphc.vision import datasets, transforms
 from graphc.vision.idx import IDXError, write_idx
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
-needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
-                                 reason=f"real MNIST test files not found in {MNIST_DIR}")
+needs_mnist = pytest.mark.skipif(
+    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason=f"real MNIST test files not found in {MNIST_DIR}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,7 @@ def test_real_mnist_test_set(mnist_test):
     assert mnist_test.data.shape == (10000, 28, 28) and mnist_test.data.dtype == graphc.uint8
     assert mnist_test.targets.dtype == graphc.int64
     assert mnist_test.targets.numpy()[:5].tolist() == [7, 2, 1, 0, 4]
-    assert np.bincount(mnist_test.targets.numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
-                                                                 974, 1009]
+    assert np.bincount(mnist_test.targets.numpy()).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     image, label = mnist_test[0]
     assert label == 7 and isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.shape == (28, 28)
 
@@ -45,11 +45,11 @@ def test_normalized_like_torchvision(mnist_test):
         expected = (mnist_test.data.numpy()[0].astype(np.float32) / 255 - np.float32(0.1307)) / np.float32(0.3081)
         np.testing.assert_allclose(x.numpy()[0], expected, rtol=1e-6)
         total, total_sq, count = 0.0, 0.0, 0
-        for images, labels in DataLoader(mnist_test, batch_size=1000):
+        for images, _labels in DataLoader(mnist_test, batch_size=1000):
             arr = images.numpy().astype(np.float64)
-            total, total_sq, count = total + arr.sum(), total_sq + (arr ** 2).sum(), count + arr.size
+            total, total_sq, count = total + arr.sum(), total_sq + (arr**2).sum(), count + arr.size
         mean = total / count
-        std = np.sqrt(total_sq / count - mean ** 2)
+        std = np.sqrt(total_sq / count - mean**2)
         # 0.1307/0.3081 are the training-set statistics; the test set is close.
         assert abs(mean) < 0.02 and abs(std - 1) < 0.03
     finally:
@@ -147,7 +147,9 @@ def test_unzipped_real_file_layout(tmp_path):
         pytest.skip(f"real MNIST test files not found in {MNIST_DIR}")
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    (raw / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(
+        gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    )
     shutil.copy(MNIST_DIR / "t10k-images-idx3-ubyte.gz", raw)
     ds = datasets.MNIST(tmp_path, train=False)
     assert len(ds) == 10000 and ds[0][1] == 7

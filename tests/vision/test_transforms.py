@@ -51,7 +51,7 @@ def test_random_crop_with_padding_is_a_shifted_window():
         out = T.RandomCrop(5, padding=2)(image)
         assert out.shape == (5, 5)
         padded = np.pad(image, 2)
-        matches = [(i, j) for i in range(5) for j in range(5) if np.array_equal(padded[i:i + 5, j:j + 5], out)]
+        matches = [(i, j) for i in range(5) for j in range(5) if np.array_equal(padded[i : i + 5, j : j + 5], out)]
         assert matches, "the crop must be a window of the padded image"
         seen.add(matches[0])
     assert len(seen) > 5, "crops must vary"
@@ -88,6 +88,7 @@ def test_center_crop_and_resize():
     up = T.Resize((12, 12))(image)
     np.testing.assert_array_equal(up, np.repeat(np.repeat(image, 2, 0), 2, 1))
     assert T.Resize(3)(np.zeros((6, 12), np.uint8)).shape == (3, 6)
-    ref = torch.nn.functional.interpolate(torch.tensor(image, dtype=torch.float32)[None, None], size=(4, 4),
-                                          mode="nearest")[0, 0].numpy()
+    ref = torch.nn.functional.interpolate(
+        torch.tensor(image, dtype=torch.float32)[None, None], size=(4, 4), mode="nearest"
+    )[0, 0].numpy()
     np.testing.assert_array_equal(T.Resize((4, 4))(image), ref)

@@ -59,9 +59,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """Clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside."""
     low = graphc.full_like(input, min_val)
     high = graphc.full_like(input, max_val)
-    out = graphc.where(
-        input <= min_val, low, graphc.where(input >= max_val, high, input)
-    )
+    out = graphc.where(input <= min_val, low, graphc.where(input >= max_val, high, input))
     return _maybe_inplace(input, out, inplace)
 
 
@@ -83,9 +81,7 @@ def gelu(input, approximate: str = "none"):
         inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
         return 0.5 * input * (1.0 + graphc.tanh(inner))
     if approximate != "none":
-        raise ValueError(
-            f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}"
-        )
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * input * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
 
 

@@ -55,9 +55,7 @@ def embedding(
     """Rows of `weight` at the integer indices `input` (any shape). Rows at
     padding_idx receive no gradient, as in PyTorch."""
     if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError(
-            "embedding: max_norm, scale_grad_by_freq and sparse are not supported"
-        )
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
     num, dim = weight.shape
     flat = input.reshape(-1, 1).expand(-1, dim)
     rows = weight.gather(0, flat)
@@ -106,9 +104,7 @@ def batch_norm(
     Otherwise the running statistics are used.
     """
     if input.dim() < 2:
-        raise ValueError(
-            f"batch_norm: expected at least 2-D input, got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"batch_norm: expected at least 2-D input, got shape {tuple(input.shape)}")
     ndim = input.dim()
     if training:
         dims = _stat_dims(input, 2)
@@ -129,9 +125,7 @@ def batch_norm(
         out = centered / graphc.sqrt(_channel_view(var, ndim) + eps)
     else:
         if running_mean is None or running_var is None:
-            raise ValueError(
-                "batch_norm: running_mean and running_var are needed when not training"
-            )
+            raise ValueError("batch_norm: running_mean and running_var are needed when not training")
         scale = 1.0 / graphc.sqrt(running_var + eps)
         out = (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
     if weight is not None:
@@ -143,15 +137,10 @@ def batch_norm(
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
-    normalized_shape = (
-        (normalized_shape,)
-        if isinstance(normalized_shape, int)
-        else tuple(normalized_shape)
-    )
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[-len(normalized_shape) :]) != normalized_shape:
         raise ValueError(
-            f"layer_norm: input of shape {tuple(input.shape)} does not end with "
-            f"normalized_shape {normalized_shape}"
+            f"layer_norm: input of shape {tuple(input.shape)} does not end with normalized_shape {normalized_shape}"
         )
     dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
     mean = input.mean(dims, keepdim=True)
@@ -169,9 +158,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     """Normalize each group of channels of every sample (biased variance)."""
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
-        raise ValueError(
-            f"group_norm: {c} channels are not divisible into {num_groups} groups"
-        )
+        raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")
     grouped = input.reshape(n, num_groups, -1)
     mean = grouped.mean(2, keepdim=True)
     centered = grouped - mean

@@ -45,9 +45,7 @@ def _window_attrs(kernel, stride, padding, dilation) -> dict:
 def _check_dims(name: str, input, dims: int) -> None:
     """An unbatched input has `dims` dims, a batched one `dims` + 1."""
     if input.dim() not in (dims, dims + 1):
-        raise ValueError(
-            f"{name}: expected {dims}-D or {dims + 1}-D input, got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"{name}: expected {dims}-D or {dims + 1}-D input, got shape {tuple(input.shape)}")
 
 
 def _batched(name: str, input, dims: int):
@@ -69,9 +67,7 @@ def pad(input, pad, mode: str = "constant", value=None):
     """Pad the last len(pad)//2 dims: pad = (left, right, top, bottom, ...)
     starting from the last dim. Negative amounts crop, as in PyTorch."""
     if len(pad) % 2 or len(pad) // 2 > input.dim():
-        raise ValueError(
-            f"pad: padding length {len(pad)} must be even and at most 2 * {input.dim()}"
-        )
+        raise ValueError(f"pad: padding length {len(pad)} must be even and at most 2 * {input.dim()}")
     if mode != "constant":
         return _pad_edges(input, pad, mode)
     pads = [[0, 0] for _ in range(input.dim())]
@@ -83,10 +79,7 @@ def pad(input, pad, mode: str = "constant", value=None):
         fill = 0.0 if value is None else value
         out = graphc.Tensor._emit(Op.PAD, [input], {"pads": grow, "value": fill})
     if any(lo < 0 or hi < 0 for lo, hi in pads):
-        index = tuple(
-            slice(-min(lo, 0), size + min(hi, 0))
-            for (lo, hi), size in zip(pads, out.shape)
-        )
+        index = tuple(slice(-min(lo, 0), size + min(hi, 0)) for (lo, hi), size in zip(pads, out.shape))
         out = out[index]
     return out
 
@@ -114,11 +107,7 @@ def _edge_slices(x, dim: int, size: int, amount: int, mode: str, left: bool):
     if mode == "replicate":
         idx = [0] * amount if left else [size - 1] * amount
     elif mode == "reflect":
-        idx = (
-            list(range(amount, 0, -1))
-            if left
-            else list(range(size - 2, size - 2 - amount, -1))
-        )
+        idx = list(range(amount, 0, -1)) if left else list(range(size - 2, size - 2 - amount, -1))
     else:
         idx = list(range(size - amount, size)) if left else list(range(amount))
     parts = [x.narrow(dim, i, 1) for i in idx]
@@ -131,20 +120,14 @@ def _edge_slices(x, dim: int, size: int, amount: int, mode: str, left: bool):
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col: [N, C, H, W] -> [N, C*kh*kw, L] (torch.nn.functional.unfold)."""
     if input.dim() != 4:
-        raise ValueError(
-            f"unfold: expected a 4-D input [N, C, H, W], got shape {tuple(input.shape)}"
-        )
-    return graphc.Tensor._emit(
-        Op.UNFOLD, [input], _window_attrs(kernel_size, stride, padding, dilation)
-    )
+        raise ValueError(f"unfold: expected a 4-D input [N, C, H, W], got shape {tuple(input.shape)}")
+    return graphc.Tensor._emit(Op.UNFOLD, [input], _window_attrs(kernel_size, stride, padding, dilation))
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping values."""
     if input.dim() != 3:
-        raise ValueError(
-            f"fold: expected a 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"fold: expected a 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}")
     attrs = _window_attrs(kernel_size, stride, padding, dilation)
     attrs["output_size"] = _pair(output_size, "output_size")
     return graphc.Tensor._emit(Op.FOLD, [input], attrs)
@@ -263,9 +246,7 @@ def conv_transpose2d(
 # -- pooling ------------------------------------------------------------------------
 
 
-def _pool_geometry(
-    size: int, k: int, s: int, p: int, d: int, ceil_mode: bool
-) -> tuple[int, int]:
+def _pool_geometry(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> tuple[int, int]:
     """(number of outputs, extra right padding) of a pooling window along one
     dim, with PyTorch's ceil_mode rule (the last window must start inside the
     input or the left padding)."""
@@ -297,15 +278,11 @@ def max_pool2d(
     (sh, sw) = _pair(stride if stride not in (None, ()) else kernel_size)
     (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
     if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(
-            f"max_pool2d: padding {(ph, pw)} must be at most half of kernel_size {(kh, kw)}"
-        )
+        raise ValueError(f"max_pool2d: padding {(ph, pw)} must be at most half of kernel_size {(kh, kw)}")
     oh, extra_h = _pool_geometry(h, kh, sh, ph, dh, ceil_mode)
     ow, extra_w = _pool_geometry(w, kw, sw, pw, dw, ceil_mode)
     padded = pad(input, (pw, pw + extra_w, ph, ph + extra_h), value=-math.inf)
-    cols = unfold(padded, (kh, kw), (dh, dw), 0, (sh, sw)).reshape(
-        n, c, kh * kw, oh * ow
-    )
+    cols = unfold(padded, (kh, kw), (dh, dw), 0, (sh, sw)).reshape(n, c, kh * kw, oh * ow)
     # Picking the first maximum with gather (rather than amax) sends the whole
     # gradient to that one element on ties, as PyTorch does.
     position = cols.argmax(2, keepdim=True)
@@ -365,9 +342,7 @@ def max_pool1d(
     return result.squeeze(-2)
 
 
-def _avg_divisors(
-    size, out_size, kernel, stride, padding, count_include_pad
-) -> np.ndarray:
+def _avg_divisors(size, out_size, kernel, stride, padding, count_include_pad) -> np.ndarray:
     """Per-output-position divisor of avg_pool2d, PyTorch's rule: windows are
     clipped to the padded input; padding counts only if count_include_pad."""
 
@@ -399,31 +374,21 @@ def avg_pool2d(
     stride = _pair(stride if stride not in (None, ()) else kernel_size)
     padding = _pair(padding)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(
-            f"avg_pool2d: padding {padding} must be at most half of kernel_size {kernel}"
-        )
+        raise ValueError(f"avg_pool2d: padding {padding} must be at most half of kernel_size {kernel}")
     oh, extra_h = _pool_geometry(h, kernel[0], stride[0], padding[0], 1, ceil_mode)
     ow, extra_w = _pool_geometry(w, kernel[1], stride[1], padding[1], 1, ceil_mode)
-    padded = pad(
-        input, (padding[1], padding[1] + extra_w, padding[0], padding[0] + extra_h)
-    )
-    cols = unfold(padded, kernel, 1, 0, stride).reshape(
-        n, c, kernel[0] * kernel[1], oh, ow
-    )
+    padded = pad(input, (padding[1], padding[1] + extra_w, padding[0], padding[0] + extra_h))
+    cols = unfold(padded, kernel, 1, 0, stride).reshape(n, c, kernel[0] * kernel[1], oh, ow)
     sums = cols.sum(2)
     if divisor_override:
         out = sums / float(divisor_override)
     else:
-        divisors = _avg_divisors(
-            (h, w), (oh, ow), kernel, stride, padding, count_include_pad
-        )
+        divisors = _avg_divisors((h, w), (oh, ow), kernel, stride, padding, count_include_pad)
         out = sums / graphc.tensor(divisors, dtype=sums.dtype, device=sums.device)
     return out.squeeze(0) if unbatched else out
 
 
-def avg_pool1d(
-    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True
-):
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     stride = None if stride in (None, ()) else (1, _first(stride))
     out = avg_pool2d(
         input.unsqueeze(-2),
@@ -452,11 +417,7 @@ def adaptive_avg_pool2d(input, output_size):
     and separable, so it is two small matmuls with constant matrices."""
     _check_dims("adaptive_avg_pool2d", input, 3)
     h, w = input.shape[-2:]
-    oh, ow = (
-        (output_size, output_size)
-        if isinstance(output_size, int)
-        else tuple(output_size)
-    )
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
     if oh == 1 and ow == 1:
         return input.mean((-2, -1), keepdim=True)

@@ -26,9 +26,7 @@ def _reduce(loss, reduction: str):
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(
-        f"{reduction} is not a valid value for reduction (expected one of {_REDUCTIONS})"
-    )
+    raise ValueError(f"{reduction} is not a valid value for reduction (expected one of {_REDUCTIONS})")
 
 
 def _weighted_reduce(loss, weight, reduction: str):
@@ -54,17 +52,13 @@ def _abs(x):
 
 def _check_same_shape(name: str, input, target):
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(
-            f"{name}: target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"{name}: target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}")
 
 
 # -- regression ------------------------------------------------------------------
 
 
-def mse_loss(
-    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
-):
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean squared error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     diff = input - target
@@ -72,9 +66,7 @@ def mse_loss(
     return _weighted_reduce(loss, weight, reduction)
 
 
-def l1_loss(
-    input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
-):
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean absolute error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     loss = _abs(input - target)
@@ -155,12 +147,8 @@ def nll_loss(
     of the non-ignored targets."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_targets("nll_loss", input, target)
-    nll, sample_weight = _picked_and_weights(
-        _class_last(input), target.reshape(-1), weight, ignore_index
-    )
-    return _reduce_by_sample_weight(
-        nll * sample_weight, sample_weight, reduction, target.shape
-    )
+    nll, sample_weight = _picked_and_weights(_class_last(input), target.reshape(-1), weight, ignore_index)
+    return _reduce_by_sample_weight(nll * sample_weight, sample_weight, reduction, target.shape)
 
 
 def cross_entropy(
@@ -177,18 +165,12 @@ def cross_entropy(
     cross entropy for class-probability targets (same shape as input)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(
-            f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
-        )
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.dim() == 1 else 1
     log_probs = log_softmax(input, class_dim)
     if target.is_floating_point():
-        return _soft_cross_entropy(
-            log_probs, target, weight, reduction, label_smoothing, class_dim
-        )
-    loss = nll_loss(
-        log_probs, target, weight, ignore_index=ignore_index, reduction=reduction
-    )
+        return _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing, class_dim)
+    loss = nll_loss(log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0.0:
         return loss
     flat = _class_last(log_probs)
@@ -196,18 +178,14 @@ def cross_entropy(
     _, sample_weight = _picked_and_weights(flat, flat_target, weight, ignore_index)
     weighted = flat * weight if weight is not None else flat
     smooth = -weighted.sum(1)
-    smooth = graphc.where(
-        flat_target != ignore_index, smooth, graphc.zeros_like(smooth)
-    )
+    smooth = graphc.where(flat_target != ignore_index, smooth, graphc.zeros_like(smooth))
     # nll_loss above has already rejected an unknown reduction.
     smooth = _reduce_by_sample_weight(smooth, sample_weight, reduction, target.shape)
     classes = input.shape[class_dim]
     return (1.0 - label_smoothing) * loss + smooth * (label_smoothing / classes)
 
 
-def _soft_cross_entropy(
-    log_probs, target, weight, reduction, label_smoothing, class_dim
-):
+def _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing, class_dim):
     _check_same_shape("cross_entropy", log_probs, target)
     classes = log_probs.shape[class_dim]
     if label_smoothing > 0.0:
@@ -237,9 +215,7 @@ def _clamped_log(x):
     return graphc.where(positive, graphc.log(safe), graphc.full_like(x, -100.0))
 
 
-def binary_cross_entropy(
-    input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
-):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as in PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_shape("binary_cross_entropy", input, target)
@@ -285,10 +261,7 @@ def kl_div(
         # xlogy(t, t) - t * input, with 0 log 0 = 0 (negative targets give NaN, as in PyTorch).
         zero = target == 0
         safe = graphc.where(zero, graphc.ones_like(target), target)
-        loss = (
-            graphc.where(zero, graphc.zeros_like(target), target * graphc.log(safe))
-            - target * input
-        )
+        loss = graphc.where(zero, graphc.zeros_like(target), target * graphc.log(safe)) - target * input
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.dim() > 0 else 1)
     return _reduce(loss, reduction)

@@ -48,9 +48,7 @@ def clip_grad_norm_(
                 "non-finite norm anyway, set `error_if_nonfinite=False`"
             )
     coefficient = max_norm / (total + 1e-6)
-    coefficient = graphc.where(
-        coefficient < 1.0, coefficient, graphc.ones_like(coefficient)
-    )
+    coefficient = graphc.where(coefficient < 1.0, coefficient, graphc.ones_like(coefficient))
     with graphc.no_grad():
         for g in grads:
             g.copy_(g * coefficient)
@@ -64,8 +62,4 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
         for g in _grads(parameters):
             low = graphc.full_like(g, -clip_value)
             high = graphc.full_like(g, clip_value)
-            g.copy_(
-                graphc.where(
-                    g < -clip_value, low, graphc.where(g > clip_value, high, g)
-                )
-            )
+            g.copy_(graphc.where(g < -clip_value, low, graphc.where(g > clip_value, high, g)))

@@ -26,8 +26,7 @@ def _stack_tensors(batch):
         return graphc.stack(batch, 0)
     shapes = {tuple(t.shape) for t in batch}
     if len(shapes) != 1:
-        raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, got shapes "
-                           f"{sorted(shapes)}")
+        raise RuntimeError(f"default_collate: stack expects each tensor to be equal size, got shapes {sorted(shapes)}")
     # Stacking the host arrays directly is much faster than an eager op.
     return graphc.from_numpy(np.stack([t.numpy() for t in batch]))
 
@@ -78,8 +77,10 @@ def default_collate(batch):
         return {key: default_collate([sample[key] for sample in batch]) for key in elem}
     if isinstance(elem, collections.abc.Sequence):
         return _collate_sequence(batch)
-    raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
-                    f"found {type(elem).__name__}")
+    raise TypeError(
+        f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
+        f"found {type(elem).__name__}"
+    )
 
 
 def default_convert(data):

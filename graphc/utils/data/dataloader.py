@@ -47,19 +47,36 @@ class DataLoader:
     [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     """
 
-    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None, sampler=None,
-                 batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
-                 drop_last: bool = False, timeout: float = 0, worker_init_fn=None, multiprocessing_context=None,
-                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
-                 pin_memory_device: str = "", in_order: bool = True):
+    def __init__(
+        self,
+        dataset,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler=None,
+        batch_sampler=None,
+        num_workers: int = 0,
+        collate_fn=None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn=None,
+        multiprocessing_context=None,
+        generator=None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+    ):
         if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable "
-                             "multiprocessing.")
+            raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("prefetch_factor option could only be specified in multiprocessing. Let num_workers > 0 "
-                             "to enable multiprocessing, otherwise set prefetch_factor to None.")
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing. Let num_workers > 0 "
+                "to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
         self.dataset = dataset
         self.num_workers = num_workers
         self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
@@ -73,18 +90,19 @@ class DataLoader:
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:
             if shuffle:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, "
-                                 f"but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}"
+                )
             if sampler is not None or batch_sampler is not None:
                 raise ValueError("DataLoader with IterableDataset: expected unspecified sampler/batch_sampler")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
-                                 "and drop_last")
+                raise ValueError(
+                    "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"
+                )
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
-            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with "
-                             "drop_last")
+            raise ValueError("batch_size=None option disables auto-batching and is mutually exclusive with drop_last")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if sampler is None:
@@ -140,8 +158,15 @@ class DataLoader:
             iterator = iter(self.dataset)
             while True:
                 try:
-                    yield _worker.fetch(self.dataset, None, iterator, self.batch_size, self.collate_fn,
-                                        self._auto_collation, self.drop_last)
+                    yield _worker.fetch(
+                        self.dataset,
+                        None,
+                        iterator,
+                        self.batch_size,
+                        self.collate_fn,
+                        self._auto_collation,
+                        self.drop_last,
+                    )
                 except StopIteration:
                     return
         for indices in self._index_sampler:
@@ -175,18 +200,31 @@ class _MultiProcessIter:
         for worker_id in range(loader.num_workers):
             index_queue = context.Queue()
             process = context.Process(
-                target=_worker.worker_loop, daemon=True,
-                args=(loader.dataset, index_queue, self._result_queue, loader.collate_fn, worker_id,
-                      loader.num_workers, base_seed + worker_id, loader.worker_init_fn, loader._auto_collation,
-                      loader.batch_size, loader.drop_last, loader._iterable))
+                target=_worker.worker_loop,
+                daemon=True,
+                args=(
+                    loader.dataset,
+                    index_queue,
+                    self._result_queue,
+                    loader.collate_fn,
+                    worker_id,
+                    loader.num_workers,
+                    base_seed + worker_id,
+                    loader.worker_init_fn,
+                    loader._auto_collation,
+                    loader.batch_size,
+                    loader.drop_last,
+                    loader._iterable,
+                ),
+            )
             process.start()
             self._index_queues.append(index_queue)
             self._workers.append(process)
             self._active.append(True)
-        self._next_task = 0        # index of the next task to send
-        self._next_yield = 0       # index of the next batch to return
-        self._owner = {}           # task index -> worker id
-        self._buffer = {}          # results that arrived early
+        self._next_task = 0  # index of the next task to send
+        self._next_yield = 0  # index of the next batch to return
+        self._owner = {}  # task index -> worker id
+        self._buffer = {}  # results that arrived early
         self._next_worker = 0
         self._sampler_done = False
         for _ in range(loader.prefetch_factor * loader.num_workers):

@@ -129,15 +129,17 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
             raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
         lengths = _lengths_from_fractions(lengths, total)
     if any(int(x) != x or x < 0 for x in lengths):
-        raise ValueError(f"random_split: lengths must be non-negative integers or fractions summing to 1, "
-                         f"got {lengths}")
+        raise ValueError(
+            f"random_split: lengths must be non-negative integers or fractions summing to 1, got {lengths}"
+        )
     lengths = [int(x) for x in lengths]
     if sum(lengths) != total:
-        raise ValueError(f"Sum of input lengths ({sum(lengths)}) does not equal the length of the input dataset "
-                         f"({total})")
+        raise ValueError(
+            f"Sum of input lengths ({sum(lengths)}) does not equal the length of the input dataset ({total})"
+        )
     order = randperm_list(total, generator)
     subsets, start = [], 0
     for length in lengths:
-        subsets.append(Subset(dataset, order[start:start + length]))
+        subsets.append(Subset(dataset, order[start : start + length]))
         start += length
     return subsets

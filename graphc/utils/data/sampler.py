@@ -11,8 +11,7 @@ import numpy as np
 
 import graphc
 
-__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler",
-           "randperm_list"]
+__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler", "randperm_list"]
 
 
 def draw_seed(generator=None) -> int:
@@ -79,7 +78,7 @@ class RandomSampler(Sampler):
         order: list[int] = []
         while len(order) < self.num_samples:
             order.extend(rng.permutation(n).tolist())
-        return iter(order[:self.num_samples])
+        return iter(order[: self.num_samples])
 
     def __len__(self) -> int:
         return self.num_samples

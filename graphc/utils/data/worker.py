@@ -51,8 +51,10 @@ class WorkerError:
     """An exception raised in a worker, carried back as text."""
 
     def __init__(self, worker_id: int, exc: BaseException):
-        self.message = (f"Caught {type(exc).__name__} in DataLoader worker process {worker_id}.\n"
-                        f"Original traceback:\n{''.join(traceback.format_exception(exc))}")
+        self.message = (
+            f"Caught {type(exc).__name__} in DataLoader worker process {worker_id}.\n"
+            f"Original traceback:\n{''.join(traceback.format_exception(exc))}"
+        )
         self.exc_type = type(exc)
 
     def reraise(self):
@@ -121,8 +123,20 @@ def fetch(dataset, indices, iterator, batch_size, collate_fn, auto_collation, dr
     return collate_fn(samples)
 
 
-def worker_loop(dataset, index_queue, result_queue, collate_fn, worker_id: int, num_workers: int, seed: int,
-                init_fn, auto_collation: bool, batch_size, drop_last: bool, iterable: bool) -> None:
+def worker_loop(
+    dataset,
+    index_queue,
+    result_queue,
+    collate_fn,
+    worker_id: int,
+    num_workers: int,
+    seed: int,
+    init_fn,
+    auto_collation: bool,
+    batch_size,
+    drop_last: bool,
+    iterable: bool,
+) -> None:
     """Body of a worker process: serve tasks until a None task arrives."""
     global _worker_info
     _seed_everything(seed)
@@ -150,4 +164,3 @@ def worker_loop(dataset, index_queue, result_queue, collate_fn, worker_id: int, 
             result_queue.put((batch_index, _Exhausted(), None))
         except Exception as exc:
             result_queue.put((batch_index, None, WorkerError(worker_id, exc)))
-
