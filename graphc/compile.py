@@ -37,6 +37,7 @@ from __future__ import annotations
 import sys
 
 import functools
+import operator
 
 import numpy as np
 
@@ -46,6 +47,10 @@ from graphc.debug import dump
 from graphc.errors import DeviceError, GraphcError
 from graphc.trace import active as active_trace
 from graphc.trace import build_result, trace_program
+
+
+_VALUE = operator.attrgetter("_value")
+_DEVICE = operator.attrgetter("_device")
 
 
 def _check_backend(backend: str) -> None:
@@ -114,13 +119,37 @@ class _Entry:
             for t, _, _, _ in self.captured
             if t.grad is not None and id(t.grad) in ids
         ]
+        # Per-call fast paths: the inputs written in place, and the captured
+        # tensors' value and device objects when last checked (while those
+        # are the same objects, shapes, dtypes and devices are unchanged).
+        self._aliased = sorted(set(program.aliases.values()))
+        self._arg_inputs = [i for i, (kind, _) in enumerate(program.input_sources) if kind == "arg"]
+        writes = program.state_writes
+        self._value_writes = [(w.output, w.tensor) for w in writes if w.kind == "value"]
+        self._grad_writes = [(w.output, w.tensor) for w in writes if w.kind != "value"]
+        # .grad tensors the call replaces and the program does not read: they
+        # are dropped before the call, so when nothing else holds them the
+        # executable reuses their arrays for the new gradients (no fresh,
+        # page-faulting allocations per step).
+        read = {id(t) for t, _ in self.grads}
+        self._dropped_grads = [t for o, t in self._grad_writes if o is not None and id(t) not in read]
+        self._tensors = [t for t, _, _, _ in self.captured]
+        self._checked = None
+
+    def _snapshot(self) -> tuple:
+        ts = self._tensors
+        return [t._value for t in ts], [t._device for t in ts]
 
     def stale_reason(self) -> str | None:
-        for t, shape, dtype, dev in self.captured:
-            if tuple(t.shape) != shape or t.dtype is not dtype:
-                return f"captured tensor changed from {dtype!r}{list(shape)} to {t.dtype!r}{list(t.shape)}"
-            if t.device != dev:
-                return f"captured tensor moved from {dev} to {t.device}"
+        checked = self._checked
+        if checked is None or not (
+            all(map(operator.is_, map(_VALUE, self._tensors), checked[0]))
+            and all(map(operator.is_, map(_DEVICE, self._tensors), checked[1]))
+        ):
+            reason = self._captured_changed()
+            if reason is not None:
+                return reason
+            self._checked = self._snapshot()
         for t, g in self.grads:
             if t.grad is not g:
                 return "a captured tensor's .grad was replaced"
@@ -129,35 +158,46 @@ class _Entry:
                 return f"{type(m).__name__} switched to {'train' if m.training else 'eval'} mode"
         return None
 
+    def _captured_changed(self) -> str | None:
+        for t, shape, dtype, dev in self.captured:
+            if tuple(t.shape) != shape or t.dtype is not dtype:
+                return f"captured tensor changed from {dtype!r}{list(shape)} to {t.dtype!r}{list(t.shape)}"
+            if t.device != dev:
+                return f"captured tensor moved from {dev} to {t.device}"
+        return None
+
     def run(self, args: tuple, kwargs: dict):
         from graphc.tensor import Tensor
 
         if self.device is not None:
             return self._run_on_device(args, kwargs)
         program = self.program
-        aliased = set(program.aliases.values())
-        inputs = []
-        for i, (kind, ref) in enumerate(program.input_sources):
-            t = _at_path(args, kwargs, ref) if kind == "arg" else ref
-            arr = t._value
-            if not isinstance(arr, np.ndarray):
+        sources = program.input_sources
+        inputs = [ref if kind == "arg" else ref._value for kind, ref in sources]
+        for i in self._arg_inputs:
+            inputs[i] = _at_path(args, kwargs, inputs[i])._value
+        for i, arr in enumerate(inputs):
+            if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
                 raise GraphcError(
                     f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
                 )
-            if i in aliased and (not arr.flags.writeable or not arr.flags.c_contiguous):
-                arr = t._value = np.array(arr)
-            inputs.append(arr)
+        for i in self._aliased:
+            arr = inputs[i]
+            flags = arr.flags
+            if not flags.writeable or not flags.c_contiguous:
+                t = _at_path(args, kwargs, sources[i][1]) if sources[i][0] == "arg" else sources[i][1]
+                inputs[i] = t._value = np.array(arr)
+        for t in self._dropped_grads:
+            t._grad = None
         outs = self.executable(inputs)
-        for w in program.state_writes:
-            if w.kind == "value":
-                if outs[w.output] is not w.tensor._value:
-                    np.copyto(w.tensor._value, outs[w.output])
-                w.tensor._version += 1
-            else:
-                w.tensor._grad = (
-                    None if w.output is None else Tensor._wrap(outs[w.output])
-                )
-        return build_result(program.out_spec, outs, Tensor._wrap)
+        for o, t in self._value_writes:
+            if outs[o] is not t._value:
+                np.copyto(t._value, outs[o])
+            t._version += 1
+        wrap = Tensor._wrap
+        for o, t in self._grad_writes:
+            t._grad = None if o is None else wrap(outs[o])
+        return build_result(program.out_spec, outs, wrap)
 
 
     def _run_on_device(self, args: tuple, kwargs: dict):

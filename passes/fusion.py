@@ -11,10 +11,16 @@ What it does, in order:
    RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
    consumers; movement ops become index arithmetic (no copies). A DOT operand
    that is not an affine view of a buffer gets a copy kernel first.
-3. Merges an elementwise kernel into the reduce or dot kernel it reads when
-   it reads that result at the same element (an epilogue: bias + relu after
-   a matmul, `sum * (1/n)` after a sum) or, for a reduce, at every element of
-   the reduced row (a row epilogue: softmax's `exp(x - m) / s` runs in the
+   A PERMUTE swapping the last two axes of a DOT read only by it is that
+   dot with swapped operands ((A B)^T = B^T A^T): weight gradients are
+   written in the parameter's layout with no transposing copy. A FOLD whose
+   windows do not overlap (max-pool backward) is an elementwise gather.
+3. Merges an elementwise kernel into the reduce, dot or elementwise kernel
+   it reads when it reads that kernel's results at the same element (an
+   epilogue: bias + relu after a matmul, `sum * (1/n)` after a sum, an
+   optimizer's whole per-parameter update after the gradient's dot: one
+   loop writing several outputs) or, for a reduce, at every element of the
+   reduced row (a row epilogue: softmax's `exp(x - m) / s` runs in the
    kernel that computes `s`, so softmax is two kernels).
 
 It does not reorder the graph, choose loop orders or plan memory
@@ -67,6 +73,7 @@ class _Fuser:
         self.constants: dict = {}
         self.material = self._choose_material()
         self.red_axes: dict[str, tuple] = {}  # reduce kernel name -> (input shape, axes)
+        self.transposed_dots = self._transposed_dots()
 
     # -- step 1 ---------------------------------------------------------
     def _choose_material(self) -> set[Node]:
@@ -78,10 +85,35 @@ class _Fuser:
                 material.add(n)
                 continue
             own = 0 if n.op in MOVEMENT or n.op is Op.CONST else (10 if n.op is Op.RANDOM else 1)
+            if n.op is Op.UNFOLD:
+                # Every source element is read by up to kh*kw windows:
+                # compute a non-trivial source once (conv after pool+relu).
+                src = n.srcs[0]
+                if src not in material and cost.get(src, 0) > _DUPLICATE_COST:
+                    material.add(src)
             cost[n] = own + sum(cost.get(s, 0) for s in n.srcs if s not in material)
             if len(self.users[n]) > 1 and cost[n] > _DUPLICATE_COST:
                 material.add(n)
         return material
+
+    def _transposed_dots(self) -> set[Node]:
+        """Materialized PERMUTEs that swap the last two axes of a DOT read by
+        nothing else (weight gradients come out of autodiff as (x^T g)^T).
+        Their kernel is the dot itself with swapped operands,
+        (A B)^T = B^T A^T, writing the needed layout directly instead of a
+        dot into a temp plus a transposing copy."""
+        found = set()
+        for n in self.graph.nodes:
+            if n.op is not Op.PERMUTE or n not in self.material:
+                continue
+            d = n.srcs[0]
+            perm = tuple(n.attrs["perm"])
+            r = n.ndim
+            if (d.op is Op.DOT and r >= 2 and perm == tuple(range(r - 2)) + (r - 1, r - 2)
+                    and len(self.users[d]) == 1 and d not in self.graph.outputs):
+                found.add(n)
+                self.material.discard(d)
+        return found
 
     def _buffer(self, n: Node, kind: str = "temp") -> str:
         if n in self.buf_of:
@@ -228,6 +260,8 @@ class _Fuser:
             return self._reduce(n, buf)
         if n.op is Op.DOT:
             return self._dot(n, buf)
+        if n in self.transposed_dots:
+            return self._dot(n.srcs[0], buf, transposed=True)
         if n.op is Op.FOLD:
             return self._fold(n, buf)
         if n.op is Op.SCATTER_ADD:
@@ -260,9 +294,13 @@ class _Fuser:
         self._emit(kern)
         self.red_axes[self.kernels[-1].name] = (src.shape, axes)
 
-    def _operand(self, n: Node, names: list[str], extents) -> K.Operand:
-        """n (rank >= 2) as an affine view over loop variables `names`."""
+    def _operand(self, n: Node, names: list[str], extents, transposed: bool = False) -> K.Operand:
+        """n (rank >= 2) as an affine view over loop variables `names`
+        (with `transposed`, n's last two axes are read swapped: the view is
+        n^T, and `extents` are those of the view)."""
         idx = [K.var(v) for v in names]
+        if transposed:
+            idx[-2], idx[-1] = idx[-1], idx[-2]
         with K.loop_ranges(dict(zip(names, extents))):
             e = self.read(n, idx)
         form = K.affine(e.args[0]) if e.op == "load" else None
@@ -272,30 +310,41 @@ class _Fuser:
                 vidx = [K.var(f"i{d}") for d in range(n.ndim)]
                 store = Store(buf, flat(vidx, n.shape), self.read(n, vidx))
             self._emit(Kernel("", "elementwise", n.shape, (store,), primitives=("copy",)))
-            e = K.load(buf, flat(idx, n.shape), n.dtype)
+            with K.loop_ranges(dict(zip(names, extents))):
+                e = K.load(buf, flat(idx, n.shape), n.dtype)
             form = K.affine(e.args[0])
         coefs, offset = form
         s = [coefs.get(v, 0) for v in names]
         return K.Operand(e.arg, offset, tuple(s[:-2]), s[-2], s[-1])
 
-    def _dot(self, n: Node, buf: str) -> None:
+    def _dot(self, n: Node, buf: str, transposed: bool = False) -> None:
+        """The dot kernel of n; `transposed`: of n^T (last two axes swapped),
+        computed as B^T A^T from transposed views of the operands."""
         a, b = n.srcs
         nb = n.ndim - 2
         bnames = [f"b{d}" for d in range(nb)]
         m, kk, nn = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = list(n.shape[:nb])
-        op_a = self._operand(a, bnames + ["m", "k"], batch + [m, kk])
-        op_b = self._operand(b, bnames + ["k", "n"], batch + [kk, nn])
+        if transposed:
+            op_a = self._operand(b, bnames + ["m", "k"], batch + [nn, kk], transposed=True)
+            op_b = self._operand(a, bnames + ["k", "n"], batch + [kk, m], transposed=True)
+            shape, prims = tuple(batch) + (nn, m), ("dot", "permute")
+        else:
+            op_a = self._operand(a, bnames + ["m", "k"], batch + [m, kk])
+            op_b = self._operand(b, bnames + ["k", "n"], batch + [kk, nn])
+            shape, prims = n.shape, ("dot",)
         idx = [K.var(v) for v in bnames + ["m", "n"]]
-        store = Store(buf, flat(idx, n.shape), K.acc(n.dtype))
-        self._emit(Kernel("", "dot", n.shape, (store,), a=op_a, b=op_b, k=kk,
-                          primitives=("dot",), acc_dtype=n.dtype))
+        store = Store(buf, flat(idx, shape), K.acc(n.dtype))
+        self._emit(Kernel("", "dot", shape, (store,), a=op_a, b=op_b, k=kk,
+                          primitives=prims, acc_dtype=n.dtype))
 
     def _fold(self, n: Node, buf: str) -> None:
         cols = n.srcs[0]
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(n.attrs)
         _, _, h, w = n.shape
         oh, ow = window_out_size(h, kh, sh, ph, dh), window_out_size(w, kw, sw, pw, dw)
+        if (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and ph >= 0 and pw >= 0:
+            return self._fold_disjoint(n, buf)
         o = [K.var(f"o{d}") for d in range(4)]
         r0, r1 = K.var("r0"), K.var("r1")
         ranges = {f"o{d}": s for d, s in enumerate(n.shape)}
@@ -319,6 +368,30 @@ class _Fuser:
             store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
         self._emit(Kernel("", "reduce", n.shape, (store,), red_shape=(kh, kw), reducer="sum",
                           value=value, primitives=("fold",), acc_dtype=n.dtype))
+
+    def _fold_disjoint(self, n: Node, buf: str) -> None:
+        """FOLD whose windows tile the image without overlap (stride ==
+        kernel, no dilation: max-pool backward): every output pixel gets at
+        most one window element, so it is an elementwise gather of that
+        element rather than a reduce over the window with divisibility
+        tests."""
+        cols = n.srcs[0]
+        (kh, kw), _, (ph, pw), _ = _window(n.attrs)
+        _, _, h, w = n.shape
+        oh, ow = window_out_size(h, kh, kh, ph, 1), window_out_size(w, kw, kw, pw, 1)
+        i = [K.var(f"i{d}") for d in range(4)]
+        with K.loop_ranges({f"i{d}": s for d, s in enumerate(n.shape)}):
+            y, x = i[2] + ph, i[3] + pw
+            oy, ox = y // kh, x // kw
+            guard = _in_ranges([oy, ox], [(0, oh), (0, ow)])
+            src_idx = [i[0], i[1] * (kh * kw) + (y % kh) * kw + x % kw, oy * ow + ox]
+            if guard is not None:
+                src_idx = [K.where(guard, e, K.const(0)) for e in src_idx]
+            value = self.read(cols, src_idx)
+            if guard is not None:
+                value = K.where(guard, value, K.const(0, n.dtype))
+            store = Store(buf, flat(i, n.shape), value)
+        self._emit(Kernel("", "elementwise", n.shape, (store,), primitives=("fold",)))
 
     def _scatter(self, n: Node, buf: str) -> None:
         src, index = n.srcs
@@ -396,9 +469,11 @@ def _replace_loads(e: Expr, buf: str, index: Expr, value: Expr) -> Expr | None:
     return K.rebuild(e, tuple(args))
 
 
-def _try_merge(prod: Kernel, cons: Kernel, red_info, keep_store: bool) -> Kernel | None:
-    """prod with cons's stores fused as an epilogue, or None."""
-    (pstore,) = prod.stores
+def _try_merge(prod: Kernel, cons: Kernel, red_info, keep: set[str]) -> Kernel | None:
+    """prod with cons's stores fused in (an epilogue of a reduce or dot, or
+    more stores of an elementwise loop), or None. cons's loads of prod's
+    stored buffers become the stored values; prod's stores to buffers not
+    in `keep` are dropped."""
     if prod.kind == "dot" or prod.shape == cons.shape:
         if cons.shape != prod.shape:
             return None
@@ -418,21 +493,26 @@ def _try_merge(prod: Kernel, cons: Kernel, red_info, keep_store: bool) -> Kernel
     with K.loop_ranges(ranges):
         for s in cons.stores:
             index = K.substitute(s.index, mapping)
-            value = _replace_loads(K.substitute(s.value, mapping), pstore.buffer, pstore.index, pstore.value)
-            if value is None:
-                return None
+            value = K.substitute(s.value, mapping)
+            for ps in prod.stores:
+                value = _replace_loads(value, ps.buffer, ps.index, ps.value)
+                if value is None:
+                    return None
             new.append(Store(s.buffer, index, value))
-    stores = prod.stores if keep_store else ()
-    merged = {field_name: getattr(prod, field_name) + tuple(new)}
+    stores = tuple(ps for ps in prod.stores if ps.buffer in keep)
     if field_name == "stores":
-        merged["stores"] = stores + tuple(new)
-    else:
-        merged["stores"] = stores
-    return replace(prod, primitives=prod.primitives + cons.primitives, **merged)
+        stores += tuple(new)
+        return replace(prod, primitives=prod.primitives + cons.primitives, stores=stores)
+    return replace(prod, primitives=prod.primitives + cons.primitives, stores=stores,
+                   row_stores=prod.row_stores + tuple(new))
 
 
 def merge_epilogues(prog: Program, red_axes: dict) -> None:
-    """Fuse elementwise kernels into the reduce/dot kernel they consume."""
+    """Fuse each elementwise kernel into the reduce, dot or elementwise
+    kernel producing a buffer it reads (at the same element), so chains of
+    per-element updates over one iteration space (Adam's moments and
+    parameter update after the gradient's dot or reduce) run as one loop
+    writing several outputs instead of one pass over memory each."""
     kernels = prog.kernels
     i = 0
     while i < len(kernels):
@@ -443,22 +523,27 @@ def merge_epilogues(prog: Program, red_axes: dict) -> None:
         merged = False
         for j in range(i - 1, -1, -1):
             prod = kernels[j]
-            if prod.kind not in ("reduce", "dot") or len(prod.stores) != 1 or prod.row_stores:
+            if prod.kind not in ("reduce", "dot", "elementwise") or prod.row_stores:
                 continue
-            if prod.stores[0].buffer not in cons.inputs:
+            produced = {ps.buffer for ps in prod.stores}
+            if not produced & set(cons.inputs):
                 continue
+            if prod.kind == "elementwise" and prod.shape != cons.shape:
+                break
             # Everything else cons reads must exist before prod runs.
             written_after = {o for k in kernels[j:i] for o in k.outputs}
-            if any(b in written_after for b in cons.inputs if b != prod.stores[0].buffer):
+            if any(b in written_after for b in cons.inputs if b not in produced):
                 break
-            buf = prod.stores[0].buffer
-            keep = prog.buffers[buf].kind == "output" or len(_readers(kernels, buf)) > 1
+            keep = {
+                b for b in produced
+                if b not in cons.inputs or prog.buffers[b].kind == "output" or len(_readers(kernels, b)) > 1
+            }
             new = _try_merge(prod, cons, red_axes.get(prod.name), keep)
             if new is not None:
                 kernels[j] = new
                 del kernels[i]
-                if not keep:
-                    del prog.buffers[buf]
+                for b in produced - keep:
+                    del prog.buffers[b]
                 merged = True
             break
         if not merged:

@@ -9,7 +9,9 @@ What it does:
    whose lifetimes do not overlap reuse memory.
 3. In place: an elementwise kernel whose output has the byte size of an
    input temp that dies in this kernel, and which reads that input only at
-   the element it writes, writes over the input (same slot).
+   the element it writes, writes over the input (same slot). (A dot or
+   reduce kernel counts as reading a buffer only at the element it writes
+   when only its epilogue stores read it.)
 4. Aliased outputs (`Program.aliases`: output index -> input index) are
    written straight into the input's array when that is safe: the producing
    kernel reads the input only at the element it writes and no later kernel
@@ -65,8 +67,17 @@ def _liveness(prog: Program) -> dict[str, tuple[int, int]]:
 
 def reads_only_at(k: Kernel, buf: str, index) -> bool:
     """Whether kernel k reads `buf` only at flat `index` (the element the
-    kernel's store writes), so overwriting it in place is safe."""
-    if k.kind != "elementwise":
+    kernel's store writes), so overwriting it in place is safe. In a dot or
+    reduce kernel that means only in its epilogue `stores` (they run once
+    per output element, after the element's dot or reduction): an operand,
+    the reduced value or a row epilogue reads other elements."""
+    if k.kind == "dot":
+        if buf in (k.a.buffer, k.b.buffer):
+            return False
+    elif k.kind == "reduce":
+        if buf in loads_of(k.value) or any(buf in loads_of(s.value) or buf in loads_of(s.index) for s in k.row_stores):
+            return False
+    elif k.kind != "elementwise":
         return False
     for s in k.stores:
         for e in walk(s.value):

@@ -79,14 +79,21 @@ class KernelBuilder:
         self.fn = ir.Function(module, fnty, kern.name)
         self.fn.linkage = "internal"
         self.fn.attributes.add("nounwind")
+        rep = _storage_representatives(self.names, dtypes, partners)
         for arg, n in zip(self.fn.args, self.names):
             arg.name = n
-            if n not in shared:
+            if n not in shared or (n in rep and rep[n] == n):
                 arg.add_attribute("noalias")
         self.workspace = self.fn.args[-1] if self.gemm else None
         n_ptr = len(self.names)
         self.lo, self.hi, self.err = self.fn.args[n_ptr:n_ptr + 3]
         self.buffers = dict(zip(self.names, self.fn.args))
+        # Buffers in one storage are all accessed through one pointer (their
+        # addresses are equal): LLVM then sees an in-place update as a load
+        # and store of the same element and vectorizes it without runtime
+        # alias checks, and that pointer is noalias against the others.
+        for n, r in rep.items():
+            self.buffers[n] = self.buffers[r]
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.dtypes = dtypes
         self.shared = shared
@@ -270,6 +277,24 @@ class KernelBuilder:
             with for_range(b, zero, ir.Constant(I64, n_extent), "n") as n:
                 env["n"] = n
                 self._stores(k.stores, env, b.load(b.gep(row, [zero, n], inbounds=True)))
+
+
+def _storage_representatives(names, dtypes, partners) -> dict[str, str]:
+    """buffer -> the buffer of this kernel whose pointer accesses its
+    storage, for buffers that the memory plan puts in one storage (same
+    address at run time; `partners` is complete, so no other argument
+    touches that storage). Only groups of one dtype are merged."""
+    rep: dict[str, str] = {}
+    if partners is None:
+        return rep
+    present = set(names)
+    for n in names:
+        group = ({n} | partners.get(n, set())) & present
+        if len(group) < 2 or len({dtypes[g] for g in group}) != 1:
+            continue
+        first = next(x for x in names if x in group)
+        rep[n] = first
+    return rep
 
 
 def _operand_index(b, op, env, row, col) -> ir.Value:

@@ -86,12 +86,14 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     barrier = _barrier_fn(module)
     many = b.icmp_signed(">", nthreads, ir.Constant(I64, 1))
+    restore = _flush_denormals(module, b)
     pos = {n: i for i, n in enumerate(order)}
     ws = None
     if ws_bytes:
         base = b.load(b.gep(bufs, [ir.Constant(I64, len(order))]))
         ws = b.gep(base, [b.mul(tid, ir.Constant(I64, ws_bytes))], inbounds=True)
-    for kern, fn in zip(prog.kernels, fns):
+    split = [_splits(k) for k in prog.kernels]
+    for i, (kern, fn) in enumerate(zip(prog.kernels, fns)):
         kb_names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
         args = []
         for n in kb_names:
@@ -109,9 +111,41 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
             lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
             with b.if_then(b.icmp_signed("<", lo, hi)):
                 b.call(fn, args + [lo, hi, err])
-        with b.if_then(many):
-            b.call(barrier, [bar, nthreads])
+        # Consecutive kernels that both run on thread 0 alone need no barrier
+        # between them (program order on one thread suffices), and none is
+        # needed after the last kernel: the runtime joins the threads.
+        # Waiting is costly when the cores are shared and a partner thread
+        # is descheduled.
+        if i + 1 < len(prog.kernels) and (split[i] or split[i + 1]):
+            with b.if_then(many):
+                b.call(barrier, [bar, nthreads])
+    if restore is not None:
+        restore()
     b.ret_void()
+
+
+# MXCSR flush-to-zero (results) and denormals-are-zero (operands) bits.
+_MXCSR_FTZ_DAZ = 0x8040
+
+
+def _flush_denormals(module: ir.Module, b: ir.IRBuilder):
+    """Run the program with denormal floats flushed to zero (as XLA's CPU
+    runtime does) and return a callable that restores the caller's mode.
+    Arithmetic on denormals is ~100x slower on x86, and training state
+    produces them routinely: Adam's first moment of a parameter whose
+    gradient stays zero (a dead ReLU unit) decays geometrically into the
+    denormal range. Each calling thread sets and restores its own MXCSR,
+    so Python and numpy keep IEEE denormals."""
+    if not module.triple.startswith("x86_64"):
+        return None
+    void, ptr = ir.VoidType(), I8.as_pointer()
+    stmxcsr = intrinsic(module, "llvm.x86.sse.stmxcsr", void, [ptr])
+    ldmxcsr = intrinsic(module, "llvm.x86.sse.ldmxcsr", void, [ptr])
+    saved, flushed = b.alloca(I32), b.alloca(I32)
+    b.call(stmxcsr, [b.bitcast(saved, ptr)])
+    b.store(b.or_(b.load(saved), ir.Constant(I32, _MXCSR_FTZ_DAZ)), flushed)
+    b.call(ldmxcsr, [b.bitcast(flushed, ptr)])
+    return lambda: b.call(ldmxcsr, [b.bitcast(saved, ptr)])
 
 
 def _entry_ctx(module: ir.Module) -> None:
@@ -126,6 +160,13 @@ def _entry_ctx(module: ir.Module) -> None:
     args = [v if t == I64 else b.inttoptr(v, t) for v, t in zip(vals, types)]
     b.call(entry, args)
     b.ret_void()
+
+
+def _splits(kern) -> bool:
+    """Whether several threads run parts of the kernel (else thread 0 only)."""
+    if gemm.uses_gemm(kern):
+        return kern.flops >= PARALLEL_MIN_WORK
+    return bool(_parallel(kern))
 
 
 def _parallel(kern) -> bool:
