@@ -34,6 +34,7 @@ import weakref
 from collections import defaultdict
 
 import graphc
+from graphc.trace import active as _active_trace
 
 # Callables the compiled-call machinery runs before every call of a compiled
 # program (see the module docstring). Entries are removed when their
@@ -69,28 +70,8 @@ def _register_sync_hook(optimizer) -> None:
 
 
 def is_tracing() -> bool:
-    """True while a graphc trace is recording ops.
-
-    Asks the frontend's tracer (`graphc.trace.is_tracing()` or
-    `graphc.trace.active()`)."""
-    try:
-        import graphc.trace as trace_mod
-    except ImportError:
-        return False
-    probe = getattr(trace_mod, "is_tracing", None)
-    if probe is not None:
-        return bool(probe())
-    active = getattr(trace_mod, "active", None)
-    return active is not None and active() is not None
-
-
-def _is_symbolic(tensor) -> bool:
-    # A tensor whose value is an IR node exists only inside a trace.
-    try:
-        from graphc.ir.graph import Node
-    except ImportError:
-        return False
-    return isinstance(getattr(tensor, "_value", None), Node)
+    """True while a graphc trace is recording ops."""
+    return _active_trace() is not None
 
 
 class _RequiredParameter:
@@ -209,11 +190,7 @@ class Optimizer:
     # -- hyperparameter tensors -------------------------------------------
 
     def _tracing(self) -> bool:
-        if is_tracing():
-            return True
-        # Fallback when the frontend has no is_tracing(): gradients produced
-        # inside a trace are symbolic.
-        return any(p.grad is not None and _is_symbolic(p.grad) for group in self.param_groups for p in group["params"])
+        return _active_trace() is not None
 
     def _sync_hyper(self) -> None:
         """Copy each group's Python `lr` into its lr tensor (in place).
