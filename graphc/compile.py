@@ -55,7 +55,7 @@ _DEVICE = operator.attrgetter("_device")
 
 def _check_backend(backend: str) -> None:
     if backend not in backends.BACKENDS:
-        backends._load_optional_backends()
+        backends.load_backend(backend)
     if backend not in backends.BACKENDS:
         raise GraphcError(
             f"graphc.compile: backend {backend!r} is not available (registered: {sorted(backends.BACKENDS)}). "

@@ -52,19 +52,23 @@ BackendFn = Callable[[Graph, Mapping[int, int]], Executable]
 BACKENDS: dict[str, BackendFn] = {"interp": InterpExecutable}
 
 
-def _load_optional_backends() -> None:
-    # Backends with heavy imports register on first use.
-    for module in ("runtime.cpu", "runtime.cuda"):
-        try:
-            __import__(module)
-        except ImportError:
-            pass
+# The module that registers each backend; imported on first use because
+# llvmlite (and pycuda, which runtime.cuda imports only when a GPU is asked
+# for) are heavy. An import error here is a real bug and is not hidden.
+_PROVIDERS = {"llvm": "runtime.cpu", "cuda": "runtime.cuda"}
+
+
+def load_backend(name: str) -> None:
+    """Import the module that registers backend `name`, if it is not loaded."""
+    module = _PROVIDERS.get(name)
+    if module is not None:
+        __import__(module)
 
 
 def compile_graph(graph: Graph, backend: str = "llvm", aliases: Mapping[int, int] | None = None) -> Executable:
     """Compile `graph` with the named backend ("interp", "llvm", "cuda")."""
     if backend not in BACKENDS:
-        _load_optional_backends()
+        load_backend(backend)
     try:
         factory = BACKENDS[backend]
     except KeyError:
