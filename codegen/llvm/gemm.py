@@ -42,7 +42,7 @@ from llvmlite import ir
 
 from codegen.kernel import Kernel
 from codegen.llvm import target
-from codegen.llvm.expr import I1, I64, reg_type
+from codegen.llvm.expr import I1, I8, I64, reg_type
 
 # Products with fewer multiply-adds, fewer rows or fewer columns than this
 # use the simple row loop: packing would cost more than it saves.
@@ -214,69 +214,83 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
 
 
 # ---------------------------------------------------------------------------
-# the kernel body
+# the generic routine (one per element type and module)
+
+_EPI_ARGS = 5  # crows, ic, mc, jc, nc after the context pointer
 
 
-class GemmEmitter:
-    """Emits the body of a GEMM dot kernel into a KernelBuilder `kb` whose
-    function takes (..., tid, nthreads, error, workspace)."""
+def _suffix(elem: ir.Type) -> str:
+    return "f32" if elem == ir.FloatType() else "f64"
 
-    def __init__(self, kb, tid, nthreads, workspace):
-        self.kb, self.b = kb, kb.b
-        self.kern = kb.kern
-        self.tid, self.nthreads, self.ws = tid, nthreads, workspace
-        self.elem = reg_type(self.kern.acc_dtype)
-        self.blk = blocking(self.kern.acc_dtype)
 
-    def emit(self) -> None:
-        k, b, blk = self.kern, self.b, self.blk
-        m_ext, n_ext = k.shape[-2], k.shape[-1]
-        ptr = self.elem.as_pointer()
-        ws = b.bitcast(self.ws, ptr)
+def _epilogue_type(elem: ir.Type) -> ir.FunctionType:
+    """void epi(i8* ctx, T* crows, i64 ic, i64 mc, i64 jc, i64 nc): the
+    kernel's fused epilogue over rows [ic, ic+mc) x columns [jc, jc+nc),
+    acc[m, n] = crows[(m - ic) * NC + (n - jc)]."""
+    return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64])
+
+
+def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function:
+    """The module's GEMM routine for one element type (noinline; every GEMM
+    dot kernel calls it):
+
+        void gemm(T* A, i64 a_off, i64 a_rs, i64 a_cs,
+                  T* B, i64 b_off, i64 b_rs, i64 b_cs,
+                  i64 M, i64 N, i64 K, i64 m_lo, i64 m_hi, i64 n_lo, i64 n_hi,
+                  T* scratch, epi* epilogue, i8* ctx)
+
+    computes A[M, K] x B[K, N] (element (r, c) of A at a_off + r*a_rs +
+    c*a_cs, likewise B) for rows [m_lo, m_hi) and columns [n_lo, n_hi), and
+    calls `epilogue(ctx, ...)` on each finished block of sums (see
+    `_epilogue_type`). Packing has specialised copies for unit strides."""
+    name = f"graphc_gemm_{_suffix(elem)}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    ptr = elem.as_pointer()
+    epi_ptr = _epilogue_type(elem).as_pointer()
+    args = [ptr, I64, I64, I64, ptr, I64, I64, I64] + [I64] * 7 + [ptr, epi_ptr, I8.as_pointer()]
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")
+    names = ["A", "a_off", "a_rs", "a_cs", "B", "b_off", "b_rs", "b_cs", "M", "N", "K",
+             "m_lo", "m_hi", "n_lo", "n_hi", "scratch", "epilogue", "ctx"]
+    for a, n in zip(fn.args, names):
+        a.name = n
+    fn.args[15].add_attribute("noalias")
+    _GenericBuilder(fn, elem, blk).emit()
+    return fn
+
+
+class _GenericBuilder:
+    def __init__(self, fn: ir.Function, elem: ir.Type, blk: Blocking):
+        self.fn, self.elem, self.blk = fn, elem, blk
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        (self.A, self.a_off, self.a_rs, self.a_cs, self.B, self.b_off, self.b_rs, self.b_cs,
+         self.M, self.N, self.K, self.m_lo, self.m_hi, self.n_lo, self.n_hi,
+         ws, self.epi, self.ctx) = fn.args
+        b = self.b
         self.pa = ws
         self.pb = b.gep(ws, [_c(blk.mc * blk.kc)], inbounds=True)
         self.cbuf = b.gep(ws, [_c(blk.mc * blk.kc + blk.kc * blk.nc)], inbounds=True)
-        self.uk = _microkernel(b.module, self.elem, blk)
-        # This thread's rows and columns: split the longer side in tile steps.
-        m_lo, m_hi, n_lo, n_hi = _c(0), _c(m_ext), _c(0), _c(n_ext)
-        if m_ext // blk.mr >= n_ext // blk.nr:
-            m_lo, m_hi = self._share(m_ext, blk.mr)
-        else:
-            n_lo, n_hi = self._share(n_ext, blk.nr)
-        env: dict = {}
-        batch = k.loop_vars()[:-2]
-        self._batch_loops(batch, env, lambda: self._blocks(env, m_lo, m_hi, n_lo, n_hi))
+        self.uk = _microkernel(fn.module, elem, blk)
 
-    def _share(self, extent: int, step: int):
-        b = self.b
-        tiles = _c((extent + step - 1) // step)
-        lo = b.mul(b.sdiv(b.mul(tiles, self.tid), self.nthreads), _c(step))
-        hi = b.mul(b.sdiv(b.mul(tiles, b.add(self.tid, _c(1))), self.nthreads), _c(step))
-        return _min(b, lo, _c(extent)), _min(b, hi, _c(extent))
-
-    def _batch_loops(self, dims, env, body) -> None:
-        if not dims:
-            body()
-            return
-        (name, extent), rest = dims[0], dims[1:]
-        with _Loop(self.b, _c(0), _c(extent), 1, name) as i:
-            env[name] = i
-            self._batch_loops(rest, env, body)
-
-    def _blocks(self, env, m_lo, m_hi, n_lo, n_hi) -> None:
-        k, b, blk = self.kern, self.b, self.blk
-        last_pc = (k.k - 1) // blk.kc * blk.kc
-        with _Loop(b, n_lo, n_hi, blk.nc, "jc") as jc:
-            nc = _min(b, _c(blk.nc), b.sub(n_hi, jc))
-            with _Loop(b, _c(0), _c(k.k), blk.kc, "pc") as pc:
-                kc = _min(b, _c(blk.kc), b.sub(_c(k.k), pc))
+    def emit(self) -> None:
+        b, blk = self.b, self.blk
+        last_pc = b.mul(b.sdiv(b.sub(self.K, _c(1)), _c(blk.kc)), _c(blk.kc))
+        with _Loop(b, self.n_lo, self.n_hi, blk.nc, "jc") as jc:
+            nc = _min(b, _c(blk.nc), b.sub(self.n_hi, jc))
+            with _Loop(b, _c(0), self.K, blk.kc, "pc") as pc:
+                kc = _min(b, _c(blk.kc), b.sub(self.K, pc))
                 # B is packed once per (jc, pc) for all of this thread's rows.
-                self._pack_b(env, pc, kc, jc, nc)
+                # B lines are its columns: line stride b_cs, k stride b_rs.
+                self._pack(self.B, self.b_off, self.b_cs, self.b_rs, blk.nr, jc, nc, self.N, pc, kc, self.pb, False)
                 accumulate = b.icmp_signed(">", pc, _c(0))
-                with _Loop(b, m_lo, m_hi, blk.mc, "ic") as ic:
-                    mc = _min(b, _c(blk.mc), b.sub(m_hi, ic))
-                    self._pack_a(env, ic, mc, pc, kc)
-                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, m_lo), _c(blk.nc))], inbounds=True)
+                with _Loop(b, self.m_lo, self.m_hi, blk.mc, "ic") as ic:
+                    mc = _min(b, _c(blk.mc), b.sub(self.m_hi, ic))
+                    self._pack(self.A, self.a_off, self.a_rs, self.a_cs, blk.mr, ic, mc, self.M, pc, kc, self.pa, True)
+                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), _c(blk.nc))], inbounds=True)
                     with _Loop(b, _c(0), nc, blk.nr, "jr") as jr:
                         bp = b.gep(self.pb, [b.mul(jr, kc)], inbounds=True)
                         with _Loop(b, _c(0), mc, blk.mr, "ir") as ir_:
@@ -285,46 +299,49 @@ class GemmEmitter:
                             b.call(self.uk, [kc, ap, bp, cp, _c(blk.nc), accumulate])
                     # After the last K block the sums are final: run the
                     # epilogue while this block of cbuf is still in cache.
-                    with b.if_then(b.icmp_signed("==", pc, _c(last_pc))):
-                        self._epilogue(env, crows, ic, mc, jc, nc)
+                    with b.if_then(b.icmp_signed("==", pc, last_pc)):
+                        b.call(self.epi, [self.ctx, crows, ic, mc, jc, nc])
+        b.ret_void()
 
-    def _operand_base(self, op, env):
-        """Flat index of element (b.., 0, 0) of an operand view."""
+    def _pack(self, src, off, ls, ks, panel: int, outer0, outer_n, outer_ext, k0, kc, dst, a_side: bool) -> None:
+        """Pack lines [outer0, outer0+outer_n) x k [k0, k0+kc) of `src`
+        (element (line, k) at off + line*ls + k*ks) into panels of `panel`
+        lines: dst[p][k][i] = src(outer0 + p*panel + i, k0 + k), zero past
+        `outer_ext` (the matrix edge). Unit line or k strides get their own
+        copy of the loops (contiguous reads vectorize)."""
         b = self.b
-        idx = _c(op.offset)
-        for d, s in enumerate(op.batch_strides):
-            if s:
-                idx = b.add(idx, b.mul(env[f"b{d}"], _c(s)))
-        return idx
+        unit_k = b.icmp_signed("==", ks, _c(1))
+        unit_l = b.icmp_signed("==", ls, _c(1))
+        with b.if_else(unit_k) as (k1, other):
+            with k1:
+                self._pack_strided(src, off, ls, 1, panel, outer0, outer_n, outer_ext, k0, kc, dst, a_side)
+            with other:
+                with b.if_else(unit_l) as (l1, general):
+                    with l1:
+                        self._pack_strided(src, off, 1, ks, panel, outer0, outer_n, outer_ext, k0, kc, dst, a_side)
+                    with general:
+                        self._pack_strided(src, off, ls, ks, panel, outer0, outer_n, outer_ext, k0, kc, dst, a_side)
 
-    def _read(self, op, base, row, col):
-        """Operand element (row, col) as the accumulator type."""
+    def _pack_strided(self, src, off, ls, ks, panel, outer0, outer_n, outer_ext, k0, kc, dst, a_side) -> None:
         b = self.b
-        idx = b.add(base, b.add(b.mul(row, _c(op.row_stride)), b.mul(col, _c(op.col_stride))))
-        v = b.load(b.gep(self.kb.buffers[op.buffer], [idx], inbounds=True))
-        return v
-
-    def _pack(self, op, env, panel: int, outer0, outer_n, outer_ext: int, k0, kc, dst, a_side: bool) -> None:
-        """Pack rows (A) or columns (B) [outer0, outer0+outer_n) x k [k0, k0+kc)
-        of `op` into panels of `panel` lines: dst[p][k][i] = op(outer0 + p*panel + i, k0 + k),
-        zero past `outer_ext` (the matrix edge)."""
-        b = self.b
-        base = self._operand_base(op, env)
         zero = ir.Constant(self.elem, 0.0)
 
+        def scaled(v, s):
+            return v if isinstance(s, int) and s == 1 else b.mul(v, s)
+
         def read(line, kk):
-            row, col = (line, kk) if a_side else (kk, line)
-            return self._read(op, base, row, col)
+            idx = b.add(off, b.add(scaled(line, ls), scaled(kk, ks)))
+            return b.load(b.gep(src, [idx], inbounds=True))
 
         with _Loop(b, _c(0), outer_n, panel, "pp") as p0:
             first = b.add(outer0, p0)
             out = b.gep(dst, [b.mul(p0, kc)], inbounds=True)  # panel start: p0/panel * kc * panel
-            full = b.icmp_signed("<=", b.add(first, _c(panel)), _c(outer_ext))
+            full = b.icmp_signed("<=", b.add(first, _c(panel)), outer_ext)
             with b.if_else(full) as (then, otherwise):
                 with then:
                     self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
                 with otherwise:
-                    self._pack_panel(read, out, first, panel, k0, kc, False, b.sub(_c(outer_ext), first), zero)
+                    self._pack_panel(read, out, first, panel, k0, kc, False, b.sub(outer_ext, first), zero)
 
     def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero) -> None:
         """One panel; `valid` (lines inside the matrix) is None for full panels."""
@@ -354,20 +371,131 @@ class GemmEmitter:
                 with _Loop(b, _c(0), _c(panel), 1, "pi") as i:
                     one(i, kk)
 
-    def _pack_a(self, env, ic, mc, pc, kc) -> None:
-        k = self.kern
-        self._pack(k.a, env, self.blk.mr, ic, mc, k.shape[-2], pc, kc, self.pa, True)
 
-    def _pack_b(self, env, pc, kc, jc, nc) -> None:
-        k = self.kern
-        self._pack(k.b, env, self.blk.nr, jc, nc, k.shape[-1], pc, kc, self.pb, False)
+# ---------------------------------------------------------------------------
+# the kernel body: thread split, batch loops, a call of the generic routine
+# and the kernel's own epilogue function
 
-    def _epilogue(self, env, crows, ic, mc, jc, nc) -> None:
+
+class GemmEmitter:
+    """Emits the body of a GEMM dot kernel into a KernelBuilder `kb` whose
+    function takes (..., tid, nthreads, error, workspace)."""
+
+    def __init__(self, kb, tid, nthreads, workspace):
+        self.kb, self.b = kb, kb.b
+        self.kern = kb.kern
+        self.tid, self.nthreads, self.ws = tid, nthreads, workspace
+        self.elem = reg_type(self.kern.acc_dtype)
+        self.blk = blocking(self.kern.acc_dtype)
+
+    def emit(self) -> None:
+        k, b, blk = self.kern, self.b, self.blk
+        m_ext, n_ext = k.shape[-2], k.shape[-1]
+        ptr = self.elem.as_pointer()
+        gen = generic_gemm(b.module, self.elem, blk)
+        # The pointers the epilogue needs, distinct ones only (buffers in one
+        # storage share a pointer), then the error flag and batch indices.
+        self.uniq = []
+        for n in self.kb.names:
+            p = self.kb.buffers[n]
+            if all(p is not q for q in self.uniq):
+                self.uniq.append(p)
+        batch = k.loop_vars()[:-2]
+        nslots = len(self.uniq) + 1 + len(batch)
+        with b.goto_entry_block():
+            ctx = b.alloca(ir.ArrayType(I64, nslots), name="gemm.ctx")
+        slot = lambda i: b.gep(ctx, [_c(0), _c(i)], inbounds=True)  # noqa: E731
+        for i, p in enumerate(self.uniq + [self.kb.err]):
+            b.store(b.ptrtoint(p, I64), slot(i))
+        epi = self._epilogue_fn(len(batch))
+        # This thread's rows and columns: split the longer side in tile steps.
+        m_lo, m_hi, n_lo, n_hi = _c(0), _c(m_ext), _c(0), _c(n_ext)
+        if m_ext // blk.mr >= n_ext // blk.nr:
+            m_lo, m_hi = self._share(m_ext, blk.mr)
+        else:
+            n_lo, n_hi = self._share(n_ext, blk.nr)
+        env: dict = {}
+        ws = b.bitcast(self.ws, ptr)
+        ctx8 = b.bitcast(ctx, I8.as_pointer())
+
+        def call():
+            for d, (name, _) in enumerate(batch):
+                b.store(env[name], slot(len(self.uniq) + 1 + d))
+            a = b.bitcast(self.kb.buffers[k.a.buffer], ptr)
+            bb = b.bitcast(self.kb.buffers[k.b.buffer], ptr)
+            b.call(gen, [a, self._operand_base(k.a, env), _c(k.a.row_stride), _c(k.a.col_stride),
+                         bb, self._operand_base(k.b, env), _c(k.b.row_stride), _c(k.b.col_stride),
+                         _c(m_ext), _c(n_ext), _c(k.k), m_lo, m_hi, n_lo, n_hi, ws, epi, ctx8])
+
+        self._batch_loops(batch, env, call)
+
+    def _share(self, extent: int, step: int):
         b = self.b
-        with _Loop(b, _c(0), mc, 1, "em") as i:
-            env["m"] = b.add(ic, i)
-            row = b.gep(crows, [b.mul(i, _c(self.blk.nc))], inbounds=True)
-            with _Loop(b, _c(0), nc, 1, "en") as j:
-                env["n"] = b.add(jc, j)
-                acc = b.load(b.gep(row, [j], inbounds=True))
-                self.kb._stores(self.kern.stores, env, acc)
+        tiles = _c((extent + step - 1) // step)
+        lo = b.mul(b.sdiv(b.mul(tiles, self.tid), self.nthreads), _c(step))
+        hi = b.mul(b.sdiv(b.mul(tiles, b.add(self.tid, _c(1))), self.nthreads), _c(step))
+        return _min(b, lo, _c(extent)), _min(b, hi, _c(extent))
+
+    def _batch_loops(self, dims, env, body) -> None:
+        if not dims:
+            body()
+            return
+        (name, extent), rest = dims[0], dims[1:]
+        with _Loop(self.b, _c(0), _c(extent), 1, name) as i:
+            env[name] = i
+            self._batch_loops(rest, env, body)
+
+    def _operand_base(self, op, env):
+        """Flat index of element (b.., 0, 0) of an operand view."""
+        b = self.b
+        idx = _c(op.offset)
+        for d, s in enumerate(op.batch_strides):
+            if s:
+                idx = b.add(idx, b.mul(env[f"b{d}"], _c(s)))
+        return idx
+
+    def _epilogue_fn(self, nbatch: int) -> ir.Function:
+        """`kN_epi` (the callback the generic routine calls): unpacks the
+        context and calls `kN_epi_body`, an always-inline function whose
+        buffer pointers keep the kernel's noalias attributes."""
+        kb, module, elem = self.kb, self.b.module, self.elem
+        fn_args = list(kb.fn.args)
+        body_ty = ir.FunctionType(ir.VoidType(), [p.type for p in self.uniq] + [kb.err.type, elem.as_pointer()]
+                                  + [I64] * (4 + nbatch))
+        body = ir.Function(module, body_ty, f"{kb.fn.name}_epi_body")
+        body.linkage = "internal"
+        body.attributes.add("nounwind")
+        body.attributes.add("alwaysinline")
+        for a, p in zip(body.args, self.uniq):
+            if p in fn_args and "noalias" in p.attributes:
+                a.add_attribute("noalias")
+        nu = len(self.uniq)
+        # Emit the kernel's stores into `body` with the builder's state swapped.
+        saved = kb.b, kb.buffers, kb.err
+        bb = ir.IRBuilder(body.append_basic_block("entry"))
+        kb.b, kb.err = bb, body.args[nu]
+        kb.buffers = {n: body.args[next(i for i, p in enumerate(self.uniq) if p is saved[1][n])] for n in saved[1]}
+        crows, ic, mc, jc, nc = body.args[nu + 1:nu + 6]
+        env = {name: body.args[nu + 6 + d] for d, (name, _) in enumerate(self.kern.loop_vars()[:-2])}
+        try:
+            with _Loop(bb, _c(0), mc, 1, "em") as i:
+                env["m"] = bb.add(ic, i)
+                row = bb.gep(crows, [bb.mul(i, _c(self.blk.nc))], inbounds=True)
+                with _Loop(bb, _c(0), nc, 1, "en") as j:
+                    env["n"] = bb.add(jc, j)
+                    acc = bb.load(bb.gep(row, [j], inbounds=True))
+                    kb._stores(self.kern.stores, env, acc)
+            bb.ret_void()
+        finally:
+            kb.b, kb.buffers, kb.err = saved
+        # The callback: i8* ctx -> the body's arguments.
+        epi = ir.Function(module, _epilogue_type(elem), f"{kb.fn.name}_epi")
+        epi.linkage = "internal"
+        epi.attributes.add("nounwind")
+        eb = ir.IRBuilder(epi.append_basic_block("entry"))
+        slots = eb.bitcast(epi.args[0], I64.as_pointer())
+        vals = [eb.load(eb.gep(slots, [_c(i)], inbounds=True)) for i in range(nu + 1 + nbatch)]
+        ptrs = [eb.inttoptr(v, t) for v, t in zip(vals[:nu + 1], body_ty.args[:nu + 1])]
+        eb.call(body, ptrs + list(epi.args[1:]) + vals[nu + 1:])
+        eb.ret_void()
+        return epi
