@@ -31,11 +31,13 @@ def test_compiled_function_follows_the_models_train_eval_switch(monkeypatch, cap
         trains = [predict(x).numpy().copy() for _ in range(3)]
         model.eval()
         again = predict(x).numpy()
-    assert all(np.array_equal(evals[0], e) for e in evals)
+    # The first call runs eagerly, later ones compiled: equal up to rounding.
+    for e in evals:
+        np.testing.assert_allclose(e, evals[0], rtol=1e-6, atol=1e-7)
     for t in trains:  # dropout: zeros, and the survivors scaled by 2
         assert (t == 0).any()
         np.testing.assert_allclose(t[t != 0], 2 * evals[0][t != 0], rtol=1e-6)
-    np.testing.assert_array_equal(again, evals[0])
+    np.testing.assert_allclose(again, evals[0], rtol=1e-6, atol=1e-7)
     assert "Sequential switched to train mode: tracing" in capsys.readouterr().err
     entries = next(iter(predict._cache.values()))
     assert len(entries) == 2  # one program per mode, both reused
