@@ -6,6 +6,14 @@ plan), the code generator's settings and the host (llvmlite and LLVM
 versions, CPU name and features). Constant arrays are not part of the code
 (they are passed by pointer), so they are not part of the key.
 
+A second kind of entry is keyed on the traced graph (runtime/cpu.py
+`graph_key`): a manifest only, `<key>.json`, holding what an executable
+needs besides the object code (buffer placement, constants, work) and the
+key and sha256 of the program entry whose object code it runs, so that a
+hit skips the optimisation passes, fusion and memory planning. Its content
+is hash-verified like an object file (`content_sha256`). GEMM routines are
+a third kind: program entries whose manifest names the symbol.
+
 On disk (default ~/.cache/graphc, moved by GRAPHC_CACHE_DIR; GRAPHC_CACHE=0
 turns it off) an entry is two files: `<key>.o` (object code) and
 `<key>.json` (a small manifest: format version, the buffer order of the
@@ -24,7 +32,7 @@ import os
 import tempfile
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_key(*parts: str) -> str:
@@ -83,6 +91,42 @@ def store(key: str, obj: bytes, manifest: dict) -> None:
     try:
         d.mkdir(parents=True, exist_ok=True)
         _atomic_write(d / f"{key}.o", obj)
+        _atomic_write(d / f"{key}.json", json.dumps(manifest).encode())
+    except OSError:
+        pass
+
+
+def _content_hash(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "content_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def load_manifest(key: str) -> dict | None:
+    """A valid manifest-only entry (see `store_manifest`), or None."""
+    d = cache_dir()
+    if d is None:
+        return None
+    try:
+        manifest = json.loads((d / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None
+    if manifest.get("content_sha256") != _content_hash(manifest):
+        return None  # corrupt entry: recompute and overwrite
+    return manifest
+
+
+def store_manifest(key: str, manifest: dict) -> None:
+    """Write a manifest-only entry, hashed over its own content; failures
+    are ignored."""
+    d = cache_dir()
+    if d is None:
+        return
+    manifest = dict(manifest, format=FORMAT)
+    manifest["content_sha256"] = _content_hash(manifest)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
         _atomic_write(d / f"{key}.json", json.dumps(manifest).encode())
     except OSError:
         pass

@@ -11,10 +11,14 @@ input and output arrays (zero copy) and calls the entry point once, on
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import functools
+import hashlib
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -23,7 +27,8 @@ import runtime.cache as cache
 from codegen.kernel import Program, format_kernel, format_program
 from codegen.llvm import module as llvm_module
 from codegen.llvm import target
-from graphc.ir.graph import Graph
+from graphc.ir.graph import ConstArray, Graph
+from graphc.ir.ops import Op
 from passes import fusion, memory
 from runtime import backends
 
@@ -33,8 +38,9 @@ _NUM_THREADS = max(1, os.cpu_count() or 1)
 # Programs with less total work than this run on the calling thread only:
 # waking workers costs tens of microseconds.
 THREADED_MIN_WORK = 1 << 20
-_MEMORY_CACHE: dict[str, "_Native"] = {}
-STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0}
+# key -> _Native (program entries) or _GraphEntry (graph entries)
+_MEMORY_CACHE: dict[str, object] = {}
+STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "gemm_compiles": 0}
 
 
 def set_num_threads(n: int) -> None:
@@ -84,61 +90,324 @@ def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
     return prog
 
 
+_GEMM_ENGINES: dict[str, object] = {}  # "f32"/"f64" -> engine holding the routine
+_GEMM_LOCK = threading.Lock()
+
+
+def _gemm_key(suffix: str) -> str:
+    return cache.cache_key("graphc-gemm-1", target.fingerprint(), suffix)
+
+
+def _load_gemm_libs(suffixes: Sequence[str]) -> None:
+    """Make the GEMM routines in `suffixes` resolvable by programs that call
+    them: each is its own LLVM module (codegen/llvm/gemm.py `library_ir`),
+    compiled once per (element type, target, code version), cached like a
+    program, loaded into an engine that lives as long as the process, and
+    its address registered with LLVM's symbol resolver."""
+    import llvmlite.binding as llvm
+
+    from codegen.llvm import gemm
+
+    for suffix in suffixes:
+        if suffix in _GEMM_ENGINES:
+            continue
+        with _GEMM_LOCK:
+            if suffix in _GEMM_ENGINES:
+                continue
+            symbol = gemm.gemm_symbol(gemm.gemm_elem(suffix))
+            key = _gemm_key(suffix)
+            entry = cache.load(key)
+            engine = addr = None
+            if entry is not None and entry[1].get("symbol") == symbol:
+                try:
+                    engine, addr = _engine(entry[0], symbol)
+                except Exception:  # unreadable object code: recompile below
+                    engine = None
+            if engine is None:
+                mod = target.optimize(gemm.library_ir(suffix), target.GEMM_OPT_LEVEL)
+                obj = target.emit_object(mod)
+                STATS["gemm_compiles"] += 1
+                cache.store(key, obj, {"kind": "gemm", "symbol": symbol})
+                engine, addr = _engine(obj, symbol)
+            llvm.add_symbol(symbol, addr)
+            _GEMM_ENGINES[suffix] = engine
+
+
+def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
+    """Start loading (or compiling) the GEMM routines the graph's float dots
+    will likely need on a thread, so that it overlaps lowering and module
+    building in Python (llvmlite runs one LLVM call at a time; ctypes
+    releases the GIL during it). Returns the thread, or None."""
+    from codegen.llvm import gemm
+
+    want = set()
+    for n in graph.nodes:
+        if n.op is Op.DOT and n.dtype.is_float and n.dtype.itemsize in (4, 8) and len(n.shape) >= 2:
+            m, nn, k = n.shape[-2], n.shape[-1], n.srcs[0].shape[-1]
+            if m >= gemm.GEMM_MIN_ROWS and nn >= gemm.GEMM_MIN_COLS and m * nn * k >= gemm.GEMM_MIN_WORK:
+                want.add("f32" if n.dtype.itemsize == 4 else "f64")
+    want -= set(_GEMM_ENGINES)
+    if not want:
+        return None
+
+    def work():
+        try:
+            _load_gemm_libs(sorted(want))
+        except Exception:  # the program's own load retries and reports
+            pass
+
+    t = threading.Thread(target=work, name="graphc-gemm", daemon=True)
+    t.start()
+    return t
+
+
+def _engine(obj: bytes, symbol: str):
+    """(MCJIT engine holding `obj`, address of `symbol` in it)."""
+    import llvmlite.binding as llvm
+
+    target.host()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.new_target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    addr = engine.get_function_address(symbol)
+    if not addr:
+        raise RuntimeError(f"object code lacks {symbol}")
+    return engine, addr
+
+
 class _Native:
     """Loaded object code: an execution engine and the entry address."""
 
-    def __init__(self, obj: bytes, buffer_order: Sequence[str], workspace_bytes: int = 0):
-        import llvmlite.binding as llvm
-
-        target.host()
-        tm = target.new_target_machine()
-        empty = llvm.parse_assembly("")
-        self.engine = llvm.create_mcjit_compiler(empty, tm)
-        self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-        self.engine.finalize_object()
-        self.entry = _ENTRY_TYPE(self.engine.get_function_address("entry"))
+    def __init__(self, obj: bytes, buffer_order: Sequence[str], workspace_bytes: int = 0,
+                 gemm_libs: Sequence[str] = (), key: str = ""):
+        _load_gemm_libs(gemm_libs)
+        self.engine, entry = _engine(obj, "entry")
+        self.entry = _ENTRY_TYPE(entry)
         self.entry_ctx = _ENTRY_CTX_TYPE(self.engine.get_function_address("entry_ctx"))
         self.buffer_order = tuple(buffer_order)
         self.workspace_bytes = int(workspace_bytes)
+        self.gemm_libs = tuple(gemm_libs)
+        self.key = key  # the program entry in the disk cache
+        self.sha256 = hashlib.sha256(obj).hexdigest()
 
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-2", target.fingerprint(), format_program(prog), memory.format_plan(prog),
-        f"parallel_min={llvm_module.PARALLEL_MIN_WORK}",
+        "graphc-cpu-3", target.fingerprint(), format_program(prog), memory.format_plan(prog), _settings(),
+    )
+
+
+def _settings() -> str:
+    """Code generator settings that are not in the codegen source hash
+    (module-level knobs a caller may change at run time)."""
+    from codegen.llvm import gemm, kernels
+
+    return (
+        f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={llvm_module.SPIN_LIMIT};"
+        f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
+        f"row_dot_max={kernels.ROW_DOT_MAX_N}"
     )
 
 
 def _native(prog: Program) -> _Native:
     key = _key(prog)
     hit = _MEMORY_CACHE.get(key)
-    if hit is not None:
+    if isinstance(hit, _Native):
         STATS["memory_hits"] += 1
         return hit
-    entry = cache.load(key)
-    if entry is not None:
-        try:
-            native = _Native(entry[0], entry[1]["buffer_order"], entry[1].get("workspace_bytes", 0))
-            STATS["disk_hits"] += 1
-            _MEMORY_CACHE[key] = native
-            return native
-        except Exception:  # unreadable object code: recompile below
-            pass
+    native = _load_native(key)
+    if native is not None:
+        STATS["disk_hits"] += 1
+        _MEMORY_CACHE[key] = native
+        return native
     info = llvm_module.build_module(prog)
     _dump(4, info.ir)
     mod = target.optimize(info.ir)
     _dump(5, target.emit_assembly(mod) if _debug_level() >= 5 else "")
     obj = target.emit_object(mod)
     STATS["compiles"] += 1
-    cache.store(key, obj, {"buffer_order": list(info.buffer_order), "workspace_bytes": info.workspace_bytes})
-    native = _Native(obj, info.buffer_order, info.workspace_bytes)
+    cache.store(key, obj, {"buffer_order": list(info.buffer_order), "workspace_bytes": info.workspace_bytes,
+                           "gemm_libs": list(info.gemm_libs)})
+    native = _Native(obj, info.buffer_order, info.workspace_bytes, info.gemm_libs, key)
     _MEMORY_CACHE[key] = native
     return native
 
 
+def _load_native(key: str, sha256: str | None = None) -> _Native | None:
+    """The program entry `key` from disk (optionally: only if its object has
+    this sha256), or None."""
+    entry = cache.load(key)
+    if entry is None:
+        return None
+    obj, manifest = entry
+    try:
+        native = _Native(obj, manifest["buffer_order"], manifest.get("workspace_bytes", 0),
+                         manifest.get("gemm_libs", ()), key)
+    except Exception:  # unreadable object code or manifest: recompile
+        return None
+    if sha256 is not None and native.sha256 != sha256:
+        return None
+    return native
+
+
+# ---------------------------------------------------------------------------
+# the graph-level cache: a hit skips optimize, fusion and memory planning
+
+
+class _Meta:
+    """What an executable reads from the lowered Program: output buffer
+    names, buffer placement, constants and total work. Built from a Program,
+    or from a graph-level cache manifest."""
+
+    def __init__(self, outputs, slots, peak_bytes, direct_aliases, constants, work):
+        self.outputs = tuple(outputs)
+        self.slots = dict(slots)  # buffer -> memory.Slot
+        self.peak_bytes = int(peak_bytes)
+        self.direct_aliases = {int(o): int(i) for o, i in dict(direct_aliases).items()}
+        self.constants = dict(constants)  # buffer -> numpy array
+        self.work = int(work)
+
+    @classmethod
+    def of(cls, prog: Program) -> "_Meta":
+        plan = prog.plan
+        return cls(prog.outputs, plan.slots, plan.peak_bytes, plan.direct_aliases,
+                   {n: prog.constants[n] for n, s in plan.slots.items() if s.kind == "const"},
+                   sum(k.flops for k in prog.kernels))
+
+    def to_json(self) -> dict | None:
+        consts, total = [], 0
+        for name, arr in self.constants.items():
+            arr = np.ascontiguousarray(arr)
+            total += arr.nbytes
+            if total > _MAX_MANIFEST_CONSTANT_BYTES or arr.dtype.hasobject:
+                return None
+            consts.append([name, arr.dtype.str, list(arr.shape), base64.b64encode(arr.tobytes()).decode()])
+        return {
+            "outputs": list(self.outputs),
+            "slots": {n: [s.kind, s.index, s.offset, s.nbytes] for n, s in self.slots.items()},
+            "peak_bytes": self.peak_bytes,
+            "direct_aliases": [[o, i] for o, i in self.direct_aliases.items()],
+            "constants": consts,
+            "work": self.work,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "_Meta":
+        consts = {}
+        for name, dtype, shape, data in d["constants"]:
+            raw = bytearray(base64.b64decode(data))  # writable, owned
+            consts[name] = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(tuple(shape))
+        slots = {n: memory.Slot(k, int(i), int(o), int(b)) for n, (k, i, o, b) in d["slots"].items()}
+        return cls(d["outputs"], slots, d["peak_bytes"], {o: i for o, i in d["direct_aliases"]}, consts, d["work"])
+
+
+# Constants larger than this (in all) are not copied into a graph manifest;
+# such graphs take the program-level cache path.
+_MAX_MANIFEST_CONSTANT_BYTES = 1 << 22
+
+
+class _GraphEntry:
+    def __init__(self, native: _Native, meta: _Meta):
+        self.native, self.meta = native, meta
+
+
+@functools.lru_cache(maxsize=None)
+def _lowering_source_hash() -> str:
+    """Source of everything between the traced graph and the Program (the
+    IR, the passes, the kernel form, this file): editing it must invalidate
+    graph-level entries. Pass settings (pipeline rounds, fusion costs, the
+    arena alignment) are constants in these files."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    files = sorted((root / "passes").glob("*.py")) + sorted((root / "graphc" / "ir").glob("*.py"))
+    files += [root / "codegen" / "kernel.py", Path(__file__).resolve()]
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _attr_text(v) -> str:
+    if isinstance(v, ConstArray):
+        a = np.ascontiguousarray(v.array)
+        return f"array({a.dtype.str},{a.shape},{hashlib.sha256(a.tobytes()).hexdigest()})"
+    if isinstance(v, float):
+        return v.hex()
+    if isinstance(v, tuple):
+        return "(" + ",".join(_attr_text(x) for x in v) + ")"
+    return f"{type(v).__name__}:{v!r}"
+
+
+def graph_key(graph: Graph, aliases: Mapping[int, int]) -> str:
+    """A cheap fingerprint of the traced graph (before any pass) plus every
+    setting that changes how it is lowered and compiled."""
+    ids: dict = {}
+    lines = [graph.name, repr(tuple(graph.output_names)), repr(sorted(dict(aliases).items()))]
+    for i, n in enumerate(graph.nodes):
+        ids[n] = i
+        attrs = ",".join(f"{k}={_attr_text(v)}" for k, v in n.attrs.items())
+        lines.append(f"{n.op.value} {[ids[s] for s in n.srcs]} {{{attrs}}} {n.type}")
+    lines.append(repr([ids[o] for o in graph.outputs]))
+    return cache.cache_key(
+        "graphc-cpu-graph-1", target.fingerprint(), _settings(), _lowering_source_hash(),
+        "\n".join(lines),
+    )
+
+
+def _load_graph_entry(gkey: str) -> _GraphEntry | None:
+    manifest = cache.load_manifest(gkey)
+    if manifest is None or manifest.get("kind") != "graph":
+        return None
+    try:
+        meta = _Meta.from_json(manifest["meta"])
+        pkey, sha = manifest["object_key"], manifest["object_sha256"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    native = _MEMORY_CACHE.get(pkey)
+    if not (isinstance(native, _Native) and native.sha256 == sha):
+        native = _load_native(pkey, sha)
+        if native is None:
+            return None
+        _MEMORY_CACHE[pkey] = native
+    return _GraphEntry(native, meta)
+
+
+def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
+    meta = entry.meta.to_json()
+    if meta is None:
+        return
+    cache.store_manifest(gkey, {"kind": "graph", "object_key": entry.native.key,
+                                "object_sha256": entry.native.sha256, "meta": meta})
+
+
 def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> "CpuExecutable":
-    prog = lower(graph, aliases)
-    return CpuExecutable(graph, prog, _native(prog))
+    aliases = dict(aliases or {})
+    # Debug output (pass timeline, dumps) comes from lowering: do it then.
+    gkey = graph_key(graph, aliases) if _debug_level() < 1 else None
+    if gkey is not None:
+        hit = _MEMORY_CACHE.get(gkey)
+        if isinstance(hit, _GraphEntry):
+            STATS["memory_hits"] += 1
+            return CpuExecutable(graph, hit.meta, hit.native, aliases=aliases)
+        hit = _load_graph_entry(gkey)
+        if hit is not None:
+            STATS["disk_hits"] += 1
+            _MEMORY_CACHE[gkey] = hit
+            return CpuExecutable(graph, hit.meta, hit.native, aliases=aliases)
+    prefetch = _prefetch_gemm_libs(graph)
+    try:
+        prog = lower(graph, aliases)
+        native = _native(prog)
+    finally:
+        if prefetch is not None:
+            # Never leave LLVM work running behind the caller (a fork would
+            # inherit its locks), also when the program needed no GEMM.
+            prefetch.join()
+    meta = _Meta.of(prog)
+    if gkey is not None:
+        entry = _MEMORY_CACHE[gkey] = _GraphEntry(native, meta)
+        _store_graph_entry(gkey, entry)
+    return CpuExecutable(graph, meta, native, prog, aliases)
 
 
 # ---------------------------------------------------------------------------
@@ -185,12 +454,13 @@ class CpuExecutable:
     that their addresses need not be looked up again on the next call.
     """
 
-    def __init__(self, graph: Graph, prog: Program, native: _Native):
+    def __init__(self, graph: Graph, meta: _Meta, native: _Native, prog: Program | None = None,
+                 aliases: Mapping[int, int] | None = None):
         self.graph = graph
-        self.program = prog
+        self._program = prog
         self.native = native
-        self.aliases = dict(prog.aliases)
-        plan = prog.plan
+        self.aliases = dict(aliases or {})
+        plan = prog = meta  # placement, outputs and constants (see _Meta)
         order = native.buffer_order
         # One more table entry for the GEMM workspace (see codegen/llvm/module.py).
         self._ptrs = (ctypes.c_void_p * (len(order) + 1))()
@@ -240,8 +510,7 @@ class CpuExecutable:
         self._copies = {o: i for o, i in self.aliases.items() if o not in plan.direct_aliases}
         self._last_in: list = [None] * n_in
         self._last_out: list = [None] * len(self._fresh)
-        work = sum(k.flops for k in prog.kernels)
-        self._threaded = work >= THREADED_MIN_WORK
+        self._threaded = meta.work >= THREADED_MIN_WORK
         self._workspace = None
         self._workspace_threads = 0
         # ctx for thread 0 running alone: (table, thread, nthreads, error, barrier)
@@ -249,6 +518,14 @@ class CpuExecutable:
         self._ctx1_addr = ctypes.addressof(self._ctx1)
         self._ensure_workspace(1)
         self._n_out = n_out
+
+    @property
+    def program(self) -> Program:
+        """The lowered Program (lowered again on first use when the
+        executable came from the graph-level cache)."""
+        if self._program is None:
+            self._program = lower(self.graph, self.aliases)
+        return self._program
 
     def _ctx(self, tid: int, n: int):
         return (ctypes.c_int64 * 5)(self._ptrs_addr, tid, n, ctypes.addressof(self._error), ctypes.addressof(self._barrier))

@@ -230,9 +230,21 @@ def _epilogue_type(elem: ir.Type) -> ir.FunctionType:
     return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64])
 
 
-def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function:
-    """The module's GEMM routine for one element type (noinline; every GEMM
-    dot kernel calls it):
+def gemm_symbol(elem: ir.Type) -> str:
+    """Name of the GEMM routine for one element type. Program modules only
+    declare it; it lives in its own module (`library_ir`), compiled and
+    cached once per element type and code version, whose address the
+    runtime registers with LLVM's symbol resolver before loading programs."""
+    return f"graphc_gemm_{_suffix(elem)}"
+
+
+def gemm_elem(suffix: str) -> ir.Type:
+    return {"f32": ir.FloatType(), "f64": ir.DoubleType()}[suffix]
+
+
+def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking, define: bool = False) -> ir.Function:
+    """The GEMM routine for one element type (every GEMM dot kernel calls
+    it); declared external unless `define` (the library module):
 
         void gemm(T* A, i64 a_off, i64 a_rs, i64 a_cs,
                   T* B, i64 b_off, i64 b_rs, i64 b_cs,
@@ -243,7 +255,7 @@ def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     c*a_cs, likewise B) for rows [m_lo, m_hi) and columns [n_lo, n_hi), and
     calls `epilogue(ctx, ...)` on each finished block of sums (see
     `_epilogue_type`). Packing has specialised copies for unit strides."""
-    name = f"graphc_gemm_{_suffix(elem)}"
+    name = gemm_symbol(elem)
     fn = module.globals.get(name)
     if fn is not None:
         return fn
@@ -251,16 +263,30 @@ def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     epi_ptr = _epilogue_type(elem).as_pointer()
     args = [ptr, I64, I64, I64, ptr, I64, I64, I64] + [I64] * 7 + [ptr, epi_ptr, I8.as_pointer()]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
-    fn.linkage = "internal"
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")
+    fn.args[15].add_attribute("noalias")
+    if not define:
+        return fn
     names = ["A", "a_off", "a_rs", "a_cs", "B", "b_off", "b_rs", "b_cs", "M", "N", "K",
              "m_lo", "m_hi", "n_lo", "n_hi", "scratch", "epilogue", "ctx"]
     for a, n in zip(fn.args, names):
         a.name = n
-    fn.args[15].add_attribute("noalias")
     _GenericBuilder(fn, elem, blk).emit()
     return fn
+
+
+def library_ir(suffix: str) -> str:
+    """LLVM IR of the module that defines the GEMM routine for one element
+    type ("f32"/"f64")."""
+    from graphc.ir import dtypes as dt
+
+    triple, layout = target.triple_and_layout()
+    module = ir.Module(name=f"graphc_gemm_{suffix}")
+    module.triple, module.data_layout = triple, layout
+    dtype = {"f32": dt.float32, "f64": dt.float64}[suffix]
+    generic_gemm(module, gemm_elem(suffix), blocking(dtype), define=True)
+    return str(module)
 
 
 class _GenericBuilder:

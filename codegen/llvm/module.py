@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from codegen.kernel import Program
 from codegen.llvm import gemm, target
-from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type
+from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
 from codegen.llvm.kernels import KernelBuilder
 
 # Kernels with less work than this (element updates / multiply-adds) run on
@@ -37,6 +37,9 @@ class ModuleInfo:
     ir: str
     buffer_order: tuple[str, ...]
     workspace_bytes: int = 0  # per thread; see the module docstring
+    # GEMM routines the module calls but does not define ("f32"/"f64"; see
+    # gemm.library_ir): the runtime loads them before the program.
+    gemm_libs: tuple[str, ...] = ()
 
 
 def shared_storage(prog: Program) -> set[str]:
@@ -75,7 +78,8 @@ def build_module(prog: Program) -> ModuleInfo:
     ws = max([gemm.workspace_bytes(k) for k in prog.kernels if gemm.uses_gemm(k)], default=0)
     _entry(module, prog, order, fns, ws)
     _entry_ctx(module)
-    return ModuleInfo(str(module), order, ws)
+    libs = sorted({gemm._suffix(reg_type(k.acc_dtype)) for k in prog.kernels if gemm.uses_gemm(k)})
+    return ModuleInfo(str(module), order, ws, tuple(libs))
 
 
 def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:

@@ -1,5 +1,5 @@
 """The host target: LLVM initialisation, the target machine, the optimisation
-pipeline (LLVM's new pass manager at -O3) and object/assembly emission."""
+pipeline (LLVM's new pass manager at OPT_LEVEL) and object/assembly emission."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ import llvmlite
 import llvmlite.binding as llvm
 
 
-OPT_LEVEL = 3
+# -O2 for program modules, by measurement (2 cores, the GEMM routine in its
+# own module): LLVM time for the MLP Adam step 0.23 s at -O2 vs 0.26 s at
+# -O3; step times equal within noise (MLP batch 1/64/512: 167 us / 459 us /
+# 1.61 ms at -O2 vs 170 us / 471 us / 1.67 ms at -O3; MNIST CNN step 3.3-3.8
+# ms both). Some small dot sums are ordered differently than at -O3 (1 ulp);
+# tests compare eager and compiled results to rounding tolerance.
+OPT_LEVEL = 2
+# The GEMM library module (gemm.library_ir; compiled once per process or
+# cache): its micro-kernel is vectorized by hand, and -O3 doubled its object
+# size and its compile time (0.57 s vs 0.29 s) for the same SGEMM speed
+# (bench/bench_sgemm.py, n = 64..1024, 1 and 2 threads: within +-3%).
+GEMM_OPT_LEVEL = 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,22 +103,20 @@ def fingerprint() -> str:
     cpu, features = host()
     return (
         f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
-        f"features={features};opt={OPT_LEVEL};codegen={_source_hash()}"
+        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};codegen={_source_hash()}"
     )
 
 
-def optimize(ir_text: str):
-    """Parse, verify and optimise LLVM IR text; returns the ModuleRef."""
+def optimize(ir_text: str, level: int | None = None):
+    """Parse, verify and optimise LLVM IR text (at `level`, default
+    OPT_LEVEL); returns the ModuleRef."""
     _init()
     tm = target_machine()
     mod = llvm.parse_assembly(ir_text)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
     mod.verify()
-    # -O2 runs as fast on the generated kernels and optimises in ~60% of
-    # the time, but it orders some small dot sums differently from -O3 and
-    # from eager numpy (1 ulp), which tests/e2e compare bit for bit.
-    pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+    pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL if level is None else level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
     pto.loop_unrolling = True

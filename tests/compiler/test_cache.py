@@ -10,7 +10,7 @@ import numpy as np
 import runtime.cache as cache
 import runtime.cpu as cpu
 from graphc.ir import dtypes as dt
-from graphc.ir.graph import Graph, input_node, node
+from graphc.ir.graph import ConstArray, Graph, input_node, node
 from graphc.ir.ops import Op
 
 
@@ -83,11 +83,68 @@ def test_two_processes_write_same_entry(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     files = sorted(Path(tmp_path).iterdir())
-    assert [f.suffix for f in files] == [".json", ".o"]  # no temp files left
+    assert all(f.suffix in (".json", ".o") for f in files)  # no temp files left
+    objects = [f for f in files if f.suffix == ".o"]
+    graphs = [f for f in files if f.suffix == ".json" and not f.with_suffix(".o").exists()]
+    assert len(objects) == 1 and len(graphs) == 1  # one program entry, one graph entry
     old = os.environ["GRAPHC_CACHE_DIR"]
     os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path)
     try:
-        key = files[0].stem
-        assert cache.load(key) is not None
+        assert cache.load(objects[0].stem) is not None
+        assert cache.load_manifest(graphs[0].stem)["object_key"] == objects[0].stem
     finally:
         os.environ["GRAPHC_CACHE_DIR"] = old
+
+
+def test_graph_entry_hit_skips_lowering(monkeypatch):
+    g = graph(106)
+    first = run(g)
+    cpu._MEMORY_CACHE.clear()
+    monkeypatch.setattr(cpu, "lower", lambda *a, **k: (_ for _ in ()).throw(AssertionError("lowered")))
+    before = cpu.STATS["disk_hits"]
+    exe = cpu.compile_cpu(g)
+    assert cpu.STATS["disk_hits"] == before + 1
+    x = np.linspace(-1, 1, 106 * 3, dtype=np.float32).reshape(106, 3)
+    np.testing.assert_array_equal(exe([x])[0], first)
+
+
+def test_corrupt_graph_entry_is_recomputed():
+    g = graph(107)
+    first = run(g)
+    gkey = cpu.graph_key(g, {})
+    path = cache.cache_dir() / f"{gkey}.json"
+    path.write_text(path.read_text().replace('"peak_bytes": ', '"peak_bytes": 1'))
+    assert cache.load_manifest(gkey) is None
+    cpu._MEMORY_CACHE.clear()
+    np.testing.assert_array_equal(run(g), first)
+    assert cache.load_manifest(gkey) is not None  # rewritten
+
+
+def test_graph_key_sees_constants_names_and_aliases():
+    x = input_node("x", (4,), dt.float32)
+    c1 = node(Op.CONST, value=ConstArray(np.arange(4, dtype=np.float32)), dtype=dt.float32, shape=(4,))
+    c2 = node(Op.CONST, value=ConstArray(np.arange(4, dtype=np.float32) + 1), dtype=dt.float32, shape=(4,))
+    g1, g2 = Graph([x], [node(Op.ADD, x, c1)]), Graph([x], [node(Op.ADD, x, c2)])
+    assert cpu.graph_key(g1, {}) != cpu.graph_key(g2, {})
+    assert cpu.graph_key(g1, {}) != cpu.graph_key(g1, {0: 0})
+    y = input_node("y", (4,), dt.float32)
+    assert cpu.graph_key(Graph([y], [node(Op.ADD, y, c1)]), {}) != cpu.graph_key(g1, {})
+    assert cpu.graph_key(g1, {}) == cpu.graph_key(Graph([x], [node(Op.ADD, x, c1)]), {})
+    out = cpu.compile_cpu(g2)([np.ones(4, np.float32)])[0]
+    np.testing.assert_array_equal(out, np.arange(4, dtype=np.float32) + 2)
+    cpu._MEMORY_CACHE.clear()
+    np.testing.assert_array_equal(cpu.compile_cpu(g2)([np.ones(4, np.float32)])[0], out)
+
+
+def test_gemm_routine_is_its_own_entry():
+    a = input_node("a", (64, 96), dt.float32)
+    b = input_node("b", (96, 80), dt.float32)
+    g = Graph([a, b], [node(Op.DOT, a, b)])
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 96), np.float32), rng.standard_normal((96, 80), np.float32)
+    exe = cpu.compile_cpu(g)
+    assert exe.native.gemm_libs == ("f32",)
+    np.testing.assert_allclose(exe([x, y])[0], x @ y, rtol=1e-4, atol=1e-4)
+    assert cache.load(cpu._gemm_key("f32")) is not None
+    # The program's object code does not contain the routine.
+    assert cache.load(exe.native.key)[1]["gemm_libs"] == ["f32"]
