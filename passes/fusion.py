@@ -9,8 +9,15 @@ What it does, in order:
    trip through memory; recomputing a long chain is not).
 2. Builds one kernel per materialized node. Elementwise, movement, IOTA,
    RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
-   consumers; movement ops become index arithmetic (no copies). A DOT operand
-   that is not an affine view of a buffer gets a copy kernel first.
+   consumers; movement ops become index arithmetic (no copies); a RESHAPE
+   of a stored value reads it at the same flat index. A DOT operand that is
+   not an affine view of a buffer gets a copy kernel first (one per operand
+   node, shared by the dots reading it). Where a kernel reads an UNFOLD
+   through reshapes/permutes (a copy of a convolution's im2col, a max-pool
+   window), its loops run over the finer axes the movement ops merged
+   ([C*kh*kw] as [C, kh, kw], [L] as [oh, ow]) so the index math has no
+   per-element div/mod; small leading loops are merged so the outer loop,
+   the one threads split, stays long.
    A PERMUTE swapping the last two axes of a DOT read only by it is that
    dot with swapped operands ((A B)^T = B^T A^T): weight gradients are
    written in the parameter's layout with no transposing copy. A FOLD whose
@@ -44,6 +51,8 @@ _REDUCERS = {Op.SUM: "sum", Op.REDUCE_MAX: "max", Op.PROD: "prod", Op.ARGMAX: "a
 # A node used by several consumers is recomputed in each while its inlined
 # expression costs at most this many scalar ops.
 _DUPLICATE_COST = 3
+# Refined loop nests keep at least this many iterations in the outer loop.
+_MIN_OUTER = 16
 _PREFIX = {"input": "in", "output": "out", "temp": "t", "const": "c"}
 
 
@@ -74,6 +83,7 @@ class _Fuser:
         self.material = self._choose_material()
         self.red_axes: dict[str, tuple] = {}  # reduce kernel name -> (input shape, axes)
         self.transposed_dots = self._transposed_dots()
+        self.operand_copies: dict[Node, str] = {}  # dot operand -> its copy
 
     # -- step 1 ---------------------------------------------------------
     def _choose_material(self) -> set[Node]:
@@ -167,6 +177,11 @@ class _Fuser:
     def _mv_reshape(self, n, idx):
         src = n.srcs[0]
         f = flat(idx, n.shape)
+        if src in self.material and (src.op is not Op.CONST or src.shape != ()) and src.type.numel:
+            # A reshape keeps row-major order: a stored source is read at the
+            # same flat index, with no div/mod to split it (so dot operands
+            # and epilogues through a reshape stay affine).
+            return K.load(self.buf_of[src], f, src.dtype)
         src_idx = [(f // s) % d if d > 1 else K.const(0) for s, d in zip(strides(src.shape), src.shape)]
         return self.read(src, src_idx)
 
@@ -266,6 +281,9 @@ class _Fuser:
             return self._fold(n, buf)
         if n.op is Op.SCATTER_ADD:
             return self._scatter(n, buf)
+        groups = self._refine(n, root=True)
+        if any(len(g) > 1 for g in groups):
+            return self._refined_elementwise(n, buf, groups, _prims(n, self.material))
         idx = [K.var(f"i{d}") for d in range(n.ndim)]
         with K.loop_ranges({f"i{d}": s for d, s in enumerate(n.shape)}):
             value = self.inline(n, idx)
@@ -277,45 +295,104 @@ class _Fuser:
         axes = (n.attrs["axis"],) if n.op is Op.ARGMAX else tuple(n.attrs["axes"])
         kept = [d for d in range(src.ndim) if d not in axes]
         red = [d for d in range(src.ndim) if d in axes]
+        # Kept axes loop over their factors (see _refine): the output is
+        # row-major either way, so only the loop nest changes.
+        groups = self._refine(src)
+        refined = any(len(groups[d]) > 1 for d in kept)
+        kept_groups = [groups[d] if refined else [src.shape[d]] for d in kept]
+        kept_shape = list(_loop_shape(kept_groups)) if refined else [src.shape[d] for d in kept]
         idx = [None] * src.ndim
-        for j, d in enumerate(kept):
-            idx[d] = K.var(f"o{j}")
-        for j, d in enumerate(red):
-            idx[d] = K.var(f"r{j}")
-        ranges = {f"o{j}": src.shape[d] for j, d in enumerate(kept)}
+        ranges = {f"o{j}": e for j, e in enumerate(kept_shape)}
         ranges.update({f"r{j}": src.shape[d] for j, d in enumerate(red)})
         with K.loop_ranges(ranges):
+            kept_idx = _group_indices(kept_groups, "o") if refined else [K.var(f"o{j}") for j in range(len(kept))]
+            for d, e in zip(kept, kept_idx):
+                idx[d] = e
+            for j, d in enumerate(red):
+                idx[d] = K.var(f"r{j}")
             value = self.read(src, idx)
-            out_idx = [K.var(f"o{j}") for j in range(len(kept))]
-            store = Store(buf, flat(out_idx, n.shape), K.acc(n.dtype))
-        kern = Kernel("", "reduce", n.shape, (store,), red_shape=tuple(src.shape[d] for d in red),
+            store = Store(buf, flat([idx[d] for d in kept], n.shape), K.acc(n.dtype))
+        kern = Kernel("", "reduce", tuple(kept_shape), (store,), red_shape=tuple(src.shape[d] for d in red),
                       reducer=_REDUCERS[n.op], value=value, primitives=_prims(n, self.material),
                       acc_dtype=src.dtype if n.op is Op.ARGMAX else n.dtype)
         self._emit(kern)
-        self.red_axes[self.kernels[-1].name] = (src.shape, axes)
+        if not refined:  # row epilogues index the reduce's input by its axes
+            self.red_axes[self.kernels[-1].name] = (src.shape, axes)
 
     def _operand(self, n: Node, names: list[str], extents, transposed: bool = False) -> K.Operand:
         """n (rank >= 2) as an affine view over loop variables `names`
         (with `transposed`, n's last two axes are read swapped: the view is
-        n^T, and `extents` are those of the view)."""
+        n^T, and `extents` are those of the view). An operand that is not
+        an affine view of a buffer is copied once into a row-major temp
+        (shared by every dot reading the same node). A transposed operand
+        gets its own copy rather than a strided view of another: the GEMM
+        packs row-major panels faster."""
         idx = [K.var(v) for v in names]
         if transposed:
             idx[-2], idx[-1] = idx[-1], idx[-2]
-        with K.loop_ranges(dict(zip(names, extents))):
-            e = self.read(n, idx)
-        form = K.affine(e.args[0]) if e.op == "load" else None
-        if form is None:
-            buf = self._temp(n.dtype, n.shape)
-            with K.loop_ranges({f"i{d}": s for d, s in enumerate(n.shape)}):
-                vidx = [K.var(f"i{d}") for d in range(n.ndim)]
-                store = Store(buf, flat(vidx, n.shape), self.read(n, vidx))
-            self._emit(Kernel("", "elementwise", n.shape, (store,), primitives=("copy",)))
+        copied = self.operand_copies.get(n)
+        if copied is None:
             with K.loop_ranges(dict(zip(names, extents))):
-                e = K.load(buf, flat(idx, n.shape), n.dtype)
+                e = self.read(n, idx)
+            form = K.affine(e.args[0]) if e.op == "load" else None
+        else:
+            form = None
+        if form is None:
+            if copied is None:
+                copied = self.operand_copies[n] = self._temp(n.dtype, n.shape)
+                self._copy_kernel(n, copied)
+            with K.loop_ranges(dict(zip(names, extents))):
+                e = K.load(copied, flat(idx, n.shape), n.dtype)
             form = K.affine(e.args[0])
         coefs, offset = form
         s = [coefs.get(v, 0) for v in names]
         return K.Operand(e.arg, offset, tuple(s[:-2]), s[-2], s[-1])
+
+    def _refine(self, n: Node, root: bool = False) -> list[list[int]]:
+        """Per axis of n, factors whose product is its extent, splitting an
+        axis where n reads a finer-grained value through movement ops (a
+        reshaped, permuted im2col: [C*kh*kw] is [C, kh, kw]). Loops over
+        the factors index that value with no div/mod per element. `root`:
+        n is the value a kernel computes (not a buffer it reads)."""
+        plain = [[d] for d in n.shape]
+        if n in self.material and not root:
+            return plain
+        if n.op is Op.UNFOLD:
+            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(n.attrs)
+            nb, c, h, w = n.srcs[0].shape
+            oh, ow = window_out_size(h, kh, sh, ph, dh), window_out_size(w, kw, sw, pw, dw)
+            return [[nb], [c, kh, kw], [oh, ow]]
+        if n.op is Op.PERMUTE:
+            inner = self._refine(n.srcs[0])
+            return [inner[p] for p in n.attrs["perm"]]
+        if n.op is Op.RESHAPE:
+            factors = [f for g in self._refine(n.srcs[0]) for f in g if f != 1]
+            groups, pos = [], 0
+            for d in n.shape:
+                group, prod = [], 1
+                while prod < d and pos < len(factors):
+                    prod *= factors[pos]
+                    group.append(factors[pos])
+                    pos += 1
+                if prod != d:
+                    return plain
+                groups.append(group or [1])
+            return groups
+        return plain
+
+    def _copy_kernel(self, n: Node, buf: str) -> None:
+        """An elementwise kernel writing n into buf (row-major), looping
+        over the factors of `_refine(n)`."""
+        self._refined_elementwise(n, buf, self._refine(n), ("copy",), self.read)
+
+    def _refined_elementwise(self, n: Node, buf: str, groups, prims, value=None) -> None:
+        """n's elementwise kernel over the loops of `groups`; `value`:
+        how to compute n at an index (default: inline its expression)."""
+        shape = _loop_shape(groups)
+        with K.loop_ranges({f"i{d}": e for d, e in enumerate(shape)}):
+            idx = _group_indices(groups, "i")
+            store = Store(buf, flat(idx, n.shape), (value or self.inline)(n, idx))
+        self._emit(Kernel("", "elementwise", shape, (store,), primitives=prims))
 
     def _dot(self, n: Node, buf: str, transposed: bool = False) -> None:
         """The dot kernel of n; `transposed`: of n^T (last two axes swapped),
@@ -396,18 +473,62 @@ class _Fuser:
     def _scatter(self, n: Node, buf: str) -> None:
         src, index = n.srcs
         ax = n.attrs["axis"]
-        idx = [K.var(f"i{d}") for d in range(src.ndim)]
-        with K.loop_ranges({f"i{d}": s for d, s in enumerate(src.shape)}):
+        groups = self._refine(src)
+        if len(groups[ax]) > 1:
+            groups = [[d] for d in src.shape]
+        shape = _loop_shape(groups)
+        with K.loop_ranges({f"i{d}": s for d, s in enumerate(shape)}):
+            idx = _group_indices(groups, "i")
             value = self.read(src, idx)
             tgt = list(idx)
             tgt[ax] = K.check(self.read(index, idx), n.shape[ax])
             target = flat(tgt, n.shape)
-        self._emit(Kernel("", "scatter", src.shape, (), value=value, target=target, out=buf,
+        self._emit(Kernel("", "scatter", shape, (), value=value, target=target, out=buf,
                           primitives=("scatter_add",)))
 
 
 def _window(attrs):
     return (_pair(attrs["kernel"]), _pair(attrs["stride"]), _pair(attrs["padding"]), _pair(attrs["dilation"]))
+
+
+def _loop_shape(groups) -> tuple[int, ...]:
+    """Loop extents over the factors of `groups` (see _Fuser._refine), the
+    leading factors merged until the outermost loop, the one threads
+    split, has at least _MIN_OUTER iterations."""
+    factors = [f for g in groups for f in g]
+    lead = 1
+    while lead < len(factors) and 0 < _prod(factors[:lead]) < _MIN_OUTER and 0 not in factors:
+        lead += 1
+    return (_prod(factors[:lead]),) + tuple(factors[lead:])
+
+
+def _group_indices(groups, prefix: str) -> list[Expr]:
+    """Per group, its index over the loops of `_loop_shape(groups)` (loop
+    variables `prefix`0, 1, ...; call inside their loop_ranges)."""
+    factors = [f for g in groups for f in g]
+    shape = _loop_shape(groups)
+    lead = len(factors) - len(shape) + 1
+    outer = K.var(f"{prefix}0")
+    if lead == 1:
+        parts = [outer]
+    else:
+        parts = [(outer // _prod(factors[j + 1:lead])) % factors[j] for j in range(lead)]
+    parts += [K.var(f"{prefix}{d}") for d in range(1, len(shape))]
+    out, pos = [], 0
+    for g in groups:
+        e = K.const(0)
+        for f in g:
+            e = e * f + parts[pos]
+            pos += 1
+        out.append(e)
+    return out
+
+
+def _prod(xs) -> int:
+    p = 1
+    for x in xs:
+        p *= x
+    return p
 
 
 def _and(conds):

@@ -21,6 +21,24 @@ array constant whose elements are all equal):
 - a slice that takes everything, a pad of nothing, a one-operand concat,
   a sum/max/prod over no axes                       -> x
 - where(true, a, b) -> a; where(false, a, b) -> b; where(c, a, a) -> a
+- permute(expand(x)) -> expand(permute(x)) when the expand only prepends
+  axes and the permute leaves them in place
+- batched dots become single large dots ("batch-major" form of X [B,R,C] is
+  reshape(permute(X, [1,0,2]), [R, B*C])):
+  - sum over the batch axis of a batched dot, sum_b A[b] @ B[b] (a
+    convolution's weight gradient) -> batch_major(A) @ reshape(B, [B*K, N]);
+    when B = permute(C, [0,2,1]), the right operand is written
+    permute(batch_major(C), [1,0]), the value the forward dot of the
+    next rule reads (CSE can share it). The second documented exception:
+    the same products are summed in another order, so a float result may
+    differ in the last bits (integers are exact).
+  - dot(expand(W [M,K] -> [B,M,K]), C [B,K,N]) (a convolution) ->
+    permute(reshape(W @ batch_major(C), [M,B,N]), [1,0,2]); exact.
+- scatter_add(src, reshape(argmax(x, axis)), axis, shape) with src of
+  extent 1 on the axis and x of the output's shape (max-pool's backward)
+  -> where(iota(axis) == index, src, 0): the argmax is in range, so no
+  index check is lost; as with x + 0, a -0.0 in src may come out as -0.0
+  where the scatter's 0.0 + -0.0 gave +0.0.
 
 It does not fold constants (passes/fold.py), merge duplicates
 (passes/cse.py), reassociate arithmetic, or change graph inputs/outputs.
@@ -31,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import dtypes
-from graphc.ir.graph import Graph, Node, node
+from graphc.ir.graph import Graph, Node, const, node
 from graphc.ir.ops import Op
 from passes.rewrite import P, Pat, PatternMatcher, Replace, graph_rewrite, is_value, scalar_value
 
@@ -135,6 +153,69 @@ def _same_branches(a: Node, b: Node) -> Node | None:
     return a if a is b else None
 
 
+def _batch_major(x: Node) -> Node:
+    """x [B, R, C] as [R, B*C] (the batch moved inside the columns)."""
+    nb, r, c = x.shape
+    return node(Op.RESHAPE, node(Op.PERMUTE, x, perm=(1, 0, 2)), shape=(r, nb * c))
+
+
+def _batch_sum_dot(outer: Node, d: Node) -> Node | None:
+    """sum_b A[b] @ B[b] as one dot over the (batch, inner) pairs."""
+    if tuple(outer.attrs["axes"]) != (0,) or d.ndim != 3:
+        return None
+    a, b = d.srcs
+    nb, k, n = b.shape
+    if b.op is Op.PERMUTE and tuple(b.attrs["perm"]) == (0, 2, 1):
+        # B = C^T per batch: use the transpose of C's batch-major form, the
+        # value a convolution's forward dot reads (one copy serves both).
+        rhs = node(Op.PERMUTE, _batch_major(b.srcs[0]), perm=(1, 0))
+    else:
+        rhs = node(Op.RESHAPE, b, shape=(nb * k, n))
+    return node(Op.DOT, _batch_major(a), rhs)
+
+
+def _shared_lhs_dot(d: Node, w: Node) -> Node | None:
+    """W @ C[b] for every b, W one matrix: one dot of W with C batch-major."""
+    if d.ndim != 3 or w.srcs[0].ndim != 2:
+        return None
+    c = d.srcs[1]
+    nb, _, n = c.shape
+    m = w.shape[1]
+    flat = node(Op.DOT, w.srcs[0], _batch_major(c))
+    return node(Op.PERMUTE, node(Op.RESHAPE, flat, shape=(m, nb, n)), perm=(1, 0, 2))
+
+
+def _permute_expand(outer: Node, inner: Node) -> Node | None:
+    """permute(expand(x)) -> expand(permute(x)) when the expand only adds
+    leading axes and the permute keeps them in place."""
+    x = inner.srcs[0]
+    lead = inner.ndim - x.ndim
+    perm = tuple(outer.attrs["perm"])
+    if lead == 0 or tuple(inner.shape[lead:]) != tuple(x.shape) or perm[:lead] != tuple(range(lead)):
+        return None
+    moved = node(Op.PERMUTE, x, perm=tuple(p - lead for p in perm[lead:]))
+    return node(Op.EXPAND, moved, shape=outer.shape)
+
+
+def _scatter_one_hot(outer: Node) -> Node | None:
+    """scatter_add of one value per row (src has extent 1 on the axis) at an
+    argmax over that same axis and shape (max-pool's backward): the index
+    is in range by construction, so the result is
+    where(iota == index, src, 0), a select each consumer computes inline,
+    instead of a serial scatter into zeros."""
+    src, index = outer.srcs
+    axis, shape = outer.attrs["axis"], tuple(outer.shape)
+    if src.shape[axis] != 1 or any(s != d for a, (s, d) in enumerate(zip(src.shape, shape)) if a != axis):
+        return None
+    am = index.srcs[0] if index.op is Op.RESHAPE else None
+    if am is None or am.op is not Op.ARGMAX or am.attrs["axis"] != axis or tuple(am.srcs[0].shape) != shape:
+        return None
+    iota = node(Op.IOTA, shape=shape, axis=axis, dtype=index.dtype)
+    hit = node(Op.CMPEQ, iota, node(Op.EXPAND, index, shape=shape))
+    zero = node(Op.EXPAND, const(0, src.dtype), shape=shape)
+    return node(Op.WHERE, hit, node(Op.EXPAND, src, shape=shape), zero)
+
+
 OUTER = "outer"
 
 RULES: list[tuple[str, Pat, Replace]] = [
@@ -185,6 +266,14 @@ RULES: list[tuple[str, Pat, Replace]] = [
         lambda b: b,
     ),
     ("where-same", P(Op.WHERE, P(), P(name="a"), P(name="b")), _same_branches),
+    (
+        "permute-expand",
+        P(Op.PERMUTE, P(Op.EXPAND, name="inner"), name=OUTER),
+        _permute_expand,
+    ),
+    ("sum-batched-dot", P(Op.SUM, P(Op.DOT, name="d"), name=OUTER), _batch_sum_dot),
+    ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
+    ("scatter-argmax-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),
 ]
 
 MATCHER = PatternMatcher(RULES)

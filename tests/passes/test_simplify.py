@@ -180,7 +180,99 @@ GOLDEN = [
         "%0: f32[2] = where %c, %a, %a\n return %0",
         "return %a",
     ),
+    (
+        "permute-expand",
+        "%x: f32[3,4]",
+        "f32[2,4,3]",
+        "%0: f32[2,3,4] = expand %x {shape=[2,3,4]}\n %1: f32[2,4,3] = permute %0 {perm=[0,2,1]}\n return %1",
+        "%0: f32[4,3] = permute %x {perm=[1,0]}\n %1: f32[2,4,3] = expand %0 {shape=[2,4,3]}\n return %1",
+    ),
+    (
+        "sum-batched-dot",
+        "%a: f32[2,3,4], %b: f32[2,4,5]",
+        "f32[3,5]",
+        "%0: f32[2,3,5] = dot %a, %b\n %1: f32[3,5] = sum %0 {axes=[0]}\n return %1",
+        "%0: f32[3,2,4] = permute %a {perm=[1,0,2]}\n %1: f32[3,8] = reshape %0 {shape=[3,8]}\n"
+        " %2: f32[8,5] = reshape %b {shape=[8,5]}\n %3: f32[3,5] = dot %1, %2\n return %3",
+    ),
+    (
+        "dot-shared-lhs",
+        "%w: f32[3,4], %c: f32[2,4,5]",
+        "f32[2,3,5]",
+        "%0: f32[2,3,4] = expand %w {shape=[2,3,4]}\n %1: f32[2,3,5] = dot %0, %c\n return %1",
+        "%0: f32[4,2,5] = permute %c {perm=[1,0,2]}\n %1: f32[4,10] = reshape %0 {shape=[4,10]}\n"
+        " %2: f32[3,10] = dot %w, %1\n %3: f32[3,2,5] = reshape %2 {shape=[3,2,5]}\n"
+        " %4: f32[2,3,5] = permute %3 {perm=[1,0,2]}\n return %4",
+    ),
+    (
+        "scatter-argmax-one-hot",
+        "%x: f32[2,4,3], %s: f32[2,1,3]",
+        "f32[2,4,3]",
+        "%0: i64[2,3] = argmax %x {axis=1}\n %1: i64[2,1,3] = reshape %0 {shape=[2,1,3]}\n"
+        " %2: f32[2,4,3] = scatter_add %s, %1 {axis=1, shape=[2,4,3]}\n return %2",
+        "%0: i64[2,4,3] = iota {axis=1, dtype=i64, shape=[2,4,3]}\n %1: i64[2,3] = argmax %x {axis=1}\n"
+        " %2: i64[2,1,3] = reshape %1 {shape=[2,1,3]}\n %3: i64[2,4,3] = expand %2 {shape=[2,4,3]}\n"
+        " %4: i1[2,4,3] = cmpeq %0, %3\n %5: f32[2,4,3] = expand %s {shape=[2,4,3]}\n"
+        " %6: f32[2,4,3] = expand 0.0:f32 {shape=[2,4,3]}\n %7: f32[2,4,3] = where %4, %5, %6\n return %7",
+    ),
 ]
+
+
+def test_weight_gradient_dot_shares_the_forward_operand():
+    # sum_b A[b] @ C[b]^T (a convolution's weight gradient): the right
+    # operand is written as the transpose of C's batch-major form, the value
+    # the forward convolution's dot (dot-shared-lhs) reads.
+    g = _graph(
+        "%a: f32[2,3,4], %c: f32[2,5,4]",
+        "f32[3,5]",
+        "%0: f32[2,4,5] = permute %c {perm=[0,2,1]}\n %1: f32[2,3,5] = dot %a, %0\n"
+        " %2: f32[3,5] = sum %1 {axes=[0]}\n return %2",
+    )
+    want = _graph(
+        "%a: f32[2,3,4], %c: f32[2,5,4]",
+        "f32[3,5]",
+        "%0: f32[3,2,4] = permute %a {perm=[1,0,2]}\n %1: f32[3,8] = reshape %0 {shape=[3,8]}\n"
+        " %2: f32[5,2,4] = permute %c {perm=[1,0,2]}\n %3: f32[5,8] = reshape %2 {shape=[5,8]}\n"
+        " %4: f32[8,5] = permute %3 {perm=[1,0]}\n %5: f32[3,5] = dot %1, %4\n return %5",
+    )
+    got = verify(simplify(g), pass_name="simplify")
+    assert format_graph(got) == format_graph(want)
+
+
+@pytest.mark.parametrize(
+    "params, result, body",
+    [
+        (
+            "%a: f64[3,4,5], %b: f64[3,5,2]",
+            "f64[4,2]",
+            "%0: f64[3,4,2] = dot %a, %b\n %1: f64[4,2] = sum %0 {axes=[0]}\n return %1",
+        ),
+        (
+            "%a: f64[3,4,5], %c: f64[3,2,5]",
+            "f64[4,2]",
+            "%0: f64[3,5,2] = permute %c {perm=[0,2,1]}\n %1: f64[3,4,2] = dot %a, %0\n"
+            " %2: f64[4,2] = sum %1 {axes=[0]}\n return %2",
+        ),
+        (
+            "%w: f64[4,5], %c: f64[3,5,2]",
+            "f64[3,4,2]",
+            "%0: f64[3,4,5] = expand %w {shape=[3,4,5]}\n %1: f64[3,4,2] = dot %0, %c\n return %1",
+        ),
+        (
+            "%w: f64[5,4], %c: f64[3,5,2]",
+            "f64[3,4,2]",
+            "%0: f64[3,5,4] = expand %w {shape=[3,5,4]}\n %1: f64[3,4,5] = permute %0 {perm=[0,2,1]}\n"
+            " %2: f64[3,4,2] = dot %1, %c\n return %2",
+        ),
+    ],
+)
+def test_batched_dot_rewrites_keep_values(params, result, body):
+    g = _graph(params, result, body)
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(n.shape) for n in g.inputs]
+    got = run(simplify(simplify(g)), args)[0]
+    assert simplify(simplify(g)).outputs != g.outputs
+    np.testing.assert_allclose(got, run(g, args)[0], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("rule, params, result, before, expected", GOLDEN, ids=[g[0] for g in GOLDEN])
@@ -198,6 +290,37 @@ def test_every_rule_has_a_golden_test():
 
 
 NOT_SIMPLIFIED = [
+    (
+        "scatter_add at an index that may be out of range",
+        "%s: f32[2,1,3], %i: i64[2,1,3]",
+        "f32[2,4,3]",
+        "%0: f32[2,4,3] = scatter_add %s, %i {axis=1, shape=[2,4,3]}\n return %0",
+    ),
+    (
+        "scatter_add at an argmax over another extent",
+        "%x: f32[2,5,3], %s: f32[2,1,3]",
+        "f32[2,4,3]",
+        "%0: i64[2,3] = argmax %x {axis=1}\n %1: i64[2,1,3] = reshape %0 {shape=[2,1,3]}\n"
+        " %2: f32[2,4,3] = scatter_add %s, %1 {axis=1, shape=[2,4,3]}\n return %2",
+    ),
+    (
+        "sum of a batched dot over a non-batch axis",
+        "%a: f32[2,3,4], %b: f32[2,4,5]",
+        "f32[2,5]",
+        "%0: f32[2,3,5] = dot %a, %b\n %1: f32[2,5] = sum %0 {axes=[1]}\n return %1",
+    ),
+    (
+        "permute moving an expanded axis",
+        "%x: f32[3,4]",
+        "f32[3,2,4]",
+        "%0: f32[2,3,4] = expand %x {shape=[2,3,4]}\n %1: f32[3,2,4] = permute %0 {perm=[1,0,2]}\n return %1",
+    ),
+    (
+        "dot of an expand that broadcasts a size-1 axis",
+        "%w: f32[1,3,4], %c: f32[2,4,5]",
+        "f32[2,3,5]",
+        "%0: f32[2,3,4] = expand %w {shape=[2,3,4]}\n %1: f32[2,3,5] = dot %0, %c\n return %1",
+    ),
     (
         "float x*0 keeps NaN/inf",
         "%x: f32[2]",
