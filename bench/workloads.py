@@ -379,3 +379,22 @@ def bench_cnn_step(row, timer, batch=64, repeats=10):
             raise AssertionError(f"losses differ: graphc {g_loss} vs torch {t_loss}")
     row.times["graphc"] = timer(lambda: g_step(gx, gy), repeats)
     row.times["torch"] = timer(lambda: t_step(tx, ty), repeats)
+
+    # torch.compile peer, set up as for the MLPs: the model compiled.
+    import copy
+
+    tc_model = copy.deepcopy(t_model)
+    tc_forward = torch.compile(tc_model)
+    tc_opt = torch.optim.SGD(tc_model.parameters(), lr=0.01, momentum=0.9)
+
+    def tc_step(x, y):
+        tc_opt.zero_grad()
+        loss = torch.nn.functional.nll_loss(tc_forward(x), y)
+        loss.backward()
+        tc_opt.step()
+        return loss
+
+    try:
+        row.times["torch.compile"] = timer(lambda: tc_step(tx, ty), repeats, warmup=5)
+    except Exception as e:  # inductor needs a working C++ toolchain
+        row.note = f"torch.compile failed: {type(e).__name__}"
