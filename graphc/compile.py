@@ -34,10 +34,9 @@ later) runs eagerly.
 
 from __future__ import annotations
 
-import sys
-
 import functools
 import operator
+import sys
 
 import numpy as np
 
@@ -45,8 +44,28 @@ import runtime.backends as backends
 from graphc import autograd
 from graphc.debug import dump
 from graphc.errors import DeviceError, GraphcError
-from graphc.trace import active as active_trace
+from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
+
+_NO_KWARGS = ("dict", ())
+
+
+def _default_dtype_name() -> str:
+    return _tensor_module._default_dtype.name
+
+
+# graphc.tensor and its Tensor class, bound when the first CompiledFunction
+# is made (graphc.tensor imports after this module).
+_tensor_module = None
+_Tensor = None
+
+
+def _bind_tensor_module() -> None:
+    global _tensor_module, _Tensor
+    if _tensor_module is None:
+        from graphc.tensor import Tensor
+
+        _tensor_module, _Tensor = sys.modules[Tensor.__module__], Tensor
 
 
 _VALUE = operator.attrgetter("_value")
@@ -63,11 +82,31 @@ def _check_backend(backend: str) -> None:
         )
 
 
+# numpy dtype -> graphc dtype name, filled on first sight (a pure function
+# of the dtype, so caching it cannot change a key).
+_DTYPE_NAMES: dict = {}
+
+
+def _tensor_key(v) -> tuple:
+    """`("T", shape, dtype name, device, requires_grad)` of a tensor; the
+    same tuple as `(tuple(v.shape), v.dtype.name, str(v.device), ...)`
+    without the property calls."""
+    value = v._value
+    if type(value) is np.ndarray:
+        dt = value.dtype
+        name = _DTYPE_NAMES.get(dt)
+        if name is None:
+            name = _DTYPE_NAMES[dt] = v.dtype.name
+        dev = v._device
+        return ("T", value.shape, name, "cpu" if dev is None else str(dev), v._requires_grad)
+    return ("T", tuple(v.shape), v.dtype.name, str(v.device), v.requires_grad)
+
+
 def _value_key(v):
     from graphc.tensor import Tensor
 
     if isinstance(v, Tensor):
-        return ("T", tuple(v.shape), v.dtype.name, str(v.device), v.requires_grad)
+        return _tensor_key(v)
     if isinstance(v, (tuple, list)):
         return (type(v).__name__, tuple(_value_key(x) for x in v))
     if isinstance(v, dict):
@@ -135,6 +174,26 @@ class _Entry:
         self._dropped_grads = [t for o, t in self._grad_writes if o is not None and id(t) not in read]
         self._tensors = [t for t, _, _, _ in self.captured]
         self._checked = None
+        # Nothing can make this program stale: no captured tensors, .grad
+        # objects or module modes to check.
+        self.static = not self.captured and not self.grads and not self.modes
+        # The common input layout: the arguments' top-level positions
+        # first, then captured state (None: some input is nested or a kwarg).
+        sources = program.input_sources
+        n_args = len(self._arg_inputs)
+        positional = self._arg_inputs == list(range(n_args)) and all(
+            len(ref) == 2 and ref[0] == 0 for _, ref in sources[:n_args]
+        )
+        self._positions = tuple(ref[1] for _, ref in sources[:n_args]) if positional else None
+        self._state_tensors = [ref for _, ref in sources[n_args:]]
+        # No write-back or alias fix-up to do after the call.
+        self._no_writes = not (self._aliased or self._dropped_grads or self._value_writes or self._grad_writes)
+        spec = program.out_spec
+        self._single_out = spec[1] if spec[0] == "out" else None
+        from graphc.tensor import Tensor
+
+        # Tensor._wrap for numpy results, without the generic checks.
+        self._wrap = Tensor._from_numpy
 
     def _snapshot(self) -> tuple:
         ts = self._tensors
@@ -167,20 +226,29 @@ class _Entry:
         return None
 
     def run(self, args: tuple, kwargs: dict):
-        from graphc.tensor import Tensor
-
         if self.device is not None:
             return self._run_on_device(args, kwargs)
         program = self.program
         sources = program.input_sources
-        inputs = [ref if kind == "arg" else ref._value for kind, ref in sources]
-        for i in self._arg_inputs:
-            inputs[i] = _at_path(args, kwargs, inputs[i])._value
-        for i, arr in enumerate(inputs):
-            if type(arr) is not np.ndarray and not isinstance(arr, np.ndarray):
-                raise GraphcError(
-                    f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
-                )
+        positions = self._positions
+        if positions is not None:
+            inputs = [args[i]._value for i in positions]
+            for t in self._state_tensors:
+                inputs.append(t._value)
+        else:
+            inputs = [ref if kind == "arg" else ref._value for kind, ref in sources]
+            for i in self._arg_inputs:
+                inputs[i] = _at_path(args, kwargs, inputs[i])._value
+        for arr in inputs:
+            if type(arr) is not np.ndarray:
+                _check_concrete(program, inputs)
+                break
+        if self._no_writes:
+            outs = self.executable(inputs)
+            o = self._single_out
+            if o is not None:
+                return self._wrap(outs[o])
+            return build_result(program.out_spec, outs, self._wrap)
         for i in self._aliased:
             arr = inputs[i]
             flags = arr.flags
@@ -194,7 +262,7 @@ class _Entry:
             if outs[o] is not t._value:
                 np.copyto(t._value, outs[o])
             t._version += 1
-        wrap = Tensor._wrap
+        wrap = self._wrap
         for o, t in self._grad_writes:
             t._grad = None if o is None else wrap(outs[o])
         return build_result(program.out_spec, outs, wrap)
@@ -249,6 +317,14 @@ class _Entry:
         return build_result(program.out_spec, outs, Tensor._wrap)
 
 
+def _check_concrete(program, inputs: list) -> None:
+    for i, arr in enumerate(inputs):
+        if not isinstance(arr, np.ndarray):
+            raise GraphcError(
+                f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
+            )
+
+
 def _on_device(program, args: tuple, kwargs: dict):
     """The GPU a traced program's tensors live on, or None (all on the host)."""
     from graphc._device_storage import DeviceArray
@@ -279,6 +355,11 @@ class CompiledFunction:
         self._cache: dict = {}
         self._warm: set = set()
         self._eager_only: set = set()
+        # key -> its cached entries, for keys that are warm, not eager-only
+        # and have a compiled program: the per-call fast path.
+        self._ready: dict = {}
+        self._module = _module_of(fn)
+        _bind_tensor_module()
         functools.update_wrapper(self, fn, updated=())
 
     def reset(self) -> None:
@@ -286,30 +367,53 @@ class CompiledFunction:
         self._cache.clear()
         self._warm.clear()
         self._eager_only.clear()
+        self._ready.clear()
 
     def signature(self, args: tuple, kwargs: dict) -> tuple:
         """The cache key of a call (see the module doc)."""
-        from graphc.tensor import get_default_dtype
-
-        module = _module_of(self.fn)
+        module = self._module
+        if not kwargs and module is None:
+            # The common case, same key: positional tensors, no module.
+            keys = []
+            for a in args:
+                if not isinstance(a, _Tensor):
+                    break
+                keys.append(_tensor_key(a))
+            else:
+                return (("tuple", tuple(keys)), _NO_KWARGS, autograd._grad_enabled, _default_dtype_name(), ())
         return (
             _value_key(args),
             _value_key(kwargs),
             autograd.is_grad_enabled(),
-            get_default_dtype().name,
+            _default_dtype_name(),
             _module_key(module),
         )
 
     def __call__(self, *args, **kwargs):
-        if active_trace() is not None:
+        if _TRACES:
             # Called from inside another trace: inline into that graph.
             return self.fn(*args, **kwargs)
         key = self.signature(args, kwargs)
+        entries = self._ready.get(key)
+        if entries is not None:
+            hooks = _pre_call_hooks()
+            if hooks:
+                for hook in list(hooks):
+                    hook()
+            for entry in entries:
+                if entry.static or entry.stale_reason() is None:
+                    return entry.run(args, kwargs)
+            return self._retrace(key, args, kwargs)
         if key not in self._warm or key in self._eager_only:
             result = self.fn(*args, **kwargs)
             self._warm.add(key)
             return result
         _sync_python_state()
+        return self._retrace(key, args, kwargs)
+
+    def _retrace(self, key, args: tuple, kwargs: dict):
+        """The call of a warm key (hooks already run): the first cached
+        program that is not stale, or a new trace."""
         entries = self._cache.setdefault(key, [])
         reasons = []
         for entry in entries:
@@ -325,12 +429,14 @@ class CompiledFunction:
         entry = self._build(args, kwargs)
         if entry is None:
             self._eager_only.add(key)
+            self._ready.pop(key, None)
             dump(
                 1,
                 f"compile {name}: returns tensors that require grad and updates no state: running eagerly",
             )
             return self.fn(*args, **kwargs)
         entries.append(entry)
+        self._ready[key] = entries
         return entry.run(args, kwargs)
 
     def _build(self, args: tuple, kwargs: dict):
@@ -368,6 +474,8 @@ class CompiledModule(CompiledFunction):
             "_cache",
             "_warm",
             "_eager_only",
+            "_ready",
+            "_module",
         ) or name.startswith("__"):
             object.__setattr__(self, name, value)
         else:
@@ -397,6 +505,21 @@ def compile(model=None, *, backend: str | None = None, **options):
     if hasattr(model, "named_parameters") and hasattr(model, "forward"):
         return CompiledModule(model, backend, **options)
     return CompiledFunction(model, backend, **options)
+
+
+def _pre_call_hooks() -> list:
+    """The optimizers' pre-call hook list once graphc.optim.optimizer is
+    imported (the list object itself, so it stays current), else ()."""
+    global _HOOKS
+    if _HOOKS is None:
+        optimizer = sys.modules.get("graphc.optim.optimizer")
+        if optimizer is None:
+            return ()
+        _HOOKS = optimizer._pre_call_hooks
+    return _HOOKS
+
+
+_HOOKS = None
 
 
 def _sync_python_state() -> None:

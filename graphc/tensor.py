@@ -41,6 +41,8 @@ from graphc.ir.ops import NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import evaluate, infer_type
 from graphc.trace import active as _active_trace
 
+_new_object = object.__new__
+
 _default_dtype = dtypes.float32
 
 
@@ -120,6 +122,20 @@ class Tensor:
         """A tensor holding `value` (numpy array or Node) without copying."""
         t = object.__new__(Tensor)
         t._init(value, requires_grad)
+        return t
+
+    @staticmethod
+    def _from_numpy(value) -> Tensor:
+        """`Tensor._wrap(value)` for a numpy array (a compiled program's
+        result): the same fields, set without _init's checks."""
+        t = _new_object(Tensor)
+        t._value = value
+        t.grad_fn = None
+        t._grad = None
+        t._requires_grad = False
+        t._version = 0
+        t._alias_of = None
+        t._device = None
         return t
 
     @staticmethod
