@@ -35,7 +35,12 @@ class Row:
 
 
 def median_time(fn, repeats: int, inner: int = 1, warmup: int = 2) -> float:
-    """Median seconds per call of `fn` over `repeats` timings of `inner` calls."""
+    """Median seconds per call of `fn` over `repeats` timings of `inner` calls.
+
+    Waits a moment first: thread pools of the peer measured before (OpenMP
+    in torch, OpenBLAS in numpy, graphc's own) spin for a while after their
+    last job and would steal the cores from this measurement."""
+    time.sleep(0.3)
     for _ in range(warmup):
         fn()
     samples = []
