@@ -105,6 +105,11 @@ def machine_line() -> str:
 
 def main(args) -> int:
     quick = getattr(args, "quick", False)
+    if getattr(args, "device", "cpu") == "cuda":
+        import bench_cuda  # bench/bench_cuda.py
+
+        bench_cuda.main(["--quick"] if quick else [])
+        return 0
     only = getattr(args, "only", None)
     rows: list[Row] = []
     for name, bench in workloads.all_workloads(quick):
