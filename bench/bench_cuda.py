@@ -19,8 +19,9 @@ import numpy as np
 
 def _event_time(fn, repeat: int) -> float:
     """Median seconds of `fn()` (queues GPU work) over `repeat` runs."""
-    import pycuda.driver as drv
+    from runtime import cuda as rt
 
+    drv = rt.driver()
     fn()
     drv.Context.synchronize()
     times = []
@@ -36,8 +37,9 @@ def _event_time(fn, repeat: int) -> float:
 
 def peak_bandwidth() -> float:
     """Theoretical DRAM bandwidth of device 0 in GB/s (DDR: 2 transfers per clock)."""
-    import pycuda.driver as drv
+    from runtime import cuda as rt
 
+    drv = rt.driver()
     dev = drv.Device(0)
     clock_khz = dev.get_attribute(drv.device_attribute.MEMORY_CLOCK_RATE)
     bus_bits = dev.get_attribute(drv.device_attribute.GLOBAL_MEMORY_BUS_WIDTH)
@@ -45,8 +47,9 @@ def peak_bandwidth() -> float:
 
 
 def copy_bandwidth(nbytes: int, repeat: int) -> float:
-    import pycuda.driver as drv
+    from runtime import cuda as rt
 
+    drv = rt.driver()
     src, dst = drv.mem_alloc(nbytes), drv.mem_alloc(nbytes)
     t = _event_time(lambda: drv.memcpy_dtod(dst, src, nbytes), repeat)
     return 2 * nbytes / t / 1e9

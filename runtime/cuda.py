@@ -225,6 +225,12 @@ def synchronize() -> None:
             raise CudaLaunchError(f"a GPU kernel failed: {e}") from e
 
 
+def driver():
+    """pycuda's driver module with graphc's context current (for tools such
+    as the GPU benchmark); raises CudaUnavailableError without CUDA."""
+    return _DRIVER.require()
+
+
 def device_arch() -> str:
     """The current GPU's architecture for nvcc, e.g. 'sm_90'."""
     _DRIVER.require()

@@ -1,8 +1,10 @@
 """The differential GPU suite: every primitive, random graphs and a whole
 training step run on the cuda backend and are compared with the numpy
 reference interpreter; plus index errors, in-place aliases, out-of-memory
-and the compile cache on a real device. Needs an NVIDIA GPU and pycuda;
-skipped elsewhere with the reason. Run with `pytest -m cuda tests/cuda`."""
+and the compile cache. Each test runs on the GPU (needs an NVIDIA GPU and
+pycuda, skipped elsewhere with the reason; `pytest -m cuda tests/cuda`
+selects these) and on the host emulator (tests/cuda/cuda_emu.py), which
+runs the same generated CUDA C and the same runtime without a GPU."""
 
 from __future__ import annotations
 
@@ -16,10 +18,7 @@ from graphc.ir.ops import Op
 from runtime import backends, interpreter
 from runtime import cuda as rt
 
-pytestmark = [
-    pytest.mark.cuda,
-    pytest.mark.skipif(not rt.is_available(), reason=f"CUDA unavailable: {rt.unavailable_reason()}"),
-]
+pytestmark = pytest.mark.usefixtures("cuda_device")
 
 # Per-dtype tolerances: GPU transcendentals differ from numpy's by a few
 # ulps and sums run in another order; integers, bools and RANDOM are exact.
