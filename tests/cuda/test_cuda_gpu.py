@@ -8,6 +8,9 @@ runs the same generated CUDA C and the same runtime without a GPU."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from cuda_cases import all_cases, mlp_training_step
@@ -17,6 +20,9 @@ from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
 from runtime import backends, interpreter
 from runtime import cuda as rt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ir"))
+from graphgen import random_graph  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("cuda_device")
 
@@ -113,6 +119,18 @@ def _random_graph(rng: np.random.Generator, index: int) -> tuple[Graph, list[np.
 def test_random_graph_matches_interpreter(seed):
     graph, inputs = _random_graph(np.random.default_rng(seed), seed)
     assert_same_as_interpreter(graph, inputs)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_generated_graph_matches_interpreter(seed):
+    """The IR tests' random well-typed graphs (every dtype and primitive
+    family; tests/ir/graphgen.py), as the CPU backend runs them."""
+    case = random_graph(np.random.default_rng(1000 + seed), max_steps=12, max_numel=4096)
+    try:
+        interpreter.run(case.graph, [a.copy() for a in case.arrays])
+    except Exception as e:  # noqa: BLE001 - e.g. a generated index out of range
+        pytest.skip(f"reference raises {type(e).__name__}")
+    assert_same_as_interpreter(case.graph, case.arrays)
 
 
 def test_out_of_range_gather_raises_index_error_and_program_recovers():
