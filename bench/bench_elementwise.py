@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from bench_sgemm import median_time
 
 
@@ -34,11 +33,12 @@ def main(numel: int) -> None:
         arrs = [np.random.randn(n).astype(np.float32) for _ in range(3)]
         ts = [torch.from_numpy(x) for x in arrs]
         compiled = torch.compile(torch_fn)
-        g = median_time(lambda: exe(arrs))
-        e = median_time(lambda: torch_fn(*ts))
-        c = median_time(lambda: compiled(*ts))
+        g = median_time(lambda exe=exe, arrs=arrs: exe(arrs))
+        e = median_time(lambda ts=ts: torch_fn(*ts))
+        c = median_time(lambda compiled=compiled, ts=ts: compiled(*ts))
         rows.append((n, g, e, c))
-    print(f"{'numel':>10} {'graphc us':>10} {'eager us':>10} {'compile us':>11} {'eager/graphc':>13} {'compile/graphc':>15}")
+    header = ("numel", "graphc us", "eager us", "compile us", "eager/graphc", "compile/graphc")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (10, 10, 10, 11, 13, 15))))
     for n, g, e, c in rows:
         print(f"{n:>10} {g * 1e6:>10.1f} {e * 1e6:>10.1f} {c * 1e6:>11.1f} {e / g:>13.2f} {c / g:>15.2f}")
 

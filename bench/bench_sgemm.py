@@ -43,9 +43,9 @@ def main(sizes) -> None:
             x, y = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)
             tx, ty = torch.from_numpy(x), torch.from_numpy(y)
             flops = 2 * n**3
-            g = flops / median_time(lambda: exe([x, y])) / 1e9
-            t = flops / median_time(lambda: torch.mm(tx, ty)) / 1e9
-            npy = flops / median_time(lambda: x @ y) / 1e9
+            g = flops / median_time(lambda exe=exe, x=x, y=y: exe([x, y])) / 1e9
+            t = flops / median_time(lambda tx=tx, ty=ty: torch.mm(tx, ty)) / 1e9
+            npy = flops / median_time(lambda x=x, y=y: x @ y) / 1e9
             print(f"{n:>6} {threads:>7} {g:>12.1f} {t:>11.1f} {npy:>11.1f} {g / t:>13.2f}")
 
 

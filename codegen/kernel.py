@@ -69,8 +69,9 @@ with guarded loads, fold a reduce over the kernel window.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
@@ -86,7 +87,7 @@ class Expr:
     """One node of a kernel-body expression (see the module docstring)."""
 
     op: str
-    args: tuple["Expr", ...] = ()
+    args: tuple[Expr, ...] = ()
     dtype: DType = INDEX
     arg: Any = None
     _h: Any = field(default=None, compare=False, repr=False)

@@ -128,11 +128,7 @@ def _module_of(fn):
 def _module_key(module) -> tuple:
     if module is None:
         return ()
-    modes = (
-        tuple(m.training for m in module.modules())
-        if hasattr(module, "modules")
-        else ()
-    )
+    modes = tuple(m.training for m in module.modules()) if hasattr(module, "modules") else ()
     params = tuple(
         (id(p), tuple(p.shape), p.dtype.name, str(p.device), p.requires_grad, p.grad is None)
         for _, p in module.named_parameters()
@@ -153,11 +149,7 @@ class _Entry:
         ids = {id(t) for t, _, _, _ in self.captured}
         # train/eval flags of the modules the trace called (and their children)
         self.modes = [(m, m.training) for top in program.modules for m in top.modules()]
-        self.grads = [
-            (t, t.grad)
-            for t, _, _, _ in self.captured
-            if t.grad is not None and id(t.grad) in ids
-        ]
+        self.grads = [(t, t.grad) for t, _, _, _ in self.captured if t.grad is not None and id(t.grad) in ids]
         # Per-call fast paths: the inputs written in place, and the captured
         # tensors' value and device objects when last checked (while those
         # are the same objects, shapes, dtypes and devices are unchanged).
@@ -267,7 +259,6 @@ class _Entry:
             t._grad = None if o is None else wrap(outs[o])
         return build_result(program.out_spec, outs, wrap)
 
-
     def _run_on_device(self, args: tuple, kwargs: dict):
         """Run on device storage: no host copies except CPU 0-d inputs."""
         from graphc import _device_storage as ds
@@ -320,9 +311,7 @@ class _Entry:
 def _check_concrete(program, inputs: list) -> None:
     for i, arr in enumerate(inputs):
         if not isinstance(arr, np.ndarray):
-            raise GraphcError(
-                f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
-            )
+            raise GraphcError(f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor")
 
 
 def _on_device(program, args: tuple, kwargs: dict):
@@ -454,9 +443,7 @@ class CompiledFunction:
 
             executable = runtime().compile_graph(program.graph, program.aliases)
             return _Entry(program, executable, device)
-        executable = backends.compile_graph(
-            program.graph, self.backend or "llvm", program.aliases
-        )
+        executable = backends.compile_graph(program.graph, self.backend or "llvm", program.aliases)
         return _Entry(program, executable)
 
 

@@ -149,11 +149,7 @@ class Tracer:
 
     def write(self, t, value: Node) -> None:
         """An in-place update of `t` to `value` (recorded when `t` is captured)."""
-        if (
-            not isinstance(t._value, Node)
-            or t._alias_of is not None
-            and id(t._alias_of) in self.captured
-        ):
+        if not isinstance(t._value, Node) or t._alias_of is not None and id(t._alias_of) in self.captured:
             root = t._alias_of if t._alias_of is not None else t
             if not isinstance(root._value, Node):
                 self._lift(root)
@@ -174,9 +170,7 @@ class Tracer:
         writes = []
         for key, t in self.mutated.items():
             cap = self.captured[key]
-            writes.append(
-                StateWrite("value", t, cap.name, len(outputs), cap.input_index)
-            )
+            writes.append(StateWrite("value", t, cap.name, len(outputs), cap.input_index))
             outputs.append(t._value)
             names.append(cap.name)
         for cap in list(self.captured.values()):
@@ -184,19 +178,20 @@ class Tracer:
             if t._grad is cap.grad:
                 continue
             if t._grad is None:
-                writes.append(
-                    StateWrite("grad", t, cap.name + ".grad", None, cap.input_index)
-                )
+                writes.append(StateWrite("grad", t, cap.name + ".grad", None, cap.input_index))
                 continue
             node = self.value_of(t._grad)
-            writes.append(
-                StateWrite("grad", t, cap.name + ".grad", len(outputs), cap.input_index)
-            )
+            writes.append(StateWrite("grad", t, cap.name + ".grad", len(outputs), cap.input_index))
             outputs.append(node)
             names.append(cap.name + ".grad")
         graph = Graph(self.inputs, outputs, name, names)
         return TracedProgram(
-            graph, self.sources, out_spec, n_results, writes, self.results_need_grad,
+            graph,
+            self.sources,
+            out_spec,
+            n_results,
+            writes,
+            self.results_need_grad,
             list(self.modules.values()),
         )
 
@@ -211,24 +206,15 @@ class Tracer:
             names.append(prefix)
             return ("out", len(outputs) - 1)
         if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-            items = [
-                self._flatten(v, outputs, names, f"{prefix}.{k}")
-                for k, v in zip(obj._fields, obj)
-            ]
+            items = [self._flatten(v, outputs, names, f"{prefix}.{k}") for k, v in zip(obj._fields, obj)]
             return ("namedtuple", type(obj), items)
         if isinstance(obj, (tuple, list)):
-            items = [
-                self._flatten(v, outputs, names, f"{prefix}{i}")
-                for i, v in enumerate(obj)
-            ]
+            items = [self._flatten(v, outputs, names, f"{prefix}{i}") for i, v in enumerate(obj)]
             return (type(obj).__name__, items)
         if isinstance(obj, dict):
             return (
                 "dict",
-                [
-                    (k, self._flatten(v, outputs, names, f"{prefix}.{k}"))
-                    for k, v in obj.items()
-                ],
+                [(k, self._flatten(v, outputs, names, f"{prefix}.{k}")) for k, v in obj.items()],
             )
         return ("const", obj)
 
@@ -259,9 +245,7 @@ def build_result(spec, outputs: list, wrap):
 
 
 def _param_names(fn) -> list[str]:
-    target = (
-        fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
-    )
+    target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
     try:
         return list(inspect.signature(target).parameters)
     except (TypeError, ValueError):
@@ -351,20 +335,14 @@ def arg_tensors(fn, args: tuple, kwargs: dict) -> list:
     params = _param_names(fn)
     leaves: list = []
     for i, a in enumerate(args):
-        name = (
-            params[i]
-            if i < len(params) and params[i] not in ("args", "kwargs")
-            else f"arg{i}"
-        )
+        name = params[i] if i < len(params) and params[i] not in ("args", "kwargs") else f"arg{i}"
         _arg_leaves(a, (0, i), name, leaves)
     for k, v in kwargs.items():
         _arg_leaves(v, (1, k), k, leaves)
     return leaves
 
 
-def trace_program(
-    fn, args: tuple = (), kwargs: dict | None = None, names: dict | None = None
-) -> TracedProgram:
+def trace_program(fn, args: tuple = (), kwargs: dict | None = None, names: dict | None = None) -> TracedProgram:
     """Trace `fn(*args, **kwargs)` into a TracedProgram (see its doc).
 
     `names` maps id(tensor) to a state name; by default parameters and
@@ -372,9 +350,7 @@ def trace_program(
     named by their path."""
     kwargs = dict(kwargs or {})
     tracer = Tracer(state_names(fn) if names is None else names)
-    graph_name = (
-        re.sub(r"\W", "_", getattr(fn, "__name__", type(fn).__name__)) or "main"
-    )
+    graph_name = re.sub(r"\W", "_", getattr(fn, "__name__", type(fn).__name__)) or "main"
     for t, name, path in arg_tensors(fn, args, kwargs):
         tracer.add_arg(t, name, path)
     _ACTIVE.append(tracer)

@@ -119,8 +119,13 @@ class _Fuser:
             d = n.srcs[0]
             perm = tuple(n.attrs["perm"])
             r = n.ndim
-            if (d.op is Op.DOT and r >= 2 and perm == tuple(range(r - 2)) + (r - 1, r - 2)
-                    and len(self.users[d]) == 1 and d not in self.graph.outputs):
+            if (
+                d.op is Op.DOT
+                and r >= 2
+                and perm == tuple(range(r - 2)) + (r - 1, r - 2)
+                and len(self.users[d]) == 1
+                and d not in self.graph.outputs
+            ):
                 found.add(n)
                 self.material.discard(d)
         return found
@@ -243,17 +248,17 @@ class _Fuser:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _window(n.attrs)
         _, c, h, w = src.shape
         ow = window_out_size(w, kw, sw, pw, dw)
-        _, ck, l = idx
+        _, ck, pos = idx  # pos: output position, row-major over (oh, ow)
         ch, ki, kj = ck // (kh * kw), (ck // kw) % kh, ck % kw
-        y = (l // ow) * sh + ki * dh + (-ph)
-        x = (l % ow) * sw + kj * dw + (-pw)
+        y = (pos // ow) * sh + ki * dh + (-ph)
+        x = (pos % ow) * sw + kj * dw + (-pw)
         ranges = [(0, d) for d in src.shape]
         return self._guarded(src, [idx[0], ch, y, x], ranges, 0)
 
     # -- step 2: kernels --------------------------------------------------
     def build(self) -> None:
         g = self.graph
-        for i, n in enumerate(g.inputs):
+        for n in g.inputs:
             self._buffer(n, "input")
         for n in g.nodes:
             if n.op is Op.CONST and n.shape != ():
@@ -301,7 +306,7 @@ class _Fuser:
         refined = any(len(groups[d]) > 1 for d in kept)
         kept_groups = [groups[d] if refined else [src.shape[d]] for d in kept]
         kept_shape = list(_loop_shape(kept_groups)) if refined else [src.shape[d] for d in kept]
-        idx = [None] * src.ndim
+        idx: list[Expr] = [K.const(0)] * src.ndim  # every entry is set below
         ranges = {f"o{j}": e for j, e in enumerate(kept_shape)}
         ranges.update({f"r{j}": src.shape[d] for j, d in enumerate(red)})
         with K.loop_ranges(ranges):
@@ -312,9 +317,17 @@ class _Fuser:
                 idx[d] = K.var(f"r{j}")
             value = self.read(src, idx)
             store = Store(buf, flat([idx[d] for d in kept], n.shape), K.acc(n.dtype))
-        kern = Kernel("", "reduce", tuple(kept_shape), (store,), red_shape=tuple(src.shape[d] for d in red),
-                      reducer=_REDUCERS[n.op], value=value, primitives=_prims(n, self.material),
-                      acc_dtype=src.dtype if n.op is Op.ARGMAX else n.dtype)
+        kern = Kernel(
+            "",
+            "reduce",
+            tuple(kept_shape),
+            (store,),
+            red_shape=tuple(src.shape[d] for d in red),
+            reducer=_REDUCERS[n.op],
+            value=value,
+            primitives=_prims(n, self.material),
+            acc_dtype=src.dtype if n.op is Op.ARGMAX else n.dtype,
+        )
         self._emit(kern)
         if not refined:  # row epilogues index the reduce's input by its axes
             self.red_axes[self.kernels[-1].name] = (src.shape, axes)
@@ -344,6 +357,7 @@ class _Fuser:
             with K.loop_ranges(dict(zip(names, extents))):
                 e = K.load(copied, flat(idx, n.shape), n.dtype)
             form = K.affine(e.args[0])
+        assert form is not None  # the copy's load is affine by construction
         coefs, offset = form
         s = [coefs.get(v, 0) for v in names]
         return K.Operand(e.arg, offset, tuple(s[:-2]), s[-2], s[-1])
@@ -402,6 +416,7 @@ class _Fuser:
         bnames = [f"b{d}" for d in range(nb)]
         m, kk, nn = a.shape[-2], a.shape[-1], b.shape[-1]
         batch = list(n.shape[:nb])
+        prims: tuple[str, ...]
         if transposed:
             op_a = self._operand(b, bnames + ["m", "k"], batch + [nn, kk], transposed=True)
             op_b = self._operand(a, bnames + ["k", "n"], batch + [kk, m], transposed=True)
@@ -412,8 +427,7 @@ class _Fuser:
             shape, prims = n.shape, ("dot",)
         idx = [K.var(v) for v in bnames + ["m", "n"]]
         store = Store(buf, flat(idx, shape), K.acc(n.dtype))
-        self._emit(Kernel("", "dot", shape, (store,), a=op_a, b=op_b, k=kk,
-                          primitives=prims, acc_dtype=n.dtype))
+        self._emit(Kernel("", "dot", shape, (store,), a=op_a, b=op_b, k=kk, primitives=prims, acc_dtype=n.dtype))
 
     def _fold(self, n: Node, buf: str) -> None:
         cols = n.srcs[0]
@@ -443,8 +457,19 @@ class _Fuser:
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
-        self._emit(Kernel("", "reduce", n.shape, (store,), red_shape=(kh, kw), reducer="sum",
-                          value=value, primitives=("fold",), acc_dtype=n.dtype))
+        self._emit(
+            Kernel(
+                "",
+                "reduce",
+                n.shape,
+                (store,),
+                red_shape=(kh, kw),
+                reducer="sum",
+                value=value,
+                primitives=("fold",),
+                acc_dtype=n.dtype,
+            )
+        )
 
     def _fold_disjoint(self, n: Node, buf: str) -> None:
         """FOLD whose windows tile the image without overlap (stride ==
@@ -483,8 +508,7 @@ class _Fuser:
             tgt = list(idx)
             tgt[ax] = K.check(self.read(index, idx), n.shape[ax])
             target = flat(tgt, n.shape)
-        self._emit(Kernel("", "scatter", shape, (), value=value, target=target, out=buf,
-                          primitives=("scatter_add",)))
+        self._emit(Kernel("", "scatter", shape, (), value=value, target=target, out=buf, primitives=("scatter_add",)))
 
 
 def _window(attrs):
@@ -512,7 +536,7 @@ def _group_indices(groups, prefix: str) -> list[Expr]:
     if lead == 1:
         parts = [outer]
     else:
-        parts = [(outer // _prod(factors[j + 1:lead])) % factors[j] for j in range(lead)]
+        parts = [(outer // _prod(factors[j + 1 : lead])) % factors[j] for j in range(lead)]
     parts += [K.var(f"{prefix}{d}") for d in range(1, len(shape))]
     out, pos = [], 0
     for g in groups:
@@ -616,16 +640,18 @@ def _try_merge(prod: Kernel, cons: Kernel, red_info, keep: set[str]) -> Kernel |
             index = K.substitute(s.index, mapping)
             value = K.substitute(s.value, mapping)
             for ps in prod.stores:
-                value = _replace_loads(value, ps.buffer, ps.index, ps.value)
-                if value is None:
+                replaced = _replace_loads(value, ps.buffer, ps.index, ps.value)
+                if replaced is None:
                     return None
+                value = replaced
             new.append(Store(s.buffer, index, value))
     stores = tuple(ps for ps in prod.stores if ps.buffer in keep)
     if field_name == "stores":
         stores += tuple(new)
         return replace(prod, primitives=prod.primitives + cons.primitives, stores=stores)
-    return replace(prod, primitives=prod.primitives + cons.primitives, stores=stores,
-                   row_stores=prod.row_stores + tuple(new))
+    return replace(
+        prod, primitives=prod.primitives + cons.primitives, stores=stores, row_stores=prod.row_stores + tuple(new)
+    )
 
 
 def merge_epilogues(prog: Program, red_axes: dict) -> None:
@@ -656,7 +682,8 @@ def merge_epilogues(prog: Program, red_axes: dict) -> None:
             if any(b in written_after for b in cons.inputs if b not in produced):
                 break
             keep = {
-                b for b in produced
+                b
+                for b in produced
                 if b not in cons.inputs or prog.buffers[b].kind == "output" or len(_readers(kernels, b)) > 1
             }
             new = _try_merge(prod, cons, red_axes.get(prod.name), keep)

@@ -72,9 +72,11 @@ def reads_only_at(k: Kernel, buf: str, index) -> bool:
     per output element, after the element's dot or reduction): an operand,
     the reduced value or a row epilogue reads other elements."""
     if k.kind == "dot":
+        assert k.a is not None and k.b is not None
         if buf in (k.a.buffer, k.b.buffer):
             return False
     elif k.kind == "reduce":
+        assert k.value is not None
         if buf in loads_of(k.value) or any(buf in loads_of(s.value) or buf in loads_of(s.index) for s in k.row_stores):
             return False
     elif k.kind != "elementwise":
@@ -135,8 +137,10 @@ def _plan_aliases(prog: Program, live) -> tuple[dict[int, int], dict[int, int]]:
             k = prog.kernels[writer[name]]
             store = next((s for s in k.stores if s.buffer == name), None)
             later_reads = live.get(target, (-1, -1))[1] > writer[name]
-            ok = store is not None and not later_reads and (
-                target not in k.inputs or reads_only_at(k, target, store.index)
+            ok = (
+                store is not None
+                and not later_reads
+                and (target not in k.inputs or reads_only_at(k, target, store.index))
             )
         if ok:
             direct[out_i] = in_i
@@ -189,7 +193,9 @@ def format_plan(prog: Program) -> str:
     for name, buf in prog.buffers.items():
         slot = plan.slots.get(name)
         span = plan.live.get(name)
-        where = "-" if slot is None else (f"arena+{slot.offset}" if slot.kind == "arena" else f"{slot.kind}[{slot.index}]")
+        where = (
+            "-" if slot is None else (f"arena+{slot.offset}" if slot.kind == "arena" else f"{slot.kind}[{slot.index}]")
+        )
         typ = f"{buf.dtype.short}{list(buf.shape)}"
         lines.append(f"{name:<10} {typ:<16} {str(span) if span else '-':<10} {where}")
     for out, src in plan.in_place:

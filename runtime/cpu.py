@@ -18,8 +18,8 @@ import hashlib
 import os
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -178,8 +178,14 @@ def _engine(obj: bytes, symbol: str):
 class _Native:
     """Loaded object code: an execution engine and the entry address."""
 
-    def __init__(self, obj: bytes, buffer_order: Sequence[str], workspace_bytes: int = 0,
-                 gemm_libs: Sequence[str] = (), key: str = ""):
+    def __init__(
+        self,
+        obj: bytes,
+        buffer_order: Sequence[str],
+        workspace_bytes: int = 0,
+        gemm_libs: Sequence[str] = (),
+        key: str = "",
+    ):
         _load_gemm_libs(gemm_libs)
         self.engine, entry = _engine(obj, "entry")
         self.entry = _ENTRY_TYPE(entry)
@@ -194,7 +200,11 @@ class _Native:
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-3", target.fingerprint(), format_program(prog), memory.format_plan(prog), _settings(),
+        "graphc-cpu-3",
+        target.fingerprint(),
+        format_program(prog),
+        memory.format_plan(prog),
+        _settings(),
     )
 
 
@@ -227,8 +237,15 @@ def _native(prog: Program) -> _Native:
     _dump(5, target.emit_assembly(mod) if _debug_level() >= 5 else "")
     obj = target.emit_object(mod)
     STATS["compiles"] += 1
-    cache.store(key, obj, {"buffer_order": list(info.buffer_order), "workspace_bytes": info.workspace_bytes,
-                           "gemm_libs": list(info.gemm_libs)})
+    cache.store(
+        key,
+        obj,
+        {
+            "buffer_order": list(info.buffer_order),
+            "workspace_bytes": info.workspace_bytes,
+            "gemm_libs": list(info.gemm_libs),
+        },
+    )
     native = _Native(obj, info.buffer_order, info.workspace_bytes, info.gemm_libs, key)
     _MEMORY_CACHE[key] = native
     return native
@@ -242,8 +259,9 @@ def _load_native(key: str, sha256: str | None = None) -> _Native | None:
         return None
     obj, manifest = entry
     try:
-        native = _Native(obj, manifest["buffer_order"], manifest.get("workspace_bytes", 0),
-                         manifest.get("gemm_libs", ()), key)
+        native = _Native(
+            obj, manifest["buffer_order"], manifest.get("workspace_bytes", 0), manifest.get("gemm_libs", ()), key
+        )
     except Exception:  # unreadable object code or manifest: recompile
         return None
     if sha256 is not None and native.sha256 != sha256:
@@ -269,11 +287,16 @@ class _Meta:
         self.work = int(work)
 
     @classmethod
-    def of(cls, prog: Program) -> "_Meta":
+    def of(cls, prog: Program) -> _Meta:
         plan = prog.plan
-        return cls(prog.outputs, plan.slots, plan.peak_bytes, plan.direct_aliases,
-                   {n: prog.constants[n] for n, s in plan.slots.items() if s.kind == "const"},
-                   sum(k.flops for k in prog.kernels))
+        return cls(
+            prog.outputs,
+            plan.slots,
+            plan.peak_bytes,
+            plan.direct_aliases,
+            {n: prog.constants[n] for n, s in plan.slots.items() if s.kind == "const"},
+            sum(k.flops for k in prog.kernels),
+        )
 
     def to_json(self) -> dict | None:
         consts, total = [], 0
@@ -293,7 +316,7 @@ class _Meta:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "_Meta":
+    def from_json(cls, d: dict) -> _Meta:
         consts = {}
         for name, dtype, shape, data in d["constants"]:
             raw = bytearray(base64.b64decode(data))  # writable, owned
@@ -312,7 +335,7 @@ class _GraphEntry:
         self.native, self.meta = native, meta
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lowering_source_hash() -> str:
     """Source of everything between the traced graph and the Program (the
     IR, the passes, the kernel form, this file): editing it must invalidate
@@ -350,7 +373,10 @@ def graph_key(graph: Graph, aliases: Mapping[int, int]) -> str:
         lines.append(f"{n.op.value} {[ids[s] for s in n.srcs]} {{{attrs}}} {n.type}")
     lines.append(repr([ids[o] for o in graph.outputs]))
     return cache.cache_key(
-        "graphc-cpu-graph-1", target.fingerprint(), _settings(), _lowering_source_hash(),
+        "graphc-cpu-graph-1",
+        target.fingerprint(),
+        _settings(),
+        _lowering_source_hash(),
         "\n".join(lines),
     )
 
@@ -377,11 +403,12 @@ def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
     meta = entry.meta.to_json()
     if meta is None:
         return
-    cache.store_manifest(gkey, {"kind": "graph", "object_key": entry.native.key,
-                                "object_sha256": entry.native.sha256, "meta": meta})
+    cache.store_manifest(
+        gkey, {"kind": "graph", "object_key": entry.native.key, "object_sha256": entry.native.sha256, "meta": meta}
+    )
 
 
-def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> "CpuExecutable":
+def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable:
     aliases = dict(aliases or {})
     # Debug output (pass timeline, dumps) comes from lowering: do it then.
     gkey = graph_key(graph, aliases) if _debug_level() < 1 else None
@@ -455,8 +482,14 @@ class CpuExecutable:
     that their addresses need not be looked up again on the next call.
     """
 
-    def __init__(self, graph: Graph, meta: _Meta, native: _Native, prog: Program | None = None,
-                 aliases: Mapping[int, int] | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        meta: _Meta,
+        native: _Native,
+        prog: Program | None = None,
+        aliases: Mapping[int, int] | None = None,
+    ):
         self.graph = graph
         self._program = prog
         self.native = native
@@ -499,7 +532,7 @@ class CpuExecutable:
         self._fresh_pos = [out_pos[o] for o in self._fresh]
         self._fresh_specs = [self._out_specs[o][1:] for o in self._fresh]
         self._sources = []
-        for i, (name, shape, dtype) in enumerate(self._out_specs):
+        for name, _shape, _dtype in self._out_specs:
             slot = plan.slots[name]
             if slot.kind == "input":
                 self._sources.append(("input", slot.index))
@@ -530,7 +563,9 @@ class CpuExecutable:
         return self._program
 
     def _ctx(self, tid: int, n: int):
-        return (ctypes.c_int64 * 5)(self._ptrs_addr, tid, n, ctypes.addressof(self._error), ctypes.addressof(self._barrier))
+        return (ctypes.c_int64 * 5)(
+            self._ptrs_addr, tid, n, ctypes.addressof(self._error), ctypes.addressof(self._barrier)
+        )
 
     def _ensure_workspace(self, n: int) -> None:
         per = self.native.workspace_bytes
@@ -539,7 +574,9 @@ class CpuExecutable:
             self._workspace_threads = n
             self._ptrs[len(self.native.buffer_order)] = self._workspace.ctypes.data
 
-    def __call__(self, inputs: Sequence[np.ndarray], out: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
+    def __call__(
+        self, inputs: Sequence[np.ndarray], out: Sequence[np.ndarray | None] | None = None
+    ) -> list[np.ndarray]:
         if len(inputs) != len(self._in_types):
             raise ValueError(f"graph @{self.graph.name} takes {len(self._in_types)} inputs, got {len(inputs)}")
         arrays = list(inputs)
@@ -590,10 +627,19 @@ class CpuExecutable:
             for i, o in given.items():
                 _, shape, dtype = self._out_specs[i]
                 if self._sources[i][0] != "new":
-                    raise ValueError(f"graph @{self.graph.name}: output {i} is an input or a constant; it cannot take out=")
-                if (type(o) is not np.ndarray or o.shape != shape or o.dtype != dtype
-                        or not o.flags.c_contiguous or not o.flags.writeable):
-                    raise ValueError(f"graph @{self.graph.name}: out[{i}] must be a writable C-contiguous {dtype}{list(shape)} array")
+                    raise ValueError(
+                        f"graph @{self.graph.name}: output {i} is an input or a constant; it cannot take out="
+                    )
+                if (
+                    type(o) is not np.ndarray
+                    or o.shape != shape
+                    or o.dtype != dtype
+                    or not o.flags.c_contiguous
+                    or not o.flags.writeable
+                ):
+                    raise ValueError(
+                        f"graph @{self.graph.name}: out[{i}] must be a writable C-contiguous {dtype}{list(shape)} array"
+                    )
                 if any(np.may_share_memory(o, x) for x in arrays):
                     raise ValueError(f"graph @{self.graph.name}: out[{i}] overlaps an input")
         result = []
@@ -701,7 +747,7 @@ class _Pool:
             self.go[tid].acquire()
             worker(self.state_addr, tid, self.spin)
 
-    def run(self, exe: "CpuExecutable", fn) -> None:
+    def run(self, exe: CpuExecutable, fn) -> None:
         ctxs = exe.__dict__.get("_ctxs")
         if ctxs is None or len(ctxs[1]) != self.n:
             arrays = [exe._ctx(t, self.n) for t in range(self.n)]

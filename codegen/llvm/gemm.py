@@ -163,7 +163,8 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
         p.add_attribute("noalias")
     suffix = f"v{blk.vw}{'f32' if elem == ir.FloatType() else 'f64'}"
     fma = module.globals.get(f"llvm.fma.{suffix}") or ir.Function(
-        module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.{suffix}")
+        module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.{suffix}"
+    )
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     entry = b.block
     loop = b.append_basic_block("k")
@@ -182,15 +183,20 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
             row.append(phi)
         accs.append(row)
     bbase = b.gep(pb, [b.mul(k, _c(blk.nr))], inbounds=True)
-    bvec = [b.load(b.bitcast(b.gep(bbase, [_c(v * blk.vw)], inbounds=True), vt.as_pointer()), align=align)
-            for v in range(blk.nv)]
+    bvec = [
+        b.load(b.bitcast(b.gep(bbase, [_c(v * blk.vw)], inbounds=True), vt.as_pointer()), align=align)
+        for v in range(blk.nv)
+    ]
     abase = b.gep(pa, [b.mul(k, _c(blk.mr))], inbounds=True)
     mask = ir.Constant(ir.VectorType(ir.IntType(32), blk.vw), [0] * blk.vw)
     new = []
     for r in range(blk.mr):
         s = b.load(b.gep(abase, [_c(r)], inbounds=True))
-        splat = b.shuffle_vector(b.insert_element(ir.Constant(vt, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
-                                 ir.Constant(vt, ir.Undefined), mask)
+        splat = b.shuffle_vector(
+            b.insert_element(ir.Constant(vt, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
+            ir.Constant(vt, ir.Undefined),
+            mask,
+        )
         new.append([b.call(fma, [splat, bvec[v], accs[r][v]]) for v in range(blk.nv)])
     k1 = b.add(k, _c(1), flags=("nsw",))
     k.add_incoming(k1, loop)
@@ -268,8 +274,26 @@ def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking, define: bool =
     fn.args[15].add_attribute("noalias")
     if not define:
         return fn
-    names = ["A", "a_off", "a_rs", "a_cs", "B", "b_off", "b_rs", "b_cs", "M", "N", "K",
-             "m_lo", "m_hi", "n_lo", "n_hi", "scratch", "epilogue", "ctx"]
+    names = [
+        "A",
+        "a_off",
+        "a_rs",
+        "a_cs",
+        "B",
+        "b_off",
+        "b_rs",
+        "b_cs",
+        "M",
+        "N",
+        "K",
+        "m_lo",
+        "m_hi",
+        "n_lo",
+        "n_hi",
+        "scratch",
+        "epilogue",
+        "ctx",
+    ]
     for a, n in zip(fn.args, names):
         a.name = n
     _GenericBuilder(fn, elem, blk).emit()
@@ -293,9 +317,26 @@ class _GenericBuilder:
     def __init__(self, fn: ir.Function, elem: ir.Type, blk: Blocking):
         self.fn, self.elem, self.blk = fn, elem, blk
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
-        (self.A, self.a_off, self.a_rs, self.a_cs, self.B, self.b_off, self.b_rs, self.b_cs,
-         self.M, self.N, self.K, self.m_lo, self.m_hi, self.n_lo, self.n_hi,
-         ws, self.epi, self.ctx) = fn.args
+        (
+            self.A,
+            self.a_off,
+            self.a_rs,
+            self.a_cs,
+            self.B,
+            self.b_off,
+            self.b_rs,
+            self.b_cs,
+            self.M,
+            self.N,
+            self.K,
+            self.m_lo,
+            self.m_hi,
+            self.n_lo,
+            self.n_hi,
+            ws,
+            self.epi,
+            self.ctx,
+        ) = fn.args
         b = self.b
         self.pa = ws
         self.pb = b.gep(ws, [_c(blk.mc * blk.kc)], inbounds=True)
@@ -449,9 +490,29 @@ class GemmEmitter:
                 b.store(env[name], slot(len(self.uniq) + 1 + d))
             a = b.bitcast(self.kb.buffers[k.a.buffer], ptr)
             bb = b.bitcast(self.kb.buffers[k.b.buffer], ptr)
-            b.call(gen, [a, self._operand_base(k.a, env), _c(k.a.row_stride), _c(k.a.col_stride),
-                         bb, self._operand_base(k.b, env), _c(k.b.row_stride), _c(k.b.col_stride),
-                         _c(m_ext), _c(n_ext), _c(k.k), m_lo, m_hi, n_lo, n_hi, ws, epi, ctx8])
+            b.call(
+                gen,
+                [
+                    a,
+                    self._operand_base(k.a, env),
+                    _c(k.a.row_stride),
+                    _c(k.a.col_stride),
+                    bb,
+                    self._operand_base(k.b, env),
+                    _c(k.b.row_stride),
+                    _c(k.b.col_stride),
+                    _c(m_ext),
+                    _c(n_ext),
+                    _c(k.k),
+                    m_lo,
+                    m_hi,
+                    n_lo,
+                    n_hi,
+                    ws,
+                    epi,
+                    ctx8,
+                ],
+            )
 
         self._batch_loops(batch, env, call)
 
@@ -486,8 +547,9 @@ class GemmEmitter:
         buffer pointers keep the kernel's noalias attributes."""
         kb, module, elem = self.kb, self.b.module, self.elem
         fn_args = list(kb.fn.args)
-        body_ty = ir.FunctionType(ir.VoidType(), [p.type for p in self.uniq] + [kb.err.type, elem.as_pointer()]
-                                  + [I64] * (4 + nbatch))
+        body_ty = ir.FunctionType(
+            ir.VoidType(), [p.type for p in self.uniq] + [kb.err.type, elem.as_pointer()] + [I64] * (4 + nbatch)
+        )
         body = ir.Function(module, body_ty, f"{kb.fn.name}_epi_body")
         body.linkage = "internal"
         body.attributes.add("nounwind")
@@ -501,7 +563,7 @@ class GemmEmitter:
         bb = ir.IRBuilder(body.append_basic_block("entry"))
         kb.b, kb.err = bb, body.args[nu]
         kb.buffers = {n: body.args[next(i for i, p in enumerate(self.uniq) if p is saved[1][n])] for n in saved[1]}
-        crows, ic, mc, jc, nc = body.args[nu + 1:nu + 6]
+        crows, ic, mc, jc, nc = body.args[nu + 1 : nu + 6]
         env = {name: body.args[nu + 6 + d] for d, (name, _) in enumerate(self.kern.loop_vars()[:-2])}
         try:
             with _Loop(bb, _c(0), mc, 1, "em") as i:
@@ -521,7 +583,7 @@ class GemmEmitter:
         eb = ir.IRBuilder(epi.append_basic_block("entry"))
         slots = eb.bitcast(epi.args[0], I64.as_pointer())
         vals = [eb.load(eb.gep(slots, [_c(i)], inbounds=True)) for i in range(nu + 1 + nbatch)]
-        ptrs = [eb.inttoptr(v, t) for v, t in zip(vals[:nu + 1], body_ty.args[:nu + 1])]
-        eb.call(body, ptrs + list(epi.args[1:]) + vals[nu + 1:])
+        ptrs = [eb.inttoptr(v, t) for v, t in zip(vals[: nu + 1], body_ty.args[: nu + 1])]
+        eb.call(body, ptrs + list(epi.args[1:]) + vals[nu + 1 :])
         eb.ret_void()
         return epi

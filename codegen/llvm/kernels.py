@@ -86,7 +86,7 @@ class KernelBuilder:
                 arg.add_attribute("noalias")
         self.workspace = self.fn.args[-1] if self.gemm else None
         n_ptr = len(self.names)
-        self.lo, self.hi, self.err = self.fn.args[n_ptr:n_ptr + 3]
+        self.lo, self.hi, self.err = self.fn.args[n_ptr : n_ptr + 3]
         self.buffers = dict(zip(self.names, self.fn.args))
         # Buffers in one storage are all accessed through one pointer (their
         # addresses are equal): LLVM then sees an in-place update as a load
@@ -220,8 +220,9 @@ class KernelBuilder:
             new = b.or_(acc, v) if dt.is_bool else em._binary("maximum", acc, v, dt)
         else:  # argmax: strictly greater, or the first NaN
             if dt.is_float:
-                better = b.or_(b.fcmp_ordered(">", v, acc),
-                               b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc)))
+                better = b.or_(
+                    b.fcmp_ordered(">", v, acc), b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc))
+                )
             else:
                 better = em._binary("cmplt", acc, v, dt)
             new = b.select(better, v, acc)
@@ -248,7 +249,6 @@ class KernelBuilder:
                     new = b.add(acc, b.mul(x, y))
                 b.store(new, acc_ptr)
             self._stores(k.stores, env, b.load(acc_ptr))
-
 
     def _dot_rows(self) -> None:
         """Row-at-a-time dot: for each output row, acc[n] += A[m,k] * B[k,n]

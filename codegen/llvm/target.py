@@ -8,7 +8,6 @@ import functools
 import llvmlite
 import llvmlite.binding as llvm
 
-
 # -O2 for program modules, by measurement (2 cores, the GEMM routine in its
 # own module): LLVM time for the MLP Adam step 0.23 s at -O2 vs 0.26 s at
 # -O3; step times equal within noise (MLP batch 1/64/512: 167 us / 459 us /
@@ -23,7 +22,7 @@ OPT_LEVEL = 2
 GEMM_OPT_LEVEL = 2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _init() -> None:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
@@ -32,7 +31,11 @@ def _init() -> None:
 
 # Functions generated code may call: libm for the math intrinsics LLVM lowers
 # to library calls, libc for memset/memcpy.
-_SYMBOLS = [f + s for f in ("exp", "log", "sin", "cos", "tanh", "pow", "floor", "sqrt", "exp2", "log2", "fmod") for s in ("", "f")]
+_SYMBOLS = [
+    f + s
+    for f in ("exp", "log", "sin", "cos", "tanh", "pow", "floor", "sqrt", "exp2", "log2", "fmod")
+    for s in ("", "f")
+]
 
 
 def _add_libc_symbols() -> None:
@@ -53,7 +56,7 @@ def _add_libc_symbols() -> None:
             break
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def host() -> tuple[str, str]:
     """(cpu name, feature string) of this machine."""
     _init()
@@ -70,7 +73,7 @@ def vector_bits() -> int:
     return 128
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def target_machine():
     """The shared machine for optimising and emitting code."""
     return new_target_machine()
@@ -85,7 +88,7 @@ def new_target_machine():
     return target.create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault", jit=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _source_hash() -> str:
     # The code generator's own source: editing it must invalidate cached code.
     import hashlib
