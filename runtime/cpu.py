@@ -211,11 +211,12 @@ def _key(prog: Program) -> str:
 def _settings() -> str:
     """Code generator settings that are not in the codegen source hash
     (module-level knobs a caller may change at run time)."""
-    from codegen.llvm import gemm, kernels
+    from codegen.llvm import gemm, kernels, sync
 
     return (
-        f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={llvm_module.SPIN_LIMIT};"
+        f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={sync.SPIN_LIMIT};"
         f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
+        f"k_split={gemm.K_SPLIT_MIN_BLOCKS};"
         f"row_dot_max={kernels.ROW_DOT_MAX_N}"
     )
 

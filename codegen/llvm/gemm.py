@@ -31,7 +31,12 @@ MR * NV `llvm.fma` calls (FMA contraction of a dot product, like the
 Scratch (pa, pb, cbuf) is a per-thread slice of a workspace the runtime
 allocates (`workspace_bytes()` per thread), so concurrent threads never
 share scratch. Threads split the rows (in MR steps) or, for wide and short
-products, the columns (in NR steps).
+products, the columns (in NR steps). A product whose output is a single
+tile but whose K is long (a convolution's weight gradient: a few hundred
+outputs, tens of thousands of products each) would leave all threads but
+one idle, so its threads split K instead: each sums its share of K into its
+own cbuf, they meet at the program's barrier, then each adds up all cbufs
+for its share of the rows and runs the epilogue on them.
 """
 
 from __future__ import annotations
@@ -43,12 +48,15 @@ from llvmlite import ir
 from codegen.kernel import Kernel
 from codegen.llvm import target
 from codegen.llvm.expr import I1, I8, I64, reg_type
+from codegen.llvm.sync import barrier_fn
 
 # Products with fewer multiply-adds, fewer rows or fewer columns than this
 # use the simple row loop: packing would cost more than it saves.
 GEMM_MIN_WORK = 1 << 15
 GEMM_MIN_ROWS = 4
 GEMM_MIN_COLS = 8
+# Single-tile products split K across threads from this many KC blocks on.
+K_SPLIT_MIN_BLOCKS = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,17 @@ def uses_gemm(kern: Kernel) -> bool:
         return False
     m, n = kern.shape[-2], kern.shape[-1]
     return kern.k >= 1 and m >= GEMM_MIN_ROWS and n >= GEMM_MIN_COLS and m * n * kern.k >= GEMM_MIN_WORK
+
+
+def splits_k(kern: Kernel) -> bool:
+    """Whether this GEMM kernel's threads split K (see the module doc): one
+    output tile, no batch dimensions, all columns in one cbuf block, and K
+    long enough for every thread's share to be worth a packing pass."""
+    blk = blocking(kern.acc_dtype)
+    m, n = kern.shape[-2], kern.shape[-1]
+    return (
+        len(kern.shape) == 2 and m <= blk.mr and n <= blk.nr and n <= blk.nc and kern.k >= K_SPLIT_MIN_BLOCKS * blk.kc
+    )
 
 
 def workspace_bytes(kern: Kernel) -> int:
@@ -234,6 +253,18 @@ def _epilogue_type(elem: ir.Type) -> ir.FunctionType:
     kernel's fused epilogue over rows [ic, ic+mc) x columns [jc, jc+nc),
     acc[m, n] = crows[(m - ic) * NC + (n - jc)]."""
     return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64])
+
+
+def _noop_epilogue(module: ir.Module, elem: ir.Type) -> ir.Function:
+    """An epilogue that does nothing: a K-split thread's partial sums stay
+    in its cbuf for the reduction."""
+    name = f"graphc_gemm_keep_{_suffix(elem)}"
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, _epilogue_type(elem), name)
+        fn.linkage = "internal"
+        ir.IRBuilder(fn.append_basic_block("entry")).ret_void()
+    return fn
 
 
 def gemm_symbol(elem: ir.Type) -> str:
@@ -446,12 +477,15 @@ class _GenericBuilder:
 
 class GemmEmitter:
     """Emits the body of a GEMM dot kernel into a KernelBuilder `kb` whose
-    function takes (..., tid, nthreads, error, workspace)."""
+    function takes (..., tid, nthreads, error, workspace, barrier,
+    ws_stride): `workspace` is this thread's scratch, thread u's lies
+    (u - tid) * ws_stride bytes from it."""
 
-    def __init__(self, kb, tid, nthreads, workspace):
+    def __init__(self, kb, tid, nthreads, workspace, barrier, ws_stride):
         self.kb, self.b = kb, kb.b
         self.kern = kb.kern
         self.tid, self.nthreads, self.ws = tid, nthreads, workspace
+        self.barrier, self.ws_stride = barrier, ws_stride
         self.elem = reg_type(self.kern.acc_dtype)
         self.blk = blocking(self.kern.acc_dtype)
 
@@ -485,36 +519,64 @@ class GemmEmitter:
         ws = b.bitcast(self.ws, ptr)
         ctx8 = b.bitcast(ctx, I8.as_pointer())
 
-        def call():
+        def call(k_lo=None, k_len=None, rows=(m_lo, m_hi), cols=(n_lo, n_hi), epilogue=epi):
+            """One call of the routine: K from k_lo for k_len (all of K by default)."""
+            k_lo = _c(0) if k_lo is None else k_lo
+            k_len = _c(k.k) if k_len is None else k_len
             for d, (name, _) in enumerate(batch):
                 b.store(env[name], slot(len(self.uniq) + 1 + d))
             a = b.bitcast(self.kb.buffers[k.a.buffer], ptr)
             bb = b.bitcast(self.kb.buffers[k.b.buffer], ptr)
+            a_base = b.add(self._operand_base(k.a, env), b.mul(k_lo, _c(k.a.col_stride)))
+            b_base = b.add(self._operand_base(k.b, env), b.mul(k_lo, _c(k.b.row_stride)))
             b.call(
                 gen,
-                [
-                    a,
-                    self._operand_base(k.a, env),
-                    _c(k.a.row_stride),
-                    _c(k.a.col_stride),
-                    bb,
-                    self._operand_base(k.b, env),
-                    _c(k.b.row_stride),
-                    _c(k.b.col_stride),
-                    _c(m_ext),
-                    _c(n_ext),
-                    _c(k.k),
-                    m_lo,
-                    m_hi,
-                    n_lo,
-                    n_hi,
-                    ws,
-                    epi,
-                    ctx8,
-                ],
+                [a, a_base, _c(k.a.row_stride), _c(k.a.col_stride)]
+                + [bb, b_base, _c(k.b.row_stride), _c(k.b.col_stride)]
+                + [_c(m_ext), _c(n_ext), k_len, *rows, *cols, ws, epilogue, ctx8],
             )
 
-        self._batch_loops(batch, env, call)
+        if not splits_k(k):
+            self._batch_loops(batch, env, call)
+            return
+        with b.if_else(b.icmp_signed(">", self.nthreads, _c(1))) as (split, whole):
+            with split:
+                self._split_k(call, epi, ctx8, m_ext, n_ext)
+            with whole:
+                call()
+
+    def _split_k(self, call, epi, ctx8, m_ext: int, n_ext: int) -> None:
+        """This thread's share of K into its own cbuf (no epilogue), the
+        barrier, then its share of the rows: the sum of every thread's cbuf
+        (in thread order), written into thread 0's cbuf, and the epilogue."""
+        b, blk, elem = self.b, self.blk, self.elem
+        tid, nthreads = self.tid, self.nthreads
+        k_lo = b.sdiv(b.mul(_c(self.kern.k), tid), nthreads)
+        k_hi = b.sdiv(b.mul(_c(self.kern.k), b.add(tid, _c(1))), nthreads)
+        call(k_lo, b.sub(k_hi, k_lo), (_c(0), _c(m_ext)), (_c(0), _c(n_ext)), _noop_epilogue(b.module, elem))
+        b.call(barrier_fn(b.module), [self.barrier, nthreads])
+        cbuf_at = blk.mc * blk.kc + blk.kc * blk.nc  # elements into a thread's scratch
+
+        def cbuf(u):
+            base = b.gep(self.ws, [b.mul(b.sub(u, tid), self.ws_stride)])
+            return b.gep(b.bitcast(base, elem.as_pointer()), [_c(cbuf_at)], inbounds=True)
+
+        r_lo = b.sdiv(b.mul(_c(m_ext), tid), nthreads)
+        r_hi = b.sdiv(b.mul(_c(m_ext), b.add(tid, _c(1))), nthreads)
+        first = cbuf(_c(0))
+        with b.goto_entry_block():
+            acc = b.alloca(elem, name="ksum")
+        with _Loop(b, r_lo, r_hi, 1, "kr") as r:
+            with _Loop(b, _c(0), _c(n_ext), 1, "kc") as c:
+                at = b.add(b.mul(r, _c(blk.nc)), c)
+                dst = b.gep(first, [at], inbounds=True)
+                b.store(b.load(dst), acc)
+                with _Loop(b, _c(1), nthreads, 1, "ku") as u:
+                    b.store(b.fadd(b.load(acc), b.load(b.gep(cbuf(u), [at], inbounds=True))), acc)
+                b.store(b.load(acc), dst)
+        with b.if_then(b.icmp_signed("<", r_lo, r_hi)):
+            crows = b.gep(first, [b.mul(r_lo, _c(blk.nc))], inbounds=True)
+            b.call(epi, [ctx8, crows, r_lo, b.sub(r_hi, r_lo), _c(0), _c(n_ext)])
 
     def _share(self, extent: int, step: int):
         b = self.b

@@ -71,10 +71,11 @@ class KernelBuilder:
         self.numels = {n: buf.numel for n, buf in buffers.items()}
         self.names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
         ptr_types = [mem_type(dtypes[n]).as_pointer() for n in self.names]
-        # GEMM dots take (thread, nthreads) instead of (lo, hi) and their
-        # thread's scratch (see gemm.py).
+        # GEMM dots take (thread, nthreads) instead of (lo, hi), their
+        # thread's scratch, the program's barrier and the distance between
+        # threads' scratch slices (see gemm.py).
         self.gemm = gemm.uses_gemm(kern)
-        extra = [I8.as_pointer()] if self.gemm else []
+        extra = [I8.as_pointer(), I64.as_pointer(), I64] if self.gemm else []
         fnty = ir.FunctionType(ir.VoidType(), ptr_types + [I64, I64, I32.as_pointer()] + extra)
         self.fn = ir.Function(module, fnty, kern.name)
         self.fn.linkage = "internal"
@@ -84,7 +85,7 @@ class KernelBuilder:
             arg.name = n
             if n not in shared or (n in rep and rep[n] == n):
                 arg.add_attribute("noalias")
-        self.workspace = self.fn.args[-1] if self.gemm else None
+        self.workspace, self.barrier, self.ws_stride = self.fn.args[-3:] if self.gemm else (None, None, None)
         n_ptr = len(self.names)
         self.lo, self.hi, self.err = self.fn.args[n_ptr : n_ptr + 3]
         self.buffers = dict(zip(self.names, self.fn.args))
@@ -231,7 +232,7 @@ class KernelBuilder:
 
     def _dot(self) -> None:
         if self.gemm:
-            return gemm.GemmEmitter(self, self.lo, self.hi, self.workspace).emit()
+            return gemm.GemmEmitter(self, self.lo, self.hi, self.workspace, self.barrier, self.ws_stride).emit()
         if self.kern.shape[-1] <= ROW_DOT_MAX_N and self.kern.shape[-1] > 1:
             return self._dot_rows()
         k, b, env = self.kern, self.b, {}

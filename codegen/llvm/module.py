@@ -23,13 +23,11 @@ from codegen.kernel import Program
 from codegen.llvm import gemm, target
 from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
 from codegen.llvm.kernels import KernelBuilder
+from codegen.llvm.sync import barrier_fn
 
 # Kernels with less work than this (element updates / multiply-adds) run on
 # one thread: splitting them costs more in synchronisation than it saves.
 PARALLEL_MIN_WORK = 1 << 16
-# Barrier spin rounds (~a few microseconds) before waiting threads start
-# yielding their core.
-SPIN_LIMIT = 2000
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
     entry = ir.Function(module, fnty, "entry")
     bufs, tid, nthreads, err, bar = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
-    barrier = _barrier_fn(module)
+    barrier = barrier_fn(module)
     many = b.icmp_signed(">", nthreads, ir.Constant(I64, 1))
     restore = _flush_denormals(module, b)
     pos = {n: i for i, n in enumerate(order)}
@@ -105,11 +103,12 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
             args.append(b.bitcast(raw, mem_type(prog.buffers[n].dtype).as_pointer()))
         if gemm.uses_gemm(kern):
             # The kernel splits its own work by (thread, nthreads).
+            stride = ir.Constant(I64, ws_bytes)
             if kern.flops >= PARALLEL_MIN_WORK:
-                b.call(fn, args + [tid, nthreads, err, ws])
+                b.call(fn, args + [tid, nthreads, err, ws, bar, stride])
             else:
                 with b.if_then(b.icmp_signed("==", tid, ir.Constant(I64, 0))):
-                    b.call(fn, args + [ir.Constant(I64, 0), ir.Constant(I64, 1), err, ws])
+                    b.call(fn, args + [ir.Constant(I64, 0), ir.Constant(I64, 1), err, ws, bar, stride])
         else:
             extent = kern.shape[0] if kern.shape else 1
             lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
@@ -185,39 +184,3 @@ def _split(b: ir.IRBuilder, extent: int, tid, nthreads, parallel: bool):
     lo = b.sdiv(b.mul(n, tid), nthreads)
     hi = b.sdiv(b.mul(n, b.add(tid, ir.Constant(I64, 1))), nthreads)
     return lo, hi
-
-
-def _barrier_fn(module: ir.Module) -> ir.Function:
-    """Sense-counting barrier over i64[2] = (arrived, generation)."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64]), "graphc_barrier")
-    fn.linkage = "internal"
-    state, n = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    count_ptr, gen_ptr = state, b.gep(state, [ir.Constant(I64, 1)])
-    gen = b.load_atomic(gen_ptr, "acquire", 8)
-    arrived = b.atomic_rmw("add", count_ptr, ir.Constant(I64, 1), "acq_rel")
-    last = b.icmp_signed("==", arrived, b.sub(n, ir.Constant(I64, 1)))
-    with b.if_else(last) as (then, otherwise):
-        with then:
-            b.store_atomic(ir.Constant(I64, 0), count_ptr, "monotonic", 8)
-            b.atomic_rmw("add", gen_ptr, ir.Constant(I64, 1), "release")
-        with otherwise:
-            # Spin with `pause`; after SPIN_LIMIT rounds yield the core on
-            # every round, so a descheduled partner thread (2 cores shared
-            # with other work) gets to run instead of being starved.
-            spin = b.append_basic_block("spin")
-            out = b.append_basic_block("out")
-            pre = b.block
-            b.branch(spin)
-            b.position_at_end(spin)
-            rounds = b.phi(I64)
-            rounds.add_incoming(ir.Constant(I64, 0), pre)
-            b.call(intrinsic(module, "llvm.x86.sse2.pause", ir.VoidType(), []), [])
-            with b.if_then(b.icmp_signed(">", rounds, ir.Constant(I64, SPIN_LIMIT)), likely=False):
-                b.call(intrinsic(module, "sched_yield", ir.IntType(32), []), [])
-            rounds.add_incoming(b.add(rounds, ir.Constant(I64, 1)), b.block)
-            same = b.icmp_signed("==", b.load_atomic(gen_ptr, "acquire", 8), gen)
-            b.cbranch(same, spin, out)
-            b.position_at_end(out)
-    b.ret_void()
-    return fn

@@ -117,6 +117,43 @@ def test_fused_epilogue(threads):
     assert len(dots) == 1 and gemm.uses_gemm(dots[0]) and len(exe.program.kernels) == 1
 
 
+@pytest.fixture(params=[1, 2, 3], ids=["1thread", "2threads", "3threads"])
+def more_threads(request):
+    old = cpu.get_num_threads()
+    cpu.set_num_threads(request.param)
+    yield request.param
+    cpu.set_num_threads(old)
+
+
+@pytest.mark.parametrize("m,n,k", [(10, 25, 4 * 256), (1 * 4, 8, 5000), (13, 9, 3333)])
+def test_single_tile_products_split_k_across_threads(m, n, k, more_threads):
+    # A convolution weight gradient's shape: x^T @ g with a long K, then a
+    # fused epilogue (scale and bias) that must run once, after the threads'
+    # partial sums are added up.
+    xt, g, bias = (
+        input_node("xt", (k, m), dt.float32),
+        input_node("g", (k, n), dt.float32),
+        input_node("b", (n,), dt.float32),
+    )
+    prod = node(Op.DOT, node(Op.PERMUTE, xt, perm=(1, 0)), g)
+    scaled = node(Op.MUL, prod, node(Op.EXPAND, const(0.5, dt.float32), shape=(m, n)))
+    out = node(Op.ADD, scaled, node(Op.EXPAND, node(Op.RESHAPE, bias, shape=(1, n)), shape=(m, n)))
+    arrays = [data((k, m), dt.float32), data((k, n), dt.float32), data((n,), dt.float32)]
+    exe = assert_matches(Graph([xt, g, bias], [out, prod]), arrays, rtol=1e-4, atol=1e-4)
+    (dot,) = [kern for kern in exe.program.kernels if kern.kind == "dot"]
+    assert gemm.splits_k(dot)
+    first = exe([a.copy() for a in arrays])
+    again = exe([a.copy() for a in arrays])  # the barrier and scratch are reusable
+    for x, y in zip(first, again):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_wide_or_short_k_products_do_not_split_k():
+    for shape_a, shape_b in [((10, 3000), (3000, 40)), ((10, 900), (900, 25)), ((3, 10, 2000), (3, 2000, 5))]:
+        exe = cpu.compile_cpu(_dot_graph(shape_a, shape_b, dt.float32))
+        assert not any(gemm.splits_k(k) for k in exe.program.kernels if gemm.uses_gemm(k)), shape_a
+
+
 # --- the call path -----------------------------------------------------------
 
 
