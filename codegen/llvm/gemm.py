@@ -107,13 +107,12 @@ def uses_gemm(kern: Kernel) -> bool:
 
 def splits_k(kern: Kernel) -> bool:
     """Whether this GEMM kernel's threads split K (see the module doc): one
-    output tile, no batch dimensions, all columns in one cbuf block, and K
-    long enough for every thread's share to be worth a packing pass."""
+    output tile (so all columns lie in one cbuf block), no batch
+    dimensions, and K long enough for every thread's share to be worth a
+    packing pass."""
     blk = blocking(kern.acc_dtype)
     m, n = kern.shape[-2], kern.shape[-1]
-    return (
-        len(kern.shape) == 2 and m <= blk.mr and n <= blk.nr and n <= blk.nc and kern.k >= K_SPLIT_MIN_BLOCKS * blk.kc
-    )
+    return len(kern.shape) == 2 and m <= blk.mr and n <= blk.nr and kern.k >= K_SPLIT_MIN_BLOCKS * blk.kc
 
 
 def workspace_bytes(kern: Kernel) -> int:
@@ -519,10 +518,8 @@ class GemmEmitter:
         ws = b.bitcast(self.ws, ptr)
         ctx8 = b.bitcast(ctx, I8.as_pointer())
 
-        def call(k_lo=None, k_len=None, rows=(m_lo, m_hi), cols=(n_lo, n_hi), epilogue=epi):
-            """One call of the routine: K from k_lo for k_len (all of K by default)."""
-            k_lo = _c(0) if k_lo is None else k_lo
-            k_len = _c(k.k) if k_len is None else k_len
+        def call(k_lo, k_len, rows, cols, epilogue):
+            """One call of the routine over K [k_lo, k_lo + k_len)."""
             for d, (name, _) in enumerate(batch):
                 b.store(env[name], slot(len(self.uniq) + 1 + d))
             a = b.bitcast(self.kb.buffers[k.a.buffer], ptr)
@@ -536,14 +533,17 @@ class GemmEmitter:
                 + [_c(m_ext), _c(n_ext), k_len, *rows, *cols, ws, epilogue, ctx8],
             )
 
+        def whole():
+            call(_c(0), _c(k.k), (m_lo, m_hi), (n_lo, n_hi), epi)
+
         if not splits_k(k):
-            self._batch_loops(batch, env, call)
+            self._batch_loops(batch, env, whole)
             return
-        with b.if_else(b.icmp_signed(">", self.nthreads, _c(1))) as (split, whole):
+        with b.if_else(b.icmp_signed(">", self.nthreads, _c(1))) as (split, alone):
             with split:
                 self._split_k(call, epi, ctx8, m_ext, n_ext)
-            with whole:
-                call()
+            with alone:
+                whole()
 
     def _split_k(self, call, epi, ctx8, m_ext: int, n_ext: int) -> None:
         """This thread's share of K into its own cbuf (no epilogue), the

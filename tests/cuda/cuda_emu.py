@@ -92,11 +92,11 @@ class Error(Exception):
 
 
 class LaunchError(Error):
-    pass
+    """pycuda.driver.LaunchError's stand-in: a kernel or a copy failed."""
 
 
 class MemoryError_(Error, MemoryError):  # noqa: N801 - mirrors pycuda.driver.MemoryError
-    pass
+    """pycuda.driver.MemoryError's stand-in: the capped memory is full."""
 
 
 class Allocation:
@@ -158,8 +158,8 @@ class Module:
 
 
 class Stream:
-    def synchronize(self) -> None:  # launches finish before they return
-        pass
+    def synchronize(self) -> None:
+        """Nothing to wait for: emulated launches finish before they return."""
 
 
 class Context:
@@ -167,11 +167,11 @@ class Context:
         self.driver = driver
 
     def push(self) -> None:
-        pass
+        """The emulator has one context, always current."""
 
     @staticmethod
     def synchronize() -> None:
-        pass
+        """Nothing to wait for: emulated launches are synchronous."""
 
 
 class Event:
@@ -181,7 +181,7 @@ class Event:
         self.at = time.perf_counter()
 
     def synchronize(self) -> None:
-        pass
+        """Recorded when `record` ran: nothing is pending."""
 
     def time_since(self, earlier: Event) -> float:
         return (self.at - earlier.at) * 1e3  # milliseconds, as pycuda
@@ -223,7 +223,6 @@ class EmulatedDriver:
         self.capacity = capacity
         self.live: dict[int, Allocation] = {}
         self.used = 0
-        self.launches: list[tuple[str, tuple, tuple]] = []
         driver = self
 
         class _Device(Device):
@@ -238,7 +237,7 @@ class EmulatedDriver:
 
     # -- setup
     def init(self) -> None:
-        pass
+        """The emulated device needs no initialisation."""
 
     def get_version(self) -> tuple[int, int, int]:
         return (0, 0, 0)
@@ -293,7 +292,6 @@ class EmulatedDriver:
 
     # -- kernels
     def launch(self, fn: Function, grid: tuple, block: tuple, args: list[int]) -> None:
-        self.launches.append((fn.name, grid, block))
         argv = (ctypes.c_void_p * max(1, len(args)))(*args)
         entry = ctypes.cast(fn.entry, ctypes.c_void_p)
         if fn.module.lib.gc_emu_launch(entry, argv, *grid, *block):
