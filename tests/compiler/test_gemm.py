@@ -125,11 +125,22 @@ def more_threads(request):
     cpu.set_num_threads(old)
 
 
-@pytest.mark.parametrize("m,n,k", [(10, 25, 4 * 256), (1 * 4, 8, 5000), (13, 9, 3333)])
-def test_single_tile_products_split_k_across_threads(m, n, k, more_threads):
+# Shapes as fractions of the target's tile (MR x NR) and K block (KC): the
+# tile is 14x32 with AVX-512, 6x16 with AVX2, so fixed sizes would test a
+# single tile on one machine and a multi-tile product on another.
+@pytest.mark.parametrize(
+    "rows,cols,k_blocks,k_extra",
+    [("full", "full", 4, 0), ("min", "min", 19, 136), ("odd", "odd", 13, 5)],
+    ids=["full-tile", "smallest", "ragged"],
+)
+def test_single_tile_products_split_k_across_threads(rows, cols, k_blocks, k_extra, more_threads):
     # A convolution weight gradient's shape: x^T @ g with a long K, then a
     # fused epilogue (scale and bias) that must run once, after the threads'
     # partial sums are added up.
+    blk = gemm.blocking(dt.float32)
+    m = {"full": blk.mr, "min": gemm.GEMM_MIN_ROWS, "odd": blk.mr - 1}[rows]
+    n = {"full": blk.nr, "min": gemm.GEMM_MIN_COLS, "odd": blk.nr - 7}[cols]
+    k = k_blocks * blk.kc + k_extra
     xt, g, bias = (
         input_node("xt", (k, m), dt.float32),
         input_node("g", (k, n), dt.float32),
