@@ -12,8 +12,6 @@ import graphc.cli as cli
 from graphc.utils.data import DataLoader, Subset
 from graphc.vision import datasets, models, transforms
 
-MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
-
 
 def report(text: str) -> dict:
     """The demo's summary lines, parsed."""
@@ -47,10 +45,9 @@ def accuracy_of(state_dict, dataset) -> float:
     return correct / len(dataset)
 
 
-def test_demo_on_the_mnist_split(tmp_path, capsys):
-    assert MNIST.is_dir(), f"the MNIST test set is expected at {MNIST}"
+def test_demo_on_the_mnist_split(tmp_path, capsys, mnist_dir):
     out = tmp_path / "net.safetensors"
-    rc = cli.main(["demo", "--root", str(MNIST), "--epochs", "1", "--limit", "2000", "--out", str(out)])
+    rc = cli.main(["demo", "--root", str(mnist_dir), "--epochs", "1", "--limit", "2000", "--out", str(out)])
     captured = capsys.readouterr()
     assert rc == 0
     r = report(captured.out)
@@ -66,7 +63,7 @@ def test_demo_on_the_mnist_split(tmp_path, capsys):
     assert r["checkpoint"] == out and out.is_file()
     # the checkpoint loads into a fresh Net and reproduces the printed accuracy
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    test = datasets.MNIST(MNIST, train=False, transform=tf)
+    test = datasets.MNIST(mnist_dir, train=False, transform=tf)
     assert abs(accuracy_of(graphc.load(str(out)), Subset(test, range(8000, 10000))) - r["accuracy"]) < 1e-3
 
 

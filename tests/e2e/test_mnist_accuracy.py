@@ -5,7 +5,6 @@ evaluate) reaches at least 97% accuracy on the held-out images."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +14,11 @@ import graphc.optim as optim
 from graphc.utils.data import DataLoader, Subset
 from graphc.vision import datasets, models, transforms
 
-MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
-
 
 @pytest.mark.slow
-def test_compiled_mnist_cnn_reaches_97_percent():
-    assert MNIST.is_dir(), f"the MNIST test set is expected at {MNIST}"
+def test_compiled_mnist_cnn_reaches_97_percent(mnist_dir):
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    test = datasets.MNIST(MNIST, train=False, transform=tf)
+    test = datasets.MNIST(mnist_dir, train=False, transform=tf)
     assert len(test) == 10000
     train_set, eval_set = Subset(test, range(8000)), Subset(test, range(8000, 10000))
 

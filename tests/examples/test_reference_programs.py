@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
 
 
 def load(name):
@@ -61,16 +60,14 @@ def test_linear_and_logistic_regression():
 
 
 @pytest.mark.slow
-def test_mnist_mlp_on_real_data():
-    assert MNIST.is_dir(), f"the MNIST test set is expected at {MNIST}"
+def test_mnist_mlp_on_real_data(mnist_dir):
     accuracy = load("04_mnist_mlp").main(epochs=1)
     print(f"MNIST MLP accuracy: {accuracy:.4f}")
     assert accuracy > 0.90
 
 
 @pytest.mark.slow
-def test_mnist_cnn_on_real_data():
-    assert MNIST.is_dir(), f"the MNIST test set is expected at {MNIST}"
+def test_mnist_cnn_on_real_data(mnist_dir):
     accuracy = load("05_mnist_cnn").main(epochs=1)
     print(f"MNIST CNN accuracy after one epoch: {accuracy:.4f}")
     assert accuracy > 0.75  # PyTorch itself reaches ~82% with these settings

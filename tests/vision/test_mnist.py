@@ -14,18 +14,12 @@ from graphc.utils.data import DataLoader
 from graphc.vision import datasets, transforms
 from graphc.vision.idx import IDXError, write_idx
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
-needs_mnist = pytest.mark.skipif(
-    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(), reason=f"real MNIST test files not found in {MNIST_DIR}"
-)
-
 
 @pytest.fixture(scope="module")
-def mnist_test():
-    return datasets.MNIST(MNIST_DIR, train=False)
+def mnist_test(mnist_dir):
+    return datasets.MNIST(mnist_dir, train=False)
 
 
-@needs_mnist
 def test_real_mnist_test_set(mnist_test):
     assert len(mnist_test) == 10000
     assert mnist_test.data.shape == (10000, 28, 28) and mnist_test.data.dtype == graphc.uint8
@@ -36,7 +30,6 @@ def test_real_mnist_test_set(mnist_test):
     assert label == 7 and isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.shape == (28, 28)
 
 
-@needs_mnist
 def test_normalized_like_torchvision(mnist_test):
     mnist_test.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     try:
@@ -56,13 +49,12 @@ def test_normalized_like_torchvision(mnist_test):
         mnist_test.transform = None
 
 
-@needs_mnist
-def test_train_split_missing_is_explained():
+def test_train_split_missing_is_explained(mnist_dir):
     with pytest.raises(datasets.DatasetNotFoundError) as info:
-        datasets.MNIST(MNIST_DIR, train=True)
+        datasets.MNIST(mnist_dir, train=True)
     message = str(info.value)
     assert "train-images-idx3-ubyte.gz" in message and "Only the test split" in message
-    assert str(Path(MNIST_DIR) / "MNIST" / "raw") in message
+    assert str(Path(mnist_dir) / "MNIST" / "raw") in message
 
 
 def _write_split(folder: Path, prefix: str, n: int, compress: bool):
@@ -135,21 +127,18 @@ def test_download_from_mirror_checks_md5(tmp_path, monkeypatch):
     assert not (tmp_path / "root2" / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists()
 
 
-@needs_mnist
-def test_real_files_md5_match_the_resource_table(tmp_path):
+def test_real_files_md5_match_the_resource_table(tmp_path, mnist_dir):
     table = dict(datasets.MNIST.resources)
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        assert hashlib.md5((MNIST_DIR / name).read_bytes()).hexdigest() == table[name]
+        assert hashlib.md5((mnist_dir / name).read_bytes()).hexdigest() == table[name]
 
 
-def test_unzipped_real_file_layout(tmp_path):
-    if not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").exists():
-        pytest.skip(f"real MNIST test files not found in {MNIST_DIR}")
+def test_unzipped_real_file_layout(tmp_path, mnist_dir):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     (raw / "t10k-labels-idx1-ubyte").write_bytes(
-        gzip.decompress((MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes())
+        gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
     )
-    shutil.copy(MNIST_DIR / "t10k-images-idx3-ubyte.gz", raw)
+    shutil.copy(mnist_dir / "t10k-images-idx3-ubyte.gz", raw)
     ds = datasets.MNIST(tmp_path, train=False)
     assert len(ds) == 10000 and ds[0][1] == 7
