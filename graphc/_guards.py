@@ -9,16 +9,16 @@ tensor must not keep feeding the old one. A tensor whose value the trace
 read as Python data (`.item()`, `.tolist()`, `.numpy()`) became a constant
 too, and is guarded by its in-place version counter as well.
 
-`record(fn)` lists what may have been read: the globals
-the function's code (and its nested functions and comprehensions) loads by
-name, its closure cells, and recursively the same for the user-defined
-Python functions those refer to; for a Module, the `forward` of every
-submodule class defined outside graphc. Values of immutable plain types
-(numbers, bools, strings, bytes, None and tuples/frozensets of them) are
-compared by type and value; anything else by identity. `Guards.check()`
-costs a dict lookup and an `is` per name while nothing changed (about
-40 ns each), and returns why the program is stale otherwise, e.g. "global 'scale' changed
-from 2.0 to 3.0".
+`record(fn)` lists what may have been read: the globals the function's
+code (and its nested functions and comprehensions) loads by name, its
+closure cells, and recursively the same for the user-defined Python
+functions those refer to; for a Module, the methods of every submodule
+class defined outside graphc (`forward` and its helpers). Values of plain
+immutable types (numbers, bools, strings, bytes, None and tuples or
+frozensets of them) are compared by type and value; anything else by
+identity. `Guards.check()` costs a dict lookup and an `is` per name while
+nothing changed (about 40 ns each), and returns why the program is stale
+otherwise, e.g. "global 'scale' changed from 2.0 to 3.0".
 
 Not guarded: attributes and items of guarded objects (`cfg.scale`,
 `table[0]` when `cfg` or `table` is mutated in place), and the contents of
@@ -90,8 +90,9 @@ def record(fn) -> Guards:
 
 def _functions_of(obj) -> list:
     """The user-defined Python functions a call of `obj` runs first: a
-    function, a method's function, a partial's, a compiled function's, a
-    Module's `forward` for each of its submodule classes."""
+    function, a method's function, a partial's, a compiled function's, or
+    for a Module the methods (`forward` and its helpers) of its and its
+    submodules' classes."""
     if isinstance(obj, types.FunctionType):
         found = [obj]
     elif isinstance(obj, types.MethodType):
@@ -103,7 +104,8 @@ def _functions_of(obj) -> list:
     else:
         try:  # any object: its attributes may be computed, and may fail
             if hasattr(obj, "named_parameters") and hasattr(obj, "modules"):
-                found = [getattr(type(m), "forward", None) for m in obj.modules()]
+                classes = {cls for m in obj.modules() for cls in type(m).__mro__}
+                found = [f for cls in classes for f in vars(cls).values() if isinstance(f, types.FunctionType)]
             else:
                 wrapped = getattr(obj, "__wrapped__", None)  # graphc.compile's result
                 return _functions_of(wrapped) if isinstance(wrapped, types.FunctionType) else []

@@ -209,10 +209,13 @@ class Scaled(nn.Module):
         self.fc = nn.Linear(3, 2)
 
     def forward(self, x):
-        return self.fc(x) * SCALE
+        return self._scale(self.fc(x))
+
+    def _scale(self, y):  # a helper method reads the global
+        return y * SCALE
 
 
-def test_compiled_module_forward_globals_are_guarded(monkeypatch):
+def test_compiled_module_method_globals_are_guarded(monkeypatch):
     graphc.manual_seed(0)
     model = graphc.compile(Scaled())
     x = graphc.ones(4, 3)
