@@ -16,8 +16,13 @@ train/eval flags and its parameters):
    results as eager tensors.
 
 A cached program is reused only while its captured tensors keep their
-shapes and dtypes, the `.grad` objects it read are still in place and the
-modules it called keep their train/eval modes; otherwise it retraces (GRAPHC_DEBUG=1 says why).
+shapes and dtypes, the `.grad` objects it read are still in place, the
+modules it called keep their train/eval modes, and the Python globals and
+closure variables the function reads (and tensors whose values the trace
+read with `.item()` and the like) are unchanged (guards, graphc/_guards.py);
+otherwise it retraces, keeping up to MAX_PROGRAMS_PER_SIGNATURE programs
+per signature (GRAPHC_DEBUG=1 says why: "recompiling f: global 'scale'
+changed from 2.0 to 3.0").
 
 Devices: with the default backend a program whose arguments or state live
 on the GPU compiles with the "cuda" backend and runs on the tensors'
@@ -41,13 +46,16 @@ import sys
 import numpy as np
 
 import runtime.backends as backends
-from graphc import autograd
+from graphc import _guards, autograd
 from graphc.debug import dump
 from graphc.errors import DeviceError, GraphcError
 from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
 
 _NO_KWARGS = ("dict", ())
+# Compiled programs kept per call signature (programs for other values of
+# guarded globals, other train/eval modes, ...).
+MAX_PROGRAMS_PER_SIGNATURE = 8
 
 
 def _default_dtype_name() -> str:
@@ -139,9 +147,12 @@ def _module_key(module) -> tuple:
 class _Entry:
     """One compiled program and the state it was traced against."""
 
-    def __init__(self, program, executable, device=None):
+    def __init__(self, program, executable, device=None, guards=None):
         self.program = program
         self.executable = executable
+        # Globals, closure variables and tensor values the trace baked in
+        # (graphc/_guards.py); None when there are none.
+        self.guards = guards
         # The GPU the program runs on (None: the numpy entry point).
         self.device = device
         self.captured = [(t, tuple(t.shape), t.dtype, t.device) for t in program.captured()]
@@ -166,9 +177,10 @@ class _Entry:
         self._dropped_grads = [t for o, t in self._grad_writes if o is not None and id(t) not in read]
         self._tensors = [t for t, _, _, _ in self.captured]
         self._checked = None
-        # Nothing can make this program stale: no captured tensors, .grad
-        # objects or module modes to check.
-        self.static = not self.captured and not self.grads and not self.modes
+        # No captured tensors, .grad objects or module modes to check; and
+        # static: nor guards, so nothing can make this program stale.
+        self._guards_only = not self.captured and not self.grads and not self.modes
+        self.static = guards is None and self._guards_only
         # The common input layout: the arguments' top-level positions
         # first, then captured state (None: some input is nested or a kwarg).
         sources = program.input_sources
@@ -192,6 +204,11 @@ class _Entry:
         return [t._value for t in ts], [t._device for t in ts]
 
     def stale_reason(self) -> str | None:
+        guards = self.guards
+        if guards is not None:
+            reason = guards.check()
+            if reason is not None or self._guards_only:
+                return reason
         checked = self._checked
         if checked is None or not (
             all(map(operator.is_, map(_VALUE, self._tensors), checked[0]))
@@ -411,10 +428,10 @@ class CompiledFunction:
                 return entry.run(args, kwargs)
             reasons.append(reason)
         name = getattr(self.fn, "__name__", type(self.fn).__name__)
-        dump(
-            1,
-            f"compile {name}: {'; '.join(reasons) if reasons else 'new signature'}: tracing",
-        )
+        if reasons:
+            dump(1, f"recompiling {name}: {'; '.join(reasons)}")
+        else:
+            dump(1, f"compile {name}: new signature: tracing")
         entry = self._build(args, kwargs)
         if entry is None:
             self._eager_only.add(key)
@@ -424,14 +441,22 @@ class CompiledFunction:
                 f"compile {name}: returns tensors that require grad and updates no state: running eagerly",
             )
             return self.fn(*args, **kwargs)
+        if len(entries) >= MAX_PROGRAMS_PER_SIGNATURE:
+            # A value that changes on every call (a global step counter)
+            # would otherwise keep every program it ever compiled.
+            dump(1, f"compile {name}: {len(entries)} programs for one signature already: dropping the oldest")
+            del entries[0]
         entries.append(entry)
         self._ready[key] = entries
         return entry.run(args, kwargs)
 
     def _build(self, args: tuple, kwargs: dict):
+        guards = _guards.record(self.fn)  # before the trace: the values it reads
         program = trace_program(self.fn, args, kwargs)
         if program.needs_autograd and not program.state_writes:
             return None
+        guards.versions = list(program.concrete_reads)
+        guards = guards if len(guards) else None
         device = _on_device(program, args, kwargs)
         if device is not None:
             if self.backend not in (None, "cuda"):
@@ -442,9 +467,9 @@ class CompiledFunction:
             from graphc._device_storage import runtime
 
             executable = runtime().compile_graph(program.graph, program.aliases)
-            return _Entry(program, executable, device)
+            return _Entry(program, executable, device, guards)
         executable = backends.compile_graph(program.graph, self.backend or "llvm", program.aliases)
-        return _Entry(program, executable)
+        return _Entry(program, executable, guards=guards)
 
 
 class CompiledModule(CompiledFunction):

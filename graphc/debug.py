@@ -2,8 +2,10 @@
 
 The levels, each including those below it:
 
-1. why a compiled function (re)compiles, and the pass timeline (time and
-   node counts per pass);
+1. why a compiled function (re)compiles (a new signature, a changed global:
+   "recompiling f: global 'scale' changed from 2.0 to 3.0"), why a disk
+   cache entry was ignored, and the pass timeline (time and node counts per
+   pass);
 2. the IR after every pass;
 3. the memory plan of each compiled program;
 4. the generated code (LLVM IR, CUDA C);

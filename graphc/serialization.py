@@ -8,8 +8,10 @@ become safetensors entries named by their key path (`fc1.weight`,
 `__metadata__` under the key `graphc.structure`. Nothing is pickled and
 nothing executes on load: loading parses JSON and copies bytes.
 
-Writes are atomic: a temp file in the target's folder, fsync, then
-`os.replace`, so an interrupted save leaves the previous file intact.
+Writes are atomic (runtime/cache.py `atomic_write`, shared with the compile
+cache): a temp file in the target's folder, fsync, then `os.replace`, so an
+interrupted save leaves the previous file intact; the file's mode is 0666
+less the umask (0644 by default), as with `torch.save`.
 A file that is not a valid checkpoint raises `CheckpointError`.
 """
 
@@ -19,7 +21,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -28,6 +29,7 @@ import safetensors.numpy
 import graphc
 from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
+from runtime.cache import atomic_write
 
 __all__ = ["save", "load", "CheckpointError"]
 
@@ -147,33 +149,6 @@ def _to_bytes(obj) -> bytes:
 # -- writing ----------------------------------------------------------------
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            os.remove(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def save(obj, f) -> None:
     """Save a tensor or a nested dict/list of tensors and plain values to a
     path or a writable binary file object (safetensors format, atomic for
@@ -187,7 +162,7 @@ def save(obj, f) -> None:
     if hasattr(f, "write"):
         f.write(data)
         return
-    _write_atomic(os.fspath(f), data)
+    atomic_write(os.fspath(f), data)
 
 
 # -- reading ----------------------------------------------------------------

@@ -354,10 +354,13 @@ class Tensor:
     def _concrete(self, what: str, instead: str) -> np.ndarray:
         """The data as a host array (a CUDA tensor's is copied to the host)."""
         v = self._value
+        tracer = _active_trace()
         if isinstance(v, Node):
-            if _active_trace() is not None:
+            if tracer is not None:
                 raise _data_dependent(what, instead)
             raise _escaped(what)
+        if tracer is not None:
+            tracer.read_concrete(self)  # the value becomes a constant of the trace
         if isinstance(v, DeviceArray):
             return _device_storage.to_host(v)
         return v

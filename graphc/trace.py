@@ -80,6 +80,9 @@ class TracedProgram:
     needs_autograd: bool = False
     # Modules called during the trace: their train/eval flags were baked in.
     modules: list = field(default_factory=list)
+    # (tensor, version) of concrete tensors whose values the trace read as
+    # Python data (.item(), .tolist()): those values were baked in.
+    concrete_reads: list = field(default_factory=list)
 
     @property
     def aliases(self) -> dict:
@@ -104,6 +107,7 @@ class Tracer:
         self._counter = 0
         self.results_need_grad = False
         self.modules: dict = {}  # id -> Module called while tracing
+        self.concrete_reads: dict = {}  # id -> (tensor, version when read)
 
     # -- inputs ----------------------------------------------------------
 
@@ -161,6 +165,10 @@ class Tracer:
         if id(t) in self.captured:
             self.mutated[id(t)] = t
 
+    def read_concrete(self, t) -> None:
+        """The function read concrete tensor `t`'s value as Python data."""
+        self.concrete_reads.setdefault(id(t), (t, t._version))
+
     # -- the end of a trace ------------------------------------------------
 
     def finish(self, result, name: str) -> TracedProgram:
@@ -193,6 +201,7 @@ class Tracer:
             writes,
             self.results_need_grad,
             list(self.modules.values()),
+            list(self.concrete_reads.values()),
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):

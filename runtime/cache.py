@@ -1,45 +1,80 @@
-"""The compile cache: native code by key, in memory and on disk.
+"""The compile cache on disk, for every backend, and the atomic file writer.
 
-The key (`cache_key`) is a sha256 over everything that changes the machine
-code: the fused program's text (kernels, expressions, buffer types, memory
-plan), the code generator's settings and the host (llvmlite and LLVM
-versions, CPU name and features). Constant arrays are not part of the code
-(they are passed by pointer), so they are not part of the key.
+Keys. `cache_key(kind, *parts)` is the one key function: a sha256 over the
+entry format, `code_version()` (the source of everything that generates
+code: codegen/, passes/, graphc/ir/ and the runtime's compilers), the kind
+of entry and the caller's parts, each length-prefixed so that no two
+different inputs collide by concatenation. Callers pass what else changes
+the code: the CPU backend the target (llvmlite and LLVM versions, CPU name
+and features, optimisation levels) and its run-time settings; the CUDA
+backend the GPU architecture, nvcc's version and flags. Kinds in use:
 
-A second kind of entry is keyed on the traced graph (runtime/cpu.py
-`graph_key`): a manifest only, `<key>.json`, holding what an executable
-needs besides the object code (buffer placement, constants, work) and the
-key and sha256 of the program entry whose object code it runs, so that a
-hit skips the optimisation passes, fusion and memory planning. Its content
-is hash-verified like an object file (`content_sha256`). GEMM routines are
-a third kind: program entries whose manifest names the symbol.
+- "cpu-program": object code of a fused program, by the program's text and
+  memory plan (runtime/cpu.py); "cpu-gemm" and "cpu-pool": the GEMM
+  routines and the thread pool's hand-off code, loaded once per process;
+- "cpu-graph": a manifest only (empty payload), keyed on the traced graph
+  before any pass, holding what an executable needs besides the object code
+  (buffer placement, constants, work) and the key and sha256 of the program
+  entry it runs, so that a hit skips optimisation, fusion and planning;
+- "cuda-cubin": a cubin, by its CUDA C source (runtime/cuda.py).
 
-On disk (default ~/.cache/graphc, moved by GRAPHC_CACHE_DIR; GRAPHC_CACHE=0
-turns it off) an entry is two files: `<key>.o` (object code) and
-`<key>.json` (a small manifest: format version, the buffer order of the
-entry point, and the sha256 of the object file). Nothing is unpickled or
-executed on load. A manifest whose hash does not match its object file is a
-corrupt entry: it is ignored (and later overwritten). Writers write a temp
-file and `os.replace` it, manifest last, so two processes writing the same
-entry never leave a torn file.
+Entries. On disk (default ~/.cache/graphc, moved by GRAPHC_CACHE_DIR;
+GRAPHC_CACHE=0 turns it off) an entry is one file `<key>.entry`:
+
+    GRAPHC-CACHE <format> <sha256 of the rest>\\n<JSON header>\\n<payload>
+
+The header holds the entry's own full key and the caller's manifest. A load
+checks the format, the hash (a truncated or corrupt file) and that the key
+inside is the key asked for (a file copied or renamed from another entry);
+anything else is a miss, the caller recompiles and the entry is rewritten.
+GRAPHC_DEBUG=1 prints why an entry was ignored. Nothing is unpickled or
+executed on load.
+
+Writes go through `atomic_write` (also used by `graphc.save`): a temp file
+in the same folder, fsync, `os.replace`; two processes writing one entry
+never leave a torn file, and files get the usual permissions (0666 less the
+umask, 0644 by default), not a temp file's 0600.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import sys
 from pathlib import Path
 
-FORMAT = 2
+FORMAT = 3
+_MAGIC = b"GRAPHC-CACHE "
+_SUFFIX = ".entry"
+_ROOT = Path(__file__).resolve().parent.parent
+# Sources whose edits change generated code (or how an entry is read).
+_CODE_DIRS = ("codegen", "passes", "graphc/ir")
+_CODE_FILES = ("runtime/cache.py", "runtime/cpu.py", "runtime/cuda.py")
 
 
-def cache_key(*parts: str) -> str:
+@functools.cache
+def code_version() -> str:
+    """sha256 (hex, 16 digits) of every source file that generates code:
+    editing any of them must invalidate cached code."""
+    files = [p for d in _CODE_DIRS for p in sorted((_ROOT / d).rglob("*.py"))]
+    files += [_ROOT / f for f in _CODE_FILES]
     h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode())
-        h.update(b"\0")
+    for path in files:
+        h.update(str(path.relative_to(_ROOT)).encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(kind: str, *parts: str) -> str:
+    """The key of an entry of `kind` (see the module doc)."""
+    h = hashlib.sha256()
+    for part in (str(FORMAT), code_version(), kind, *parts):
+        data = part.encode()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
     return h.hexdigest()
 
 
@@ -51,11 +86,101 @@ def cache_dir() -> Path | None:
     return Path(base)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+def entry_path(key: str) -> Path | None:
+    """The file of entry `key`, or None when the disk cache is off."""
+    d = cache_dir()
+    return None if d is None else d / f"{key}{_SUFFIX}"
+
+
+def _debug(text: str) -> None:
+    try:
+        from graphc.debug import dump
+    except ImportError:  # the runtime used without the frontend
+        if os.environ.get("GRAPHC_DEBUG", "0") not in ("", "0"):
+            print(text, file=sys.stderr)
+        return
+    dump(1, text)
+
+
+def _unpack(data: bytes, key: str) -> tuple[bytes, dict] | str:
+    """(payload, manifest) of a valid entry for `key`, else why not."""
+    head_end = data.find(b"\n")
+    head = data[:head_end].split(b" ") if data.startswith(_MAGIC) and head_end > 0 else []
+    if len(head) != 3:
+        return "not a graphc cache entry"
+    if head[1] != str(FORMAT).encode():
+        return f"format {head[1].decode(errors='replace')}, expected {FORMAT}"
+    rest = data[head_end + 1 :]
+    if hashlib.sha256(rest).hexdigest().encode() != head[2]:
+        return "corrupt (content hash mismatch)"
+    header_end = rest.find(b"\n")
+    try:
+        manifest = json.loads(rest[:header_end])
+    except ValueError:
+        return "corrupt (unreadable header)"
+    if not isinstance(manifest, dict) or header_end < 0:
+        return "corrupt (unreadable header)"
+    stored = manifest.pop("key", None)
+    if stored != key:
+        return f"it holds the entry of another key ({str(stored)[:16]}...)"
+    return rest[header_end + 1 :], manifest
+
+
+def load(key: str) -> tuple[bytes, dict] | None:
+    """(payload, manifest) of the valid disk entry `key`, or None (a miss:
+    absent, cache off, or invalid; GRAPHC_DEBUG=1 says why it was invalid)."""
+    path = entry_path(key)
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    entry = _unpack(data, key)
+    if isinstance(entry, str):
+        _debug(f"compile cache: ignoring {path.name}: {entry}; it will be rewritten")
+        return None
+    return entry
+
+
+def store(key: str, payload: bytes, manifest: dict) -> None:
+    """Write entry `key`; failures (read-only or full disk) are ignored:
+    they only cost the caching."""
+    path = entry_path(key)
+    if path is None:
+        return
+    header = json.dumps(dict(manifest, key=key), sort_keys=True).encode()
+    rest = header + b"\n" + payload
+    data = _MAGIC + f"{FORMAT} {hashlib.sha256(rest).hexdigest()}\n".encode() + rest
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError:
+        pass
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temp file in the same folder,
+    fsync, `os.replace`; an interrupted write leaves the old file intact.
+    The file is created with mode 0666 less the umask (0644 by default),
+    as `open()` would."""
+    path = Path(path)
+    folder = path.parent
+    for _ in range(100):
+        tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            # O_EXCL: never write through a file or link someone else made.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"could not create a temp file beside {path}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -63,70 +188,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+    _fsync_dir(folder)
 
 
-def load(key: str) -> tuple[bytes, dict] | None:
-    """(object code, manifest) of a valid disk entry, or None."""
-    d = cache_dir()
-    if d is None:
-        return None
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable; not possible on every platform or filesystem."""
     try:
-        manifest = json.loads((d / f"{key}.json").read_text())
-        obj = (d / f"{key}.o").read_bytes()
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return None
-    if manifest.get("sha256") != hashlib.sha256(obj).hexdigest():
-        return None  # corrupt or half-replaced entry: recompile
-    return obj, manifest
-
-
-def store(key: str, obj: bytes, manifest: dict) -> None:
-    """Write an entry; failures (read-only disk, full disk) are ignored."""
-    d = cache_dir()
-    if d is None:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
         return
-    manifest = dict(manifest, format=FORMAT, sha256=hashlib.sha256(obj).hexdigest())
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        _atomic_write(d / f"{key}.o", obj)
-        _atomic_write(d / f"{key}.json", json.dumps(manifest).encode())
+        os.fsync(fd)
     except OSError:
         pass
-
-
-def _content_hash(manifest: dict) -> str:
-    body = {k: v for k, v in manifest.items() if k != "content_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def load_manifest(key: str) -> dict | None:
-    """A valid manifest-only entry (see `store_manifest`), or None."""
-    d = cache_dir()
-    if d is None:
-        return None
-    try:
-        manifest = json.loads((d / f"{key}.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return None
-    if manifest.get("content_sha256") != _content_hash(manifest):
-        return None  # corrupt entry: recompute and overwrite
-    return manifest
-
-
-def store_manifest(key: str, manifest: dict) -> None:
-    """Write a manifest-only entry, hashed over its own content; failures
-    are ignored."""
-    d = cache_dir()
-    if d is None:
-        return
-    manifest = dict(manifest, format=FORMAT)
-    manifest["content_sha256"] = _content_hash(manifest)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        _atomic_write(d / f"{key}.json", json.dumps(manifest).encode())
-    except OSError:
-        pass
+    finally:
+        os.close(fd)

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import functools
 import hashlib
 import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -95,7 +93,7 @@ _GEMM_LOCK = threading.Lock()
 
 
 def _gemm_key(suffix: str) -> str:
-    return cache.cache_key("graphc-gemm-1", target.fingerprint(), suffix)
+    return cache.cache_key("cpu-gemm", target.fingerprint(), suffix)
 
 
 def _load_gemm_libs(suffixes: Sequence[str]) -> None:
@@ -200,7 +198,7 @@ class _Native:
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-3",
+        "cpu-program",
         target.fingerprint(),
         format_program(prog),
         memory.format_plan(prog),
@@ -209,8 +207,9 @@ def _key(prog: Program) -> str:
 
 
 def _settings() -> str:
-    """Code generator settings that are not in the codegen source hash
-    (module-level knobs a caller may change at run time)."""
+    """Code generator settings that are not in the source hash
+    (`cache.code_version`): module-level knobs a caller may change at run
+    time."""
     from codegen.llvm import gemm, kernels, sync
 
     return (
@@ -336,22 +335,6 @@ class _GraphEntry:
         self.native, self.meta = native, meta
 
 
-@functools.cache
-def _lowering_source_hash() -> str:
-    """Source of everything between the traced graph and the Program (the
-    IR, the passes, the kernel form, this file): editing it must invalidate
-    graph-level entries. Pass settings (pipeline rounds, fusion costs, the
-    arena alignment) are constants in these files."""
-    h = hashlib.sha256()
-    root = Path(__file__).resolve().parent.parent
-    files = sorted((root / "passes").glob("*.py")) + sorted((root / "graphc" / "ir").glob("*.py"))
-    files += [root / "codegen" / "kernel.py", Path(__file__).resolve()]
-    for path in files:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def _attr_text(v) -> str:
     if isinstance(v, ConstArray):
         a = np.ascontiguousarray(v.array)
@@ -373,19 +356,14 @@ def graph_key(graph: Graph, aliases: Mapping[int, int]) -> str:
         attrs = ",".join(f"{k}={_attr_text(v)}" for k, v in n.attrs.items())
         lines.append(f"{n.op.value} {[ids[s] for s in n.srcs]} {{{attrs}}} {n.type}")
     lines.append(repr([ids[o] for o in graph.outputs]))
-    return cache.cache_key(
-        "graphc-cpu-graph-1",
-        target.fingerprint(),
-        _settings(),
-        _lowering_source_hash(),
-        "\n".join(lines),
-    )
+    return cache.cache_key("cpu-graph", target.fingerprint(), _settings(), "\n".join(lines))
 
 
 def _load_graph_entry(gkey: str) -> _GraphEntry | None:
-    manifest = cache.load_manifest(gkey)
-    if manifest is None or manifest.get("kind") != "graph":
+    entry = cache.load(gkey)
+    if entry is None:
         return None
+    manifest = entry[1]
     try:
         meta = _Meta.from_json(manifest["meta"])
         pkey, sha = manifest["object_key"], manifest["object_sha256"]
@@ -404,9 +382,8 @@ def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
     meta = entry.meta.to_json()
     if meta is None:
         return
-    cache.store_manifest(
-        gkey, {"kind": "graph", "object_key": entry.native.key, "object_sha256": entry.native.sha256, "meta": meta}
-    )
+    manifest = {"kind": "graph", "object_key": entry.native.key, "object_sha256": entry.native.sha256, "meta": meta}
+    cache.store(gkey, b"", manifest)
 
 
 def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable:
@@ -695,7 +672,7 @@ def _pool_fns():
     with _GEMM_LOCK:
         if _POOL_FNS is not None:
             return _POOL_FNS
-        key = cache.cache_key("graphc-pool-1", target.fingerprint(), f"spin={llvm_pool.YIELD_EVERY}")
+        key = cache.cache_key("cpu-pool", target.fingerprint(), f"spin={llvm_pool.YIELD_EVERY}")
         entry = cache.load(key)
         engine = None
         if entry is not None:

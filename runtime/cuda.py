@@ -9,7 +9,7 @@ machine. Pieces, in the order a compiled program uses them:
   `synchronize()`; pycuda is imported and the driver initialised on first
   use, once, and a failure is remembered with its reason.
 - compilation: CUDA C -> cubin with nvcc for the device's architecture,
-  cached on disk by runtime/cuda_cache.py, loaded with
+  cached on disk by runtime/cache.py (the CPU backend's cache), loaded with
   `module_from_buffer`.
 - memory: `DevicePool` hands out device allocations, reusing freed ones of
   the same size, and turns an allocation failure into `CudaOutOfMemoryError`.
@@ -35,8 +35,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graphc.ir.graph import Graph
-from runtime import backends
-from runtime.cuda_cache import CubinCache, cache_key
+from runtime import backends, cache
 
 # ---------------------------------------------------------------------------
 # errors
@@ -247,20 +246,25 @@ def device_name() -> str:
 # compilation with the disk cache
 
 
-_CACHE: CubinCache | None = None
+STATS = {"disk_hits": 0, "compiles": 0}
 
 
-def cubin_cache() -> CubinCache:
-    global _CACHE
-    if _CACHE is None or _CACHE.root != CubinCache().root:  # follow GRAPHC_CACHE_DIR changes
-        _CACHE = CubinCache()
-    return _CACHE
+def cubin_key(source: str, arch: str, nvcc: str, flags: Sequence[str]) -> str:
+    """The disk-cache key of a cubin: everything that changes it."""
+    return cache.cache_key("cuda-cubin", source, arch, nvcc, "\0".join(flags))
 
 
 def compile_cubin(source: str, arch: str, flags: Sequence[str] = NVCC_FLAGS) -> bytes:
     """`source` compiled for `arch`, from the disk cache when present."""
-    key = cache_key(source, arch, nvcc_version(), flags)
-    return cubin_cache().get_or_compile(key, lambda: nvcc_compile(source, arch, "cubin", flags))
+    key = cubin_key(source, arch, nvcc_version(), flags)
+    entry = cache.load(key)
+    if entry is not None:
+        STATS["disk_hits"] += 1
+        return entry[0]
+    cubin = nvcc_compile(source, arch, "cubin", flags)
+    STATS["compiles"] += 1
+    cache.store(key, cubin, {"kind": "cubin", "arch": arch})
+    return cubin
 
 
 def load_module(source: str):

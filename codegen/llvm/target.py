@@ -88,25 +88,14 @@ def new_target_machine():
     return target.create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault", jit=True)
 
 
-@functools.cache
-def _source_hash() -> str:
-    # The code generator's own source: editing it must invalidate cached code.
-    import hashlib
-    from pathlib import Path
-
-    h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for path in sorted(here.glob("*.py")) + [here.parent / "kernel.py"]:
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def fingerprint() -> str:
-    """Everything about the code generator that changes the machine code."""
+    """Everything about the host target that changes the machine code (the
+    code generator's own source is hashed into every cache key by
+    runtime/cache.py)."""
     cpu, features = host()
     return (
         f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
-        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};codegen={_source_hash()}"
+        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL}"
     )
 
 

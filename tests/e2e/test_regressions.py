@@ -38,7 +38,7 @@ def test_compiled_function_follows_the_models_train_eval_switch(monkeypatch, cap
         assert (t == 0).any()
         np.testing.assert_allclose(t[t != 0], 2 * evals[0][t != 0], rtol=1e-6)
     np.testing.assert_allclose(again, evals[0], rtol=1e-6, atol=1e-7)
-    assert "Sequential switched to train mode: tracing" in capsys.readouterr().err
+    assert "recompiling predict: Sequential switched to train mode" in capsys.readouterr().err
     entries = next(iter(predict._cache.values()))
     assert len(entries) == 2  # one program per mode, both reused
 
