@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -22,6 +21,7 @@ import graphc
 from graphc.errors import GraphcError
 from graphc.utils.data import Dataset
 from graphc.vision.idx import IDXError, read_idx
+from runtime.cache import atomic_write
 
 __all__ = ["VisionDataset", "MNIST", "FashionMNIST", "SyntheticDigits", "DatasetNotFoundError"]
 
@@ -64,14 +64,6 @@ class VisionDataset(Dataset):
         if self.transform is not None:
             lines.append(f"    Transform: {self.transform}")
         return "\n".join(lines)
-
-
-def _md5(path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class MNIST(VisionDataset):
@@ -188,23 +180,15 @@ class MNIST(VisionDataset):
 
 
 def _fetch_url(url: str, target: str, md5: str, timeout: float) -> None:
-    """Download `url` to `target` through a temp file in the same folder;
-    the file appears only if its md5 matches."""
-    folder = os.path.dirname(target)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 16), b""):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        actual = _md5(tmp_path)
-        if actual != md5:
-            raise ValueError(f"md5 mismatch (expected {md5}, got {actual})")
-        os.replace(tmp_path, target)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    """Download `url` and write it to `target` atomically (mode 0666 less the
+    umask, like any file the user creates); the file appears only if its md5
+    matches. The files are tens of megabytes, so they are held in memory."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        data = response.read()
+    actual = hashlib.md5(data).hexdigest()
+    if actual != md5:
+        raise ValueError(f"md5 mismatch (expected {md5}, got {actual})")
+    atomic_write(target, data)
 
 
 class FashionMNIST(MNIST):

@@ -3,7 +3,9 @@ torchvision's folder layouts, error messages, download (offline)."""
 
 import gzip
 import hashlib
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -116,9 +118,16 @@ def test_download_from_mirror_checks_md5(tmp_path, monkeypatch):
     resources = [(name, md5.get(name, "0" * 32)) for name, _ in datasets.MNIST.resources]
     monkeypatch.setattr(datasets.MNIST, "resources", resources)
     monkeypatch.setattr(datasets.MNIST, "mirrors", ["file:///missing/mirror/", f"file://{mirror}/"])
-    ds = datasets.MNIST(tmp_path / "root", train=False, download=True)
+    old_umask = os.umask(0o022)
+    try:
+        ds = datasets.MNIST(tmp_path / "root", train=False, download=True)
+    finally:
+        os.umask(old_umask)
     assert len(ds) == 6
-    assert (tmp_path / "root" / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists()
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    # Downloaded files honour the umask (0644 here), like any file the user creates.
+    assert stat.S_IMODE((raw / "t10k-images-idx3-ubyte.gz").stat().st_mode) == 0o644
+    assert not [p.name for p in raw.iterdir() if p.name.startswith(".")]
 
     bad = [(name, "f" * 32) for name, _ in datasets.MNIST.resources]
     monkeypatch.setattr(datasets.MNIST, "resources", bad)
