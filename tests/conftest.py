@@ -1,5 +1,6 @@
 """Fixtures shared by every test folder."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,16 @@ def mnist_dir() -> Path:
     if missing:
         pytest.skip(f"real MNIST test files not found in {MNIST_DIR} (missing {', '.join(missing)})")
     return MNIST_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Tests never touch the user's ~/.cache/graphc: every compile, CPU and
+    CUDA, caches into a folder of this test session."""
+    old = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("graphc-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GRAPHC_CACHE_DIR", None)
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = old

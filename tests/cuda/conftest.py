@@ -1,26 +1,11 @@
-"""CUDA tests use a private disk cache folder. The `cuda_device` fixture
-runs a test twice: on the GPU (marked `cuda`; skipped with the reason where
-graphc's CUDA runtime is unusable) and on the host emulator of cuda_emu.py
-(skipped only without a C++ compiler)."""
-
-import os
+"""The `cuda_device` fixture runs a test twice: on the GPU (marked `cuda`;
+skipped with the reason where graphc's CUDA runtime is unusable) and on the
+host emulator of cuda_emu.py (skipped only without a C++ compiler)."""
 
 import cuda_emu
 import pytest
 
 from runtime import cuda as rt
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _private_cache_dir(tmp_path_factory):
-    # Tests never touch the user's ~/.cache/graphc.
-    old = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("graphc-cuda-cache"))
-    yield
-    if old is None:
-        os.environ.pop("GRAPHC_CACHE_DIR", None)
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = old
 
 
 @pytest.fixture(params=[pytest.param("gpu", marks=pytest.mark.cuda), "emulated"])
