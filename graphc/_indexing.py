@@ -265,7 +265,9 @@ def masked_fill(x, mask, value):
         fill = ew.cast(value, x.dtype)
     else:
         fill = ew.scalar(value, x.dtype)
-    mask = ew._as_bool(mask)
+    if not isinstance(mask, Tensor) or not mask.dtype.is_bool:
+        got = f"mask with dtype {mask.dtype.name}" if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(at_user_line(f"masked_fill only supports boolean masks, but got {got}"))
     return ew.where(mask, fill, x)
 
 

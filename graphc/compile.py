@@ -43,7 +43,7 @@ import numpy as np
 import runtime.backends as backends
 from graphc import autograd
 from graphc.debug import dump
-from graphc.errors import DeviceError, GraphcError
+from graphc.errors import DeviceError, GraphcError, at_user_line
 from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
 
@@ -451,7 +451,10 @@ class CompiledModule(CompiledFunction):
     """A Module whose calls are compiled; every other attribute is the module's."""
 
     def __getattr__(self, name):
-        return getattr(self.__dict__["fn"], name)
+        fn = self.__dict__.get("fn")
+        if fn is None:  # not initialized yet (copy, unpickling)
+            raise AttributeError(f"'CompiledModule' object has no attribute {name!r}")
+        return getattr(fn, name)
 
     def __setattr__(self, name, value):
         if name in (
@@ -472,13 +475,19 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.fn!r})"
 
 
+# torch.compile's keywords other than `backend`: accepted so PyTorch code
+# runs unchanged, and ignored (graphc always compiles the whole graph).
+_TORCH_OPTIONS = ("mode", "fullgraph", "dynamic", "options", "disable")
+
+
 def compile(model=None, *, backend: str | None = None, **options):
     """Compile a function or Module into a cached static-graph program.
 
     Use as `graphc.compile(fn)`, `graphc.compile(module, backend="interp")`,
     or as a decorator with or without arguments. Without a backend, CPU
     tensors compile with "llvm" and CUDA tensors with "cuda". Options accepted for
-    PyTorch compatibility (`mode`, `fullgraph`, `dynamic`) are ignored.
+    PyTorch compatibility (`mode`, `fullgraph`, `dynamic`, `options`,
+    `disable`) are ignored; any other keyword is a TypeError.
 
     >>> import graphc
     >>> @graphc.compile(backend="interp")
@@ -487,6 +496,12 @@ def compile(model=None, *, backend: str | None = None, **options):
     >>> [f(graphc.ones(3)).item() for _ in range(2)]
     [6.0, 6.0]
     """
+    unknown = sorted(set(options) - set(_TORCH_OPTIONS))
+    if unknown:
+        valid = ", ".join(("backend",) + _TORCH_OPTIONS)
+        raise TypeError(
+            at_user_line(f"compile() got an unexpected keyword argument {unknown[0]!r} (valid keywords: {valid})")
+        )
     if model is None:
         return lambda fn: compile(fn, backend=backend, **options)
     if hasattr(model, "named_parameters") and hasattr(model, "forward"):

@@ -220,8 +220,11 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_float
 
-    def is_contiguous(self) -> bool:
-        return True
+    def is_contiguous(self, memory_format=None) -> bool:
+        """True when the data is laid out row-major (see graphc/_layout.py)."""
+        from graphc._layout import is_contiguous
+
+        return is_contiguous(self._value)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -303,9 +306,18 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(
+                    at_user_line(
+                        f"assigned grad has data of a different type: grad {value.dtype.name}, tensor {self.dtype.name}"
+                    )
+                )
             if tuple(value.shape) != tuple(self.shape):
                 raise RuntimeError(
-                    f"assigned grad has data of a different size: grad {list(value.shape)}, tensor {list(self.shape)}"
+                    at_user_line(
+                        f"assigned grad has data of a different size: grad {list(value.shape)}, "
+                        f"tensor {list(self.shape)}"
+                    )
                 )
         self._grad = value
 
