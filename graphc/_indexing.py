@@ -372,5 +372,5 @@ def _numpy_setitem(x: Tensor, index, value) -> bool:
         raise IndexError(at_user_line(str(e))) from None
     except ValueError as e:
         raise RuntimeError(at_user_line(f"setitem: {e}")) from None
-    x._version += 1
+    x._bump_version("setitem")
     return True

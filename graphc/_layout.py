@@ -18,6 +18,22 @@ import numpy as np
 from graphc.ir.graph import Node
 from graphc.ir.ops import Op
 
+# The primitives whose result is a view of their operand's data (when the
+# layout allows; RESHAPE otherwise copies). A view shares its operand's
+# version counter, so an in-place change through either is seen by both.
+VIEW_OPS = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE})
+
+
+def shares_data(src, out) -> bool:
+    """True when value `out`, made from `src` by a VIEW_OPS primitive, is a
+    view of it: eagerly when the numpy arrays overlap, while tracing when
+    the layout allows a view."""
+    if isinstance(out, np.ndarray):
+        return isinstance(src, np.ndarray) and np.may_share_memory(src, out)
+    if isinstance(out, Node):
+        return out.op is not Op.RESHAPE or view_strides(src.shape, strides(src), out.shape) is not None
+    return False  # device arrays: a device op's result has its own buffer
+
 
 def contiguous_strides(shape) -> tuple[int, ...]:
     """Row-major strides of `shape`."""

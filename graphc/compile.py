@@ -253,7 +253,7 @@ class _Entry:
         for o, t in self._value_writes:
             if outs[o] is not t._value:
                 np.copyto(t._value, outs[o])
-            t._version += 1
+            t._bump_version("a compiled function")
         wrap = self._wrap
         for o, t in self._grad_writes:
             t._grad = None if o is None else wrap(outs[o])
@@ -298,7 +298,7 @@ class _Entry:
                     np.copyto(target, ds.to_host(outs[w.output]))
                 elif outs[w.output] is not target:
                     ds.write(target, outs[w.output])
-                w.tensor._version += 1
+                w.tensor._bump_version("a compiled function")
             elif w.output is None:
                 w.tensor._grad = None
             else:
