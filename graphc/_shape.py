@@ -86,8 +86,10 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
         raise ShapeError(
             at_user_line(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
         )
-    shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
-    return reshape(x, shape) if x.numel() else reshape(x, tuple(x.shape[:s]) + (0,) + tuple(x.shape[e + 1 :]))
+    merged = 1
+    for d in x.shape[s : e + 1]:
+        merged *= d
+    return reshape(x, tuple(x.shape[:s]) + (merged,) + tuple(x.shape[e + 1 :]))
 
 
 def unflatten(x, dim: int, sizes):
