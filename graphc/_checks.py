@@ -38,22 +38,40 @@ def require_tensor(opname: str, argname: str, position: int, value) -> None:
 
 def tensor_params(*names: str):
     """Decorate an op whose first `len(names)` positional parameters must be
-    Tensors; `names` are PyTorch's names for them, used in the message."""
+    Tensors; `names` are PyTorch's names for them, used in the message.
+
+    The decorated function's `method` attribute is the form the Tensor
+    method table binds: `self` needs no check, and positions count from the
+    first argument after it, as torch numbers them for methods."""
 
     def decorate(fn):
         opname = fn.__name__
 
         @functools.wraps(fn)
         def checked(*args, **kwargs):
-            tensor = _tensor_class()
-            for position, (name, value) in enumerate(zip(names, args), start=1):
-                if not isinstance(value, tensor):
-                    require_tensor(opname, name, position, value)
+            _check_args(opname, names, args, 1)
             return fn(*args, **kwargs)
 
+        if len(names) == 1:
+            checked.method = fn
+        else:
+
+            @functools.wraps(fn)
+            def method(self, *args, **kwargs):
+                _check_args(opname, names[1:], args, 1)
+                return fn(self, *args, **kwargs)
+
+            checked.method = method
         return checked
 
     return decorate
+
+
+def _check_args(opname: str, names, args, first_position: int) -> None:
+    tensor = _tensor_class()
+    for position, (name, value) in enumerate(zip(names, args), start=first_position):
+        if not isinstance(value, tensor):
+            require_tensor(opname, name, position, value)
 
 
 def int_sizes(opname: str, argname: str, sizes) -> tuple[int, ...]:

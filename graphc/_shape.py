@@ -250,7 +250,7 @@ def cat(tensors, dim: int = 0):
     tensors = tensor_sequence("cat", tensors)
     tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
-        raise ShapeError(at_user_line("cat(): expected a non-empty list of Tensors"))
+        raise ValueError(at_user_line("cat(): expected a non-empty list of Tensors"))
     d = _norm(dim, tensors[0].ndim, "cat")
     dtype = ew.result_type(*tensors)
     first = tensors[0]
@@ -271,9 +271,7 @@ concat = concatenate = cat
 
 def stack(tensors, dim: int = 0):
     """Join tensors of equal shape along a new dim."""
-    tensors = tensor_sequence("stack", tensors)
-    if not tensors:
-        raise ShapeError(at_user_line("stack expects a non-empty TensorList"))
+    tensors = _nonempty_sequence("stack", tensors)
     for x in tensors:
         if tuple(x.shape) != tuple(tensors[0].shape):
             raise ShapeError(
@@ -285,11 +283,20 @@ def stack(tensors, dim: int = 0):
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
+def _nonempty_sequence(opname: str, tensors) -> list:
+    tensors = tensor_sequence(opname, tensors)
+    if not tensors:
+        raise RuntimeError(at_user_line(f"{opname} expects a non-empty TensorList"))
+    return tensors
+
+
 def hstack(tensors):
+    tensors = _nonempty_sequence("hstack", tensors)
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    tensors = _nonempty_sequence("vstack", tensors)
     return cat([x if x.ndim > 1 else unsqueeze(x, 0) for x in tensors], 0)
 
 

@@ -32,7 +32,9 @@ LIST = [[1.0, 2.0], [3.0, 4.0]]
 NOT_A_TENSOR = {
     "matmul other": (lambda lib, nn: lib.matmul(lib.ones(2, 2), LIST), "matmul(): argument 'other' (position 2)"),
     "matmul input": (lambda lib, nn: lib.matmul(LIST, lib.ones(2, 2)), "matmul(): argument 'input' (position 1)"),
-    "Tensor.matmul": (lambda lib, nn: lib.ones(2, 2).matmul(LIST), "argument 'other'"),
+    # Methods number their arguments after self, as in torch.
+    "Tensor.matmul": (lambda lib, nn: lib.ones(2, 2).matmul(LIST), "matmul(): argument 'other' (position 1)"),
+    "Tensor.mm": (lambda lib, nn: lib.ones(2, 2).mm(LIST), "mm(): argument 'mat2' (position 1)"),
     "mm": (lambda lib, nn: lib.mm(lib.ones(2, 2), LIST), "mm(): argument 'mat2'"),
     "bmm": (lambda lib, nn: lib.bmm(lib.ones(1, 2, 2), LIST), "bmm(): argument 'mat2'"),
     "Linear": (lambda lib, nn: nn.Linear(2, 2)(LIST), "Linear(): argument 'input' (position 1) must be Tensor"),
