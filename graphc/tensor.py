@@ -22,9 +22,8 @@ import weakref
 
 import numpy as np
 
-from graphc import autograd
+from graphc import _layout, autograd
 from graphc._device_storage import DeviceArray
-from graphc._layout import VIEW_OPS, shares_data
 from graphc.device import CPU, placement
 from graphc.errors import (
     DeviceError,
@@ -169,7 +168,7 @@ class Tensor:
                 value = _eval(op, [s._value for s in srcs], attrs)
         out = Tensor._wrap(value)
         out._device = dev
-        if op in VIEW_OPS and shares_data(srcs[0]._value, value):
+        if op in _layout.VIEW_OPS and _layout.shares_data(srcs[0]._value, value):
             out._vc = srcs[0]._counter()
         differentiable = op not in NON_DIFFERENTIABLE and out.dtype.is_float
         if autograd._grad_enabled and differentiable and any(s._requires_grad for s in srcs):
@@ -225,9 +224,7 @@ class Tensor:
 
     def is_contiguous(self, memory_format=None) -> bool:
         """True when the data is laid out row-major (see graphc/_layout.py)."""
-        from graphc._layout import is_contiguous
-
-        return is_contiguous(self._value)
+        return _layout.is_contiguous(self._value)
 
     def __len__(self) -> int:
         if self.ndim == 0:
