@@ -264,7 +264,7 @@ def _lazy(name: str):
 def __getattr__(name: str):
     # Heavier subsystems load on first use, keeping `import graphc` light and
     # free of import cycles with passes/ and runtime/.
-    if name in ("nn", "optim", "utils", "vision", "serialization", "jit"):
+    if name in ("nn", "optim", "utils", "vision", "serialization"):
         return _lazy(name)
     if name in ("save", "load"):
         return getattr(_lazy("serialization"), name)

@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc import _device_storage
 from graphc import tensor as _t
+from graphc._checks import int_sizes
 from graphc.device import as_device, check_available, placement
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
@@ -52,13 +53,9 @@ def placed(fn):
     return wrapper
 
 
-def _size(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    try:
-        shape = tuple(int(d) for d in size)
-    except TypeError:
-        raise TypeError(at_user_line(f"size must be a tuple of ints, got {size!r}")) from None
+def _size(size, opname: str) -> tuple:
+    """A creation op's `*size` arguments as a tuple of non-negative ints."""
+    shape = int_sizes(opname, "size", size)
     if any(d < 0 for d in shape):
         raise RuntimeError(at_user_line(f"Trying to create tensor with negative dimension: {list(shape)}"))
     return shape
@@ -180,7 +177,7 @@ def full(
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dtype = dtype or _infer_dtype(fill_value)
-    return _filled(_size((size,)), fill_value, dtype, requires_grad)
+    return _filled(_size((size,), "full"), fill_value, dtype, requires_grad)
 
 
 @placed
@@ -193,7 +190,7 @@ def zeros(
 ) -> Tensor:
     """A tensor of zeros (default dtype float32)."""
     _check_device(device)
-    return _filled(_size(size), 0, dtype or _t.get_default_dtype(), requires_grad)
+    return _filled(_size(size, "zeros"), 0, dtype or _t.get_default_dtype(), requires_grad)
 
 
 @placed
@@ -206,7 +203,7 @@ def ones(
 ) -> Tensor:
     """A tensor of ones (default dtype float32)."""
     _check_device(device)
-    return _filled(_size(size), 1, dtype or _t.get_default_dtype(), requires_grad)
+    return _filled(_size(size, "ones"), 1, dtype or _t.get_default_dtype(), requires_grad)
 
 
 empty = zeros
@@ -268,12 +265,20 @@ def arange(
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if vals[2] == 0:
+    start, end, step = vals
+    if step == 0:
         raise RuntimeError(at_user_line("arange: step must be nonzero"))
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            at_user_line(
+                f"arange: upper bound and lower bound inconsistent with step sign "
+                f"(start={start}, end={end}, step={step})"
+            )
+        )
     if dtype is None:
         dtype = dtypes.int64 if all(isinstance(v, numbers.Integral) for v in vals) else _t.get_default_dtype()
-    count = max(0, math.ceil((vals[1] - vals[0]) / vals[2]))
-    arr = (vals[0] + np.arange(count, dtype=np.float64) * vals[2]) if dtype.is_float else np.arange(*vals)
+    count = max(0, math.ceil((end - start) / step))
+    arr = (start + np.arange(count, dtype=np.float64) * step) if dtype.is_float else np.arange(start, end, step)
     return from_array(np.asarray(arr).astype(dtype.np), requires_grad)
 
 

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from graphc import tensor as _t
+from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
@@ -37,7 +38,7 @@ def _scalar_dtype(x) -> DType:
         return dtypes.int64
     if isinstance(x, numbers.Real):
         return _t.get_default_dtype()
-    raise TypeError(f"unsupported operand type {type(x).__name__}")
+    raise TypeError(at_user_line(f"unsupported operand type {type(x).__name__}: expected a Tensor or a Python number"))
 
 
 def _promote(a, b):
@@ -382,13 +383,32 @@ def bitwise_not(a):
     return _emit(Op.NOT, a)
 
 
+def _condition(condition) -> Tensor:
+    """`where`'s condition: a bool tensor (uint8 is accepted, as torch still
+    does); any other dtype is an error rather than a silent `!= 0`."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(
+            at_user_line(f"where(): argument 'condition' (position 1) must be Tensor, not {type(condition).__name__}")
+        )
+    if condition.dtype is dtypes.uint8:
+        return ne(condition, 0)
+    if not condition.dtype.is_bool:
+        raise RuntimeError(
+            at_user_line(
+                f"where expected condition to be a boolean tensor, but got a tensor with dtype {condition.dtype.name}; "
+                "compare it (cond != 0) or call .bool() first"
+            )
+        )
+    return condition
+
+
 def where(condition, input=None, other=None):
     """Elementwise choice: `input` where `condition` holds, else `other`."""
     if input is None and other is None:
         from graphc._indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
-    cond = _as_bool(condition)
+    cond = _condition(condition)
     x, y = operands("where", input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(x.shape), opname="where")
     return _emit(Op.WHERE, expand_to(cond, shape), expand_to(x, shape), expand_to(y, shape))
@@ -429,7 +449,7 @@ def _unary(op: Op):
 
     fn.__name__ = op.value
     fn.__doc__ = f"Elementwise {op.value} (integer inputs are converted to the default float dtype)."
-    return fn
+    return tensor_params("input")(fn)
 
 
 exp = _unary(Op.EXP)
@@ -440,6 +460,7 @@ cos = _unary(Op.COS)
 tanh = _unary(Op.TANH)
 
 
+@tensor_params("input")
 def neg(x):
     if x.dtype.is_bool:
         raise DTypeError(
@@ -451,18 +472,22 @@ def neg(x):
 negative = neg
 
 
+@tensor_params("input")
 def reciprocal(x):
     return _emit(Op.RECIP, _float_input(x))
 
 
+@tensor_params("input")
 def rsqrt(x):
     return reciprocal(sqrt(x))
 
 
+@tensor_params("input")
 def square(x):
     return mul(x, x)
 
 
+@tensor_params("input")
 def abs(x):
     if x.dtype.is_bool:
         return x
@@ -472,24 +497,29 @@ def abs(x):
 absolute = abs
 
 
+@tensor_params("input")
 def sign(x):
     if x.dtype.is_bool:
         return x
     return sub(cast(gt(x, 0), x.dtype), cast(lt(x, 0), x.dtype))
 
 
+@tensor_params("input")
 def sgn(x):
     return sign(x)
 
 
+@tensor_params("input")
 def floor(x):
     return x if not x.dtype.is_float else _emit(Op.FLOOR, x)
 
 
+@tensor_params("input")
 def ceil(x):
     return x if not x.dtype.is_float else neg(floor(neg(x)))
 
 
+@tensor_params("input")
 def trunc(x):
     return x if not x.dtype.is_float else where(lt(x, 0), ceil(x), floor(x))
 
@@ -497,10 +527,12 @@ def trunc(x):
 fix = trunc
 
 
+@tensor_params("input")
 def frac(x):
     return sub(x, trunc(x))
 
 
+@tensor_params("input")
 def round(x, *, decimals: int = 0):
     """Round half to even, as torch.round."""
     if not x.dtype.is_float:
@@ -515,42 +547,51 @@ def round(x, *, decimals: int = 0):
     return where(up, add(f, 1), f)
 
 
+@tensor_params("input")
 def log2(x):
     return div(log(x), math.log(2.0))
 
 
+@tensor_params("input")
 def log10(x):
     return div(log(x), math.log(10.0))
 
 
+@tensor_params("input")
 def log1p(x):
     return log(add(_float_input(x), 1))
 
 
+@tensor_params("input")
 def expm1(x):
     return sub(exp(x), 1)
 
 
+@tensor_params("input")
 def exp2(x):
     return pow(2.0, _float_input(x))
 
 
+@tensor_params("input")
 def tan(x):
     return div(sin(x), cos(x))
 
 
+@tensor_params("input")
 def sigmoid(x):
     """1 / (1 + exp(-x))."""
     x = _float_input(x)
     return reciprocal(add(exp(neg(x)), 1))
 
 
+@tensor_params("input")
 def logsigmoid(x):
     # -softplus(-x), written to stay finite for large |x|.
     x = _float_input(x)
     return sub(minimum(x, 0), log1p(exp(neg(abs(x)))))
 
 
+@tensor_params("input")
 def relu(x):
     """max(x, 0)."""
     if x.dtype.is_bool:
@@ -558,6 +599,7 @@ def relu(x):
     return where(gt(x, 0), x, 0)
 
 
+@tensor_params("input")
 def erf(x):
     """The error function (Abramowitz-Stegun 7.1.26 with one refinement;
     absolute error below 1.5e-7)."""
@@ -569,20 +611,24 @@ def erf(x):
     return mul(s, sub(1, mul(poly, exp(neg(mul(a, a))))))
 
 
+@tensor_params("input")
 def isnan(x):
     return ne(x, x)
 
 
+@tensor_params("input")
 def isinf(x):
     if not x.dtype.is_float:
         return ne(x, x)
     return eq(abs(x), math.inf)
 
 
+@tensor_params("input")
 def isfinite(x):
     return logical_not(logical_or(isnan(x), isinf(x)))
 
 
+@tensor_params("input")
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
     big = float(np.finfo(x.dtype.np).max) if x.dtype.is_float else 0
     out = where(isnan(x), nan, x)

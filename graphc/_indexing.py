@@ -265,7 +265,9 @@ def masked_fill(x, mask, value):
         fill = ew.cast(value, x.dtype)
     else:
         fill = ew.scalar(value, x.dtype)
-    mask = ew._as_bool(mask)
+    if not isinstance(mask, Tensor) or not mask.dtype.is_bool:
+        got = f"mask with dtype {mask.dtype.name}" if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(at_user_line(f"masked_fill only supports boolean masks, but got {got}"))
     return ew.where(mask, fill, x)
 
 
@@ -370,5 +372,5 @@ def _numpy_setitem(x: Tensor, index, value) -> bool:
         raise IndexError(at_user_line(str(e))) from None
     except ValueError as e:
         raise RuntimeError(at_user_line(f"setitem: {e}")) from None
-    x._version += 1
+    x._bump_version("setitem")
     return True

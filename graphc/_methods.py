@@ -406,7 +406,8 @@ _OPERATORS_INPLACE = {
 def bind_methods(cls) -> None:
     """Attach METHODS and the in-place forms to the Tensor class."""
     for name, fn in METHODS.items():
-        setattr(cls, name, fn)
+        # Ops that check their Tensor arguments have a method form (graphc/_checks.py).
+        setattr(cls, name, getattr(fn, "method", fn))
     for name in _INPLACE:
         setattr(cls, name + "_", _inplace(METHODS[name], name + "_"))
     for dunder, name in _OPERATORS_INPLACE.items():

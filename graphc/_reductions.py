@@ -9,6 +9,7 @@ from collections import namedtuple
 from graphc import _elementwise as ew
 from graphc import autograd
 from graphc import tensor as _t
+from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
@@ -48,6 +49,7 @@ def _reduce(op: Op, x: Tensor, axes, keepdim: bool) -> Tensor:
     return _keep(x, _emit(op, x, axes=axes), axes, keepdim)
 
 
+@tensor_params("input")
 def sum(x, dim=None, keepdim: bool = False, *, dtype=None):
     """Sum over `dim` (int, tuple, or None for all). Integer and bool
     tensors sum to int64, as in torch."""
@@ -58,6 +60,7 @@ def sum(x, dim=None, keepdim: bool = False, *, dtype=None):
     return out if axes else out.clone()
 
 
+@tensor_params("input")
 def nansum(x, dim=None, keepdim: bool = False, *, dtype=None):
     return sum(ew.where(ew.isnan(x), 0, x), dim, keepdim, dtype=dtype)
 
@@ -69,6 +72,7 @@ def _count(x: Tensor, axes) -> int:
     return n
 
 
+@tensor_params("input")
 def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
     """Arithmetic mean over `dim`; needs a floating-point tensor (or dtype=)."""
     if dtype is not None:
@@ -84,6 +88,7 @@ def mean(x, dim=None, keepdim: bool = False, *, dtype=None):
     return ew.div(sum(x, dim, keepdim), _count(x, axes))
 
 
+@tensor_params("input")
 def prod(x, dim=None, keepdim: bool = False, *, dtype=None):
     if dtype is None:
         dtype = x.dtype if x.dtype.is_float else dtypes.int64
@@ -91,18 +96,21 @@ def prod(x, dim=None, keepdim: bool = False, *, dtype=None):
     return _reduce(Op.PROD, ew.cast(x, dtype), axes, keepdim)
 
 
+@tensor_params("input")
 def amax(x, dim=(), keepdim: bool = False):
     """Maximum over `dim` (all dims when empty); gradient shared among ties."""
     axes = _axes(x, dim if dim != () else None, "amax")
     return _reduce(Op.REDUCE_MAX, x, axes, keepdim)
 
 
+@tensor_params("input")
 def amin(x, dim=(), keepdim: bool = False):
     if x.dtype.is_bool:
         return ew.logical_not(amax(ew.logical_not(x), dim, keepdim))
     return ew.neg(amax(ew.neg(x), dim, keepdim))
 
 
+@tensor_params("input")
 def argmax(x, dim=None, keepdim: bool = False):
     """Index of the first maximum along `dim` (of the flattened tensor when None)."""
     if dim is None:
@@ -118,6 +126,7 @@ def argmax(x, dim=None, keepdim: bool = False):
     return _keep(x, _emit(Op.ARGMAX, x, axis=axis), (axis,), keepdim)
 
 
+@tensor_params("input")
 def argmin(x, dim=None, keepdim: bool = False):
     flipped = ew.logical_not(x) if x.dtype.is_bool else ew.neg(x if x.dtype.is_float else ew.cast(x, dtypes.float64))
     return argmax(flipped, dim, keepdim)
@@ -130,6 +139,7 @@ def _index_pick(x: Tensor, idx: Tensor, axis: int, keepdim: bool) -> Tensor:
     return picked if keepdim else _emit(Op.RESHAPE, picked, shape=tuple(idx.shape))
 
 
+@tensor_params("input")
 def max(x, dim=None, keepdim: bool = False, *, out=None):
     """`max(x)`: the largest element; `max(x, dim)`: (values, indices);
     `max(x, other_tensor)`: elementwise maximum."""
@@ -147,6 +157,7 @@ def max(x, dim=None, keepdim: bool = False, *, out=None):
     return values_indices(vals, _keep(x, idx, (axis,), keepdim))
 
 
+@tensor_params("input")
 def min(x, dim=None, keepdim: bool = False, *, out=None):
     """Like `max`, for the smallest element."""
     if isinstance(dim, Tensor):
@@ -161,22 +172,26 @@ def min(x, dim=None, keepdim: bool = False, *, out=None):
     return values_indices(vals, _keep(x, idx, (axis,), keepdim))
 
 
+@tensor_params("input")
 def all(x, dim=None, keepdim: bool = False):
     b = ew._as_bool(x)
     axes = _axes(b, dim, "all")
     return ew.logical_not(_reduce(Op.REDUCE_MAX, ew.logical_not(b), axes, keepdim)) if axes else b
 
 
+@tensor_params("input")
 def any(x, dim=None, keepdim: bool = False):
     b = ew._as_bool(x)
     axes = _axes(b, dim, "any")
     return _reduce(Op.REDUCE_MAX, b, axes, keepdim) if axes else b
 
 
+@tensor_params("input")
 def count_nonzero(x, dim=None):
     return sum(ew._as_bool(x), dim)
 
 
+@tensor_params("input")
 def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     """Variance with Bessel's correction by default (correction=1)."""
     if correction is None:
@@ -188,14 +203,17 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     return ew.div(total, n - correction) if n - correction > 0 else ew.div(total, 0.0)
 
 
+@tensor_params("input")
 def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
+@tensor_params("input")
 def var_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
+@tensor_params("input")
 def std_mean(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
@@ -207,6 +225,7 @@ def _shift(x: Tensor, dim) -> Tensor:
         return amax(x, dim, keepdim=True).detach()
 
 
+@tensor_params("input")
 def logsumexp(x, dim, keepdim: bool = False):
     """log(sum(exp(x), dim)), computed stably."""
     x = ew._float_input(x)
@@ -220,6 +239,7 @@ def _squeeze_axes(x: Tensor, axes) -> Tensor:
     return _emit(Op.RESHAPE, x, shape=shape)
 
 
+@tensor_params("input")
 def softmax(x, dim=None, dtype=None, *, _stacklevel=None):
     """exp(x) / sum(exp(x), dim), shifted by the max for stability."""
     x = ew._float_input(x if dtype is None else ew.cast(x, dtype))
@@ -228,6 +248,7 @@ def softmax(x, dim=None, dtype=None, *, _stacklevel=None):
     return ew.div(e, sum(e, dim, keepdim=True))
 
 
+@tensor_params("input")
 def log_softmax(x, dim=None, dtype=None, *, _stacklevel=None):
     """x - logsumexp(x, dim), computed stably."""
     x = ew._float_input(x if dtype is None else ew.cast(x, dtype))
@@ -243,6 +264,7 @@ def _legacy_dim(x: Tensor, dim):
     return dim
 
 
+@tensor_params("input")
 def cumsum(x, dim: int, *, dtype=None):
     """Running sum along `dim` (a DOT with a triangular matrix of ones)."""
     axis = _t._norm_dim(dim, x.ndim, "cumsum")
@@ -270,6 +292,7 @@ def _typestr(x: Tensor) -> str:
     return f"{x.dtype.short}[{','.join(str(d) for d in x.shape)}]"
 
 
+@tensor_params("input", "other")
 def matmul(a, b):
     """Matrix product with torch.matmul's rules: 1-d operands are vectors,
     batch dimensions broadcast."""
@@ -300,12 +323,14 @@ def matmul(a, b):
     return out if shape == tuple(out.shape) else _emit(Op.RESHAPE, out, shape=shape)
 
 
+@tensor_params("input", "mat2")
 def mm(a, b):
     if a.ndim != 2 or b.ndim != 2:
         raise _matmul_error(a, b, "mm needs 2-d operands")
     return matmul(a, b)
 
 
+@tensor_params("input", "mat2")
 def bmm(a, b):
     if a.ndim != 3 or b.ndim != 3:
         raise _matmul_error(a, b, "bmm needs 3-d operands")
@@ -314,10 +339,12 @@ def bmm(a, b):
     return matmul(a, b)
 
 
+@tensor_params("input", "vec")
 def mv(a, v):
     return matmul(a, v)
 
 
+@tensor_params("input", "tensor")
 def dot(a, b):
     if a.ndim != 1 or b.ndim != 1:
         raise _matmul_error(a, b, "dot needs 1-d operands")
@@ -327,6 +354,7 @@ def dot(a, b):
 inner = dot
 
 
+@tensor_params("input", "vec2")
 def outer(a, b):
     return ew.mul(a.reshape(-1, 1), b.reshape(1, -1))
 

@@ -5,7 +5,9 @@ CONCAT primitives."""
 from __future__ import annotations
 
 from graphc import _elementwise as ew
+from graphc import _layout as layout
 from graphc import tensor as _t
+from graphc._checks import int_sizes, tensor_sequence
 from graphc.errors import ShapeError, at_user_line
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
@@ -16,12 +18,6 @@ _norm = _t._norm_dim
 
 def _emit(op, *srcs, **attrs):
     return Tensor._emit(op, list(srcs), attrs)
-
-
-def _shape_arg(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(d) for d in shape)
 
 
 def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
@@ -51,15 +47,25 @@ def _infer(x: Tensor, shape: tuple, opname: str) -> tuple:
 
 def reshape(x, *shape):
     """The same elements in a new shape (one dim may be -1)."""
-    shape = _infer(x, _shape_arg(shape), "reshape")
+    shape = _infer(x, int_sizes("reshape", "shape", shape), "reshape")
     return x if shape == tuple(x.shape) else _emit(Op.RESHAPE, x, shape=shape)
 
 
 def view(x, *shape):
-    """Like reshape (graphc tensors are always contiguous); `view(dtype)` is not supported."""
+    """The same data read in a new shape, which the layout must allow
+    without a copy, as in torch (`x.t().view(-1)` raises; use reshape).
+    `view(dtype)` is not supported."""
     if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
         raise NotImplementedError(at_user_line("view(dtype) reinterprets bits and is not supported; use .to(dtype)"))
-    shape = _infer(x, _shape_arg(shape), "view")
+    shape = _infer(x, int_sizes("view", "size", shape), "view")
+    if layout.view_strides(tuple(x.shape), layout.strides(x._value), shape) is None:
+        raise RuntimeError(
+            at_user_line(
+                f"view size is not compatible with input tensor's size and stride (at least one dimension spans "
+                f"across two contiguous subspaces): cannot view {list(x.shape)} with strides "
+                f"{list(layout.strides(x._value))} as {list(shape)}. Use .reshape(...) instead."
+            )
+        )
     return _emit(Op.RESHAPE, x, shape=shape)
 
 
@@ -80,8 +86,10 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
         raise ShapeError(
             at_user_line(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
         )
-    shape = tuple(x.shape[:s]) + (-1,) + tuple(x.shape[e + 1 :])
-    return reshape(x, shape) if x.numel() else reshape(x, tuple(x.shape[:s]) + (0,) + tuple(x.shape[e + 1 :]))
+    merged = 1
+    for d in x.shape[s : e + 1]:
+        merged *= d
+    return reshape(x, tuple(x.shape[:s]) + (merged,) + tuple(x.shape[e + 1 :]))
 
 
 def unflatten(x, dim: int, sizes):
@@ -108,7 +116,7 @@ def unsqueeze(x, dim: int):
 
 
 def permute(x, *dims):
-    dims = _shape_arg(dims)
+    dims = int_sizes("permute", "dims", dims)
     if len(dims) != x.ndim:
         raise ShapeError(
             at_user_line(
@@ -151,7 +159,7 @@ moveaxis = movedim
 
 def expand(x, *sizes):
     """Broadcast size-1 dims to `sizes` (-1 keeps a dim); no data is copied."""
-    sizes = _shape_arg(sizes)
+    sizes = int_sizes("expand", "size", sizes)
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ShapeError(
@@ -186,7 +194,7 @@ def broadcast_tensors(*xs):
 
 def repeat(x, *sizes):
     """Tile `x`: `sizes[i]` copies along dim i (extra sizes add leading dims)."""
-    sizes = _shape_arg(sizes)
+    sizes = int_sizes("repeat", "repeats", sizes)
     if len(sizes) < x.ndim:
         raise ShapeError(
             at_user_line(
@@ -220,7 +228,8 @@ def repeat_interleave(x, repeats: int, dim=None):
 
 
 def contiguous(x, memory_format=None):
-    return x
+    """`x` itself when its layout is row-major, else a row-major copy."""
+    return x if layout.is_contiguous(x._value) else clone(x)
 
 
 def clone(x, *, memory_format=None):
@@ -238,9 +247,10 @@ def clone(x, *, memory_format=None):
 
 def cat(tensors, dim: int = 0):
     """Concatenate along `dim` (dtypes promote; 1-d empty tensors are skipped, as in torch)."""
+    tensors = tensor_sequence("cat", tensors)
     tensors = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or list(tensors)[:1]
     if not tensors:
-        raise ShapeError(at_user_line("cat(): expected a non-empty list of Tensors"))
+        raise ValueError(at_user_line("cat(): expected a non-empty list of Tensors"))
     d = _norm(dim, tensors[0].ndim, "cat")
     dtype = ew.result_type(*tensors)
     first = tensors[0]
@@ -261,9 +271,7 @@ concat = concatenate = cat
 
 def stack(tensors, dim: int = 0):
     """Join tensors of equal shape along a new dim."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ShapeError(at_user_line("stack expects a non-empty TensorList"))
+    tensors = _nonempty_sequence("stack", tensors)
     for x in tensors:
         if tuple(x.shape) != tuple(tensors[0].shape):
             raise ShapeError(
@@ -275,11 +283,20 @@ def stack(tensors, dim: int = 0):
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
+def _nonempty_sequence(opname: str, tensors) -> list:
+    tensors = tensor_sequence(opname, tensors)
+    if not tensors:
+        raise RuntimeError(at_user_line(f"{opname} expects a non-empty TensorList"))
+    return tensors
+
+
 def hstack(tensors):
+    tensors = _nonempty_sequence("hstack", tensors)
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    tensors = _nonempty_sequence("vstack", tensors)
     return cat([x if x.ndim > 1 else unsqueeze(x, 0) for x in tensors], 0)
 
 
@@ -327,6 +344,9 @@ def split(x, split_size_or_sections, dim: int = 0):
 
 
 def chunk(x, chunks: int, dim: int = 0):
+    """At most `chunks` pieces of equal size along `dim` (the last may be smaller)."""
+    if chunks <= 0:
+        raise RuntimeError(at_user_line(f"chunk expects `chunks` to be greater than 0, got: {chunks}"))
     d = _norm(dim, x.ndim, "chunk")
     size = -(-x.shape[d] // chunks)
     return split(x, max(size, 1), d)

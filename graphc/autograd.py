@@ -117,6 +117,36 @@ _FREED = (
 )
 
 
+class VersionCounter:
+    """How many times a tensor's data was modified in place; shared by the
+    tensors that view the same data (PyTorch's version counter). Records
+    note the versions of the values their VJP reads and backward checks
+    them. `last_op` names the latest in-place op, for the error message."""
+
+    __slots__ = ("last_op", "version")
+
+    def __init__(self):
+        self.version = 0
+        self.last_op = None
+
+    def bump(self, opname: str) -> None:
+        self.version += 1
+        self.last_op = opname
+
+
+def _saved_versions(op: Op, srcs, out, edges) -> tuple:
+    """(value, counter, version) for each forward value `op`'s VJP reads
+    (autodiff.SAVED), skipping those only the gradient of an operand that
+    gets none would read."""
+    checks = []
+    for value, needed_for in autodiff.SAVED[op]:
+        if needed_for is not None and edges[needed_for] is None:
+            continue
+        counter = (out if value == autodiff.OUT else srcs[value])._counter()
+        checks.append((value, counter, counter.version))
+    return tuple(checks)
+
+
 class Record:
     """One recorded op: what `Tensor.grad_fn` holds.
 
@@ -128,6 +158,7 @@ class Record:
     __slots__ = (
         "__weakref__",
         "attrs",
+        "checks",
         "edges",
         "op",
         "out_ref",
@@ -141,6 +172,7 @@ class Record:
         self.attrs = attrs
         self.edges = tuple(s.grad_fn if s.grad_fn is not None else (s if s.requires_grad else None) for s in srcs)
         self.saved = [(s, s._value) for s in srcs]
+        self.checks = _saved_versions(op, srcs, out, self.edges) if op in autodiff.SAVED else ()
         # A weak reference avoids a tensor -> record -> tensor cycle; the raw
         # value is kept so the output survives its tensor.
         self.out_ref = weakref.ref(out)
@@ -157,12 +189,49 @@ class Record:
     def next_functions(self) -> tuple:
         return tuple((e, 0) for e in self.edges)
 
+    def adopt_output(self, t) -> None:
+        """Make tensor `t` this record's output: an in-place op's result is
+        taken over by the tensor it modified. The op rebinds `t` to a new
+        value rather than writing into the old one, so an operand value
+        saved from `t` is now private to this record and needs no check;
+        the output's check moves to `t`'s counter at its current version."""
+        self.out_ref = weakref.ref(t)
+        counter = t._counter()
+        checks = []
+        for value, c, version in self.checks:
+            if value == autodiff.OUT:
+                checks.append((value, counter, counter.version))
+            elif c is not counter:
+                checks.append((value, c, version))
+        self.checks = tuple(checks)
+
+    def check_versions(self) -> None:
+        """Raise PyTorch's error when a value this record's VJP reads was
+        modified in place after the forward op."""
+        for value, counter, version in self.checks:
+            if counter.version != version:
+                if value == autodiff.OUT:
+                    what, saved = "output 0", self.out_value
+                else:
+                    what, saved = f"operand {value}", self.saved[value][1]
+                raise RuntimeError(
+                    at_user_line(
+                        f"one of the variables needed for gradient computation has been modified by an inplace "
+                        f"operation: {what} of {self.name()} (a {saved.dtype.name}{list(saved.shape)} tensor) "
+                        f"is at version {counter.version}; expected version {version} instead. It was last "
+                        f"modified by {counter.last_op}. Clone it before the in-place op (x = x.clone()), or "
+                        "do the in-place op after backward()"
+                    )
+                )
+
     def context(self):
         """The VJP context (operand values, output value, attrs) as Tensors."""
         from graphc.tensor import Tensor
 
         if self.saved is None:
             raise RuntimeError(_FREED)
+        if self.checks:
+            self.check_versions()
         srcs = [s if s._value is v else Tensor._wrap(v) for s, v in self.saved]
         out = self.out_ref()
         if out is None or out._value is not self.out_value:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -73,16 +74,45 @@ def _instantiate(name, obj):
     return obj
 
 
+def _check_input_count(args, name: str, fn, count: int) -> None:
+    """Exit with a usage error (status 2) unless `count` input shapes fit
+    the positional parameters of `fn` (a module's forward or a function)."""
+    try:
+        params = inspect.signature(fn.forward if hasattr(fn, "forward") else fn).parameters.values()
+    except (TypeError, ValueError):
+        return  # no signature to check against (a builtin)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in positional if p.default is p.empty]
+    unbounded = any(p.kind is p.VAR_POSITIONAL for p in params)
+    if count < len(required):
+        missing = ", ".join(required[count:])
+        args.parser.error(
+            f"{name} takes {len(required)} input(s) ({', '.join(required)}); give the shape of each with "
+            f"--input-shape (missing: {missing}), e.g. --input-shape 1,1,28,28"
+        )
+    if count > len(positional) and not unbounded:
+        args.parser.error(f"{name} takes {len(positional)} input(s) but {count} --input-shape were given")
+
+
 def cmd_ir(args) -> int:
     import graphc
 
     name, obj = _load_target(args.target)
     fn = _instantiate(name, obj)
+    shapes = args.input_shape or []
+    _check_input_count(args, name, fn, len(shapes))
     graphc.manual_seed(0)
-    inputs = [graphc.randn(*shape) for shape in (args.input_shape or [])]
+    inputs = [graphc.randn(*shape) for shape in shapes]
     stage = args.stage
     grad = args.grad or stage == "autodiff"
-    graph = graphc.trace(fn, *inputs)
+    try:
+        graph = graphc.trace(fn, *inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        # Mostly shapes that do not fit the model: say so without a traceback.
+        given = " ".join(",".join(map(str, shape)) for shape in shapes) or "none"
+        raise SystemExit(
+            f"graphc ir: tracing {name} with input shapes {given} failed: {type(err).__name__}: {err}"
+        ) from err
     graph.name = name
     if grad:
         graph = _with_grad(graph, args.reduce)
@@ -163,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--reduce", choices=("sum", "mean"), help="with --grad: reduce a non-scalar output first")
     ir.add_argument("--dot", metavar="OUT.dot", help="also write the graph as Graphviz DOT")
     ir.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ir.set_defaults(func=cmd_ir)
+    ir.set_defaults(func=cmd_ir, parser=ir)
 
     demo = sub.add_parser("demo", help="train the reference MNIST CNN and report accuracy")
     demo.add_argument("--root", default=None, help="MNIST folder (default ~/.cache/graphc/data)")
@@ -185,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`graphc ir ... | head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stays open until exit)
+        return 0
 
 
 if __name__ == "__main__":

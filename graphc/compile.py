@@ -48,7 +48,7 @@ import numpy as np
 import runtime.backends as backends
 from graphc import _guards, autograd
 from graphc.debug import dump
-from graphc.errors import DeviceError, GraphcError
+from graphc.errors import DeviceError, GraphcError, at_user_line
 from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
 
@@ -270,7 +270,7 @@ class _Entry:
         for o, t in self._value_writes:
             if outs[o] is not t._value:
                 np.copyto(t._value, outs[o])
-            t._version += 1
+            t._bump_version("a compiled function")
         wrap = self._wrap
         for o, t in self._grad_writes:
             t._grad = None if o is None else wrap(outs[o])
@@ -315,7 +315,7 @@ class _Entry:
                     np.copyto(target, ds.to_host(outs[w.output]))
                 elif outs[w.output] is not target:
                     ds.write(target, outs[w.output])
-                w.tensor._version += 1
+                w.tensor._bump_version("a compiled function")
             elif w.output is None:
                 w.tensor._grad = None
             else:
@@ -476,7 +476,10 @@ class CompiledModule(CompiledFunction):
     """A Module whose calls are compiled; every other attribute is the module's."""
 
     def __getattr__(self, name):
-        return getattr(self.__dict__["fn"], name)
+        fn = self.__dict__.get("fn")
+        if fn is None:  # not initialized yet (copy, unpickling)
+            raise AttributeError(f"'CompiledModule' object has no attribute {name!r}")
+        return getattr(fn, name)
 
     def __setattr__(self, name, value):
         if name in (
@@ -497,13 +500,19 @@ class CompiledModule(CompiledFunction):
         return f"Compiled({self.fn!r})"
 
 
+# torch.compile's keywords other than `backend`: accepted so PyTorch code
+# runs unchanged, and ignored (graphc always compiles the whole graph).
+_TORCH_OPTIONS = ("mode", "fullgraph", "dynamic", "options", "disable")
+
+
 def compile(model=None, *, backend: str | None = None, **options):
     """Compile a function or Module into a cached static-graph program.
 
     Use as `graphc.compile(fn)`, `graphc.compile(module, backend="interp")`,
     or as a decorator with or without arguments. Without a backend, CPU
     tensors compile with "llvm" and CUDA tensors with "cuda". Options accepted for
-    PyTorch compatibility (`mode`, `fullgraph`, `dynamic`) are ignored.
+    PyTorch compatibility (`mode`, `fullgraph`, `dynamic`, `options`,
+    `disable`) are ignored; any other keyword is a TypeError.
 
     >>> import graphc
     >>> @graphc.compile(backend="interp")
@@ -512,6 +521,12 @@ def compile(model=None, *, backend: str | None = None, **options):
     >>> [f(graphc.ones(3)).item() for _ in range(2)]
     [6.0, 6.0]
     """
+    unknown = sorted(set(options) - set(_TORCH_OPTIONS))
+    if unknown:
+        valid = ", ".join(("backend",) + _TORCH_OPTIONS)
+        raise TypeError(
+            at_user_line(f"compile() got an unexpected keyword argument {unknown[0]!r} (valid keywords: {valid})")
+        )
     if model is None:
         return lambda fn: compile(fn, backend=backend, **options)
     if hasattr(model, "named_parameters") and hasattr(model, "forward"):

@@ -125,7 +125,7 @@ def rand(
     """Uniform random numbers in [0, 1)."""
     _creation._check_device(device)
     with autograd.no_grad():
-        x = _uniform01(_creation._size(size), generator)
+        x = _uniform01(_creation._size(size, "rand"), generator)
     return _finish(x, _float_dtype(dtype), requires_grad)
 
 
@@ -150,7 +150,7 @@ def randn(
     """Standard normal random numbers."""
     _creation._check_device(device)
     with autograd.no_grad():
-        x = _normal01(_creation._size(size), generator)
+        x = _normal01(_creation._size(size, "randn"), generator)
     return _finish(x, _float_dtype(dtype), requires_grad)
 
 
@@ -178,7 +178,7 @@ def randint(
     with autograd.no_grad():
         u = ew.cast(
             _uniform01(
-                _creation._size((size,) if isinstance(size, int) else tuple(size)),
+                _creation._size((size,), "randint"),
                 generator,
             ),
             dtypes.float64,
@@ -238,7 +238,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None) -> Tenso
             opname="normal",
         )
     else:
-        shape = _creation._size((size,) if isinstance(size, int) else tuple(size))
+        shape = _creation._size((size,), "normal")
     with autograd.no_grad():
         z = _normal01(shape, generator)
         x = ew.add(ew.mul(z, std), mean)

@@ -38,6 +38,11 @@ _FORMAT_KEY = "format"
 _FORMAT = "graphc"
 # Upper bound on the JSON header, as the safetensors format itself uses.
 _MAX_HEADER = 100 * 1024 * 1024
+# Deepest nesting of lists, tuples and dicts a checkpoint may hold. Real ones
+# nest a few levels (checkpoint -> optimizer -> state -> param); the bound
+# keeps a crafted file (or a reference cycle on save) from exhausting
+# Python's recursion limit.
+_MAX_DEPTH = 200
 _ST_DTYPES = {
     "BOOL": 1,
     "U8": 1,
@@ -72,8 +77,20 @@ class _Encoder:
         self.arrays: dict[str, np.ndarray] = {}
         self._names_by_id: dict[int, str] = {}
         self._keep_alive: list = []
+        self._depth = 0
 
     def encode(self, obj, path: str):
+        if isinstance(obj, (dict, list, tuple)):
+            if self._depth >= _MAX_DEPTH:
+                raise CheckpointError(
+                    f"graphc.save: the object nests lists, tuples and dicts more than {_MAX_DEPTH} levels deep "
+                    f"(a reference cycle?), at '{path[:60]}...'"
+                )
+            self._depth += 1
+            try:
+                return self._container(obj, path)
+            finally:
+                self._depth -= 1
         if isinstance(obj, graphc.Tensor):
             return self._tensor(obj, path)
         if isinstance(obj, np.ndarray):
@@ -85,11 +102,6 @@ class _Encoder:
         if isinstance(obj, (float, np.floating)):
             value = float(obj)
             return value if math.isfinite(value) else {"$float": repr(value)}
-        if isinstance(obj, dict):
-            return self._dict(obj, path)
-        if isinstance(obj, (list, tuple)):
-            items = [self.encode(v, _join(path, str(i))) for i, v in enumerate(obj)]
-            return {"$tuple": items} if isinstance(obj, tuple) else {"$list": items}
         if isinstance(obj, DType):
             return {"$dtype": obj.name}
         raise CheckpointError(
@@ -97,6 +109,12 @@ class _Encoder:
             f"'{path or '<root>'}': only tensors, numpy arrays, numbers, strings, None and "
             "lists, tuples and dicts of them"
         )
+
+    def _container(self, obj, path: str):
+        if isinstance(obj, dict):
+            return self._dict(obj, path)
+        items = [self.encode(v, _join(path, str(i))) for i, v in enumerate(obj)]
+        return {"$tuple": items} if isinstance(obj, tuple) else {"$list": items}
 
     def _dict(self, obj: dict, path: str):
         items = []
@@ -195,6 +213,8 @@ def _parse_header(data: bytes, name: str) -> dict:
         header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{bad} (corrupt header: {exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{bad} (corrupt header: nested too deeply to parse)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{bad} (corrupt header: not a JSON object)")
     body = len(data) - 8 - header_len
@@ -215,11 +235,15 @@ def _parse_header(data: bytes, name: str) -> dict:
     return header
 
 
-def _decode(node, arrays: dict, name: str):
+def _decode(node, arrays: dict, name: str, depth: int = 0):
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if not isinstance(node, dict) or len(node) == 0:
         raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt structure near {node!r:.60})")
+    if depth > _MAX_DEPTH:
+        raise CheckpointError(
+            f"{name} is not a valid graphc checkpoint (corrupt structure: nested more than {_MAX_DEPTH} levels deep)"
+        )
     tag = next(iter(node))
     value = node[tag]
     if tag in ("$tensor", "$ndarray"):
@@ -230,17 +254,30 @@ def _decode(node, arrays: dict, name: str):
             return array
         tensor = graphc.from_numpy(array)
         return tensor.requires_grad_(True) if node.get("requires_grad") else tensor
-    if tag == "$float":
+    if tag == "$float" and value in ("inf", "-inf", "nan"):
         return float(value)
-    if tag in ("$list", "$tuple"):
-        items = [_decode(v, arrays, name) for v in value]
+    if tag in ("$list", "$tuple") and isinstance(value, list):
+        items = [_decode(v, arrays, name, depth + 1) for v in value]
         return tuple(items) if tag == "$tuple" else items
-    if tag in ("$dict", "$odict"):
-        pairs = ((_decode(k, arrays, name), _decode(v, arrays, name)) for k, v in value)
+    if tag in ("$dict", "$odict") and isinstance(value, list):
+        pairs = [_decode_pair(pair, arrays, name, depth + 1) for pair in value]
         return OrderedDict(pairs) if tag == "$odict" else dict(pairs)
-    if tag == "$dtype":
+    if tag == "$dtype" and isinstance(getattr(graphc, str(value), None), DType):
         return getattr(graphc, value)
+    if tag in ("$float", "$list", "$tuple", "$dict", "$odict", "$dtype"):
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt {tag} entry {value!r:.60})")
     raise CheckpointError(f"{name} is not a valid graphc checkpoint (unknown structure tag {tag!r})")
+
+
+def _decode_pair(pair, arrays: dict, name: str, depth: int) -> tuple:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt dict entry {pair!r:.60})")
+    key = _decode(pair[0], arrays, name, depth)
+    try:
+        hash(key)
+    except TypeError:
+        raise CheckpointError(f"{name} is not a valid graphc checkpoint (unhashable dict key {key!r:.60})") from None
+    return key, _decode(pair[1], arrays, name, depth)
 
 
 def _from_bytes(data: bytes, name: str):
@@ -259,6 +296,10 @@ def _from_bytes(data: bytes, name: str):
         structure = json.loads(metadata[_STRUCTURE_KEY])
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{name} is not a valid graphc checkpoint (corrupt structure: {exc})") from None
+    except RecursionError:
+        raise CheckpointError(
+            f"{name} is not a valid graphc checkpoint (corrupt structure: nested too deeply to parse)"
+        ) from None
     return _decode(structure, arrays, name)
 
 

@@ -22,7 +22,7 @@ import weakref
 
 import numpy as np
 
-from graphc import autograd
+from graphc import _layout, autograd
 from graphc._device_storage import DeviceArray
 from graphc.device import CPU, placement
 from graphc.errors import (
@@ -109,7 +109,7 @@ class Tensor:
         self.grad_fn = None
         self._grad = None
         self._requires_grad = False
-        self._version = 0
+        self._vc = None  # the version counter, made on first need
         self._alias_of = None
         # None: placed nowhere in particular (constants made by ops, values
         # inside autograd); reported as the CPU. Device data knows its device.
@@ -133,7 +133,7 @@ class Tensor:
         t.grad_fn = None
         t._grad = None
         t._requires_grad = False
-        t._version = 0
+        t._vc = None
         t._alias_of = None
         t._device = None
         return t
@@ -168,6 +168,8 @@ class Tensor:
                 value = _eval(op, [s._value for s in srcs], attrs)
         out = Tensor._wrap(value)
         out._device = dev
+        if op in _layout.VIEW_OPS and _layout.shares_data(srcs[0]._value, value):
+            out._vc = srcs[0]._counter()
         differentiable = op not in NON_DIFFERENTIABLE and out.dtype.is_float
         if autograd._grad_enabled and differentiable and any(s._requires_grad for s in srcs):
             autograd.record(op, attrs, srcs, out)
@@ -220,8 +222,9 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.is_float
 
-    def is_contiguous(self) -> bool:
-        return True
+    def is_contiguous(self, memory_format=None) -> bool:
+        """True when the data is laid out row-major (see graphc/_layout.py)."""
+        return _layout.is_contiguous(self._value)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -241,7 +244,7 @@ class Tensor:
         # process-local bookkeeping.
         self._concrete("pickle", "Pickle tensors outside the compiled function.")
         state = dict(self.__dict__)
-        state.update(grad_fn=None, _alias_of=None)
+        state.update(grad_fn=None, _alias_of=None, _vc=None)
         state["_requires_grad"] = self._requires_grad and self.grad_fn is None
         return state
 
@@ -258,11 +261,29 @@ class Tensor:
         t = object.__new__(type(self))
         memo[id(self)] = t
         t.__dict__.update(
-            {k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in ("_value", "_alias_of")}
+            {k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in ("_value", "_alias_of", "_vc")}
         )
         t._value = value.copy()
         t._alias_of = None
+        t._vc = None
         return t
+
+    # -- version counter ------------------------------------------------------
+
+    def _counter(self) -> autograd.VersionCounter:
+        """This tensor's version counter (shared with the tensors viewing its data)."""
+        counter = self._vc
+        if counter is None:
+            counter = self._vc = autograd.VersionCounter()
+        return counter
+
+    @property
+    def _version(self) -> int:
+        """How many in-place modifications this tensor's data has had (torch's `_version`)."""
+        return 0 if self._vc is None else self._vc.version
+
+    def _bump_version(self, opname: str) -> None:
+        self._counter().bump(opname)
 
     @property
     def is_symbolic(self) -> bool:
@@ -303,9 +324,18 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(
+                    at_user_line(
+                        f"assigned grad has data of a different type: grad {value.dtype.name}, tensor {self.dtype.name}"
+                    )
+                )
             if tuple(value.shape) != tuple(self.shape):
                 raise RuntimeError(
-                    f"assigned grad has data of a different size: grad {list(value.shape)}, tensor {list(self.shape)}"
+                    at_user_line(
+                        f"assigned grad has data of a different size: grad {list(value.shape)}, "
+                        f"tensor {list(self.shape)}"
+                    )
                 )
         self._grad = value
 
@@ -326,7 +356,13 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, cut from the autograd graph."""
+        """A tensor sharing this one's data (and version counter), cut from
+        the autograd graph."""
+        t = self._alias()
+        t._vc = self._counter()
+        return t
+
+    def _alias(self) -> Tensor:
         t = Tensor._wrap(self._value)
         t._alias_of = self._alias_of if self._alias_of is not None else self
         return t
@@ -340,7 +376,10 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return self.detach()
+        """The data as a tensor outside autograd. Unlike `detach()`, its
+        in-place changes are not counted in this tensor's version, as in
+        torch: autograd cannot see them."""
+        return self._alias()
 
     @data.setter
     def data(self, other: Tensor) -> None:
@@ -532,7 +571,7 @@ class Tensor:
                 )
             with autograd.set_grad_enabled(recording):
                 result = _elementwise.cast(result, self.dtype)
-        self._version += 1
+        self._bump_version(opname)
         tracer = _active_trace()
         if tracer is not None:
             tracer.write(self, result._value)
@@ -544,7 +583,7 @@ class Tensor:
             self.grad_fn = result.grad_fn
             self._requires_grad = True
             if self.grad_fn is not None:
-                self.grad_fn.out_ref = weakref.ref(self)
+                self.grad_fn.adopt_output(self)
         return self
 
     @staticmethod

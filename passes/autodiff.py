@@ -396,6 +396,36 @@ VJP: dict[Op, VJPRule] = {
 }
 
 
+# What each VJP rule reads of the forward values beyond their shapes and
+# dtypes, as (value, needed_for) pairs: `value` is an operand index or OUT,
+# `needed_for` the operand whose gradient reads it (None: any). The eager
+# autograd engine checks that these values were not modified in place
+# between the forward op and backward (PyTorch's saved-tensor version
+# check); a rule not listed reads none. tests/passes/test_autodiff.py checks
+# this table against the rules.
+OUT = "out"
+SAVED: dict[Op, tuple[tuple[int | str, int | None], ...]] = {
+    Op.RECIP: ((OUT, None),),
+    Op.EXP: ((OUT, None),),
+    Op.LOG: ((0, None),),
+    Op.SQRT: ((OUT, None),),
+    Op.SIN: ((0, None),),
+    Op.COS: ((0, None),),
+    Op.TANH: ((OUT, None),),
+    Op.MUL: ((1, 0), (0, 1)),
+    Op.DIV: ((1, None), (OUT, 1)),
+    Op.POW: ((0, None), (1, None), (OUT, 1)),
+    Op.MAX: ((0, None), (1, None)),
+    Op.MIN: ((0, None), (1, None)),
+    Op.WHERE: ((0, None),),
+    Op.REDUCE_MAX: ((0, None), (OUT, None)),
+    Op.PROD: ((0, None),),
+    Op.DOT: ((1, 0), (0, 1)),
+    Op.GATHER: ((1, None),),
+    Op.SCATTER_ADD: ((1, None),),
+}
+
+
 def is_differentiable(op: Op) -> bool:
     """True when gradients flow through `op` (it has a VJP rule)."""
     return op in VJP
@@ -508,6 +538,8 @@ def vjp_graph(graph: Graph, wrt=None, outputs: Sequence[int] | None = None) -> G
 
 
 __all__ = [
+    "OUT",
+    "SAVED",
     "VJP",
     "VJPContext",
     "apply_vjp",

@@ -6,6 +6,7 @@ import math
 
 import graphc
 import graphc.nn.functional as F
+from graphc._checks import require_tensor
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -82,6 +83,7 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def _check_input(self, input) -> None:
+        require_tensor(self._get_name(), "input", 1, input)
         n = self._dims
         if input.dim() not in (n + 1, n + 2) or input.shape[-n - 1] != self.in_channels:
             layout = "[N, C, L]" if n == 1 else "[N, C, H, W]"

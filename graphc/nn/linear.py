@@ -6,13 +6,15 @@ import math
 
 import graphc
 import graphc.nn.functional as F
+from graphc._checks import require_tensor
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
 
 
 def check_last_dim(layer: Module, input, expected: int, what: str = "in_features") -> None:
-    """Raise a clear error when the last dim of `input` is not `expected`."""
+    """Raise a clear error when `input` is not a tensor whose last dim is `expected`."""
+    require_tensor(layer._get_name(), "input", 1, input)
     if input.dim() == 0 or input.shape[-1] != expected:
         raise ValueError(
             f"{layer._get_name()}: expected input with last dimension {what}={expected}, "

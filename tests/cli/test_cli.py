@@ -1,6 +1,9 @@
 """`graphc ir` prints every stage of the pipeline for a model in a file."""
 
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +104,43 @@ def test_ambiguous_target_names_candidates(tmp_path):
 def test_missing_file():
     with pytest.raises(SystemExit, match="no such file"):
         main(["ir", "nope.py", "--input-shape", "1"])
+
+
+def test_missing_input_shape_is_a_usage_error(model_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ir", f"{model_file}:MLP"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: graphc ir")
+    assert "MLP takes 1 input(s) (x)" in err and "--input-shape" in err
+
+
+def test_too_few_and_too_many_input_shapes_are_usage_errors(model_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ir", f"{model_file}:loss", "--input-shape", "2,3"])
+    assert exit_info.value.code == 2
+    assert "missing: w" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ir", f"{model_file}:MLP", "--input-shape", "2,4", "--input-shape", "4"])
+    assert exit_info.value.code == 2
+    assert "MLP takes 1 input(s) but 2 --input-shape were given" in capsys.readouterr().err
+
+
+def test_shapes_that_do_not_fit_the_model_say_so(model_file):
+    with pytest.raises(SystemExit, match="tracing MLP with input shapes 2,5 failed: .*in_features=4"):
+        main(["ir", f"{model_file}:MLP", "--input-shape", "2,5"])
+
+
+def test_command_line_exit_status_and_no_traceback(model_file):
+    """The same, as a user runs it: status 2, usage on stderr, no traceback."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphc.cli", "ir", f"{model_file}:MLP"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "usage: graphc ir" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""

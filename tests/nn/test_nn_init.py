@@ -98,7 +98,10 @@ def test_init_does_not_record_gradients():
     ],
 )
 def test_default_layer_init_bounds_match_torch(make):
+    # Both generators seeded: the max-bound check on a 4-element bias fails
+    # for about one seed in 16, so it must not depend on earlier tests.
     torch.manual_seed(0)
+    graphc.manual_seed(0)
     g, t = make(nn), make(tnn)
     for (name, gp), (_, tp) in zip(g.named_parameters(), t.named_parameters()):
         assert gp.shape == tuple(tp.shape), name

@@ -218,6 +218,35 @@ def test_every_differentiable_op_has_a_vjp_and_a_case():
     assert {c.op for c in CASES} == differentiable
 
 
+def _forward_values_read(cot, forward: set) -> set:
+    """The nodes of `forward` that the cotangent expression `cot` uses
+    directly (not through another forward node)."""
+    seen, stack = set(), [] if cot is None else [cot]
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            if n not in forward:
+                stack.extend(n.srcs)
+    return seen & forward
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.label or c.op.value)
+def test_saved_table_lists_every_forward_value_a_rule_reads(case: Case):
+    """The eager engine checks only the values in SAVED for in-place
+    changes, so a rule reading any other forward value would escape it."""
+    arrays = case.make(np.random.default_rng(0))
+    inputs = [input_node(f"x{i}", a.shape, dtypes.from_numpy(a.dtype)) for i, a in enumerate(arrays)]
+    out = case.build(*inputs)
+    g = input_node("g", out.shape, out.dtype)
+    cots = VJP[case.op](autodiff.VJPContext(out.srcs, out, out.attrs), g)
+    saved = autodiff.SAVED.get(case.op, ())
+    for i, cot in enumerate(cots):
+        allowed = {out.srcs[v] if v != autodiff.OUT else out for v, need in saved if need in (None, i)}
+        read = _forward_values_read(cot, set(out.srcs) | {out})
+        assert read <= allowed, f"{case.op.value}: the cotangent of operand {i} reads {read - allowed}"
+
+
 # -- conventions shared with torch ---------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc._checks import tensor_params
 
 # Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7, below float32 resolution
 # for erf's range, built only from exp and arithmetic.
@@ -33,6 +34,7 @@ def _zeros_like(x):
     return graphc.zeros_like(x)
 
 
+@tensor_params("input")
 def relu(input, inplace: bool = False):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
     out = graphc.where(input > 0, input, _zeros_like(input))
@@ -55,6 +57,7 @@ def relu6(input, inplace: bool = False):
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+@tensor_params("input")
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
     """Clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside."""
     low = graphc.full_like(input, min_val)
@@ -63,11 +66,13 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     return _maybe_inplace(input, out, inplace)
 
 
+@tensor_params("input")
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     out = graphc.where(input > 0, input, input * negative_slope)
     return _maybe_inplace(input, out, inplace)
 
 
+@tensor_params("input")
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
     negative = graphc.where(input > 0, _zeros_like(input), input)
@@ -75,6 +80,7 @@ def elu(input, alpha: float = 1.0, inplace: bool = False):
     return _maybe_inplace(input, out, inplace)
 
 
+@tensor_params("input")
 def gelu(input, approximate: str = "none"):
     """Gaussian error linear unit: exact (erf) or the 'tanh' approximation."""
     if approximate == "tanh":
@@ -85,21 +91,25 @@ def gelu(input, approximate: str = "none"):
     return 0.5 * input * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
 
 
+@tensor_params("input")
 def sigmoid(input):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so that neither
     the value nor the gradient overflows."""
     return 0.5 + 0.5 * graphc.tanh(input * 0.5)
 
 
+@tensor_params("input")
 def tanh(input):
     return graphc.tanh(input)
 
 
+@tensor_params("input")
 def silu(input, inplace: bool = False):
     """x * sigmoid(x)."""
     return _maybe_inplace(input, input * sigmoid(input), inplace)
 
 
+@tensor_params("input")
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
     scaled = input * beta
@@ -109,6 +119,7 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     return graphc.where(linear, input, soft)
 
 
+@tensor_params("input")
 def logsigmoid(input):
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for all x."""
     negative_abs = graphc.where(input < 0, input, -input)
@@ -123,6 +134,7 @@ def _dim_or_default(input, dim):
     return dim
 
 
+@tensor_params("input")
 def softmax(input, dim=None, dtype=None):
     """exp(x) / sum(exp(x)) along `dim`, shifted by the (detached) maximum."""
     dim = _dim_or_default(input, dim)
@@ -133,6 +145,7 @@ def softmax(input, dim=None, dtype=None):
     return e / e.sum(dim, keepdim=True)
 
 
+@tensor_params("input")
 def log_softmax(input, dim=None, dtype=None):
     """x - logsumexp(x) along `dim`, numerically stable."""
     dim = _dim_or_default(input, dim)
@@ -142,5 +155,6 @@ def log_softmax(input, dim=None, dtype=None):
     return shifted - graphc.log(graphc.exp(shifted).sum(dim, keepdim=True))
 
 
+@tensor_params("input")
 def softmin(input, dim=None, dtype=None):
     return softmax(-input, dim, dtype)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import graphc
+from graphc._checks import tensor_params
 
 
+@tensor_params("input", "weight")
 def linear(input, weight, bias=None):
     """y = x W^T + b, with W of shape [out_features, in_features]."""
     out = input.matmul(weight.t())
     return out + bias if bias is not None else out
 
 
+@tensor_params("input1", "input2", "weight")
 def bilinear(input1, input2, weight, bias=None):
     """y_k = x1^T W_k x2 + b_k, with W of shape [out, in1, in2]."""
     out_features, in1, in2 = weight.shape
@@ -25,6 +28,7 @@ def bilinear(input1, input2, weight, bias=None):
     return out.reshape(*lead, out_features)
 
 
+@tensor_params("input")
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
     """Zero each element with probability p and scale the rest by 1/(1-p);
     the identity when not training. Uses the global random generator."""
@@ -85,6 +89,7 @@ def _channel_view(t, ndim: int):
     return t.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+@tensor_params("input")
 def batch_norm(
     input,
     running_mean,
@@ -135,6 +140,7 @@ def batch_norm(
     return out
 
 
+@tensor_params("input")
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -154,6 +160,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     return out
 
 
+@tensor_params("input")
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalize each group of channels of every sample (biased variance)."""
     n, c = input.shape[0], input.shape[1]
@@ -171,6 +178,7 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     return out
 
 
+@tensor_params("input")
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     """x / max(||x||_p, eps) along `dim`."""
     if p == 2.0:

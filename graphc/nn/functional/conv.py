@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 import graphc
+from graphc._checks import tensor_params
 from graphc.ir.ops import Op
 
 
@@ -63,6 +64,7 @@ def _out_size(size: int, k: int, s: int, p: int, d: int) -> int:
 # -- padding ------------------------------------------------------------------
 
 
+@tensor_params("input")
 def pad(input, pad, mode: str = "constant", value=None):
     """Pad the last len(pad)//2 dims: pad = (left, right, top, bottom, ...)
     starting from the last dim. Negative amounts crop, as in PyTorch."""
@@ -117,6 +119,7 @@ def _edge_slices(x, dim: int, size: int, amount: int, mode: str, left: bool):
 # -- windows --------------------------------------------------------------------
 
 
+@tensor_params("input")
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col: [N, C, H, W] -> [N, C*kh*kw, L] (torch.nn.functional.unfold)."""
     if input.dim() != 4:
@@ -124,6 +127,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     return graphc.Tensor._emit(Op.UNFOLD, [input], _window_attrs(kernel_size, stride, padding, dilation))
 
 
+@tensor_params("input")
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping values."""
     if input.dim() != 3:
@@ -146,6 +150,7 @@ def _same_padding(kernel, dilation) -> list[int]:
     return amounts
 
 
+@tensor_params("input", "weight")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """2-D cross-correlation, as torch.nn.functional.conv2d."""
     input, unbatched = _batched("conv2d", input, 3)
@@ -187,6 +192,7 @@ def _string_padding(input, padding: str, kernel, stride, dilation):
     return pad(input, amounts), 0
 
 
+@tensor_params("input", "weight")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """1-D convolution, as conv2d over a height-1 image."""
     input, unbatched = _batched("conv1d", input, 2)
@@ -205,6 +211,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return out.squeeze(0) if unbatched else out
 
 
+@tensor_params("input", "weight")
 def conv_transpose2d(
     input,
     weight,
@@ -261,6 +268,7 @@ def _pool_geometry(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -
     return out, extra
 
 
+@tensor_params("input")
 def max_pool2d(
     input,
     kernel_size,
@@ -317,6 +325,7 @@ def _max_indices(position, size, out_size, kernel, stride, padding, dilation):
     return table.gather(2, position.unsqueeze(2)).squeeze(2)
 
 
+@tensor_params("input")
 def max_pool1d(
     input,
     kernel_size,
@@ -358,6 +367,7 @@ def _avg_divisors(size, out_size, kernel, stride, padding, count_include_pad) ->
     return np.outer(rows, cols).astype(np.float32)
 
 
+@tensor_params("input")
 def avg_pool2d(
     input,
     kernel_size,
@@ -388,6 +398,7 @@ def avg_pool2d(
     return out.squeeze(0) if unbatched else out
 
 
+@tensor_params("input")
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     stride = None if stride in (None, ()) else (1, _first(stride))
     out = avg_pool2d(
@@ -412,6 +423,7 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return matrix
 
 
+@tensor_params("input")
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size. Adaptive averaging is linear
     and separable, so it is two small matmuls with constant matrices."""
@@ -426,6 +438,7 @@ def adaptive_avg_pool2d(input, output_size):
     return rows.matmul(input.matmul(cols))
 
 
+@tensor_params("input")
 def adaptive_avg_pool1d(input, output_size):
     size = output_size[0] if isinstance(output_size, (tuple, list)) else output_size
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)

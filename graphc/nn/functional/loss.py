@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import graphc
+from graphc._checks import tensor_params
+from graphc.errors import at_user_line
 from graphc.nn.functional.activation import log_softmax, logsigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -58,6 +60,7 @@ def _check_same_shape(name: str, input, target):
 # -- regression ------------------------------------------------------------------
 
 
+@tensor_params("input", "target")
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean squared error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -66,6 +69,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     return _weighted_reduce(loss, weight, reduction)
 
 
+@tensor_params("input", "target")
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean absolute error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -73,6 +77,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     return _weighted_reduce(loss, weight, reduction)
 
 
+@tensor_params("input", "target")
 def smooth_l1_loss(
     input,
     target,
@@ -90,6 +95,7 @@ def smooth_l1_loss(
     return _reduce(loss, reduction)
 
 
+@tensor_params("input", "target")
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
     """0.5 d^2 where |d| < delta, delta * (|d| - delta/2) elsewhere."""
     d = _abs(input - target)
@@ -111,6 +117,15 @@ def _class_last(x):
 
 
 def _check_targets(name: str, input, target):
+    if target.dtype not in (graphc.int64, graphc.uint8):
+        # torch indexes with int64 (or uint8) only; an int32 or float target
+        # is a mistake worth naming, not something to convert silently.
+        raise RuntimeError(
+            at_user_line(
+                f"{name}: expected target dtype to be Long or Byte (class indices), but got {target.dtype.name}; "
+                "convert it with target.long()"
+            )
+        )
     expected = (input.shape[0],) + tuple(input.shape[2:]) if input.dim() > 1 else ()
     if tuple(target.shape) != expected:
         raise ValueError(
@@ -133,6 +148,7 @@ def _picked_and_weights(log_probs, target, weight, ignore_index: int):
     return -picked, sample_weight
 
 
+@tensor_params("input", "target")
 def nll_loss(
     input,
     target,
@@ -151,6 +167,7 @@ def nll_loss(
     return _reduce_by_sample_weight(nll * sample_weight, sample_weight, reduction, target.shape)
 
 
+@tensor_params("input", "target")
 def cross_entropy(
     input,
     target,
@@ -168,7 +185,7 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.dim() == 1 else 1
     log_probs = log_softmax(input, class_dim)
-    if target.is_floating_point():
+    if target.is_floating_point() and tuple(target.shape) == tuple(input.shape):
         return _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing, class_dim)
     loss = nll_loss(log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0.0:
@@ -186,7 +203,6 @@ def cross_entropy(
 
 
 def _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing, class_dim):
-    _check_same_shape("cross_entropy", log_probs, target)
     classes = log_probs.shape[class_dim]
     if label_smoothing > 0.0:
         target = target * (1.0 - label_smoothing) + label_smoothing / classes
@@ -215,6 +231,7 @@ def _clamped_log(x):
     return graphc.where(positive, graphc.log(safe), graphc.full_like(x, -100.0))
 
 
+@tensor_params("input", "target")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
     """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as in PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -223,6 +240,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _weighted_reduce(loss, weight, reduction)
 
 
+@tensor_params("input", "target")
 def binary_cross_entropy_with_logits(
     input,
     target,
@@ -244,6 +262,7 @@ def binary_cross_entropy_with_logits(
     return _weighted_reduce(loss, weight, reduction)
 
 
+@tensor_params("input", "target")
 def kl_div(
     input,
     target,
@@ -267,6 +286,7 @@ def kl_div(
     return _reduce(loss, reduction)
 
 
+@tensor_params("input", "target")
 def soft_margin_loss(input, target, reduction: str = "mean"):
     """log(1 + exp(-y x))."""
     return _reduce(-logsigmoid(target * input), reduction)
