@@ -41,7 +41,7 @@ import sys
 import numpy as np
 
 import runtime.backends as backends
-from graphc import autograd
+from graphc import _compiled_autograd, autograd
 from graphc.debug import dump
 from graphc.errors import DeviceError, GraphcError
 from graphc.trace import _ACTIVE as _TRACES
@@ -221,26 +221,36 @@ class _Entry:
         if self.device is not None:
             return self._run_on_device(args, kwargs)
         program = self.program
-        sources = program.input_sources
-        positions = self._positions
-        if positions is not None:
-            inputs = [args[i]._value for i in positions]
-            for t in self._state_tensors:
-                inputs.append(t._value)
-        else:
-            inputs = [ref if kind == "arg" else ref._value for kind, ref in sources]
-            for i in self._arg_inputs:
-                inputs[i] = _at_path(args, kwargs, inputs[i])._value
-        for arr in inputs:
-            if type(arr) is not np.ndarray:
-                _check_concrete(program, inputs)
-                break
+        inputs = self._inputs(args, kwargs)
         if self._no_writes:
             outs = self.executable(inputs)
             o = self._single_out
             if o is not None:
                 return self._wrap(outs[o])
             return build_result(program.out_spec, outs, self._wrap)
+        return build_result(program.out_spec, self._execute(args, kwargs, inputs), self._wrap)
+
+    def _inputs(self, args: tuple, kwargs: dict) -> list:
+        """The program's input arrays for a call, in graph-input order."""
+        program = self.program
+        positions = self._positions
+        if positions is not None:
+            inputs = [args[i]._value for i in positions]
+            for t in self._state_tensors:
+                inputs.append(t._value)
+        else:
+            inputs = [ref if kind == "arg" else ref._value for kind, ref in program.input_sources]
+            for i in self._arg_inputs:
+                inputs[i] = _at_path(args, kwargs, inputs[i])._value
+        for arr in inputs:
+            if type(arr) is not np.ndarray:
+                _check_concrete(program, inputs)
+                break
+        return inputs
+
+    def _execute(self, args: tuple, kwargs: dict, inputs: list) -> list:
+        """Run the program on `inputs` and apply its state writes; the output arrays."""
+        sources = self.program.input_sources
         for i in self._aliased:
             arr = inputs[i]
             flags = arr.flags
@@ -257,7 +267,7 @@ class _Entry:
         wrap = self._wrap
         for o, t in self._grad_writes:
             t._grad = None if o is None else wrap(outs[o])
-        return build_result(program.out_spec, outs, wrap)
+        return outs
 
     def _run_on_device(self, args: tuple, kwargs: dict):
         """Run on device storage: no host copies except CPU 0-d inputs."""
@@ -419,10 +429,7 @@ class CompiledFunction:
         if entry is None:
             self._eager_only.add(key)
             self._ready.pop(key, None)
-            dump(
-                1,
-                f"compile {name}: returns tensors that require grad and updates no state: running eagerly",
-            )
+            dump(1, f"compile {name}: returns tensors that require grad on a GPU: running eagerly")
             return self.fn(*args, **kwargs)
         entries.append(entry)
         self._ready[key] = entries
@@ -430,9 +437,12 @@ class CompiledFunction:
 
     def _build(self, args: tuple, kwargs: dict):
         program = trace_program(self.fn, args, kwargs)
-        if program.needs_autograd and not program.state_writes:
-            return None
         device = _on_device(program, args, kwargs)
+        if program.needs_autograd and not any(w.kind == "grad" for w in program.state_writes):
+            # A forward to differentiate later (not a whole training step).
+            if device is not None:
+                return None
+            return _compiled_autograd.build_entry(program, self.backend or "llvm")
         if device is not None:
             if self.backend not in (None, "cuda"):
                 raise DeviceError(

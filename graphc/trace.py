@@ -80,6 +80,10 @@ class TracedProgram:
     needs_autograd: bool = False
     # Modules called during the trace: their train/eval flags were baked in.
     modules: list = field(default_factory=list)
+    # Per result output: the traced tensor's autograd edge (its grad_fn, the
+    # tensor itself when it is a leaf that requires grad, or None); what
+    # graphc/_compiled_autograd.py differentiates.
+    result_edges: list = field(default_factory=list)
 
     @property
     def aliases(self) -> dict:
@@ -104,6 +108,7 @@ class Tracer:
         self._counter = 0
         self.results_need_grad = False
         self.modules: dict = {}  # id -> Module called while tracing
+        self.result_edges: list = []
 
     # -- inputs ----------------------------------------------------------
 
@@ -193,6 +198,7 @@ class Tracer:
             writes,
             self.results_need_grad,
             list(self.modules.values()),
+            self.result_edges,
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):
@@ -204,6 +210,7 @@ class Tracer:
                 return ("tensor", obj)
             outputs.append(obj._value)
             names.append(prefix)
+            self.result_edges.append(obj.grad_fn if obj.grad_fn is not None else (obj if obj.requires_grad else None))
             return ("out", len(outputs) - 1)
         if isinstance(obj, tuple) and hasattr(obj, "_fields"):
             items = [self._flatten(v, outputs, names, f"{prefix}.{k}") for k, v in zip(obj._fields, obj)]
