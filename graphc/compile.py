@@ -25,11 +25,14 @@ device storage (graphc/_device_storage.py): in-place state updates are
 written into the state's device buffers, results come back as CUDA
 tensors, and CPU 0-d values among the inputs (the RNG state, optimizer
 step counters) are uploaded per call and written back when updated. A
-program on CPU tensors uses "llvm". Compiled results do not
-carry autograd history: compile the whole training step (forward, backward
-and the optimizer step) to train. A function that only computes outputs
-that require grad (a forward pass under grad mode, to be differentiated
-later) runs eagerly.
+program on CPU tensors uses "llvm".
+
+Autograd: a function that calls backward() itself (a whole training step)
+is one program whose results carry no autograd history. A function whose
+results require grad (a forward pass under grad mode, to be differentiated
+later) compiles a forward and a backward program
+(graphc/_compiled_autograd.py): its results' grad_fn runs the compiled
+backward. On a GPU such a call runs eagerly.
 """
 
 from __future__ import annotations

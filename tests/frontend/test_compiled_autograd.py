@@ -385,3 +385,36 @@ def test_batchnorm_statistics_update_once_per_forward_not_per_backward():
     for _ in range(3):
         t_model(tx)
     np.testing.assert_allclose(mean_after_forward, t_model.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_backward_inputs_and_nested_keyword_arguments():
+    def f(x, params):
+        return (x @ params["w"] + params["b"]).tanh()
+
+    x_np, w_np, b_np = (RNG.standard_normal(s).astype(np.float32) for s in ((3, 4), (4, 2), (2,)))
+    x = graphc.tensor(x_np, requires_grad=True)
+    w, b = graphc.tensor(w_np, requires_grad=True), graphc.tensor(b_np, requires_grad=True)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
+    out = _compiled_call(graphc.compile(f), x, params={"w": w, "b": b})
+    _zero_grads(x, w, b)
+    out.sum().backward(inputs=[w])
+    assert x.grad is None and b.grad is None
+    f(tx, {"w": tw, "b": tb}).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_freezing_a_parameter_recompiles_without_its_gradient():
+    model = MLP()
+    compiled = graphc.compile(model)
+    x = graphc.randn(4, 12)
+    _compiled_call(compiled, x).sum().backward()
+    model.fc1.weight.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
+    out = _compiled_call(compiled, x)
+    out.sum().backward()
+    assert model.fc1.weight.grad is None
+    frozen = _grads([model.fc1.bias, model.fc2.weight])
+    model.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+    for got, want in zip(frozen, _grads([model.fc1.bias, model.fc2.weight])):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
