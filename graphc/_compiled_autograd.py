@@ -78,6 +78,8 @@ class CompiledBackward(autograd.FunctionNode):
                 cotangents.append(np.zeros(shape, dtype))
                 continue
             value = g._value
+            if isinstance(value, np.generic):
+                value = np.asarray(value)
             if not isinstance(value, np.ndarray):
                 raise GraphcError(
                     "graphc.compile: the gradient of a compiled output must be a concrete CPU tensor, "

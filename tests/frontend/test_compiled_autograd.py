@@ -418,3 +418,23 @@ def test_freezing_a_parameter_recompiles_without_its_gradient():
     model(x).sum().backward()
     for got, want in zip(frozen, _grads([model.fc1.bias, model.fc2.weight])):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_loss_on_a_compiled_model_chains_both_backwards():
+    torch.manual_seed(3)
+    t_model = TorchMLP()
+    g_model = _copy_from_torch(MLP(), t_model)
+    model = graphc.compile(g_model)
+    loss_fn = graphc.compile(lambda out, target: F.cross_entropy(out, target))
+    x_np, y_np = RNG.standard_normal((6, 12)).astype(np.float32), RNG.integers(0, 5, 6)
+    x, y = graphc.tensor(x_np), graphc.tensor(y_np)
+    for _ in range(3):
+        g_model.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+    assert loss.grad_fn.name() == "CompiledFunctionBackward"
+    assert loss.grad_fn.next_functions[0][0].name() == "CompiledFunctionBackward"
+    t_loss = torch.nn.functional.cross_entropy(t_model(torch.tensor(x_np)), torch.tensor(y_np))
+    t_loss.backward()
+    np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-5)
+    _assert_grads_match(list(g_model.named_parameters()), list(t_model.parameters()))
