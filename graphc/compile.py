@@ -432,7 +432,11 @@ class CompiledFunction:
         if entry is None:
             self._eager_only.add(key)
             self._ready.pop(key, None)
-            dump(1, f"compile {name}: returns tensors that require grad on a GPU: running eagerly")
+            dump(
+                1,
+                f"compile {name}: results require grad but their backward is not compiled "
+                "(on a GPU, or no gradient reaches an input): running eagerly",
+            )
             return self.fn(*args, **kwargs)
         entries.append(entry)
         self._ready[key] = entries

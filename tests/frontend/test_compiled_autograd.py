@@ -264,20 +264,21 @@ def test_autograd_grad_and_retain_grad_on_compiled_outputs():
 def test_second_backward_raises_unless_retain_graph():
     model = MLP()
     x = graphc.randn(3, 12)
-    compiled = graphc.compile(model)
-    out = _compiled_call(compiled, x)
-    loss = out.sum()
+    # The compiled node is the root: its own residuals decide, not an eager record's.
+    compiled = graphc.compile(lambda v: model(v).sum())
+    loss = _compiled_call(compiled, x)
     loss.backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
 
-    out = compiled(x)
-    loss = out.sum()
+    loss = compiled(x)
     model.zero_grad()
     loss.backward(retain_graph=True)
     once = model.fc1.weight.grad.numpy().copy()
     loss.backward()
     np.testing.assert_allclose(model.fc1.weight.grad.numpy(), 2 * once, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
 
 
 def test_double_backward_through_a_compiled_forward_is_a_clear_error():
