@@ -125,11 +125,17 @@ def _symbolic_backward(program) -> tuple[list[Node], list[int], dict[Node, Node]
         at_input[value] = g if prev is None else autodiff.emit(Op.ADD, prev, g)
 
     cotangents, result_outputs = [], []
+    # Input nodes are hash-consed by name: a cotangent's must be new.
+    taken = {n.attrs["name"] for n in graph.inputs}
     for i, edge in enumerate(program.result_edges):
         if edge is None:
             continue
         out = graph.outputs[i]
-        c = input_node(f"grad_{graph.output_names[i]}", out.shape, out.dtype)
+        name = f"grad_{graph.output_names[i]}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        c = input_node(name, out.shape, out.dtype)
         cotangents.append(c)
         result_outputs.append(i)
         send(edge, out, c)
@@ -214,8 +220,8 @@ class AutogradEntry:
         inputs = base._inputs(args, kwargs)
         copies = {i: np.array(inputs[i]) for kind, i, copy in self.saved if copy}
         sources = self.program.input_sources
-        # The edges before the call: a state write may not change them, but
-        # read them while the inputs are as the trace saw them.
+        # Where each input's gradient goes, read while the inputs are as
+        # the trace saw them (before any state write).
         edges = []
         for i in self.wrt:
             kind, ref = sources[i]

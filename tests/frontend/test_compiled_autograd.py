@@ -439,3 +439,13 @@ def test_compiled_loss_on_a_compiled_model_chains_both_backwards():
     t_loss.backward()
     np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-5)
     _assert_grads_match(list(g_model.named_parameters()), list(t_model.parameters()))
+
+
+def test_an_argument_named_like_a_cotangent_does_not_clash():
+    def f(grad_out):
+        return grad_out * 2
+
+    x = graphc.randn(3, requires_grad=True)
+    out = _compiled_call(graphc.compile(f), x)
+    out.backward(graphc.ones(3))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 2.0, np.float32))
