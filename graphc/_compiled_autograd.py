@@ -27,8 +27,9 @@ autograd does. The residuals are freed by a backward without
 `create_graph=True` (double backward) through a compiled node raises:
 the backward program's results have no autograd history.
 
-Not handled here (graphc.compile runs such calls eagerly): programs on a
-GPU, and traces whose records are incomplete.
+On a GPU both programs run on device storage (as graphc.compile's other
+programs do): residuals stay on the device, and output gradients are
+uploaded when they come from the host.
 """
 
 from __future__ import annotations
@@ -71,26 +72,12 @@ class CompiledBackward(autograd.FunctionNode):
             raise RuntimeError(_CREATE_GRAPH)
         if self.saved is None:
             raise RuntimeError(autograd._FREED)
-        cotangents = []
-        for i, (shape, dtype) in enumerate(self.entry.cotangent_types):
-            g = grads.get(i)
-            if g is None:  # this output got no gradient: it contributes zero
-                cotangents.append(np.zeros(shape, dtype))
-                continue
-            value = g._value
-            if isinstance(value, np.generic):
-                value = np.asarray(value)
-            if not isinstance(value, np.ndarray):
-                raise GraphcError(
-                    "graphc.compile: the gradient of a compiled output must be a concrete CPU tensor, "
-                    f"got {type(value).__name__}"
-                )
-            cotangents.append(value if value.dtype == dtype else value.astype(dtype))
-        outs = self.entry.backward(self.saved + cotangents)
+        entry = self.entry
+        cotangents = [entry.cotangent_value(grads.get(i), i) for i in range(len(entry.cotangent_types))]
+        outs = entry.run_backward(self.saved + cotangents)
         if not retain_graph:
             self.saved = None
-        wrap = _tensor_class()._from_numpy
-        return tuple(wrap(o) for o in outs)
+        return outs
 
 
 def _tensor_class():
@@ -159,9 +146,18 @@ def _symbolic_backward(program) -> tuple[list[Node], list[int], dict[Node, Node]
 # the cache entry
 
 
-def build_entry(program, backend: str):
-    """A compiled forward+backward entry for `program`, or None when it
-    must run eagerly (see the module doc)."""
+def _compile(graph: Graph, backend: str, device, aliases=None):
+    if device is None:
+        return backends.compile_graph(graph, backend, aliases)
+    from graphc._device_storage import runtime
+
+    return runtime().compile_graph(graph, aliases or {})
+
+
+def build_entry(program, backend: str, device=None):
+    """A compiled forward+backward entry for `program` (run on `device`, a
+    GPU, or on the host when None), or None when no gradient reaches an
+    input of the trace."""
     cotangents, result_outputs, at_input = _symbolic_backward(program)
     graph = program.graph
     wrt = [i for i, n in enumerate(graph.inputs) if n in at_input]
@@ -178,24 +174,26 @@ def build_entry(program, backend: str):
         graph.output_names + tuple(f"saved{i}" for i in range(len(extra))),
     )
     program = dataclasses.replace(program, graph=forward, result_edges=[])
-    executable = backends.compile_graph(forward, backend, program.aliases)
-    backward = backends.compile_graph(split.backward, backend)
+    executable = _compile(forward, backend, device, program.aliases)
+    backward = _compile(split.backward, backend, device)
     n_outputs = len(graph.outputs)
     extra_at = {r: n_outputs + k for k, r in enumerate(extra)}
     saved = [("input", input_index[r]) if r in input_index else ("output", extra_at[r]) for r in split.residuals]
-    return AutogradEntry(program, executable, backward, saved, wrt, result_outputs, cotangents)
+    return AutogradEntry(program, executable, backward, saved, wrt, result_outputs, cotangents, device)
 
 
 class AutogradEntry:
     """A compiled forward whose results carry a CompiledBackward node; the
     rest (inputs, state writes, staleness) is graphc.compile's `_Entry`."""
 
-    def __init__(self, program, executable, backward, saved, wrt, result_outputs, cotangents):
+    def __init__(self, program, executable, backward, saved, wrt, result_outputs, cotangents, device=None):
         from graphc.compile import _Entry
 
-        self.base = _Entry(program, executable)
+        self.base = _Entry(program, executable, device)
         self.program = program
         self.backward = backward
+        # The GPU both programs run on (None: the host).
+        self.device = device
         # Where each residual comes from: ("input", i) or ("output", j). An
         # input the forward updates in place is saved as a copy.
         aliased = set(program.aliases.values())
@@ -207,6 +205,41 @@ class AutogradEntry:
         self.requires_grad = [(t, t.requires_grad) for t in state]
         self.static = False
 
+    def cotangent_value(self, g, index: int):
+        """The array for output `index`'s gradient `g` (zeros when None) where
+        the backward program reads it: the host, or the program's device."""
+        shape, dtype = self.cotangent_types[index]
+        value = np.zeros(shape, dtype) if g is None else g._value
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        if self.device is not None:
+            from graphc import _device_storage as ds
+
+            if isinstance(value, np.ndarray):
+                return ds.to_device(value.astype(dtype, copy=False), self.device)
+            if isinstance(value, ds.DeviceArray) and value.device == self.device and value.dtype == dtype:
+                return value
+        elif isinstance(value, np.ndarray):
+            return value if value.dtype == dtype else value.astype(dtype)
+        raise GraphcError(
+            f"graphc.compile: the gradient of a compiled output must be a concrete {dtype} tensor on "
+            f"{self.device or 'cpu'}, got {type(value).__name__}"
+        )
+
+    def run_backward(self, inputs: list) -> tuple:
+        """The backward program's gradients (Tensors) for residuals + cotangents."""
+        Tensor = _tensor_class()
+        if self.device is None:
+            return tuple(Tensor._from_numpy(o) for o in self.backward(inputs))
+        from graphc import _device_storage as ds
+
+        buffers = self.backward.run_device([v.buffer for v in inputs])
+        rt = ds.runtime()
+        nodes = self.backward.graph.outputs
+        return tuple(
+            Tensor._wrap(ds.DeviceArray(b, n.shape, n.dtype.np, self.device, rt)) for b, n in zip(buffers, nodes)
+        )
+
     def stale_reason(self) -> str | None:
         for t, flag in self.requires_grad:
             if t.requires_grad != flag:
@@ -217,8 +250,11 @@ class AutogradEntry:
         from graphc.compile import _at_path
 
         base = self.base
-        inputs = base._inputs(args, kwargs)
-        copies = {i: np.array(inputs[i]) for kind, i, copy in self.saved if copy}
+        if self.device is None:
+            inputs = base._inputs(args, kwargs)
+        else:
+            inputs = base._device_inputs(args, kwargs)
+        copies = {i: inputs[i].copy() for kind, i, copy in self.saved if copy}
         sources = self.program.input_sources
         # Where each input's gradient goes, read while the inputs are as
         # the trace saw them (before any state write).
@@ -227,11 +263,13 @@ class AutogradEntry:
             kind, ref = sources[i]
             t = _at_path(args, kwargs, ref) if kind == "arg" else ref
             edges.append(t.grad_fn if t.grad_fn is not None else t)
-        outs = base._execute(args, kwargs, inputs)
+        if self.device is None:
+            outs, wrap = base._execute(args, kwargs, inputs), base._wrap
+        else:
+            outs, wrap = base._execute_on_device(inputs), _tensor_class()._wrap
         saved = [copies[i] if copy else inputs[i] if kind == "input" else outs[i] for kind, i, copy in self.saved]
         node = CompiledBackward(self, tuple(edges), saved)
         results = []
-        wrap = base._wrap
         for o in range(self.program.n_results):
             t = wrap(outs[o])
             k = self.slot_of.get(o)

@@ -32,7 +32,7 @@ is one program whose results carry no autograd history. A function whose
 results require grad (a forward pass under grad mode, to be differentiated
 later) compiles a forward and a backward program
 (graphc/_compiled_autograd.py): its results' grad_fn runs the compiled
-backward. On a GPU such a call runs eagerly.
+backward.
 """
 
 from __future__ import annotations
@@ -274,11 +274,17 @@ class _Entry:
 
     def _run_on_device(self, args: tuple, kwargs: dict):
         """Run on device storage: no host copies except CPU 0-d inputs."""
-        from graphc import _device_storage as ds
         from graphc.tensor import Tensor
 
+        outs = self._execute_on_device(self._device_inputs(args, kwargs))
+        return build_result(self.program.out_spec, outs, Tensor._wrap)
+
+    def _device_inputs(self, args: tuple, kwargs: dict) -> list:
+        """The program's input device arrays; CPU 0-d values are uploaded."""
+        from graphc import _device_storage as ds
+
         program, dev = self.program, self.device
-        tensors, values = [], []
+        values = []
         for i, (kind, ref) in enumerate(program.input_sources):
             t = _at_path(args, kwargs, ref) if kind == "arg" else ref
             v = t._value
@@ -294,8 +300,16 @@ class _Entry:
                 raise GraphcError(
                     f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
                 )
-            tensors.append(t)
             values.append(v)
+        return values
+
+    def _execute_on_device(self, values: list) -> list:
+        """Run the program on `values` (from _device_inputs) and apply its
+        state writes; the output device arrays."""
+        from graphc import _device_storage as ds
+        from graphc.tensor import Tensor
+
+        program, dev = self.program, self.device
         buffers = self.executable.run_device([v.buffer for v in values])
         rt = ds.runtime()
         outs = [
@@ -318,7 +332,7 @@ class _Entry:
                 g = outs[w.output]
                 on_host = not isinstance(w.tensor._value, ds.DeviceArray)
                 w.tensor._grad = Tensor._wrap(ds.to_host(g) if on_host else g)
-        return build_result(program.out_spec, outs, Tensor._wrap)
+        return outs
 
 
 def _check_concrete(program, inputs: list) -> None:
@@ -434,8 +448,7 @@ class CompiledFunction:
             self._ready.pop(key, None)
             dump(
                 1,
-                f"compile {name}: results require grad but their backward is not compiled "
-                "(on a GPU, or no gradient reaches an input): running eagerly",
+                f"compile {name}: results require grad but no gradient reaches an input: running eagerly",
             )
             return self.fn(*args, **kwargs)
         entries.append(entry)
@@ -445,17 +458,15 @@ class CompiledFunction:
     def _build(self, args: tuple, kwargs: dict):
         program = trace_program(self.fn, args, kwargs)
         device = _on_device(program, args, kwargs)
+        if device is not None and self.backend not in (None, "cuda"):
+            raise DeviceError(
+                f"graphc.compile: backend {self.backend!r} runs on the CPU but the inputs are on {device}; "
+                "leave the backend unset (or pass backend='cuda'), or move the tensors with .cpu()"
+            )
         if program.needs_autograd and not any(w.kind == "grad" for w in program.state_writes):
             # A forward to differentiate later (not a whole training step).
-            if device is not None:
-                return None
-            return _compiled_autograd.build_entry(program, self.backend or "llvm")
+            return _compiled_autograd.build_entry(program, self.backend or "llvm", device)
         if device is not None:
-            if self.backend not in (None, "cuda"):
-                raise DeviceError(
-                    f"graphc.compile: backend {self.backend!r} runs on the CPU but the inputs are on {device}; "
-                    "leave the backend unset (or pass backend='cuda'), or move the tensors with .cpu()"
-                )
             from graphc._device_storage import runtime
 
             executable = runtime().compile_graph(program.graph, program.aliases)
