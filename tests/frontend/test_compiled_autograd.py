@@ -449,3 +449,21 @@ def test_an_argument_named_like_a_cotangent_does_not_clash():
     out = _compiled_call(graphc.compile(f), x)
     out.backward(graphc.ones(3))
     np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 2.0, np.float32))
+
+
+def test_copies_and_in_place_ops_on_compiled_outputs_keep_the_gradient():
+    x_np = RNG.standard_normal(5).astype(np.float32)
+    x, tx = graphc.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    compiled = graphc.compile(lambda v: v.sin())
+    out = _compiled_call(compiled, x)
+    copied, sliced = graphc.zeros(5), graphc.zeros(5)
+    copied.copy_(out)
+    sliced[:] = out
+    activated = compiled(x).relu_()
+    x.grad = None
+    (copied.sum() + sliced.sum() + (activated * 3).sum()).backward()
+    t_copied, t_sliced = torch.zeros(5), torch.zeros(5)
+    t_copied.copy_(tx.sin())
+    t_sliced[:] = tx.sin()
+    (t_copied.sum() + t_sliced.sum() + (tx.sin().relu_() * 3).sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
