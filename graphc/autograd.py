@@ -7,6 +7,12 @@ reverse topological order and applies the VJP rule of each primitive from
 `passes.autodiff.VJP` to Tensors: the same rules the compile-time autodiff
 pass applies to IR nodes. Under tracing the tensors are symbolic, so the
 same walk builds the backward graph.
+
+A `FunctionNode` is a backward node with several outputs whose backward is
+not one VJP rule (graphc.compile's compiled forward: its backward is a
+compiled program). Each of its output tensors has an `OutputSlot` as
+`grad_fn`; the engine gathers the cotangents of all slots of a node, then
+calls the node's `apply` once.
 """
 
 from __future__ import annotations
@@ -239,6 +245,56 @@ class Record:
         return autodiff.VJPContext(srcs, out, self.attrs)
 
 
+class FunctionNode:
+    """A backward node with several outputs (see the module doc).
+
+    Subclasses set `edges` (where the cotangent of each differentiable
+    input goes, as in `Record.edges`) and implement `apply`."""
+
+    edges: tuple = ()
+
+    def apply(self, grads: dict, retain_graph: bool, create_graph: bool) -> tuple:
+        """Cotangents, one (or None) per edge, from `grads`: output index ->
+        cotangent Tensor, for the outputs that received one."""
+        raise NotImplementedError
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((e, 0) for e in self.edges)
+
+
+class OutputSlot:
+    """The `grad_fn` of output `index` of a FunctionNode `node`."""
+
+    __slots__ = ("__weakref__", "index", "node", "retain")
+
+    def __init__(self, node: FunctionNode, index: int):
+        self.node = node
+        self.index = index
+        self.retain = None
+
+    def name(self) -> str:
+        return self.node.name()
+
+    def __repr__(self) -> str:
+        return repr(self.node)
+
+    @property
+    def next_functions(self) -> tuple:
+        return self.node.next_functions
+
+
+def _function_of(edge):
+    """The node that runs for `edge`: a slot's FunctionNode, else the edge."""
+    return edge.node if isinstance(edge, OutputSlot) else edge
+
+
 def record(op: Op, attrs: dict, srcs, out) -> None:
     """Attach a backward record for `out = op(srcs)` (called by Tensor._emit)."""
     out.grad_fn = Record(op, attrs, srcs, out)
@@ -260,7 +316,8 @@ def _topo_records(roots) -> list:
             seen.add(id(rec))
             stack.append((rec, True))
             for e in rec.edges:
-                if isinstance(e, Record) and id(e) not in seen:
+                e = _function_of(e)
+                if isinstance(e, (Record, FunctionNode)) and id(e) not in seen:
                     stack.append((e, False))
     order.reverse()
     return order
@@ -272,8 +329,8 @@ def _add(a, b):
 
 def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
     """Propagate `grads` from `roots`. Without `capture`, accumulate into the
-    leaves' `.grad`; with it (a dict keyed by id of Record or leaf tensor),
-    fill in the captured cotangents instead and touch no `.grad`."""
+    leaves' `.grad`; with it (a dict keyed by id of Record, OutputSlot or
+    leaf tensor), fill in the captured cotangents instead and touch no `.grad`."""
     cot: dict[int, object] = {}
     leaf_cot: dict[int, tuple] = {}
 
@@ -281,11 +338,16 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
         g = _on_device_of(edge, g)
         if isinstance(edge, Record):
             cot[id(edge)] = _add(cot.get(id(edge)), g)
+        elif isinstance(edge, OutputSlot):
+            # A FunctionNode gathers its cotangents per output: index -> (slot, sum).
+            slots = cot.setdefault(id(edge.node), {})
+            prev = slots.get(edge.index, (edge, None))[1]
+            slots[edge.index] = (edge, _add(prev, g))
         else:
             prev = leaf_cot.get(id(edge), (edge, None))[1]
             leaf_cot[id(edge)] = (edge, _add(prev, g))
 
-    records = [r.grad_fn for r in roots if r.grad_fn is not None]
+    records = [_function_of(r.grad_fn) for r in roots if r.grad_fn is not None]
     for root, g in zip(roots, grads):
         send(root.grad_fn if root.grad_fn is not None else root, g)
     with set_grad_enabled(create_graph):
@@ -293,23 +355,42 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
             g = cot.pop(id(rec), None)
             if g is None:
                 continue
-            if capture is not None and id(rec) in capture:
-                capture[id(rec)] = g
-            if rec.retain is not None and capture is None:
-                _retain(rec, g, create_graph)
-            ctx = rec.context()
-            cots = autodiff.apply_vjp(rec.op, ctx.srcs, ctx.out, ctx.attrs, g)
+            if isinstance(rec, Record):
+                cots = _record_step(rec, g, retain_graph, create_graph, capture)
+            else:
+                cots = _node_step(rec, g, retain_graph, create_graph, capture)
             for edge, c in zip(rec.edges, cots):
                 if edge is not None and c is not None:
                     send(edge, c)
-            if not retain_graph:
-                rec.saved = None
         for key, (leaf, g) in leaf_cot.items():
             if capture is not None:
                 if key in capture:
                     capture[key] = g
             else:
                 _accumulate(leaf, g, create_graph)
+
+
+def _record_step(rec: Record, g, retain_graph: bool, create_graph: bool, capture) -> tuple:
+    """The cotangents of a Record's operands, given its output's `g`."""
+    if capture is not None and id(rec) in capture:
+        capture[id(rec)] = g
+    if rec.retain is not None and capture is None:
+        _retain(rec, g, create_graph)
+    ctx = rec.context()
+    cots = autodiff.apply_vjp(rec.op, ctx.srcs, ctx.out, ctx.attrs, g)
+    if not retain_graph:
+        rec.saved = None
+    return cots
+
+
+def _node_step(node: FunctionNode, slots: dict, retain_graph: bool, create_graph: bool, capture) -> tuple:
+    """The cotangents of a FunctionNode's edges, given its outputs' (slot, g)."""
+    for slot, g in slots.values():
+        if capture is not None and id(slot) in capture:
+            capture[id(slot)] = g
+        if slot.retain is not None and capture is None:
+            _retain(slot, g, create_graph)
+    return node.apply({i: g for i, (_, g) in slots.items()}, retain_graph, create_graph)
 
 
 def _retain(rec: Record, g, create_graph: bool) -> None:
@@ -335,6 +416,8 @@ def _accumulate(t, g, create_graph: bool) -> None:
 def _on_device_of(edge, g):
     """`g` on the device of the value it is the cotangent of (a tensor moved
     between devices sends its gradient back to where it came from)."""
+    if isinstance(edge, OutputSlot):
+        return g  # FunctionNodes place their cotangents themselves
     value = edge.out_value if isinstance(edge, Record) else edge._value
     if g.is_symbolic or not isinstance(value, (np.ndarray, DeviceArray)):
         return g  # under a trace devices are labels only
@@ -447,6 +530,8 @@ def grad(
 
 
 __all__ = [
+    "FunctionNode",
+    "OutputSlot",
     "Record",
     "backward",
     "enable_grad",

@@ -30,11 +30,14 @@ device storage (graphc/_device_storage.py): in-place state updates are
 written into the state's device buffers, results come back as CUDA
 tensors, and CPU 0-d values among the inputs (the RNG state, optimizer
 step counters) are uploaded per call and written back when updated. A
-program on CPU tensors uses "llvm". Compiled results do not
-carry autograd history: compile the whole training step (forward, backward
-and the optimizer step) to train. A function that only computes outputs
-that require grad (a forward pass under grad mode, to be differentiated
-later) runs eagerly.
+program on CPU tensors uses "llvm".
+
+Autograd: a function that calls backward() itself (a whole training step)
+is one program whose results carry no autograd history. A function whose
+results require grad (a forward pass under grad mode, to be differentiated
+later) compiles a forward and a backward program
+(graphc/_compiled_autograd.py): its results' grad_fn runs the compiled
+backward.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import sys
 import numpy as np
 
 import runtime.backends as backends
-from graphc import _guards, autograd
+from graphc import _compiled_autograd, _guards, autograd
 from graphc.debug import dump
 from graphc.errors import DeviceError, GraphcError, at_user_line
 from graphc.trace import _ACTIVE as _TRACES
@@ -238,26 +241,36 @@ class _Entry:
         if self.device is not None:
             return self._run_on_device(args, kwargs)
         program = self.program
-        sources = program.input_sources
-        positions = self._positions
-        if positions is not None:
-            inputs = [args[i]._value for i in positions]
-            for t in self._state_tensors:
-                inputs.append(t._value)
-        else:
-            inputs = [ref if kind == "arg" else ref._value for kind, ref in sources]
-            for i in self._arg_inputs:
-                inputs[i] = _at_path(args, kwargs, inputs[i])._value
-        for arr in inputs:
-            if type(arr) is not np.ndarray:
-                _check_concrete(program, inputs)
-                break
+        inputs = self._inputs(args, kwargs)
         if self._no_writes:
             outs = self.executable(inputs)
             o = self._single_out
             if o is not None:
                 return self._wrap(outs[o])
             return build_result(program.out_spec, outs, self._wrap)
+        return build_result(program.out_spec, self._execute(args, kwargs, inputs), self._wrap)
+
+    def _inputs(self, args: tuple, kwargs: dict) -> list:
+        """The program's input arrays for a call, in graph-input order."""
+        program = self.program
+        positions = self._positions
+        if positions is not None:
+            inputs = [args[i]._value for i in positions]
+            for t in self._state_tensors:
+                inputs.append(t._value)
+        else:
+            inputs = [ref if kind == "arg" else ref._value for kind, ref in program.input_sources]
+            for i in self._arg_inputs:
+                inputs[i] = _at_path(args, kwargs, inputs[i])._value
+        for arr in inputs:
+            if type(arr) is not np.ndarray:
+                _check_concrete(program, inputs)
+                break
+        return inputs
+
+    def _execute(self, args: tuple, kwargs: dict, inputs: list) -> list:
+        """Run the program on `inputs` and apply its state writes; the output arrays."""
+        sources = self.program.input_sources
         for i in self._aliased:
             arr = inputs[i]
             flags = arr.flags
@@ -274,15 +287,21 @@ class _Entry:
         wrap = self._wrap
         for o, t in self._grad_writes:
             t._grad = None if o is None else wrap(outs[o])
-        return build_result(program.out_spec, outs, wrap)
+        return outs
 
     def _run_on_device(self, args: tuple, kwargs: dict):
         """Run on device storage: no host copies except CPU 0-d inputs."""
-        from graphc import _device_storage as ds
         from graphc.tensor import Tensor
 
+        outs = self._execute_on_device(self._device_inputs(args, kwargs))
+        return build_result(self.program.out_spec, outs, Tensor._wrap)
+
+    def _device_inputs(self, args: tuple, kwargs: dict) -> list:
+        """The program's input device arrays; CPU 0-d values are uploaded."""
+        from graphc import _device_storage as ds
+
         program, dev = self.program, self.device
-        tensors, values = [], []
+        values = []
         for i, (kind, ref) in enumerate(program.input_sources):
             t = _at_path(args, kwargs, ref) if kind == "arg" else ref
             v = t._value
@@ -298,8 +317,16 @@ class _Entry:
                 raise GraphcError(
                     f"graphc.compile: input {program.graph.inputs[i].attrs['name']} is not a concrete tensor"
                 )
-            tensors.append(t)
             values.append(v)
+        return values
+
+    def _execute_on_device(self, values: list) -> list:
+        """Run the program on `values` (from _device_inputs) and apply its
+        state writes; the output device arrays."""
+        from graphc import _device_storage as ds
+        from graphc.tensor import Tensor
+
+        program, dev = self.program, self.device
         buffers = self.executable.run_device([v.buffer for v in values])
         rt = ds.runtime()
         outs = [
@@ -322,7 +349,7 @@ class _Entry:
                 g = outs[w.output]
                 on_host = not isinstance(w.tensor._value, ds.DeviceArray)
                 w.tensor._grad = Tensor._wrap(ds.to_host(g) if on_host else g)
-        return build_result(program.out_spec, outs, Tensor._wrap)
+        return outs
 
 
 def _check_concrete(program, inputs: list) -> None:
@@ -438,7 +465,7 @@ class CompiledFunction:
             self._ready.pop(key, None)
             dump(
                 1,
-                f"compile {name}: returns tensors that require grad and updates no state: running eagerly",
+                f"compile {name}: results require grad but no gradient reaches an input: running eagerly",
             )
             return self.fn(*args, **kwargs)
         if len(entries) >= MAX_PROGRAMS_PER_SIGNATURE:
@@ -453,17 +480,18 @@ class CompiledFunction:
     def _build(self, args: tuple, kwargs: dict):
         guards = _guards.record(self.fn)  # before the trace: the values it reads
         program = trace_program(self.fn, args, kwargs)
-        if program.needs_autograd and not program.state_writes:
-            return None
         guards.versions = list(program.concrete_reads)
         guards = guards if len(guards) else None
         device = _on_device(program, args, kwargs)
+        if device is not None and self.backend not in (None, "cuda"):
+            raise DeviceError(
+                f"graphc.compile: backend {self.backend!r} runs on the CPU but the inputs are on {device}; "
+                "leave the backend unset (or pass backend='cuda'), or move the tensors with .cpu()"
+            )
+        if program.needs_autograd and not any(w.kind == "grad" for w in program.state_writes):
+            # A forward to differentiate later (not a whole training step).
+            return _compiled_autograd.build_entry(program, self.backend or "llvm", device, guards)
         if device is not None:
-            if self.backend not in (None, "cuda"):
-                raise DeviceError(
-                    f"graphc.compile: backend {self.backend!r} runs on the CPU but the inputs are on {device}; "
-                    "leave the backend unset (or pass backend='cuda'), or move the tensors with .cpu()"
-                )
             from graphc._device_storage import runtime
 
             executable = runtime().compile_graph(program.graph, program.aliases)

@@ -582,7 +582,9 @@ class Tensor:
         if recording:
             self.grad_fn = result.grad_fn
             self._requires_grad = True
-            if self.grad_fn is not None:
+            # A Record points at its output (an OutputSlot's node keeps no
+            # output: nothing to repoint).
+            if isinstance(self.grad_fn, autograd.Record):
                 self.grad_fn.adopt_output(self)
         return self
 

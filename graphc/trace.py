@@ -83,6 +83,10 @@ class TracedProgram:
     # (tensor, version) of concrete tensors whose values the trace read as
     # Python data (.item(), .tolist()): those values were baked in.
     concrete_reads: list = field(default_factory=list)
+    # Per result output: the traced tensor's autograd edge (its grad_fn, the
+    # tensor itself when it is a leaf that requires grad, or None); what
+    # graphc/_compiled_autograd.py differentiates.
+    result_edges: list = field(default_factory=list)
 
     @property
     def aliases(self) -> dict:
@@ -108,6 +112,7 @@ class Tracer:
         self.results_need_grad = False
         self.modules: dict = {}  # id -> Module called while tracing
         self.concrete_reads: dict = {}  # id -> (tensor, version when read)
+        self.result_edges: list = []
 
     # -- inputs ----------------------------------------------------------
 
@@ -202,6 +207,7 @@ class Tracer:
             self.results_need_grad,
             list(self.modules.values()),
             list(self.concrete_reads.values()),
+            self.result_edges,
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):
@@ -213,6 +219,7 @@ class Tracer:
                 return ("tensor", obj)
             outputs.append(obj._value)
             names.append(prefix)
+            self.result_edges.append(obj.grad_fn if obj.grad_fn is not None else (obj if obj.requires_grad else None))
             return ("out", len(outputs) - 1)
         if isinstance(obj, tuple) and hasattr(obj, "_fields"):
             items = [self._flatten(v, outputs, names, f"{prefix}.{k}") for k, v in zip(obj._fields, obj)]

@@ -274,3 +274,21 @@ def test_record_lists_globals_loaded_by_name_only():
     guards = _guards.record(uses)
     assert sorted(name for _, name, _ in guards.globals) == ["FACTOR", "SCALE", "math"]
     assert guards.cells == []
+
+
+def test_guards_hold_for_compiled_forward_and_backward(monkeypatch):
+    # A call whose results require grad compiles a forward and a backward
+    # program (graphc/_compiled_autograd.py): a changed global rebuilds both.
+    compiled = graphc.compile(scaled)
+    arr = np.linspace(-1.0, 1.0, 6, dtype=np.float32)
+    for scale in (2.0, 2.0, 2.0, 3.0, 3.0):
+        monkeypatch.setattr(THIS, "SCALE", scale)
+        gx = graphc.tensor(arr, requires_grad=True)
+        tx = torch.tensor(arr, requires_grad=True)
+        out = compiled(gx)
+        assert out.grad_fn is not None
+        (out * out).sum().backward()
+        (tx * scale * tx * scale).sum().backward()
+        assert_same(out.detach(), (tx * scale).detach())
+        assert_same(gx.grad, tx.grad)
+    assert _programs(compiled) == 2

@@ -227,7 +227,7 @@ def test_compile_unknown_backend_is_a_clear_error():
         graphc.compile(lambda x: x, backend="no-such")
 
 
-def test_forward_needing_autograd_runs_eagerly():
+def test_forward_needing_autograd_compiles_its_backward():
     model = TinyMLP(3)
     compiled = graphc.compile(model, backend="interp")
     x = graphc.randn(2, 4)
@@ -235,6 +235,7 @@ def test_forward_needing_autograd_runs_eagerly():
         out = compiled(x)
         out.sum().backward()
     assert out.requires_grad and model.w1.grad is not None
+    assert out.grad_fn.name() == "CompiledFunctionBackward"
     with graphc.no_grad():
         compiled(x)
         np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-6)
