@@ -29,6 +29,16 @@ class ShapeError(GraphcError):
     line up dimensions, or transpose a matmul operand."""
 
 
+class InputShapeError(ShapeError, ValueError):
+    """A layer or functional op got an input of the wrong rank or size
+    (`nn.Linear` in_features, conv channels, normalized_shape ...).
+
+    PyTorch raises RuntimeError for most of these and ValueError for some
+    (BatchNorm's rank); this class is both, so either `except` clause
+    catches it. Fix: check the layer's constructor arguments against the
+    input shape named in the message."""
+
+
 class DTypeError(GraphcError, TypeError):
     """An op does not accept the operand dtypes given (e.g. `mean` of an
     integer tensor, `~` of a float tensor). Fix: cast with `.float()`,

@@ -7,6 +7,7 @@ import math
 import graphc
 import graphc.nn.functional as F
 from graphc._checks import require_tensor
+from graphc.errors import InputShapeError
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -87,7 +88,7 @@ class _ConvNd(Module):
         n = self._dims
         if input.dim() not in (n + 1, n + 2) or input.shape[-n - 1] != self.in_channels:
             layout = "[N, C, L]" if n == 1 else "[N, C, H, W]"
-            raise ValueError(
+            raise InputShapeError(
                 f"{self._get_name()}: expected input {layout} with C=in_channels={self.in_channels}, "
                 f"got input of shape {tuple(input.shape)}"
             )

@@ -7,6 +7,7 @@ import math
 import graphc
 import graphc.nn.functional as F
 from graphc._checks import require_tensor
+from graphc.errors import InputShapeError
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -16,7 +17,7 @@ def check_last_dim(layer: Module, input, expected: int, what: str = "in_features
     """Raise a clear error when `input` is not a tensor whose last dim is `expected`."""
     require_tensor(layer._get_name(), "input", 1, input)
     if input.dim() == 0 or input.shape[-1] != expected:
-        raise ValueError(
+        raise InputShapeError(
             f"{layer._get_name()}: expected input with last dimension {what}={expected}, "
             f"got input of shape {tuple(input.shape)}"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphc
 import graphc.nn.functional as F
+from graphc.errors import InputShapeError
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -66,7 +67,7 @@ class _BatchNorm(Module):
 
     def _check_input(self, input) -> None:
         if input.dim() not in self._valid_dims or input.shape[1] != self.num_features:
-            raise ValueError(
+            raise InputShapeError(
                 f"{self._get_name()}: expected {' or '.join(f'{d}-D' for d in self._valid_dims)} input "
                 f"with {self.num_features} channels in dim 1, got input of shape {tuple(input.shape)}"
             )
@@ -135,7 +136,7 @@ class LayerNorm(Module):
     def forward(self, input):
         n = len(self.normalized_shape)
         if tuple(input.shape[-n:]) != self.normalized_shape or input.dim() < n:
-            raise ValueError(
+            raise InputShapeError(
                 f"LayerNorm: expected input ending in normalized_shape {self.normalized_shape}, "
                 f"got input of shape {tuple(input.shape)}"
             )
@@ -176,7 +177,7 @@ class GroupNorm(Module):
 
     def forward(self, input):
         if input.dim() < 2 or input.shape[1] != self.num_channels:
-            raise ValueError(
+            raise InputShapeError(
                 f"GroupNorm: expected input [N, {self.num_channels}, ...], got input of shape {tuple(input.shape)}"
             )
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -12,6 +12,7 @@ import math
 
 import graphc
 import graphc.nn.functional as F
+from graphc.errors import InputShapeError
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -76,7 +77,7 @@ class RNNBase(Module):
     def _check_input(self, input) -> bool:
         """Validate the input; return True when it is unbatched (2-D)."""
         if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
-            raise ValueError(
+            raise InputShapeError(
                 f"{self._get_name()}: expected input of shape (L, N, {self.input_size}) "
                 f"{'(batch_first) (N, L, ...)' if self.batch_first else ''} or (L, {self.input_size}), "
                 f"got input of shape {tuple(input.shape)}"

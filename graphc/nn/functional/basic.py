@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphc
 from graphc._checks import tensor_params
+from graphc.errors import InputShapeError
 
 
 @tensor_params("input", "weight")
@@ -109,7 +110,7 @@ def batch_norm(
     Otherwise the running statistics are used.
     """
     if input.dim() < 2:
-        raise ValueError(f"batch_norm: expected at least 2-D input, got shape {tuple(input.shape)}")
+        raise InputShapeError(f"batch_norm: expected at least 2-D input, got shape {tuple(input.shape)}")
     ndim = input.dim()
     if training:
         dims = _stat_dims(input, 2)
@@ -145,7 +146,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[-len(normalized_shape) :]) != normalized_shape:
-        raise ValueError(
+        raise InputShapeError(
             f"layer_norm: input of shape {tuple(input.shape)} does not end with normalized_shape {normalized_shape}"
         )
     dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))

@@ -15,6 +15,7 @@ import numpy as np
 
 import graphc
 from graphc._checks import tensor_params
+from graphc.errors import InputShapeError
 from graphc.ir.ops import Op
 
 
@@ -46,7 +47,7 @@ def _window_attrs(kernel, stride, padding, dilation) -> dict:
 def _check_dims(name: str, input, dims: int) -> None:
     """An unbatched input has `dims` dims, a batched one `dims` + 1."""
     if input.dim() not in (dims, dims + 1):
-        raise ValueError(f"{name}: expected {dims}-D or {dims + 1}-D input, got shape {tuple(input.shape)}")
+        raise InputShapeError(f"{name}: expected {dims}-D or {dims + 1}-D input, got shape {tuple(input.shape)}")
 
 
 def _batched(name: str, input, dims: int):
@@ -123,7 +124,7 @@ def _edge_slices(x, dim: int, size: int, amount: int, mode: str, left: bool):
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col: [N, C, H, W] -> [N, C*kh*kw, L] (torch.nn.functional.unfold)."""
     if input.dim() != 4:
-        raise ValueError(f"unfold: expected a 4-D input [N, C, H, W], got shape {tuple(input.shape)}")
+        raise InputShapeError(f"unfold: expected a 4-D input [N, C, H, W], got shape {tuple(input.shape)}")
     return graphc.Tensor._emit(Op.UNFOLD, [input], _window_attrs(kernel_size, stride, padding, dilation))
 
 
@@ -131,7 +132,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping values."""
     if input.dim() != 3:
-        raise ValueError(f"fold: expected a 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}")
+        raise InputShapeError(f"fold: expected a 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}")
     attrs = _window_attrs(kernel_size, stride, padding, dilation)
     attrs["output_size"] = _pair(output_size, "output_size")
     return graphc.Tensor._emit(Op.FOLD, [input], attrs)
@@ -157,7 +158,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     out_channels, in_per_group, kh, kw = weight.shape
     n, c = input.shape[:2]
     if c != in_per_group * groups:
-        raise ValueError(
+        raise InputShapeError(
             f"conv2d: weight of shape {tuple(weight.shape)} with groups={groups} expects "
             f"{in_per_group * groups} input channels, got input of shape {tuple(input.shape)}"
         )
@@ -231,7 +232,7 @@ def conv_transpose2d(
     n, c, h, w = input.shape
     in_channels, out_per_group, kh, kw = weight.shape
     if c != in_channels:
-        raise ValueError(
+        raise InputShapeError(
             f"conv_transpose2d: weight of shape {tuple(weight.shape)} expects {in_channels} input "
             f"channels, got input of shape {tuple(input.shape)}"
         )
