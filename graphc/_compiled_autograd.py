@@ -41,7 +41,7 @@ import numpy as np
 import passes.autodiff as autodiff
 import runtime.backends as backends
 from graphc import autograd
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, at_user_line
 from graphc.ir.graph import Graph, Node, input_node
 from graphc.ir.ops import Op
 from passes.partition import partition
@@ -63,6 +63,27 @@ class CompiledBackward(autograd.FunctionNode):
         self.entry = entry
         self.edges = edges
         self.saved = saved
+        # (what, counter, version) for each residual that is a tensor the
+        # user holds (an input or a result): an in-place change to it before
+        # backward would change the gradient, so backward raises, as
+        # PyTorch's version counter does.
+        self.checks: list = []
+
+    def watch(self, what: str, t) -> None:
+        counter = t._counter()
+        self.checks.append((what, counter, counter.version))
+
+    def _check_versions(self) -> None:
+        for what, counter, version in self.checks:
+            if counter.version != version:
+                raise RuntimeError(
+                    at_user_line(
+                        f"one of the variables needed for gradient computation has been modified by an inplace "
+                        f"operation: {what} of {self.name()} is at version {counter.version}; expected version "
+                        f"{version} instead. It was last modified by {counter.last_op}. Clone it before the "
+                        "in-place op (x = x.clone()), or do the in-place op after backward()"
+                    )
+                )
 
     def name(self) -> str:
         return "CompiledFunctionBackward"
@@ -72,6 +93,7 @@ class CompiledBackward(autograd.FunctionNode):
             raise RuntimeError(_CREATE_GRAPH)
         if self.saved is None:
             raise RuntimeError(autograd._FREED)
+        self._check_versions()
         entry = self.entry
         cotangents = [entry.cotangent_value(grads.get(i), i) for i in range(len(entry.cotangent_types))]
         outs = entry.run_backward(self.saved + cotangents)
@@ -199,6 +221,13 @@ class AutogradEntry:
         aliased = set(program.aliases.values())
         self.saved = [(kind, i, kind == "input" and i in aliased) for kind, i in saved]
         self.wrt = wrt
+        # Forward outputs that are (or repeat) a result the user gets: a
+        # residual saved there is that result's array.
+        outputs = program.graph.outputs
+        first = {}
+        for o in range(program.n_results):
+            first.setdefault(outputs[o], o)
+        self.result_of_output = {j: first[n] for j, n in enumerate(outputs) if n in first}
         self.slot_of = {o: k for k, o in enumerate(result_outputs)}
         self.cotangent_types = [(tuple(c.shape), np.dtype(c.dtype.np)) for c in cotangents]
         state = [ref for kind, ref in program.input_sources if kind == "state"]
@@ -277,6 +306,14 @@ class AutogradEntry:
                 t.grad_fn = autograd.OutputSlot(node, k)
                 t._requires_grad = True
             results.append(t)
+        for kind, i, copy in self.saved:
+            if kind == "output" and i in self.result_of_output:
+                o = self.result_of_output[i]
+                node.watch(f"output {o}", results[o])
+            elif kind == "input" and not copy:
+                kind_i, ref = sources[i]
+                t = _at_path(args, kwargs, ref) if kind_i == "arg" else ref
+                node.watch(f"input {self.program.graph.inputs[i].attrs['name']!r}", t)
         return _build(self.program.out_spec, results)
 
 

@@ -467,3 +467,34 @@ def test_copies_and_in_place_ops_on_compiled_outputs_keep_the_gradient():
     t_sliced[:] = tx.sin()
     (t_copied.sum() + t_sliced.sum() + (tx.sin().relu_() * 3).sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("modified", ["output", "input"])
+def test_in_place_change_of_a_saved_tensor_raises_at_backward_as_in_torch(modified):
+    # exp saves its output; mul by w saves w: changing either in place
+    # before backward changes the gradient, so backward raises (torch's
+    # version counter), eager and compiled alike.
+    def fn(lib, v, w):
+        return (v * w).exp()
+
+    x_np = RNG.standard_normal(4).astype(np.float32)
+    compiled = graphc.compile(lambda v, w: fn(graphc, v, w))
+    for lib, call in ((torch, lambda v, w: fn(torch, v, w)), (graphc, compiled)):
+        x = lib.tensor(x_np, requires_grad=True)
+        w = lib.tensor(x_np + 1, requires_grad=True)
+        out = _compiled_call(call, x, w) if lib is graphc else call(x, w)
+        with lib.no_grad():
+            (out if modified == "output" else w).mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
+def test_unchanged_saved_tensors_backward_after_other_in_place_ops():
+    x_np = RNG.standard_normal(4).astype(np.float32)
+    compiled = graphc.compile(lambda v: v.exp().sum())
+    x = graphc.tensor(x_np, requires_grad=True)
+    out = _compiled_call(compiled, x)
+    unrelated = graphc.ones(4)
+    unrelated.mul_(2)
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(x_np), rtol=1e-6)
