@@ -57,10 +57,12 @@ _PREFIX = {"input": "in", "output": "out", "temp": "t", "const": "c"}
 
 
 def strides(shape) -> list[int]:
+    """Row-major strides. A zero-size dim counts as 1: no element of such a
+    value is ever read, and its index arithmetic must not divide by 0."""
     out, s = [], 1
     for d in reversed(shape):
         out.append(s)
-        s *= d
+        s *= max(d, 1)
     return out[::-1]
 
 

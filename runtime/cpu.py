@@ -386,17 +386,8 @@ def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
     cache.store(gkey, b"", manifest)
 
 
-def _has_empty_value(graph: Graph) -> bool:
-    return any(0 in n.shape for n in graph.nodes)
-
-
-def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable | backends.InterpExecutable:
+def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable:
     aliases = dict(aliases or {})
-    if _has_empty_value(graph):
-        # A graph with a zero-size value (a batch of 0) has next to nothing
-        # to compute, and fusion's index arithmetic divides by dimension
-        # sizes: the reference interpreter runs it, with eager's results.
-        return backends.InterpExecutable(graph, aliases)
     # Debug output (pass timeline, dumps) comes from lowering: do it then.
     gkey = graph_key(graph, aliases) if _debug_level() < 1 else None
     if gkey is not None:
