@@ -33,7 +33,14 @@ Expressions (`Expr`)
                 target DType, the result dtype), add, sub, mul, div, pow,
                 maximum, minimum, cmplt, cmpeq, and, or, where
                 (args = cond, a, b). Semantics are exactly graphc/ir/rules.py:
-                integer div truncates toward zero and x/0 == 0.
+                integer div truncates toward zero; a zero integer divisor
+                raises the program's error flag (ERROR_ZERO_DIVISION) and
+                never reaches the hardware divide.
+
+Error flag
+    A program has one error word. `check` failures set ERROR_INDEX, integer
+    divisions by zero ERROR_ZERO_DIVISION (bits, so both can be seen); the
+    runtime raises IndexError or DivisionByZeroError after the call.
 
     A guarded read (PAD, CONCAT, UNFOLD borders) is
     `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
@@ -77,6 +84,10 @@ from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 
 INDEX = dtypes.int64
+
+# Bits of the program's error word (see "Error flag" above).
+ERROR_INDEX = 1
+ERROR_ZERO_DIVISION = 2
 
 # ---------------------------------------------------------------------------
 # expressions

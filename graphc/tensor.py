@@ -27,6 +27,7 @@ from graphc._device_storage import DeviceArray
 from graphc.device import CPU, placement
 from graphc.errors import (
     DeviceError,
+    DivisionByZeroError,
     DTypeError,
     GraphcError,
     ShapeError,
@@ -606,7 +607,10 @@ def _eval(op: Op, vals, attrs: dict):
         out_type = infer_type(op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs)
     except IRTypeError as e:
         raise ShapeError(at_user_line(str(e))) from None
-    result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
+    try:
+        result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
+    except DivisionByZeroError as e:
+        raise DivisionByZeroError(at_user_line(str(e))) from None
     if result.shape != out_type.shape:
         result = result.reshape(out_type.shape)
     return result

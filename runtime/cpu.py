@@ -24,11 +24,13 @@ from pathlib import Path
 import numpy as np
 
 import runtime.cache as cache
-from codegen.kernel import Program, format_kernel, format_program
+from codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
 from codegen.llvm import module as llvm_module
 from codegen.llvm import target
+from graphc.errors import DivisionByZeroError
 from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
+from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from passes import fusion, memory
 from runtime import backends
 
@@ -200,7 +202,7 @@ class _Native:
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-3",
+        "graphc-cpu-4",
         target.fingerprint(),
         format_program(prog),
         memory.format_plan(prog),
@@ -677,7 +679,14 @@ class CpuExecutable:
                 self._ensure_workspace(n)
             _pool(n).run(self, self.native.entry_ctx)
         if err.value:
-            raise IndexError(f"graph @{self.graph.name}: a gather/scatter index is out of bounds")
+            _raise_program_error(self.graph.name, err.value)
+
+
+def _raise_program_error(name: str, bits: int) -> None:
+    """The exception for a nonzero error word (codegen/kernel.py)."""
+    if bits & ERROR_ZERO_DIVISION:
+        raise DivisionByZeroError(f"graph @{name}: {ZERO_DIVISION_MESSAGE}")
+    raise IndexError(f"graph @{name}: a gather/scatter index is out of bounds")
 
 
 _POOL_FNS = None  # (worker, post, wait) ctypes functions (codegen/llvm/pool.py)

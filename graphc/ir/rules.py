@@ -7,7 +7,9 @@ interpreter (runtime/interpreter.py) and eager tensors execute, so it is the
 oracle every backend is compared against.
 
 Semantics worth knowing (backends must match them):
-- integer DIV truncates toward zero, and x / 0 is 0 for integers;
+- integer DIV truncates toward zero; an integer divisor of 0 is an error
+  (DivisionByZeroError here; compiled code raises the program's error flag
+  and the runtime raises the same error after the call);
 - ARGMAX returns the first index of the maximum; NaN counts as the maximum;
 - RANDOM is counter-based: element i of a RANDOM node with key k is
   `splitmix64(k * 0x9E3779B97F4A7C15 + i) >> 40` scaled by 2**-24, so every
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.errors import DivisionByZeroError
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, IRTypeError, TensorType
 from graphc.ir.ops import Op
@@ -330,15 +333,19 @@ def _random_impl(key, *, shape):
     return (bits.astype(np.float32) * np.float32(2.0**-24)).reshape(shape)
 
 
+ZERO_DIVISION_MESSAGE = "ZeroDivisionError: integer division by zero (//, %, fmod, remainder or div with rounding_mode)"
+
+
 def _int_div(a, b):
     if a.dtype.kind not in "iu":
         return a / b
-    safe = np.where(b == 0, 1, b)
+    if not np.all(b):
+        raise DivisionByZeroError(ZERO_DIVISION_MESSAGE)
     # Floor division, then step toward zero where the signs differ and the
     # division is inexact (no abs(): it overflows for the most negative int).
-    q = a // safe
-    q = q + ((a % safe != 0) & ((a < 0) != (safe < 0)))
-    return np.where(b == 0, 0, q).astype(a.dtype)
+    q = a // b
+    q = q + ((a % b != 0) & ((a < 0) != (b < 0)))
+    return q.astype(a.dtype)
 
 
 def _argmax_impl(x, *, axis):
