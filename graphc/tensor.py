@@ -41,6 +41,7 @@ from graphc.ir.graph import IRTypeError, Node, TensorType, node
 from graphc.ir.ops import NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import evaluate, infer_type
 from graphc.trace import active as _active_trace
+from runtime import host_memory
 
 _new_object = object.__new__
 
@@ -607,6 +608,8 @@ def _eval(op: Op, vals, attrs: dict):
         out_type = infer_type(op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs)
     except IRTypeError as e:
         raise ShapeError(at_user_line(str(e))) from None
+    if op is not Op.EXPAND:  # EXPAND is a view; everything else allocates its result
+        host_memory.check_allocation(out_type.nbytes, f"{op.value} of shape {list(out_type.shape)}")
     try:
         result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
     except DivisionByZeroError as e:

@@ -32,7 +32,7 @@ from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from passes import fusion, memory
-from runtime import backends
+from runtime import backends, host_memory
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -504,6 +504,10 @@ class CpuExecutable:
         self._ptrs_addr = ctypes.addressof(self._ptrs)
         self._error = ctypes.c_int32(0)
         self._barrier = (ctypes.c_int64 * 2)()
+        out_bytes = sum(n.type.nbytes for n in graph.outputs)
+        host_memory.check_allocation(
+            plan.peak_bytes + out_bytes, f"compiled program @{graph.name} (temporaries and outputs)"
+        )
         # Every buffer gets at least 64 bytes so a clamped index 0 is readable.
         self._arena = _aligned_empty(max(plan.peak_bytes, 64))
         self._empty = self._arena.ctypes.data  # the address given to empty arrays

@@ -11,6 +11,9 @@ Semantics worth knowing (backends must match them):
   (DivisionByZeroError here; compiled code raises the program's error flag
   and the runtime raises the same error after the call);
 - ARGMAX returns the first index of the maximum; NaN counts as the maximum;
+- SUM of float32/float16 is accumulated in float64 here; backends must be
+  as accurate as blocked summation (blocks of float32 partial sums added in
+  float64), never a single float32 running sum over a long axis;
 - RANDOM is counter-based: element i of a RANDOM node with key k is
   `splitmix64(k * 0x9E3779B97F4A7C15 + i) >> 40` scaled by 2**-24, so every
   backend produces the same bits.
@@ -348,6 +351,15 @@ def _int_div(a, b):
     return q.astype(a.dtype)
 
 
+def _sum_impl(x, *, axes):
+    # Narrow floats accumulate in float64: numpy's own float32 sum is
+    # pairwise only along a contiguous axis, and 2**25 ones summed one by
+    # one in float32 stop growing at 2**24.
+    if x.dtype.kind == "f" and x.dtype.itemsize < 8:
+        return np.sum(x, axis=tuple(axes), dtype=np.float64).astype(x.dtype)
+    return np.sum(x, axis=tuple(axes), dtype=x.dtype)
+
+
 def _argmax_impl(x, *, axis):
     if x.dtype.kind == "f":
         # NaN is the maximum (as in PyTorch): the first NaN wins.
@@ -485,7 +497,7 @@ RULES: dict[Op, Rule] = {
     Op.AND: _b(Op.AND, np.logical_and),
     Op.OR: _b(Op.OR, np.logical_or),
     Op.WHERE: Rule(_where_shape, np.where),
-    Op.SUM: _r(Op.SUM, lambda x, *, axes: np.sum(x, axis=tuple(axes), dtype=x.dtype)),
+    Op.SUM: _r(Op.SUM, _sum_impl),
     Op.REDUCE_MAX: _r(Op.REDUCE_MAX, lambda x, *, axes: np.max(x, axis=tuple(axes))),
     Op.PROD: _r(Op.PROD, lambda x, *, axes: np.prod(x, axis=tuple(axes), dtype=x.dtype)),
     Op.ARGMAX: Rule(_argmax_shape, _argmax_impl),

@@ -15,7 +15,7 @@ import torch
 
 import graphc
 import passes.autodiff as autodiff
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, OutOfMemoryError
 from runtime import backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
@@ -99,3 +99,11 @@ def test_compiled_float_division_by_zero_is_inf_or_nan():
     ):
         (got,) = compiled(lambda a, fn=fn: fn(graphc, a), x)
         np.testing.assert_array_equal(got, fn(torch, torch.tensor(x)).numpy())
+
+
+def test_a_program_larger_than_memory_fails_when_compiled():
+    x = graphc.ones(10**6)
+    graph = graphc.trace(lambda v: v[:, None] * v[None, :], x)  # a 4 TB output
+    with pytest.raises(OutOfMemoryError, match=r"compiled program @\w+ .* needs 3\.6 TiB") as info:
+        backends.compile_graph(graph, "llvm")
+    assert isinstance(info.value, RuntimeError)

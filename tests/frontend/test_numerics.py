@@ -20,7 +20,7 @@ from numerics_cases import (
 
 import graphc
 import graphc.nn.functional as F
-from graphc.errors import DivisionByZeroError, ValueRangeError
+from graphc.errors import DivisionByZeroError, OutOfMemoryError, ValueRangeError
 
 # ---------------------------------------------------------------------------
 # NaN propagation
@@ -125,3 +125,46 @@ def test_one_hot_of_an_empty_tensor_needs_num_classes():
     assert tuple(F.one_hot(graphc.tensor([], dtype=graphc.int64), 4).shape) == (0, 4)
     with pytest.raises(RuntimeError, match="empty"):
         F.one_hot(graphc.tensor([], dtype=graphc.int64))
+
+
+# ---------------------------------------------------------------------------
+# accurate float32 sums (a float32 running sum stops growing at 2**24)
+
+
+def test_sum_of_2_pow_25_ones_is_exact():
+    assert graphc.ones(2**25).sum().item() == 2**25
+    assert torch.ones(2**25).sum().item() == 2**25
+
+
+def test_sum_along_a_strided_axis_is_exact():
+    got = graphc.ones(1, 3).expand(2**25, 3).sum(0)
+    assert got.tolist() == [2**25] * 3
+
+
+@pytest.mark.parametrize("shape, dim", [((2**24,), None), ((2**22, 4), 0), ((4, 2**22), 1)])
+def test_mean_of_many_tenths_is_float32_accurate(shape, dim):
+    x = graphc.full(shape, 0.1)
+    got = (x.mean() if dim is None else x.mean(dim)).numpy()
+    want = np.float32(0.1)
+    # Within one float32 rounding of the exact mean of float32(0.1)s.
+    np.testing.assert_allclose(got, want, rtol=np.finfo(np.float32).eps, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# impossible allocations
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: graphc.empty(10**13),
+        lambda: graphc.zeros(10**7, 10**7),
+        lambda: graphc.full((10**6, 10**6), 2.0),
+        lambda: graphc.randn(10**6, 10**6),
+        lambda: graphc.ones(10**7).expand(10**7, 10**7) + 1,  # the view is free, the sum is not
+    ],
+)
+def test_impossible_allocations_raise_at_once(make):
+    with pytest.raises(OutOfMemoryError, match="TiB but only") as info:
+        make()
+    assert isinstance(info.value, RuntimeError)
