@@ -202,7 +202,7 @@ class _Native:
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-4",
+        "graphc-cpu-5",
         target.fingerprint(),
         format_program(prog),
         memory.format_plan(prog),

@@ -8,7 +8,8 @@ parallel loop this thread runs. Loops count up by one; inner loops are plain
 affine loops LLVM's loop vectorizer handles. The only fast-math flags used
 are `reassoc`/`contract` on floating-point sum and dot accumulators, so
 that reductions vectorize; this reorders sums (results stay within float
-tolerance) and never touches elementwise math.
+tolerance) and never touches elementwise math. float32 sums accumulate in
+float64 (see `_wide_sum`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from llvmlite import ir
 
 from codegen.kernel import Kernel, walk
 from codegen.llvm import gemm
-from codegen.llvm.expr import I8, I32, I64, ExprEmitter, mem_type, reg_type
+from codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
+from graphc.ir import dtypes
 
 REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 # Dots with at most this many output columns accumulate a whole row at once
@@ -185,7 +187,8 @@ class KernelBuilder:
 
     def _reduce(self) -> None:
         k, b, env = self.kern, self.b, {}
-        acc_t = reg_type(k.acc_dtype)
+        wide = _wide_sum(k)
+        acc_t = F64 if wide else reg_type(k.acc_dtype)
         with loop_nest(b, k.loop_vars(), env, (self.lo, self.hi)):
             acc_ptr, best_ptr = self._entry_alloca(acc_t), None
             if k.reducer == "argmax":
@@ -197,6 +200,8 @@ class KernelBuilder:
                 v = em.emit(k.value)
                 self._combine(acc_ptr, best_ptr, v, env)
             acc = b.load(best_ptr if best_ptr is not None else acc_ptr)
+            if wide:
+                acc = b.fptrunc(acc, reg_type(k.acc_dtype))
             self._stores(k.stores, env, acc)
             if k.row_stores:
                 with loop_nest(b, k.red_vars(), env):
@@ -214,6 +219,8 @@ class KernelBuilder:
         acc = b.load(acc_ptr)
         em = self.emitter(env)
         if k.reducer == "sum":
+            if acc.type != v.type:  # a float32 sum in a float64 accumulator
+                v = b.fpext(v, acc.type)
             new = b.fadd(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.add(acc, v)
         elif k.reducer == "prod":
             new = b.fmul(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.mul(acc, v)
@@ -278,6 +285,14 @@ class KernelBuilder:
             with for_range(b, zero, ir.Constant(I64, n_extent), "n") as n:
                 env["n"] = n
                 self._stores(k.stores, env, b.load(b.gep(row, [zero, n], inbounds=True)))
+
+
+def _wide_sum(k: Kernel) -> bool:
+    """Whether a sum kernel accumulates float32 values in float64. Every
+    float32 sum does: a float32 running sum of 2**25 ones stops at 2**24,
+    and float32 partial sums of equal values err in the same direction.
+    Vectorized, the widening add still keeps up with memory."""
+    return k.reducer == "sum" and k.acc_dtype is dtypes.float32
 
 
 def _storage_representatives(names, dtypes, partners) -> dict[str, str]:

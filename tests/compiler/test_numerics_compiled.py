@@ -107,3 +107,38 @@ def test_a_program_larger_than_memory_fails_when_compiled():
     with pytest.raises(OutOfMemoryError, match=r"compiled program @\w+ .* needs 3\.6 TiB") as info:
         backends.compile_graph(graph, "llvm")
     assert isinstance(info.value, RuntimeError)
+
+
+# ---------------------------------------------------------------------------
+# accurate float32 sums: float32 values accumulate in float64
+
+
+@pytest.mark.parametrize(
+    "shape, fn",
+    [
+        ((2**25,), lambda x: x.sum()),  # one long dim, cut into blocks
+        ((3,), lambda x: x.expand(2**25, 3).sum(0)),  # a long strided dim
+        ((2,), lambda x: x.expand(2**13, 2**12, 2).sum((0, 1))),  # the inner dim is a block
+        ((1, 4), lambda x: x.expand(2**23, 2, 4).sum((0, 2))),  # blocks of 4 under a long dim
+        ((2**12,), lambda x: x.expand(2**13, 2**12).sum()),
+    ],
+)
+def test_compiled_sums_of_ones_are_exact(shape, fn):
+    x = np.ones(shape, np.float32)
+    (got,) = compiled(fn, x)
+    want = fn(torch.ones(shape)).double().numpy()  # torch's cascade sum is exact here too
+    assert (got == want).all() and got.dtype == np.float32, (got, want)
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1])
+def test_compiled_mean_of_many_tenths_is_float32_accurate(dim):
+    x = np.full((2**12, 2**12), 0.1, np.float32)
+    (got,) = compiled(lambda t: t.mean() if dim is None else t.mean(dim), x)
+    np.testing.assert_allclose(got, np.float32(0.1), rtol=np.finfo(np.float32).eps, atol=0)
+
+
+def test_compiled_blocked_sum_of_random_data_matches_float64():
+    x = np.random.default_rng(0).standard_normal((3, 50_001)).astype(np.float32)
+    (got,) = compiled(lambda t: t.sum(1), x)
+    want = x.astype(np.float64).sum(1)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-3)
