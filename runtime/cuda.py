@@ -481,6 +481,9 @@ class CudaExecutable:
         _dump(4, f"CUDA C for @{graph.name}:\n{self.module.source}")
         self._cu_module = load_module(self.module.source)
         self._allocations: list = []
+        # The pool these come from: freed to it even if the global pool has
+        # been replaced since (the test emulator installs a fresh one).
+        self._pool = _POOL
         self._pointers = self._place_buffers()
         self._host_pointers: dict[str, int] | None = None
         self._err = self._allocate(24)
@@ -494,7 +497,7 @@ class CudaExecutable:
     # -- setup ---------------------------------------------------------------
 
     def _allocate(self, nbytes: int):
-        alloc = _POOL.allocate(nbytes)
+        alloc = self._pool.allocate(nbytes)
         self._allocations.append(alloc)
         return alloc
 
@@ -546,7 +549,7 @@ class CudaExecutable:
 
     def __del__(self):
         for alloc in getattr(self, "_allocations", ()):
-            _POOL.free(alloc)
+            self._pool.free(alloc)
 
     # -- running -------------------------------------------------------------
 
