@@ -37,16 +37,17 @@ Expressions (`Expr`)
                 raises the program's error flag (ERROR_ZERO_DIVISION) and
                 never reaches the hardware divide.
 
-Error flag
-    A program has one error word. `check` failures set ERROR_INDEX, integer
-    divisions by zero ERROR_ZERO_DIVISION (bits, so both can be seen); the
-    runtime raises IndexError or DivisionByZeroError after the call.
-
     A guarded read (PAD, CONCAT, UNFOLD borders) is
     `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
     clamped to 0 when the guard is false, so a backend may evaluate both
     sides of a `where` (select) and still never reads out of bounds.
     Fusion never emits a load from an empty buffer.
+
+Error flag
+    A program has one error word. On the CPU, `check` failures set the bit
+    ERROR_INDEX and integer divisions by zero ERROR_ZERO_DIVISION; the CUDA
+    backend records the first failure with its kernel (docs/cuda.md). The
+    runtime raises IndexError or DivisionByZeroError after the call.
 
 Kernel kinds (`Kernel.kind`) and their loop structure. Loop variables are
 named `i0, i1, ...` (elementwise/scatter), `o0.. / r0..` (reduce: output
@@ -62,7 +63,8 @@ across threads (their iterations are independent).
                      for r in red_shape: row_stores (over o and r, may read acc)
                  reducer: sum | max | prod | argmax. argmax has one reduced
                  dim; acc is the int64 position r0 of the first maximum
-                 (NaN counts as the maximum; max propagates NaN).
+                 (NaN counts as the maximum; max propagates NaN). A sum
+                 of float32 (or float16) values accumulates in float64.
     dot          for b, m, n: acc = sum_k A[a_index(b,m,k)] * B[b_index(b,k,n)]
                  A/B are read as affine views (`Operand`: offset + strides
                  per (batch..., row, col)), then the stores (over b, m, n,

@@ -23,7 +23,6 @@ from graphc.ir.dtypes import DType
 from graphc.ir.graph import const, node
 from graphc.ir.ops import Op
 from graphc.trace import active as _active_trace
-from runtime import host_memory
 
 Tensor = _t.Tensor
 
@@ -78,7 +77,7 @@ def _filled(shape: tuple, value, dtype: DType, requires_grad: bool) -> Tensor:
         c = const(value, dtype)
         v = c if shape == () else node(Op.EXPAND, c, shape=shape)
         return Tensor._wrap(v, requires_grad)
-    host_memory.check_allocation(math.prod(shape) * dtype.itemsize, f"a {dtype.name} tensor of shape {list(shape)}")
+    _t.check_host_allocation(math.prod(shape) * dtype.itemsize, f"a {dtype.name} tensor of shape {list(shape)}")
     return Tensor._wrap(np.full(shape, value, dtype=dtype.np), requires_grad)
 
 

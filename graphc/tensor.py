@@ -30,6 +30,7 @@ from graphc.errors import (
     DivisionByZeroError,
     DTypeError,
     GraphcError,
+    OutOfMemoryError,
     ShapeError,
     TraceError,
     at_user_line,
@@ -609,7 +610,7 @@ def _eval(op: Op, vals, attrs: dict):
     except IRTypeError as e:
         raise ShapeError(at_user_line(str(e))) from None
     if op is not Op.EXPAND:  # EXPAND is a view; everything else allocates its result
-        host_memory.check_allocation(out_type.nbytes, f"{op.value} of shape {list(out_type.shape)}")
+        check_host_allocation(out_type.nbytes, f"{op.value} of shape {list(out_type.shape)}")
     try:
         result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
     except DivisionByZeroError as e:
@@ -617,6 +618,15 @@ def _eval(op: Op, vals, attrs: dict):
     if result.shape != out_type.shape:
         result = result.reshape(out_type.shape)
     return result
+
+
+def check_host_allocation(nbytes: int, what: str) -> None:
+    """OutOfMemoryError, naming the user's line, if an eager result of
+    `nbytes` cannot fit in the memory available (runtime/host_memory.py)."""
+    try:
+        host_memory.check_allocation(nbytes, what)
+    except OutOfMemoryError as e:
+        raise OutOfMemoryError(at_user_line(str(e))) from None
 
 
 def _norm_dim(dim: int, ndim: int, opname: str = "dim") -> int:

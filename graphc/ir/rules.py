@@ -11,9 +11,8 @@ Semantics worth knowing (backends must match them):
   (DivisionByZeroError here; compiled code raises the program's error flag
   and the runtime raises the same error after the call);
 - ARGMAX returns the first index of the maximum; NaN counts as the maximum;
-- SUM of float32/float16 is accumulated in float64 here; backends must be
-  as accurate as blocked summation (blocks of float32 partial sums added in
-  float64), never a single float32 running sum over a long axis;
+- SUM of float32/float16 accumulates in float64 (here and in both
+  backends), never in a float32 running sum, which stops growing at 2**24;
 - RANDOM is counter-based: element i of a RANDOM node with key k is
   `splitmix64(k * 0x9E3779B97F4A7C15 + i) >> 40` scaled by 2**-24, so every
   backend produces the same bits.
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+# The user-facing exception classes live together in graphc/errors.py, a
+# module with no imports of ours, so the IR may raise them.
 from graphc.errors import DivisionByZeroError
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, IRTypeError, TensorType

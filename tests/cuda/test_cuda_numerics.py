@@ -93,3 +93,17 @@ def test_cuda_float32_sums_are_float32_accurate(shape, fn):
     (got,) = on_cuda(fn, x)
     want = fn(torch.tensor(x, dtype=torch.float64)).numpy().astype(np.float32)
     np.testing.assert_allclose(got, want, rtol=np.finfo(np.float32).eps, atol=0)
+
+
+def test_eager_cuda_tensors_raise_on_integer_division_by_zero_and_propagate_nan():
+    a = graphc.tensor(INT_DIVIDENDS, device="cuda")
+    good, zero = (
+        graphc.tensor(INT_DIVISORS, device="cuda"),
+        graphc.tensor(with_zero_divisor(INT_DIVISORS), device="cuda"),
+    )
+    np.testing.assert_array_equal((a // good).cpu().numpy(), torch.tensor(INT_DIVIDENDS) // torch.tensor(INT_DIVISORS))
+    with pytest.raises(DivisionByZeroError):
+        a % zero
+    x = graphc.tensor(NAN_ROWS, device="cuda")
+    np.testing.assert_array_equal(graphc.relu(x).cpu().numpy(), torch.relu(torch.tensor(NAN_ROWS)).numpy())
+    np.testing.assert_array_equal(x.amax(1).cpu().numpy(), torch.tensor(NAN_ROWS).amax(1).numpy())

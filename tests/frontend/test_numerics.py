@@ -168,3 +168,4 @@ def test_impossible_allocations_raise_at_once(make):
     with pytest.raises(OutOfMemoryError, match="TiB but only") as info:
         make()
     assert isinstance(info.value, RuntimeError)
+    assert "(at test_numerics.py:" in str(info.value)
