@@ -107,3 +107,15 @@ def test_eager_cuda_tensors_raise_on_integer_division_by_zero_and_propagate_nan(
     x = graphc.tensor(NAN_ROWS, device="cuda")
     np.testing.assert_array_equal(graphc.relu(x).cpu().numpy(), torch.relu(torch.tensor(NAN_ROWS)).numpy())
     np.testing.assert_array_equal(x.amax(1).cpu().numpy(), torch.tensor(NAN_ROWS).amax(1).numpy())
+
+
+def test_cuda_float_division_by_zero_is_inf_or_nan():
+    x = np.array([1.0, -1.0, 0.0], np.float32)
+    for fn in (
+        lambda lib, a: a / 0.0,
+        lambda lib, a: a // 0.0,
+        lambda lib, a: a % 0.0,
+        lambda lib, a: lib.fmod(a, 0.0),
+    ):
+        (got,) = on_cuda(lambda a, fn=fn: fn(graphc, a), x)
+        np.testing.assert_array_equal(got, fn(torch, torch.tensor(x)).numpy())
