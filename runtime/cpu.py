@@ -202,7 +202,7 @@ class _Native:
 
 def _key(prog: Program) -> str:
     return cache.cache_key(
-        "graphc-cpu-5",
+        "graphc-cpu-6",
         target.fingerprint(),
         format_program(prog),
         memory.format_plan(prog),
@@ -219,7 +219,7 @@ def _settings() -> str:
         f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={sync.SPIN_LIMIT};"
         f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
         f"k_split={gemm.K_SPLIT_MIN_BLOCKS};"
-        f"row_dot_max={kernels.ROW_DOT_MAX_N}"
+        f"row_dot_max={kernels.ROW_DOT_MAX_N};column_tile={kernels.COLUMN_TILE}"
     )
 
 
