@@ -434,6 +434,8 @@ def _clamp_scalar(x, bound, op):
     # A Python bound keeps x's dtype unless it is a float bound on an int
     # tensor. A select, not MAX/MIN: at the bound the gradient is 1 (torch).
     a, b = operands("clamp", x, bound)
+    if bound != bound:  # a NaN bound makes everything NaN (torch); MAX/MIN propagate it
+        return _emit(op, a, b)
     beyond = _emit(Op.CMPLT, a, b) if op is Op.MAX else _emit(Op.CMPLT, b, a)
     return _emit(Op.WHERE, beyond, b, a)
 
