@@ -33,13 +33,21 @@ Expressions (`Expr`)
                 target DType, the result dtype), add, sub, mul, div, pow,
                 maximum, minimum, cmplt, cmpeq, and, or, where
                 (args = cond, a, b). Semantics are exactly graphc/ir/rules.py:
-                integer div truncates toward zero and x/0 == 0.
+                integer div truncates toward zero; a zero integer divisor
+                raises the program's error flag (ERROR_ZERO_DIVISION) and
+                never reaches the hardware divide.
 
     A guarded read (PAD, CONCAT, UNFOLD borders) is
     `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
     clamped to 0 when the guard is false, so a backend may evaluate both
     sides of a `where` (select) and still never reads out of bounds.
     Fusion never emits a load from an empty buffer.
+
+Error flag
+    A program has one error word. On the CPU, `check` failures set the bit
+    ERROR_INDEX and integer divisions by zero ERROR_ZERO_DIVISION; the CUDA
+    backend records the first failure with its kernel (docs/cuda.md). The
+    runtime raises IndexError or DivisionByZeroError after the call.
 
 Kernel kinds (`Kernel.kind`) and their loop structure. Loop variables are
 named `i0, i1, ...` (elementwise/scatter), `o0.. / r0..` (reduce: output
@@ -55,7 +63,8 @@ across threads (their iterations are independent).
                      for r in red_shape: row_stores (over o and r, may read acc)
                  reducer: sum | max | prod | argmax. argmax has one reduced
                  dim; acc is the int64 position r0 of the first maximum
-                 (NaN counts as the maximum; max propagates NaN).
+                 (NaN counts as the maximum; max propagates NaN). A sum
+                 of float32 (or float16) values accumulates in float64.
     dot          for b, m, n: acc = sum_k A[a_index(b,m,k)] * B[b_index(b,k,n)]
                  A/B are read as affine views (`Operand`: offset + strides
                  per (batch..., row, col)), then the stores (over b, m, n,
@@ -77,6 +86,10 @@ from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 
 INDEX = dtypes.int64
+
+# Bits of the program's error word (see "Error flag" above).
+ERROR_INDEX = 1
+ERROR_ZERO_DIVISION = 2
 
 # ---------------------------------------------------------------------------
 # expressions

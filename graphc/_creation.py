@@ -74,6 +74,7 @@ def _filled(shape: tuple, value, dtype: DType, requires_grad: bool) -> Tensor:
         c = const(value, dtype)
         v = c if shape == () else node(Op.EXPAND, c, shape=shape)
         return Tensor._wrap(v, requires_grad)
+    _t.check_host_allocation(math.prod(shape) * dtype.itemsize, f"a {dtype.name} tensor of shape {list(shape)}")
     return Tensor._wrap(np.full(shape, value, dtype=dtype.np), requires_grad)
 
 

@@ -275,7 +275,20 @@ def minimum(a, b):
     return _emit(Op.MIN, x, y)
 
 
-fmax, fmin = maximum, minimum
+def fmax(a, b):
+    """Elementwise maximum that ignores NaN: NaN only where both are NaN."""
+    x, y = operands("fmax", a, b)
+    if not x.dtype.is_float:
+        return maximum(x, y)
+    return where(isnan(x), y, where(isnan(y), x, maximum(x, y)))
+
+
+def fmin(a, b):
+    """Elementwise minimum that ignores NaN: NaN only where both are NaN."""
+    x, y = operands("fmin", a, b)
+    if not x.dtype.is_float:
+        return minimum(x, y)
+    return where(isnan(x), y, where(isnan(y), x, minimum(x, y)))
 
 
 def lerp(start, end, weight):
@@ -423,13 +436,28 @@ def clamp(x, min=None, max=None):
         out = maximum(out, min) if isinstance(min, Tensor) else _clamp_scalar(out, min, Op.MAX)
     if max is not None:
         out = minimum(out, max) if isinstance(max, Tensor) else _clamp_scalar(out, max, Op.MIN)
-    return out
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return out
+    return nan_without_gradient(x, out)
+
+
+def nan_without_gradient(x, out):
+    """`out`, except NaN (with no gradient) where `x` is NaN: torch's clamp
+    and hardtanh pass NaN through but give it a zero gradient."""
+    if not x.dtype.is_float or x.dtype is not out.dtype:
+        return out
+    # A NaN constant, not x.detach(): a traced graph has no stop-gradient.
+    return where(isnan(x), math.nan, out)
 
 
 def _clamp_scalar(x, bound, op):
-    # A Python bound keeps x's dtype unless it is a float bound on an int tensor.
+    # A Python bound keeps x's dtype unless it is a float bound on an int
+    # tensor. A select, not MAX/MIN: at the bound the gradient is 1 (torch).
     a, b = operands("clamp", x, bound)
-    return _emit(op, a, b)
+    if bound != bound:  # a NaN bound makes everything NaN (torch); MAX/MIN propagate it
+        return _emit(op, a, b)
+    beyond = _emit(Op.CMPLT, a, b) if op is Op.MAX else _emit(Op.CMPLT, b, a)
+    return _emit(Op.WHERE, beyond, b, a)
 
 
 clip = clamp
@@ -593,10 +621,11 @@ def logsigmoid(x):
 
 @tensor_params("input")
 def relu(x):
-    """max(x, 0)."""
+    """max(x, 0); NaN stays NaN and the gradient at 0 is 0, as in torch."""
     if x.dtype.is_bool:
         return x
-    return where(gt(x, 0), x, 0)
+    # le(x, 0) is false for NaN, so NaN takes the `x` branch.
+    return where(le(x, 0), 0, x)
 
 
 @tensor_params("input")

@@ -73,3 +73,26 @@ def user_frame() -> str:
 def at_user_line(message: str) -> str:
     """`message` with the user's source line appended."""
     return f"{message} (at {user_frame()})"
+
+
+class DivisionByZeroError(GraphcError, ZeroDivisionError):
+    """An integer division by zero: `//`, `%`, `torch.div(...,
+    rounding_mode=...)`, `fmod` or `remainder` of integer tensors with a
+    zero divisor (PyTorch raises "RuntimeError: ZeroDivisionError").
+    Compiled programs check every integer divisor and raise this after the
+    call instead of crashing. Float division by zero is not an error (it
+    gives inf or NaN). Fix: make the divisors nonzero, or divide floats."""
+
+
+class ValueRangeError(GraphcError):
+    """A tensor holds a value the op cannot take, e.g. a class index that
+    is negative or not smaller than `num_classes` in `F.one_hot`. Fix:
+    check the data (its labels or indices) named in the message."""
+
+
+class OutOfMemoryError(GraphcError, MemoryError):
+    """An allocation (a tensor, or a compiled program's buffers) needs more
+    memory than the machine has available; raised before allocating, so
+    the process is neither slowed down by swapping nor killed. Fix: use a
+    smaller batch or model, or free other tensors (like
+    torch.OutOfMemoryError)."""

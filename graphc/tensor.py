@@ -27,8 +27,10 @@ from graphc._device_storage import DeviceArray
 from graphc.device import CPU, placement
 from graphc.errors import (
     DeviceError,
+    DivisionByZeroError,
     DTypeError,
     GraphcError,
+    OutOfMemoryError,
     ShapeError,
     TraceError,
     at_user_line,
@@ -40,6 +42,7 @@ from graphc.ir.graph import IRTypeError, Node, TensorType, node
 from graphc.ir.ops import NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import evaluate, infer_type
 from graphc.trace import active as _active_trace
+from runtime import host_memory
 
 _new_object = object.__new__
 
@@ -650,10 +653,24 @@ def _eval(op: Op, vals, attrs: dict):
         out_type = infer_type(op, [TensorType(v.shape, dtypes.from_numpy(v.dtype)) for v in vals], attrs)
     except IRTypeError as e:
         raise ShapeError(at_user_line(str(e))) from None
-    result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
+    if op is not Op.EXPAND:  # EXPAND is a view; everything else allocates its result
+        check_host_allocation(out_type.nbytes, f"{op.value} of shape {list(out_type.shape)}")
+    try:
+        result = np.asarray(evaluate(op, vals, attrs), dtype=out_type.dtype.np)
+    except DivisionByZeroError as e:
+        raise DivisionByZeroError(at_user_line(str(e))) from None
     if result.shape != out_type.shape:
         result = result.reshape(out_type.shape)
     return result
+
+
+def check_host_allocation(nbytes: int, what: str) -> None:
+    """OutOfMemoryError, naming the user's line, if an eager result of
+    `nbytes` cannot fit in the memory available (runtime/host_memory.py)."""
+    try:
+        host_memory.check_allocation(nbytes, what)
+    except OutOfMemoryError as e:
+        raise OutOfMemoryError(at_user_line(str(e))) from None
 
 
 def _norm_dim(dim: int, ndim: int, opname: str = "dim") -> int:

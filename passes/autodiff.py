@@ -14,9 +14,11 @@ index) and operands that are not floating point. Rules are only called for
 floating-point outputs.
 
 Tie-breaking follows PyTorch:
-- MAX/MIN (torch.maximum/minimum): on a tie each operand gets half of g.
+- MAX/MIN (torch.maximum/minimum): on a tie each operand gets half of g;
+  where one operand is NaN both get g.
 - REDUCE_MAX has torch.amax semantics: g is split evenly among all elements
-  equal to the maximum (not given to a single index as torch.max(dim) does).
+  equal to the maximum (not given to a single index as torch.max(dim) does);
+  a NaN maximum makes the gradient of its whole row NaN.
 - POW: d/dbase is 0 where the exponent is 0; d/dexponent is 0 where the base
   is 0 and the exponent >= 0, otherwise g * out * log(base) (NaN for a
   negative base, as in torch).
@@ -192,26 +194,25 @@ def _pow(ctx, g):
     return (ga, gb)
 
 
-def _minmax(ctx, g, a_wins):
-    # a_wins: bool mask where a alone is chosen; ties split half/half (torch).
+def _minmax(ctx, g, a_loses, b_loses):
+    # Each operand gets g unless it lost; on a tie each gets half (torch).
+    # Where one side is NaN neither loses (NaN compares false), so both get
+    # g, as in torch.
     a, b = ctx.srcs
     zero = zeros_like(g)
     half = emit(Op.MUL, g, const_like(g, 0.5))
-    tie = emit(Op.CMPEQ, a, b)
-    ga = emit(Op.WHERE, a_wins, g, emit(Op.WHERE, tie, half, zero))
-    b_wins = emit(Op.NOT, emit(Op.OR, a_wins, tie))
-    gb = emit(Op.WHERE, b_wins, g, emit(Op.WHERE, tie, half, zero))
-    return (ga, gb)
+    share = emit(Op.WHERE, emit(Op.CMPEQ, a, b), half, g)
+    return (emit(Op.WHERE, a_loses, zero, share), emit(Op.WHERE, b_loses, zero, share))
 
 
 def _max(ctx, g):
     a, b = ctx.srcs
-    return _minmax(ctx, g, emit(Op.CMPLT, b, a))
+    return _minmax(ctx, g, emit(Op.CMPLT, a, b), emit(Op.CMPLT, b, a))
 
 
 def _min(ctx, g):
     a, b = ctx.srcs
-    return _minmax(ctx, g, emit(Op.CMPLT, a, b))
+    return _minmax(ctx, g, emit(Op.CMPLT, b, a), emit(Op.CMPLT, a, b))
 
 
 def _where(ctx, g):
@@ -235,7 +236,9 @@ def _reduce_max(ctx, g):
     hit = emit(Op.CMPEQ, x, unreduce(ctx.out, x.shape, axes))
     count = emit(Op.SUM, mask_to(hit, x), axes=axes)
     share = unreduce(emit(Op.DIV, g, count), x.shape, axes)
-    return (emit(Op.WHERE, hit, share, zeros_like(x)),)
+    # A multiply, not a select: where the maximum is NaN nothing equals it,
+    # count is 0, and 0 * inf makes the whole row's gradient NaN (torch).
+    return (emit(Op.MUL, share, mask_to(hit, x)),)
 
 
 def _prod(ctx, g):

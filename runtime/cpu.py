@@ -22,13 +22,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import runtime.cache as cache
-from codegen.kernel import Program, format_kernel, format_program
+from codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
 from codegen.llvm import module as llvm_module
 from codegen.llvm import target
+from graphc.errors import DivisionByZeroError
 from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
+from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from passes import fusion, memory
-from runtime import backends
+from runtime import backends, host_memory
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -216,7 +218,7 @@ def _settings() -> str:
         f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={sync.SPIN_LIMIT};"
         f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
         f"k_split={gemm.K_SPLIT_MIN_BLOCKS};"
-        f"row_dot_max={kernels.ROW_DOT_MAX_N}"
+        f"row_dot_max={kernels.ROW_DOT_MAX_N};column_tile={kernels.COLUMN_TILE}"
     )
 
 
@@ -479,6 +481,10 @@ class CpuExecutable:
         self._ptrs_addr = ctypes.addressof(self._ptrs)
         self._error = ctypes.c_int32(0)
         self._barrier = (ctypes.c_int64 * 2)()
+        out_bytes = sum(n.type.nbytes for n in graph.outputs)
+        host_memory.check_allocation(
+            plan.peak_bytes + out_bytes, f"compiled program @{graph.name} (temporaries and outputs)"
+        )
         # Every buffer gets at least 64 bytes so a clamped index 0 is readable.
         self._arena = _aligned_empty(max(plan.peak_bytes, 64))
         self._empty = self._arena.ctypes.data  # the address given to empty arrays
@@ -654,7 +660,14 @@ class CpuExecutable:
                 self._ensure_workspace(n)
             _pool(n).run(self, self.native.entry_ctx)
         if err.value:
-            raise IndexError(f"graph @{self.graph.name}: a gather/scatter index is out of bounds")
+            _raise_program_error(self.graph.name, err.value)
+
+
+def _raise_program_error(name: str, bits: int) -> None:
+    """The exception for a nonzero error word (codegen/kernel.py)."""
+    if bits & ERROR_ZERO_DIVISION:
+        raise DivisionByZeroError(f"graph @{name}: {ZERO_DIVISION_MESSAGE}")
+    raise IndexError(f"graph @{name}: a gather/scatter index is out of bounds")
 
 
 _POOL_FNS = None  # (worker, post, wait) ctypes functions (codegen/llvm/pool.py)

@@ -34,8 +34,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from graphc.errors import DivisionByZeroError
 from graphc.ir.graph import Graph
+from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from runtime import backends, cache
+
+# err[2] of a division by zero (gc_check_div in codegen/cuda/prelude.py).
+_DIVISION_MARK = (1 << 64) - 1
 
 # ---------------------------------------------------------------------------
 # errors
@@ -480,6 +485,9 @@ class CudaExecutable:
         _dump(4, f"CUDA C for @{graph.name}:\n{self.module.source}")
         self._cu_module = load_module(self.module.source)
         self._allocations: list = []
+        # The pool these come from: freed to it even if the global pool has
+        # been replaced since (the test emulator installs a fresh one).
+        self._pool = _POOL
         self._pointers = self._place_buffers()
         self._host_pointers: dict[str, int] | None = None
         self._err = self._allocate(24)
@@ -493,7 +501,7 @@ class CudaExecutable:
     # -- setup ---------------------------------------------------------------
 
     def _allocate(self, nbytes: int):
-        alloc = _POOL.allocate(nbytes)
+        alloc = self._pool.allocate(nbytes)
         self._allocations.append(alloc)
         return alloc
 
@@ -545,14 +553,14 @@ class CudaExecutable:
 
     def __del__(self):
         for alloc in getattr(self, "_allocations", ()):
-            _POOL.free(alloc)
+            self._pool.free(alloc)
 
     # -- running -------------------------------------------------------------
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         self.upload(inputs)
         self.launch()
-        self._raise_index_error()
+        self._raise_kernel_error()
         return self._outputs(inputs)
 
     def upload(self, inputs: Sequence[np.ndarray]) -> None:
@@ -597,7 +605,7 @@ class CudaExecutable:
                     fresh[name] = _POOL.allocate(prog.buffers[name].nbytes)
                     pointers[name] = int(fresh[name])
             self.launch(pointers=pointers)
-            self._raise_index_error()
+            self._raise_kernel_error()
         except BaseException:
             for buf in fresh.values():
                 _POOL.free(buf)
@@ -652,11 +660,15 @@ class CudaExecutable:
             hint = "" if _sync_each_launch() else " (set GRAPHC_CUDA_SYNC=1 to name the failing kernel)"
             raise CudaLaunchError(f"program @{self.program.name} failed on the GPU {where}: {e}{hint}") from e
 
-    def _raise_index_error(self) -> None:
+    def _raise_kernel_error(self) -> None:
+        """Raise what a kernel recorded in the error words (prelude.py:
+        gc_check, gc_check_div): an index out of bounds or a division by zero."""
         err = np.zeros(3, dtype=np.uint64)
         from_device(int(self._err), err)
         if err[0]:
             kernel = self.module.check_kernels.get(int(err[0]), "?")
+            if int(err[2]) == _DIVISION_MARK:
+                raise DivisionByZeroError(f"kernel {kernel}: {ZERO_DIVISION_MESSAGE}")
             bad = int(err[1].astype(np.int64))
             raise IndexError(
                 f"gather/scatter_add in kernel {kernel}: index {bad} "

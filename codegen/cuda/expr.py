@@ -134,6 +134,10 @@ class ExprWriter:
             return f"({args[0]} ? {args[1]} : {args[2]})"
         if op == "cast":
             return _cast(args[0], e.args[0].dtype, e.dtype)
+        if op == "div" and not e.dtype.is_float:
+            self.uses_err = True
+            divisor = f"gc_check_div<{cdefs.register(e.dtype)}>({args[1]}, gc_err, {self.check_code()}ULL)"
+            args = [args[0], self._bind(e.dtype, divisor)]
         return scalar_op(op, args, e.args[0].dtype if e.args else e.dtype)
 
     def _load(self, name: str, index: str) -> str:

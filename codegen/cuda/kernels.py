@@ -168,6 +168,10 @@ class _Reducer:
 def _reducer(kernel: kf.Kernel) -> _Reducer:
     vdt = kernel.value.dtype
     dt = dtypes.float32 if vdt is dtypes.float16 else vdt
+    if kernel.reducer == "sum" and dt is dtypes.float32:
+        # float16/float32 sums accumulate in double: a float32 running sum
+        # of 2**25 ones stops at 2**24 (as the CPU backend does).
+        dt = dtypes.float64
     if kernel.reducer == "sum":
         init = cdefs.literal(0, dt)
     elif kernel.reducer == "prod":

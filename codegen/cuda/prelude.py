@@ -25,8 +25,9 @@ GC_HD float gc_round_h(float x) { return __half2float(__float2half_rn(x)); }
 template <typename T> GC_HD T gc_max(T a, T b) { return (a > b || a != a) ? a : b; }
 template <typename T> GC_HD T gc_min(T a, T b) { return (a < b || a != a) ? a : b; }
 
-// Integer division truncates toward zero and x / 0 == 0; MIN / -1 wraps
-// (computed as an unsigned negation) instead of trapping.
+// Integer division truncates toward zero; MIN / -1 wraps (computed as an
+// unsigned negation) instead of trapping. A zero divisor gives 0 here; the
+// kernels pass every divisor through gc_check_div first, which reports it.
 template <typename T, typename U> GC_HD T gc_idiv(T a, T b) {
   return b == 0 ? (T)0 : (b == (T)-1 ? (T)((U)0 - (U)a) : (T)(a / b));
 }
@@ -52,6 +53,19 @@ __device__ __forceinline__ long long gc_check(long long i, long long size, unsig
     err[2] = (unsigned long long)size;
   }
   return 0;
+}
+
+// Integer division by zero: record it like an index error, with
+// err[2] = ~0 (no dimension has that size) marking a division, and divide
+// by 1 instead so the hardware never divides by zero.
+template <typename T>
+__device__ __forceinline__ T gc_check_div(T d, unsigned long long* err, unsigned long long code) {
+  if (d != 0) return d;
+  if (atomicCAS(err, 0ULL, code) == 0ULL) {
+    err[1] = 0ULL;
+    err[2] = ~0ULL;
+  }
+  return (T)1;
 }
 
 // RANDOM: element `counter` of a RANDOM op with key `key` is

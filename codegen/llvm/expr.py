@@ -3,14 +3,16 @@
 Floating-point ops are emitted without fast-math flags, so elementwise
 results are the IEEE results numpy computes (math functions come from libm
 through LLVM intrinsics). Integer semantics follow graphc/ir/rules.py: DIV
-truncates toward zero, x / 0 == 0, and MIN / -1 wraps instead of trapping.
+truncates toward zero, a zero divisor sets the ERROR_ZERO_DIVISION bit of the
+error word (and is replaced by 1, so the hardware never divides by zero),
+and MIN / -1 wraps instead of trapping.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from codegen.kernel import INDEX, Expr, bounds
+from codegen.kernel import ERROR_INDEX, ERROR_ZERO_DIVISION, INDEX, Expr, bounds
 from graphc.ir.dtypes import DType
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -157,17 +159,22 @@ class ExprEmitter:
         raise NotImplementedError(f"LLVM backend: binary {op} on {dt}")
 
     def _int_div(self, x, y, unsigned: bool) -> ir.Value:
-        # x / 0 == 0; MIN / -1 wraps (computed as -x) instead of trapping.
+        # A zero divisor is reported and replaced by 1; MIN / -1 wraps
+        # (computed as -x) instead of trapping.
         b = self.b
         zero, one = ir.Constant(y.type, 0), ir.Constant(y.type, 1)
         is_zero = b.icmp_unsigned("==", y, zero)
+        with b.if_then(is_zero, likely=False):
+            self.raise_error(ERROR_ZERO_DIVISION)
         if unsigned:
-            q = b.udiv(x, b.select(is_zero, one, y))
-            return b.select(is_zero, zero, q)
+            return b.udiv(x, b.select(is_zero, one, y))
         minus_one = b.icmp_signed("==", y, ir.Constant(y.type, -1))
         safe = b.select(b.or_(is_zero, minus_one), one, y)
-        q = b.select(minus_one, b.neg(x), b.sdiv(x, safe))
-        return b.select(is_zero, zero, q)
+        return b.select(minus_one, b.neg(x), b.sdiv(x, safe))
+
+    def raise_error(self, bit: int) -> None:
+        """Set `bit` of the program's error word (threads may race: atomic)."""
+        self.b.atomic_rmw("or", self.error_ptr, ir.Constant(I32, bit), "monotonic")
 
     def _floordiv_mod(self, e: Expr) -> ir.Value:
         b = self.b
@@ -211,7 +218,7 @@ class ExprEmitter:
         b = self.b
         ok = b.icmp_unsigned("<", index, ir.Constant(I64, size))
         with b.if_then(b.not_(ok), likely=False):
-            b.store_atomic(ir.Constant(I32, 1), self.error_ptr, "monotonic", 4)
+            self.raise_error(ERROR_INDEX)
         return b.select(ok, index, ir.Constant(I64, 0))
 
     def _random(self, key: ir.Value, counter: ir.Value) -> ir.Value:

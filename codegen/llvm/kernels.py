@@ -8,7 +8,9 @@ parallel loop this thread runs. Loops count up by one; inner loops are plain
 affine loops LLVM's loop vectorizer handles. The only fast-math flags used
 are `reassoc`/`contract` on floating-point sum and dot accumulators, so
 that reductions vectorize; this reorders sums (results stay within float
-tolerance) and never touches elementwise math.
+tolerance) and never touches elementwise math. float32 sums accumulate in
+float64 (see `_wide_sum`); reduces over a strided axis run a tile of output
+columns at once (see `_column_tiled`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from codegen.kernel import Kernel, walk
+from codegen.kernel import Kernel, affine, walk
 from codegen.llvm import gemm
-from codegen.llvm.expr import I8, I32, I64, ExprEmitter, mem_type, reg_type
+from codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
+from graphc.ir import dtypes
 
 REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 # Dots with at most this many output columns accumulate a whole row at once
 # (in a stack array), which keeps the inner loop contiguous.
 ROW_DOT_MAX_N = 8192
+# Reduces over a strided axis accumulate this many output columns at once.
+COLUMN_TILE = 64
 
 
 @contextmanager
@@ -184,8 +189,11 @@ class KernelBuilder:
             em.store(k.out, target, new, out_t)
 
     def _reduce(self) -> None:
+        if _column_tiled(self.kern):
+            return self._reduce_columns()
         k, b, env = self.kern, self.b, {}
-        acc_t = reg_type(k.acc_dtype)
+        wide = _wide_sum(k)
+        acc_t = F64 if wide else reg_type(k.acc_dtype)
         with loop_nest(b, k.loop_vars(), env, (self.lo, self.hi)):
             acc_ptr, best_ptr = self._entry_alloca(acc_t), None
             if k.reducer == "argmax":
@@ -197,10 +205,43 @@ class KernelBuilder:
                 v = em.emit(k.value)
                 self._combine(acc_ptr, best_ptr, v, env)
             acc = b.load(best_ptr if best_ptr is not None else acc_ptr)
+            if wide:
+                acc = b.fptrunc(acc, reg_type(k.acc_dtype))
             self._stores(k.stores, env, acc)
             if k.row_stores:
                 with loop_nest(b, k.red_vars(), env):
                     self._stores(k.row_stores, env, acc)
+
+    def _reduce_columns(self) -> None:
+        """A reduce over a strided axis into contiguous output columns (a
+        sum over dim 0): COLUMN_TILE columns at a time, one accumulator
+        each, so the innermost loop runs along contiguous memory and
+        vectorizes instead of striding through memory once per column."""
+        k, b, env = self.kern, self.b, {}
+        wide = _wide_sum(k)
+        acc_t = F64 if wide else reg_type(k.acc_dtype)
+        tile = self._entry_alloca(ir.ArrayType(acc_t, COLUMN_TILE))
+        zero, width = ir.Constant(I64, 0), ir.Constant(I64, COLUMN_TILE)
+        dims = k.loop_vars()
+        (col, extent), outer = dims[-1], dims[:-1]
+        with loop_nest(b, outer, env, (self.lo, self.hi) if outer else None):
+            lo, hi = (ir.Constant(I64, 0), ir.Constant(I64, extent)) if outer else (self.lo, self.hi)
+            count = b.sdiv(b.add(b.sub(hi, lo), ir.Constant(I64, COLUMN_TILE - 1)), width)
+            with for_range(b, zero, count, "tile") as t:
+                start = b.add(lo, b.mul(t, width))
+                n = b.sub(hi, start)
+                n = b.select(b.icmp_signed("<", n, width), n, width)
+                with for_range(b, zero, n, "init") as j:
+                    b.store(_init(k.reducer, k.acc_dtype, acc_t), b.gep(tile, [zero, j], inbounds=True))
+                with loop_nest(b, k.red_vars(), env):
+                    with for_range(b, zero, n, "col") as j:
+                        env[col] = b.add(start, j)
+                        v = self.emitter(env).emit(k.value)
+                        self._combine(b.gep(tile, [zero, j], inbounds=True), None, v, env)
+                with for_range(b, zero, n, "out") as j:
+                    env[col] = b.add(start, j)
+                    acc = b.load(b.gep(tile, [zero, j], inbounds=True))
+                    self._stores(k.stores, env, b.fptrunc(acc, reg_type(k.acc_dtype)) if wide else acc)
 
     def _entry_alloca(self, t: ir.Type) -> ir.Value:
         # Allocas in the entry block so SROA turns them into registers.
@@ -214,6 +255,8 @@ class KernelBuilder:
         acc = b.load(acc_ptr)
         em = self.emitter(env)
         if k.reducer == "sum":
+            if acc.type != v.type:  # a float32 sum in a float64 accumulator
+                v = b.fpext(v, acc.type)
             new = b.fadd(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.add(acc, v)
         elif k.reducer == "prod":
             new = b.fmul(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.mul(acc, v)
@@ -278,6 +321,32 @@ class KernelBuilder:
             with for_range(b, zero, ir.Constant(I64, n_extent), "n") as n:
                 env["n"] = n
                 self._stores(k.stores, env, b.load(b.gep(row, [zero, n], inbounds=True)))
+
+
+def _column_tiled(k: Kernel) -> bool:
+    """Whether a reduce kernel runs `_reduce_columns`: its loads are affine,
+    the last output dim steps through some of them contiguously, and the
+    last reduced dim steps through none of them contiguously."""
+    if k.reducer == "argmax" or k.row_stores or not k.shape or k.shape[-1] < 2:
+        return False
+    col, red = k.loop_vars()[-1][0], k.red_vars()[-1][0]
+    contiguous = False
+    for e in walk(k.value):
+        if e.op != "load":
+            continue
+        form = affine(e.args[0])
+        if form is None or abs(form[0].get(red, 0)) == 1:
+            return False
+        contiguous = contiguous or form[0].get(col, 0) == 1
+    return contiguous
+
+
+def _wide_sum(k: Kernel) -> bool:
+    """Whether a sum kernel accumulates float32 values in float64. Every
+    float32 sum does: a float32 running sum of 2**25 ones stops at 2**24,
+    and float32 partial sums of equal values err in the same direction.
+    Vectorized, the widening add still keeps up with memory."""
+    return k.reducer == "sum" and k.acc_dtype is dtypes.float32
 
 
 def _storage_representatives(names, dtypes, partners) -> dict[str, str]:

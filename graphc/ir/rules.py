@@ -7,8 +7,12 @@ interpreter (runtime/interpreter.py) and eager tensors execute, so it is the
 oracle every backend is compared against.
 
 Semantics worth knowing (backends must match them):
-- integer DIV truncates toward zero, and x / 0 is 0 for integers;
+- integer DIV truncates toward zero; an integer divisor of 0 is an error
+  (DivisionByZeroError here; compiled code raises the program's error flag
+  and the runtime raises the same error after the call);
 - ARGMAX returns the first index of the maximum; NaN counts as the maximum;
+- SUM of float32/float16 accumulates in float64 (here and in both
+  backends), never in a float32 running sum, which stops growing at 2**24;
 - RANDOM is counter-based: element i of a RANDOM node with key k is
   `splitmix64(k * 0x9E3779B97F4A7C15 + i) >> 40` scaled by 2**-24, so every
   backend produces the same bits.
@@ -24,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+# The user-facing exception classes live together in graphc/errors.py, a
+# module with no imports of ours, so the IR may raise them.
+from graphc.errors import DivisionByZeroError
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, IRTypeError, TensorType
 from graphc.ir.ops import Op
@@ -330,15 +337,28 @@ def _random_impl(key, *, shape):
     return (bits.astype(np.float32) * np.float32(2.0**-24)).reshape(shape)
 
 
+ZERO_DIVISION_MESSAGE = "ZeroDivisionError: integer division by zero (//, %, fmod, remainder or div with rounding_mode)"
+
+
 def _int_div(a, b):
     if a.dtype.kind not in "iu":
         return a / b
-    safe = np.where(b == 0, 1, b)
+    if not np.all(b):
+        raise DivisionByZeroError(ZERO_DIVISION_MESSAGE)
     # Floor division, then step toward zero where the signs differ and the
     # division is inexact (no abs(): it overflows for the most negative int).
-    q = a // safe
-    q = q + ((a % safe != 0) & ((a < 0) != (safe < 0)))
-    return np.where(b == 0, 0, q).astype(a.dtype)
+    q = a // b
+    q = q + ((a % b != 0) & ((a < 0) != (b < 0)))
+    return q.astype(a.dtype)
+
+
+def _sum_impl(x, *, axes):
+    # Narrow floats accumulate in float64: numpy's own float32 sum is
+    # pairwise only along a contiguous axis, and 2**25 ones summed one by
+    # one in float32 stop growing at 2**24.
+    if x.dtype.kind == "f" and x.dtype.itemsize < 8:
+        return np.sum(x, axis=tuple(axes), dtype=np.float64).astype(x.dtype)
+    return np.sum(x, axis=tuple(axes), dtype=x.dtype)
 
 
 def _argmax_impl(x, *, axis):
@@ -478,7 +498,7 @@ RULES: dict[Op, Rule] = {
     Op.AND: _b(Op.AND, np.logical_and),
     Op.OR: _b(Op.OR, np.logical_or),
     Op.WHERE: Rule(_where_shape, np.where),
-    Op.SUM: _r(Op.SUM, lambda x, *, axes: np.sum(x, axis=tuple(axes), dtype=x.dtype)),
+    Op.SUM: _r(Op.SUM, _sum_impl),
     Op.REDUCE_MAX: _r(Op.REDUCE_MAX, lambda x, *, axes: np.max(x, axis=tuple(axes))),
     Op.PROD: _r(Op.PROD, lambda x, *, axes: np.prod(x, axis=tuple(axes), dtype=x.dtype)),
     Op.ARGMAX: Rule(_argmax_shape, _argmax_impl),

@@ -98,7 +98,8 @@ def test_indexing_is_bounds_checked_and_scatter_uses_atomics(rendered):
 
 def test_random_int_div_and_movement_are_inline_index_math(rendered):
     assert "gc_random(" in _source(rendered, "random_f32")
-    assert "gc_idiv<int, unsigned int>" in _source(rendered, "div_i32_zero")
+    assert "gc_idiv<int, unsigned int>" in _source(rendered, "div_i32_signs")
+    assert "gc_check_div<int>" in _source(rendered, "div_i32_signs")
     for name in ("reshape_permute", "expand", "slice", "pad", "concat", "unfold"):
         program = rendered[name][0]
         assert [k.kind for k in program.kernels] == ["elementwise"], name

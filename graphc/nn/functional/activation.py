@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc import _elementwise
 from graphc._checks import tensor_params
 
 # Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7, below float32 resolution
@@ -36,9 +37,8 @@ def _zeros_like(x):
 
 @tensor_params("input")
 def relu(input, inplace: bool = False):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
-    out = graphc.where(input > 0, input, _zeros_like(input))
-    return _maybe_inplace(input, out, inplace)
+    """max(x, 0); the gradient at 0 is 0 and NaN stays NaN, as in PyTorch."""
+    return _maybe_inplace(input, graphc.relu(input), inplace)
 
 
 def relu_(input):
@@ -59,10 +59,12 @@ def relu6(input, inplace: bool = False):
 
 @tensor_params("input")
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
-    """Clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside."""
+    """Clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside
+    and at NaN (which stays NaN), as in torch."""
     low = graphc.full_like(input, min_val)
     high = graphc.full_like(input, max_val)
     out = graphc.where(input <= min_val, low, graphc.where(input >= max_val, high, input))
+    out = _elementwise.nan_without_gradient(input, out)
     return _maybe_inplace(input, out, inplace)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphc
 from graphc._checks import tensor_params
-from graphc.errors import InputShapeError
+from graphc.errors import InputShapeError, ValueRangeError, at_user_line
 
 
 @tensor_params("input", "weight")
@@ -74,11 +74,32 @@ def embedding(
 
 def one_hot(tensor, num_classes: int = -1):
     """int64 one-hot encoding along a new last dim. num_classes=-1 reads the
-    largest class from the data, which (as in PyTorch) is eager-only."""
+    largest class from the data, which (as in PyTorch) is eager-only.
+    Outside a trace, a class < 0 or >= num_classes raises ValueRangeError
+    (a RuntimeError) naming it."""
     if num_classes == -1:
+        if tensor.numel() == 0:
+            raise ValueRangeError(at_user_line("one_hot: Can not infer total number of classes from empty tensor."))
         num_classes = int(tensor.max().item()) + 1
+    if not tensor.is_symbolic and tensor.numel():
+        _check_classes(tensor, num_classes)
     classes = graphc.arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).to(graphc.int64)
+
+
+def _check_classes(tensor, num_classes: int) -> None:
+    low, high = int(tensor.min().item()), int(tensor.max().item())
+    if low < 0:
+        raise ValueRangeError(
+            at_user_line(f"one_hot: class value {low} is negative: Class values must be non-negative.")
+        )
+    if high >= num_classes:
+        raise ValueRangeError(
+            at_user_line(
+                f"one_hot: class value {high} is out of range for num_classes={num_classes}: "
+                "Class values must be smaller than num_classes."
+            )
+        )
 
 
 def _stat_dims(input, first: int) -> tuple[int, ...]:
