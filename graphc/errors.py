@@ -84,6 +84,16 @@ class DivisionByZeroError(GraphcError, ZeroDivisionError):
     gives inf or NaN). Fix: make the divisors nonzero, or divide floats."""
 
 
+class IndexOutOfRangeError(GraphcError, IndexError):
+    """An index is out of range: advanced indexing, `gather`,
+    `scatter_add`, `Embedding`, or (in compiled code) a class value of
+    `F.one_hot`. PyTorch raises IndexError for indexing and embeddings and
+    RuntimeError for gather and one_hot; this class is both. Compiled
+    programs check every such index and raise this after the call instead
+    of reading out of bounds. Fix: check the indices or labels against the
+    size named in the message."""
+
+
 class ValueRangeError(GraphcError):
     """A tensor holds a value the op cannot take, e.g. a class index that
     is negative or not smaller than `num_classes` in `F.one_hot`. Fix:

@@ -25,7 +25,7 @@ import runtime.cache as cache
 from codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
 from codegen.llvm import module as llvm_module
 from codegen.llvm import target
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
@@ -667,7 +667,10 @@ def _raise_program_error(name: str, bits: int) -> None:
     """The exception for a nonzero error word (codegen/kernel.py)."""
     if bits & ERROR_ZERO_DIVISION:
         raise DivisionByZeroError(f"graph @{name}: {ZERO_DIVISION_MESSAGE}")
-    raise IndexError(f"graph @{name}: a gather/scatter index is out of bounds")
+    raise IndexOutOfRangeError(
+        f"graph @{name}: an index is out of bounds (a gather/scatter_add index, an embedding or indexing "
+        "index, or a one_hot class value)"
+    )
 
 
 _POOL_FNS = None  # (worker, post, wait) ctypes functions (codegen/llvm/pool.py)

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import Graph
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from runtime import backends, cache
@@ -670,7 +670,7 @@ class CudaExecutable:
             if int(err[2]) == _DIVISION_MARK:
                 raise DivisionByZeroError(f"kernel {kernel}: {ZERO_DIVISION_MESSAGE}")
             bad = int(err[1].astype(np.int64))
-            raise IndexError(
+            raise IndexOutOfRangeError(
                 f"gather/scatter_add in kernel {kernel}: index {bad} "
                 f"is out of bounds for a dimension of size {int(err[2])}"
             )

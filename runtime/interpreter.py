@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node
 from graphc.ir.ops import Op
 from graphc.ir.rules import evaluate
@@ -41,6 +42,10 @@ def run(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -
             continue
         try:
             value = evaluate(node.op, [env[s] for s in node.srcs], node.attrs)
+        except GraphcError as e:
+            # A user-facing error (a bad index, an integer division by zero)
+            # keeps its class, so callers catch it as from compiled code.
+            raise type(e)(f"while executing {node.op.value} -> {node.type}: {e}") from e
         except Exception as e:
             raise InterpreterError(f"while executing {node.op.value} -> {node.type}: {e}") from e
         env[node] = np.asarray(value, dtype=node.dtype.np).reshape(node.shape)

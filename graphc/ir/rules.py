@@ -30,7 +30,7 @@ import numpy as np
 
 # The user-facing exception classes live together in graphc/errors.py, a
 # module with no imports of ours, so the IR may raise them.
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, IRTypeError, TensorType
 from graphc.ir.ops import Op
@@ -423,7 +423,7 @@ def _full_index(index: np.ndarray, axis: int) -> tuple:
 def _check_index(op: Op, index: np.ndarray, size: int) -> None:
     if index.size and (index.min() < 0 or index.max() >= size):
         bad = index[(index < 0) | (index >= size)].flat[0]
-        raise IndexError(f"{op.value}: index {bad} is out of bounds for a dimension of size {size}")
+        raise IndexOutOfRangeError(f"{op.value}: index {bad} is out of bounds for a dimension of size {size}")
 
 
 def _gather_impl(x, index, *, axis):

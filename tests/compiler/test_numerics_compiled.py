@@ -15,7 +15,7 @@ import torch
 
 import graphc
 import passes.autodiff as autodiff
-from graphc.errors import DivisionByZeroError, OutOfMemoryError
+from graphc.errors import DivisionByZeroError, IndexOutOfRangeError, OutOfMemoryError
 from runtime import backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
@@ -142,3 +142,24 @@ def test_compiled_blocked_sum_of_random_data_matches_float64():
     (got,) = compiled(lambda t: t.sum(1), x)
     want = x.astype(np.float64).sum(1)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------
+# one_hot: a class out of range raises after the call (never a zero row)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interp"])
+def test_compiled_one_hot_matches_torch_and_rejects_bad_classes(backend):
+    import graphc.nn.functional as F
+
+    labels = np.array([[0, 3], [1, 1]], dtype=np.int64)
+    (got,) = compiled(lambda t: F.one_hot(t, 4), labels, backend=backend)
+    np.testing.assert_array_equal(got, torch.nn.functional.one_hot(torch.tensor(labels), 4).numpy())
+    graph = graphc.trace(lambda t: F.one_hot(t, 4), graphc.tensor(labels))
+    exe = backends.compile_graph(graph, backend)
+    for bad in (4, -1):
+        with pytest.raises(RuntimeError, match="smaller than num_classes|non-negative"):
+            torch.nn.functional.one_hot(torch.tensor([[0, bad], [1, 1]]), 4)
+        with pytest.raises(IndexOutOfRangeError) as info:
+            exe([np.array([[0, bad], [1, 1]], dtype=np.int64)])
+        assert isinstance(info.value, RuntimeError)  # what torch raises

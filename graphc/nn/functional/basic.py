@@ -75,15 +75,22 @@ def embedding(
 def one_hot(tensor, num_classes: int = -1):
     """int64 one-hot encoding along a new last dim. num_classes=-1 reads the
     largest class from the data, which (as in PyTorch) is eager-only.
-    Outside a trace, a class < 0 or >= num_classes raises ValueRangeError
-    (a RuntimeError) naming it."""
+    A class < 0 or >= num_classes raises a RuntimeError: ValueRangeError
+    naming it eagerly, IndexOutOfRangeError from compiled code."""
     if num_classes == -1:
         if tensor.numel() == 0:
             raise ValueRangeError(at_user_line("one_hot: Can not infer total number of classes from empty tensor."))
         num_classes = int(tensor.max().item()) + 1
-    if not tensor.is_symbolic and tensor.numel():
-        _check_classes(tensor, num_classes)
     classes = graphc.arange(num_classes, device=tensor.device)
+    if tensor.is_symbolic:
+        # Compiled code cannot raise from a comparison, but it checks every
+        # gather index: rows of the identity picked by class make a bad
+        # class an IndexOutOfRangeError after the call, not a zero row.
+        identity = (classes.unsqueeze(1) == classes).to(graphc.int64)
+        rows = identity.gather(0, tensor.reshape(-1, 1).expand(-1, num_classes))
+        return rows.reshape(*tensor.shape, num_classes)
+    if tensor.numel():
+        _check_classes(tensor, num_classes)
     return (tensor.unsqueeze(-1) == classes).to(graphc.int64)
 
 
