@@ -30,28 +30,7 @@ import sys
 import time
 
 import numpy as np
-from workloads import graphc_copy, graphc_mlp, torch_mlp
-
-
-def _torch_cnn():
-    import torch
-
-    class TorchNet(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = torch.nn.Conv2d(1, 10, kernel_size=5)
-            self.conv2 = torch.nn.Conv2d(10, 20, kernel_size=5)
-            self.fc1 = torch.nn.Linear(320, 50)
-            self.fc2 = torch.nn.Linear(50, 10)
-
-        def forward(self, x):
-            tf = torch.nn.functional
-            x = tf.relu(tf.max_pool2d(self.conv1(x), 2))
-            x = tf.relu(tf.max_pool2d(self.conv2(x), 2))
-            x = tf.relu(self.fc1(x.view(-1, 320)))
-            return tf.log_softmax(self.fc2(x), dim=1)
-
-    return TorchNet()
+from workloads import graphc_copy, graphc_mlp, torch_cnn, torch_mlp
 
 
 def _cases(batch: int):
@@ -64,7 +43,7 @@ def _cases(batch: int):
     sizes = (784, 128, 64, 10)
     t_mlp = torch_mlp(sizes)
     yield f"MLP 784-128-64-10, batch {batch}", t_mlp, graphc_copy(t_mlp, graphc_mlp(sizes)), (batch, 784), rng
-    t_cnn = _torch_cnn()
+    t_cnn = torch_cnn()
     yield f"MNIST CNN, batch {batch}", t_cnn, graphc_copy(t_cnn, Net()), (batch, 1, 28, 28), rng
 
 

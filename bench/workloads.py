@@ -38,6 +38,27 @@ def torch_mlp(sizes):
     return torch.nn.Sequential(*layers)
 
 
+def torch_cnn():
+    """The reference MNIST CNN (graphc.vision.models.Net) in PyTorch."""
+
+    class TorchNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, 10, kernel_size=5)
+            self.conv2 = torch.nn.Conv2d(10, 20, kernel_size=5)
+            self.fc1 = torch.nn.Linear(320, 50)
+            self.fc2 = torch.nn.Linear(50, 10)
+
+        def forward(self, x):
+            tf = torch.nn.functional
+            x = tf.relu(tf.max_pool2d(self.conv1(x), 2))
+            x = tf.relu(tf.max_pool2d(self.conv2(x), 2))
+            x = tf.relu(self.fc1(x.view(-1, 320)))
+            return tf.log_softmax(self.fc2(x), dim=1)
+
+    return TorchNet()
+
+
 def graphc_copy(torch_model, graphc_model):
     """Load a torch model's weights into the same-named graphc model."""
     import graphc
@@ -333,23 +354,8 @@ def bench_cnn_step(row, timer, batch=64, repeats=10):
     import graphc.optim as optim
     from graphc.vision.models import Net
 
-    class TorchNet(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = torch.nn.Conv2d(1, 10, kernel_size=5)
-            self.conv2 = torch.nn.Conv2d(10, 20, kernel_size=5)
-            self.fc1 = torch.nn.Linear(320, 50)
-            self.fc2 = torch.nn.Linear(50, 10)
-
-        def forward(self, x):
-            tf = torch.nn.functional
-            x = tf.relu(tf.max_pool2d(self.conv1(x), 2))
-            x = tf.relu(tf.max_pool2d(self.conv2(x), 2))
-            x = tf.relu(self.fc1(x.view(-1, 320)))
-            return tf.log_softmax(self.fc2(x), dim=1)
-
     torch.manual_seed(0)
-    t_model = TorchNet()
+    t_model = torch_cnn()
     g_model = graphc_copy(t_model, Net())
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
