@@ -240,7 +240,9 @@ class _Fuser:
                 result = value
             else:
                 cond = _in_ranges([idx[ax]], [(off, off + s.shape[ax])])
-                result = K.where(cond, value, result)
+                # None: the bounds prove idx[ax] lies in this part (a slice
+                # of the concat, as in its backward, reads only this part).
+                result = value if cond is None else K.where(cond, value, result)
         return result if result is not None else K.const(0, n.dtype)
 
     def _mv_unfold(self, n, idx):
