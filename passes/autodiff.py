@@ -29,6 +29,7 @@ The `grad` pass does not simplify what it builds; run passes/pipeline.py's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -149,6 +150,13 @@ def _cos(ctx, g):
 def _tanh(ctx, g):
     one_minus = emit(Op.SUB, const_like(g, 1.0), emit(Op.MUL, ctx.out, ctx.out))
     return (emit(Op.MUL, g, one_minus),)
+
+
+def _erf(ctx, g):
+    # d erf(x) = 2/sqrt(pi) exp(-x^2): exactly 0 where exp underflows, as in PyTorch.
+    (x,) = ctx.srcs
+    density = emit(Op.EXP, emit(Op.NEG, emit(Op.MUL, x, x)))
+    return (emit(Op.MUL, g, emit(Op.MUL, density, const_like(g, 2.0 / math.sqrt(math.pi)))),)
 
 
 def _cast(ctx, g):
@@ -370,6 +378,7 @@ VJP: dict[Op, VJPRule] = {
     Op.SIN: _sin,
     Op.COS: _cos,
     Op.TANH: _tanh,
+    Op.ERF: _erf,
     Op.CAST: _cast,
     Op.ADD: _add,
     Op.SUB: _sub,
