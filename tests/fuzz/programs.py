@@ -91,6 +91,7 @@ OPS: dict[str, tuple[Callable[..., Any], str]] = {
     "permute": (lambda m, x, perm: x.permute(*perm), "{0}.permute{perm}"),
     "slice": (lambda m, x, index: x[index], "{0}[{index_text}]"),
     "unsqueeze": (lambda m, x, dim: x.unsqueeze(dim), "{0}.unsqueeze({dim})"),
+    "squeeze": (lambda m, x, dim: x.squeeze(dim), "{0}.squeeze({dim})"),
     "expand": (lambda m, x, shape: x.expand(*shape), "{0}.expand{shape}"),
     "flip": (lambda m, x, dims: m.flip(x, dims), "flip({0}, {dims})"),
     # contraction and joins
@@ -131,7 +132,7 @@ UNARY = [
 ]
 BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "where"]
 REDUCTIONS = ["sum", "mean", "amax", "amin", "logsumexp", "var", "std", "prod"]
-MOVEMENT = ["reshape", "transpose", "permute", "slice", "unsqueeze", "expand", "flip"]
+MOVEMENT = ["reshape", "transpose", "permute", "slice", "unsqueeze", "squeeze", "expand", "flip"]
 
 # Relative frequency of each family in a program.
 FAMILIES = {
@@ -204,6 +205,9 @@ class Program:
 def _index_text(index) -> str:
     parts = []
     for s in index:
+        if isinstance(s, int):
+            parts.append(str(s))
+            continue
         start = "" if s.start is None else s.start
         stop = "" if s.stop is None else s.stop
         parts.append(f"{start}:{stop}" + ("" if s.step in (None, 1) else f":{s.step}"))
@@ -379,12 +383,19 @@ class _Builder:
         if op == "slice":
             index, new = [], []
             for d in shape:
+                if self.rng.random() < 0.15:  # an integer index drops the dim
+                    index.append(int(self.rng.integers(-d, d)))
+                    continue
                 start = int(self.rng.integers(0, d))
                 stop = int(self.rng.integers(start + 1, d + 1))
                 step = int(self.rng.choice([1, 1, 2]))
                 index.append(slice(start or None, stop if stop < d else None, step))
                 new.append(len(range(start, stop, step)))
             return self.emit(op, [x], new, b, index=tuple(index))
+        if op == "squeeze":
+            dim = int(self.rng.integers(-nd, nd))  # a no-op unless shape[dim] == 1
+            new = [d for i, d in enumerate(shape) if i != dim % nd or d != 1]
+            return self.emit(op, [x], new, b, dim=dim)
         if op == "unsqueeze":
             dim = int(self.rng.integers(-nd - 1, nd + 1))
             new = list(shape)
