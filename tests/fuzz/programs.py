@@ -339,9 +339,7 @@ class _Builder:
         n = _numel([shape[a] for a in axes])
         if op in ("var", "std"):
             params["correction"] = int(self.rng.integers(0, 2)) if n > 1 else 0
-        bound = {"sum": b * n, "prod": b**n, "var": b * b * n, "std": b * math.sqrt(n)}.get(op, b)
-        if op == "logsumexp":
-            bound = b + math.log(n) + 1
+        bound = _reduction_bound(op, b, n)
         if bound > _BOUND:
             return None
         if params.get("keepdim"):
@@ -483,6 +481,21 @@ def _unary_bound(op: str, b: float) -> float:
     if op == "rsqrt":
         return 1.5
     return b if op in _SAME_BOUND else 1.0
+
+
+def _reduction_bound(op: str, b: float, n: int) -> float:
+    """A bound on |op(x)| over n elements with |x| <= b."""
+    if op == "sum":
+        return b * n
+    if op == "prod":
+        return math.inf if n * math.log(max(b, 1.0)) > math.log(_BOUND) else max(b, 1.0) ** n
+    if op == "var":
+        return b * b * n
+    if op == "std":
+        return b * math.sqrt(n)
+    if op == "logsumexp":
+        return b + math.log(n) + 1
+    return b
 
 
 def _matmul_shape(a, b) -> tuple[int, ...]:
