@@ -434,7 +434,15 @@ class _Builder:
             bound = b * b * shape[-1]
             return self.emit("matmul", [x, t], _matmul_shape(shape, self.shapes[t]), bound) if bound < _BOUND else None
         n = int(self.rng.integers(1, 5))
-        if self.rng.random() < 0.8:  # x @ w, w a new [k, n] or [k] input
+        r = self.rng.random()
+        if r < 0.2 and len(shape) >= 2:  # x @ w, w a batch [nb, k, n] broadcast against x's batch
+            if len(shape) >= 3:
+                nb = shape[-3] if self.rng.random() < 0.7 else 1
+            else:
+                nb = int(self.rng.integers(2, 4))
+            a, w = x, self.new_input((nb, shape[-1], n))
+            k = shape[-1]
+        elif r < 0.8:  # x @ w, w a new [k, n] or [k] input
             a, w = x, self.new_input((shape[-1], n) if self.rng.random() < 0.8 else (shape[-1],))
             k = shape[-1]
         else:  # w @ x, w a new [n, rows of x] input
@@ -442,9 +450,10 @@ class _Builder:
             a, w = self.new_input((n, rows)), x
             k = rows
         bound = b * 3.0 * k
-        if bound > _BOUND:
+        out = _matmul_shape(self.shapes[a], self.shapes[w])
+        if bound > _BOUND or _numel(out) > _MAX_NUMEL:
             return None
-        return self.emit("matmul", [a, w], _matmul_shape(self.shapes[a], self.shapes[w]), bound)
+        return self.emit("matmul", [a, w], out, bound)
 
     def join(self, x: str):
         shape = self.shapes[x]
