@@ -14,6 +14,7 @@ amplifies (a cancellation) is not reported, while a wrong value is.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,26 @@ RTOL = {"float32": 2e-5, "float64": 1e-10}
 # dtype's epsilon) a result may differ by.
 CONDITION_FACTOR = 8.0
 _EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+
+
+@contextlib.contextmanager
+def small_thresholds():
+    """Compile with the GEMM and multi-threading thresholds at their minimum,
+    so the fuzzer's small programs take the packed-GEMM, split-K and
+    threaded code paths that real sizes take. (The thresholds are part of
+    the compile-cache key.)"""
+    from codegen.llvm import gemm, module
+
+    names = [(gemm, "GEMM_MIN_WORK"), (gemm, "GEMM_MIN_ROWS"), (gemm, "GEMM_MIN_COLS"), (gemm, "K_SPLIT_MIN_BLOCKS")]
+    names.append((module, "PARALLEL_MIN_WORK"))
+    saved = [getattr(mod, name) for mod, name in names]
+    try:
+        for mod, name in names:
+            setattr(mod, name, 1)
+        yield
+    finally:
+        for (mod, name), value in zip(names, saved):
+            setattr(mod, name, value)
 
 
 @dataclass

@@ -23,11 +23,16 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="eager,compiled", help="comma-separated: eager, compiled")
     parser.add_argument("--max-steps", type=int, default=10, help="most steps per program")
     parser.add_argument("--show", action="store_true", help="print every program, not only mismatches")
+    parser.add_argument(
+        "--small-thresholds",
+        action="store_true",
+        help="compile with the GEMM and threading thresholds at 1 (small programs take those paths)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("GRAPHC_CACHE_DIR", tempfile.mkdtemp(prefix="graphc-fuzz-"))
     warnings.simplefilter("ignore")  # PyTorch's warnings on degenerate reductions
 
-    from .check import check
+    from .check import check, small_thresholds
     from .programs import generate
 
     dtypes = tuple(args.dtypes.split(","))
@@ -37,7 +42,11 @@ def main(argv=None) -> int:
         program = generate(seed, args.max_steps)
         if args.show:
             print(program.listing(), flush=True)
-        found = check(program, dtypes, modes)
+        if args.small_thresholds:
+            with small_thresholds():
+                found = check(program, dtypes, modes)
+        else:
+            found = check(program, dtypes, modes)
         for m in found:
             print(m.report(), "\n", flush=True)
         if found:
@@ -48,7 +57,8 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - start
     print(
         f"fuzz: {args.programs} programs (seeds {args.start}..{args.start + args.programs - 1}), "
-        f"dtypes {','.join(dtypes)}, modes {','.join(modes)}: "
+        f"dtypes {','.join(dtypes)}, modes {','.join(modes)}"
+        f"{', small thresholds' if args.small_thresholds else ''}: "
         f"{len(failed)} mismatching programs, {mismatches} mismatches, {elapsed:.0f} s"
     )
     if failed:

@@ -11,11 +11,13 @@ import warnings
 
 import pytest
 
-from .check import check
+from .check import check, small_thresholds
 from .programs import OPS, Program, Step, generate
 
-# Seeds of the slice: the first 160 (the long run starts at 0 too).
-SEEDS = range(160)
+# Seeds of the slice: the first 150 (the long run starts at 0 too), and 40
+# more compiled with the GEMM and threading thresholds at 1.
+SEEDS = range(150)
+SMALL_THRESHOLD_SEEDS = range(150, 190)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,6 +38,15 @@ def test_slice_matches_torch():
         warnings.simplefilter("ignore")  # PyTorch's warnings on degenerate reductions
         for seed in SEEDS:
             reports += [m.report() for m in check(generate(seed))]
+    assert not reports, f"{len(reports)} mismatches:\n\n" + "\n\n".join(reports[:5])
+
+
+def test_slice_with_small_thresholds_matches_torch():
+    reports = []
+    with warnings.catch_warnings(), small_thresholds():
+        warnings.simplefilter("ignore")
+        for seed in SMALL_THRESHOLD_SEEDS:
+            reports += [m.report() for m in check(generate(seed), modes=("compiled",))]
     assert not reports, f"{len(reports)} mismatches:\n\n" + "\n\n".join(reports[:5])
 
 
