@@ -10,8 +10,13 @@ Numerics are kept well-conditioned on purpose, so a difference is a bug and
 not rounding: every value carries a bound on its magnitude, and ops that
 could overflow (exp, powers, products) are only applied below a bound;
 log/sqrt/division see operands kept away from their poles (`log(|x| + 0.5)`).
-Ties whose gradient PyTorch breaks by an unspecified rule are avoided (see
-`_reduction`).
+Ties: `max(dim)`/`min(dim)` (whose gradient goes to one index PyTorch picks
+by an unspecified rule) are not generated; `amax`/`amin`, `maximum`/
+`minimum` and `where` are, since their tie rules are defined (gradient shared
+evenly, or split half/half) and graphc must follow them. `std` is not applied
+to values that may hold equal elements (`_Builder.tied`): at a variance that
+is 0 in one framework and an ulp in the other its gradient is 0 vs
+(x - mean) / std, both right to rounding.
 """
 
 from __future__ import annotations
