@@ -80,6 +80,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from graphc.ir import dtypes
@@ -400,13 +401,18 @@ def affine(e: Expr) -> tuple[dict[str, int], int] | None:
 
 
 def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
-    """Replace loop variables by expressions, re-simplifying index math."""
-    if e.op == "var":
-        return mapping.get(e.arg, e)
-    if not e.args:
-        return e
-    args = tuple(substitute(a, mapping) for a in e.args)
-    return rebuild(e, args)
+    """Replace loop variables by expressions, re-simplifying index math.
+    Each distinct node is rebuilt once, so a shared sub-expression stays
+    shared (fused bodies are DAGs whose trees can be exponentially large)."""
+    memo: dict[int, Expr] = {}
+    for x in walk(e):
+        if x.op == "var":
+            memo[id(x)] = mapping.get(x.arg, x)
+        elif not x.args:
+            memo[id(x)] = x
+        else:
+            memo[id(x)] = rebuild(x, tuple(memo[id(a)] for a in x.args))
+    return memo[id(e)]
 
 
 def rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
@@ -419,41 +425,98 @@ def rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
         return mod(args[0], e.arg)
     if e.op == "where":
         return where(*args)
+    if all(a is b for a, b in zip(args, e.args)):
+        return e  # keeps the node shared with other users
     return Expr(e.op, args, e.dtype, e.arg)
 
 
-def walk(e: Expr):
-    """Every sub-expression, operands before users (duplicates included)."""
-    for a in e.args:
-        yield from walk(a)
-    yield e
+def walk(*roots: Expr) -> list[Expr]:
+    """Every distinct sub-expression of the roots once, operands before
+    users. Distinct means by identity: a body built by fusion shares
+    sub-expressions, and a tree walk would visit them once per path."""
+    order: list[Expr] = []
+    seen: set[int] = set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            x, expanded = stack.pop()
+            if expanded:
+                order.append(x)
+                continue
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            stack.append((x, True))
+            stack.extend((a, False) for a in reversed(x.args) if id(a) not in seen)
+    return order
 
 
 def loads_of(e: Expr) -> set[str]:
     return {x.arg for x in walk(e) if x.op == "load"}
 
 
+# A sub-expression used more than once whose tree has more than this many
+# nodes prints once, as a `%N = ...` line: a printout (and the compile-cache
+# key made from it) stays linear in the distinct nodes of a fused body.
+_LET_SIZE = 12
+
+
+class _Printer:
+    """Formats expressions, naming large shared sub-expressions (`lets`)."""
+
+    def __init__(self, roots: Iterable[Expr]):
+        roots = [r for r in roots if r is not None]
+        sizes: dict[int, int] = {}
+        uses: dict[int, int] = {}
+        for x in walk(*roots):
+            sizes[id(x)] = 1 + sum(sizes[id(a)] for a in x.args)
+            for a in x.args:
+                uses[id(a)] = uses.get(id(a), 0) + 1
+        self.named = {i for i, n in uses.items() if n > 1 and sizes[i] > _LET_SIZE}
+        self.texts: dict[int, str] = {}
+        self.lets: list[str] = []
+
+    def text(self, e: Expr) -> str:
+        for x in walk(e):
+            if id(x) not in self.texts:
+                body = self._format(x)
+                if id(x) in self.named:
+                    name = f"%{len(self.lets)}"
+                    self.lets.append(f"{name} = {body}")
+                    body = name
+                self.texts[id(x)] = body
+        return self.texts[id(e)]
+
+    def _format(self, e: Expr) -> str:
+        args = [self.texts[id(a)] for a in e.args]
+        if e.op == "var":
+            return e.arg
+        if e.op == "const":
+            return repr(e.arg)
+        if e.op == "acc":
+            return "acc"
+        if e.op == "load":
+            return f"{e.arg}[{args[0]}]"
+        if e.op in ("add", "mul") and e.dtype is INDEX:
+            sym = " + " if e.op == "add" else "*"
+            return f"({args[0]}{sym}{args[1]})"
+        if e.op in ("floordiv", "mod"):
+            sym = "//" if e.op == "floordiv" else "%"
+            return f"({args[0]}{sym}{e.arg})"
+        inner = ", ".join(args)
+        if e.op == "cast":
+            return f"cast<{e.dtype.short}>({inner})"
+        if e.op == "check":
+            return f"check({inner}, {e.arg})"
+        return f"{e.op}({inner})"
+
+
 def format_expr(e: Expr) -> str:
-    if e.op == "var":
-        return e.arg
-    if e.op == "const":
-        return repr(e.arg)
-    if e.op == "acc":
-        return "acc"
-    if e.op == "load":
-        return f"{e.arg}[{format_expr(e.args[0])}]"
-    if e.op in ("add", "mul") and e.dtype is INDEX:
-        sym = " + " if e.op == "add" else "*"
-        return f"({format_expr(e.args[0])}{sym}{format_expr(e.args[1])})"
-    if e.op in ("floordiv", "mod"):
-        sym = "//" if e.op == "floordiv" else "%"
-        return f"({format_expr(e.args[0])}{sym}{e.arg})"
-    inner = ", ".join(format_expr(a) for a in e.args)
-    if e.op == "cast":
-        return f"cast<{e.dtype.short}>({inner})"
-    if e.op == "check":
-        return f"check({inner}, {e.arg})"
-    return f"{e.op}({inner})"
+    """e as text, e.g. `exp(sub(in0[i0], t1[0]))`; large shared
+    sub-expressions come first as `%N = ...; ` bindings."""
+    printer = _Printer([e])
+    body = printer.text(e)
+    return "; ".join(printer.lets + [body])
 
 
 # ---------------------------------------------------------------------------
@@ -526,11 +589,11 @@ class Kernel:
     primitives: tuple[str, ...] = ()
     acc_dtype: DType | None = None
 
-    @property
+    @cached_property
     def inputs(self) -> tuple[str, ...]:
-        names: set[str] = set()
-        for e in self._exprs():
-            names |= loads_of(e)
+        # Cached: fusion asks every kernel for its inputs after each merge,
+        # and a kernel (frozen) never changes.
+        names = {x.arg for x in walk(*self._exprs()) if x.op == "load"}
         if self.a is not None:
             names |= {self.a.buffer, self.b.buffer}
         return tuple(sorted(names))
@@ -592,20 +655,24 @@ class Program:
 
 
 def format_kernel(k: Kernel) -> str:
-    """A readable multi-line rendering of one kernel."""
+    """A readable multi-line rendering of one kernel. Large sub-expressions
+    shared within the kernel print once, as `%N = ...` lines under the
+    `fused:` line."""
+    printer = _Printer(k._exprs())
     head = f"kernel {k.name} [{k.kind}] loops {list(k.shape)}"
     if k.kind == "reduce":
-        head += f" {k.reducer} over {list(k.red_shape)}: {format_expr(k.value)}"
+        head += f" {k.reducer} over {list(k.red_shape)}: {printer.text(k.value)}"
     if k.kind == "dot":
         head += f" k={k.k} a={k.a} b={k.b}"
     if k.kind == "scatter":
-        head += f" {k.out}[{format_expr(k.target)}] += {format_expr(k.value)}"
-    lines = [head, f"  fused: {', '.join(k.primitives)}"]
+        head += f" {k.out}[{printer.text(k.target)}] += {printer.text(k.value)}"
+    body = []
     for s in k.stores:
-        lines.append(f"  {s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
+        body.append(f"  {s.buffer}[{printer.text(s.index)}] = {printer.text(s.value)}")
     for s in k.row_stores:
-        lines.append(f"  row {s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
-    return "\n".join(lines)
+        body.append(f"  row {s.buffer}[{printer.text(s.index)}] = {printer.text(s.value)}")
+    lets = [f"  {line}" for line in printer.lets]
+    return "\n".join([head, f"  fused: {', '.join(k.primitives)}"] + lets + body)
 
 
 def format_program(p: Program) -> str:

@@ -191,6 +191,13 @@ def count_nonzero(x, dim=None):
     return sum(ew._as_bool(x), dim)
 
 
+def _first(x: Tensor, axes) -> Tensor:
+    """x's first element along `axes` (kept as size-1 dims), detached."""
+    stops = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    with autograd.no_grad():
+        return _emit(Op.SLICE, x, starts=(0,) * x.ndim, stops=stops, steps=(1,) * x.ndim).detach()
+
+
 @tensor_params("input")
 def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     """Variance with Bessel's correction by default (correction=1)."""
@@ -198,14 +205,37 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
         correction = 1 if unbiased is None or unbiased else 0
     axes = _axes(x, dim, "var")
     n = _count(x, axes)
-    centered = ew.sub(x, mean(x, dim, keepdim=True))
+    if axes and n > 0:
+        # Shifting by a sample cancels in the result but makes the deviations
+        # of a constant row exactly 0 (x - mean(x) need not be: the rounded
+        # mean of equal values may be off by an ulp), so its variance is 0,
+        # as PyTorch's, and std's gradient there is 0, not huge.
+        x = ew.sub(x, _first(x, axes))
+    dof = n - correction
+    center = mean(x, dim, keepdim=True)
+    if dof > 0:
+        centered = ew.sub(x, center)
+        return ew.div(sum(ew.mul(centered, centered), dim, keepdim), dof)
+    # No degrees of freedom left: the value is inf or nan (total / 0), and
+    # PyTorch's gradient is 2 (x - mean) / dof, with no term through the
+    # mean (which would turn +-inf into nan), and dof itself, not 0, when
+    # negative.
+    centered = ew.sub(x, center.detach())
     total = sum(ew.mul(centered, centered), dim, keepdim)
-    return ew.div(total, n - correction) if n - correction > 0 else ew.div(total, 0.0)
+    if dof == 0:
+        return ew.div(total, 0.0)
+    linear = ew.div(total, dof)
+    return ew.add(ew.div(total.detach(), 0.0), ew.sub(linear, linear.detach()))
 
 
 @tensor_params("input")
 def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    """sqrt(var); its gradient is 0 where the variance is 0 (PyTorch masks the
+    0 * inf of d sqrt(0) the same way)."""
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    zero = ew.eq(v, 0.0)
+    # sqrt of 1, not of 0, on the masked branch keeps its cotangent finite.
+    return ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, v)))
 
 
 @tensor_params("input")

@@ -31,6 +31,7 @@ The `grad` pass does not simplify what it builds; run passes/pipeline.py's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -151,6 +152,13 @@ def _cos(ctx, g):
 def _tanh(ctx, g):
     one_minus = emit(Op.SUB, const_like(g, 1.0), emit(Op.MUL, ctx.out, ctx.out))
     return (emit(Op.MUL, g, one_minus),)
+
+
+def _erf(ctx, g):
+    # d erf(x) = 2/sqrt(pi) exp(-x^2): exactly 0 where exp underflows, as in PyTorch.
+    (x,) = ctx.srcs
+    density = emit(Op.EXP, emit(Op.NEG, emit(Op.MUL, x, x)))
+    return (emit(Op.MUL, g, emit(Op.MUL, density, const_like(g, 2.0 / math.sqrt(math.pi)))),)
 
 
 def _cast(ctx, g):
@@ -373,6 +381,7 @@ VJP: dict[Op, VJPRule] = {
     Op.SIN: _sin,
     Op.COS: _cos,
     Op.TANH: _tanh,
+    Op.ERF: _erf,
     Op.CAST: _cast,
     Op.ADD: _add,
     Op.SUB: _sub,
@@ -413,6 +422,7 @@ SAVED: dict[Op, tuple[tuple[int | str, int | None], ...]] = {
     Op.LOG: ((0, None),),
     Op.SQRT: ((OUT, None),),
     Op.SIN: ((0, None),),
+    Op.ERF: ((0, None),),
     Op.COS: ((0, None),),
     Op.TANH: ((OUT, None),),
     Op.MUL: ((1, 0), (0, 1)),

@@ -242,7 +242,9 @@ class _Fuser:
                 result = value
             else:
                 cond = _in_ranges([idx[ax]], [(off, off + s.shape[ax])])
-                result = K.where(cond, value, result)
+                # None: the bounds prove idx[ax] lies in this part (a slice
+                # of the concat, as in its backward, reads only this part).
+                result = value if cond is None else K.where(cond, value, result)
         return result if result is not None else K.const(0, n.dtype)
 
     def _mv_unfold(self, n, idx):
@@ -602,18 +604,19 @@ def _readers(kernels: list[Kernel], name: str) -> list[int]:
 
 def _replace_loads(e: Expr, buf: str, index: Expr, value: Expr) -> Expr | None:
     """e with every load of buf at `index` replaced by value; None if buf is
-    read at any other index."""
-    if e.op == "load" and e.arg == buf:
-        return value if e.args[0] == index else None
-    if not e.args:
-        return e
-    args = []
-    for a in e.args:
-        r = _replace_loads(a, buf, index, value)
-        if r is None:
-            return None
-        args.append(r)
-    return K.rebuild(e, tuple(args))
+    read at any other index. Each distinct node is rebuilt once (bodies are
+    DAGs: merged epilogues share the producer's values)."""
+    memo: dict[int, Expr] = {}
+    for x in K.walk(e):
+        if x.op == "load" and x.arg == buf:
+            if x.args[0] != index:
+                return None
+            memo[id(x)] = value
+        elif not x.args:
+            memo[id(x)] = x
+        else:
+            memo[id(x)] = K.rebuild(x, tuple(memo[id(a)] for a in x.args))
+    return memo[id(e)]
 
 
 def _try_merge(prod: Kernel, cons: Kernel, red_info, keep: set[str]) -> Kernel | None:

@@ -175,8 +175,10 @@ def _batch_sum_dot(outer: Node, d: Node) -> Node | None:
 
 
 def _shared_lhs_dot(d: Node, w: Node) -> Node | None:
-    """W @ C[b] for every b, W one matrix: one dot of W with C batch-major."""
-    if d.ndim != 3 or w.srcs[0].ndim != 2:
+    """W @ C[b] for every b, W one matrix: one dot of W with C batch-major.
+    Only when the expand just adds the batch axis (W [m, k] -> [nb, m, k]);
+    one that also grows a size-1 axis of W changes W's shape."""
+    if d.ndim != 3 or w.srcs[0].ndim != 2 or tuple(w.shape[1:]) != tuple(w.srcs[0].shape):
         return None
     c = d.srcs[1]
     nb, _, n = c.shape

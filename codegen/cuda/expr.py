@@ -23,6 +23,7 @@ _F32_FUNCS = {
     "sin": "sinf",
     "cos": "cosf",
     "tanh": "tanhf",
+    "erf": "erff",
     "floor": "floorf",
     "pow": "powf",
 }
@@ -33,6 +34,7 @@ _F64_FUNCS = {
     "sin": "sin",
     "cos": "cos",
     "tanh": "tanh",
+    "erf": "erf",
     "floor": "floor",
     "pow": "pow",
 }

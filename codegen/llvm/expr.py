@@ -76,6 +76,18 @@ class ExprEmitter:
         fn = intrinsic(self.module, f"llvm.{name}.{_suffix(t)}", t, [a.type for a in args])
         return self.b.call(fn, list(args))
 
+    def _libm(self, name: str, x: ir.Value) -> ir.Value:
+        """A call of libm's `name` (double) or `namef` (float), for functions
+        LLVM has no intrinsic for (codegen/llvm/target.py binds the symbol)."""
+        symbol = name if x.type == F64 else f"{name}f"
+        fn = self.module.globals.get(symbol)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(x.type, [x.type]), symbol)
+            # Pure: lets LLVM hoist, merge and reorder the calls.
+            fn.attributes.add("nounwind")
+            fn.attributes.add("readnone")
+        return self.b.call(fn, [x])
+
     def _emit(self, e: Expr) -> ir.Value:
         op = e.op
         if op == "var":
@@ -125,6 +137,8 @@ class ExprEmitter:
             return b.fdiv(ir.Constant(x.type, 1.0), x)
         if op in ("exp", "log", "sin", "cos", "sqrt", "floor", "tanh"):
             return self._call(op, x)
+        if op == "erf":
+            return self._libm("erf", x)
         raise NotImplementedError(f"LLVM backend: unary {op}")
 
     def _binary(self, op: str, x: ir.Value, y: ir.Value, dt: DType) -> ir.Value:

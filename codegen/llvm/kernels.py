@@ -122,34 +122,29 @@ class KernelBuilder:
             written = set(k.outputs)
             frozen = {n for n in k.inputs if n not in written and not (self.partners.get(n, set()) & written)}
         exprs = [e for e in k._exprs() if e is not None]
-        found: dict = {}
-
-        def invariant(e) -> bool:
-            ok = True
-            for a in e.args:
-                ok = invariant(a) and ok
-            if e.op in ("var", "acc", "check") or (e.op == "load" and e.arg not in frozen):
-                ok = False
-            if ok and e.op == "load":
-                found[e] = True
-            return ok
-
-        for e in exprs:
-            invariant(e)
-        if not found:
+        # One pass over the distinct nodes (bodies are DAGs): a node is
+        # hoisted when it is invariant and reads memory.
+        invariant: dict[int, bool] = {}
+        reads: dict[int, bool] = {}
+        for x in walk(*exprs):
+            varies = x.op in ("var", "acc", "check") or (x.op == "load" and x.arg not in frozen)
+            invariant[id(x)] = not varies and all(invariant[id(a)] for a in x.args)
+            reads[id(x)] = x.op == "load" or any(reads[id(a)] for a in x.args)
+        if not any(invariant[i] and reads[i] for i in invariant):
             return
-        # Emit every invariant subtree that contains one of those loads.
+        # Emit every largest invariant subtree that reads memory.
         em = ExprEmitter(self.b, {}, self.buffers, self.err)
-        for e in exprs:
-            self._emit_invariant(em, e, invariant)
+        stack, seen = list(reversed(exprs)), set()
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            if invariant[id(x)] and reads[id(x)]:
+                em.emit(x)
+            else:
+                stack.extend(reversed(x.args))
         self.hoisted = em.memo
-
-    def _emit_invariant(self, em, e, invariant) -> None:
-        if any(x.op == "load" for x in walk(e)) and invariant(e):
-            em.emit(e)
-            return
-        for a in e.args:
-            self._emit_invariant(em, a, invariant)
 
     def emitter(self, env, acc=None) -> ExprEmitter:
         em = ExprEmitter(self.b, env, self.buffers, self.err, acc)

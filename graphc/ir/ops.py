@@ -35,6 +35,7 @@ class Op(enum.Enum):
     SIN = "sin"
     COS = "cos"
     TANH = "tanh"
+    ERF = "erf"
     FLOOR = "floor"
     NOT = "not"  # bool only
     CAST = "cast"  # attrs: dtype
@@ -80,7 +81,9 @@ class Op(enum.Enum):
 
 
 LEAF = frozenset({Op.INPUT, Op.CONST, Op.IOTA, Op.RANDOM})
-UNARY = frozenset({Op.NEG, Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.FLOOR, Op.NOT, Op.CAST})
+UNARY = frozenset(
+    {Op.NEG, Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.FLOOR, Op.NOT, Op.CAST}
+)
 BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR})
 TERNARY = frozenset({Op.WHERE})
 ELEMENTWISE = UNARY | BINARY | TERNARY

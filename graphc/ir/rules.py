@@ -22,6 +22,7 @@ Semantics worth knowing (backends must match them):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +103,7 @@ def _iota_shape(types, attrs):
     return TensorType(shape, attrs["dtype"])
 
 
-_FLOAT_ONLY = {Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.FLOOR}
+_FLOAT_ONLY = {Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.FLOOR}
 
 
 def _unary_shape(op: Op):
@@ -450,6 +451,15 @@ def _errstate(fn):
     return wrapped
 
 
+_ERF_DOUBLE = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """libm's erf (through math.erf), in float64, rounded to x's dtype:
+    numpy has no erf."""
+    return np.asarray(_ERF_DOUBLE(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
+
+
 def _elementwise(fn):
     return _errstate(fn)
 
@@ -483,6 +493,7 @@ RULES: dict[Op, Rule] = {
     Op.SIN: _u(Op.SIN, np.sin),
     Op.COS: _u(Op.COS, np.cos),
     Op.TANH: _u(Op.TANH, np.tanh),
+    Op.ERF: _u(Op.ERF, _erf),
     Op.FLOOR: _u(Op.FLOOR, np.floor),
     Op.NOT: _u(Op.NOT, np.logical_not),
     Op.CAST: Rule(_cast_shape, _errstate(lambda x, *, dtype: x.astype(dtype.np))),

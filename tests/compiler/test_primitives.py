@@ -28,7 +28,7 @@ def unary_graph(op, in_dtype, in_shape, **attrs):
     return Graph([x], [node(op, x, **attrs)])
 
 
-FLOAT_UNARY = [Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.FLOOR]
+FLOAT_UNARY = [Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.FLOOR]
 
 
 @pytest.mark.parametrize("dtype", [dt.float32, dt.float64])

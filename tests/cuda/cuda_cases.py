@@ -64,7 +64,7 @@ class Cases:
         self._inputs, self._values = [], []
 
 
-_UNARY_FLOAT = [Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.FLOOR]
+_UNARY_FLOAT = [Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.FLOOR]
 _BINARY_NUM = [Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ]
 
 

@@ -73,7 +73,7 @@ class _Builder:
 
 
 def _unary(b: _Builder, x: Node) -> Node:
-    op = b.rng.choice([Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.LOG, Op.SQRT, Op.RECIP, Op.FLOOR])
+    op = b.rng.choice([Op.NEG, Op.EXP, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.LOG, Op.SQRT, Op.RECIP, Op.FLOOR])
     if op in (Op.LOG, Op.SQRT, Op.RECIP):
         x = node(Op.ADD, node(Op.MUL, x, x), b.full(1.0, x.shape))
     if op is Op.EXP:

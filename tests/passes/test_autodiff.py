@@ -84,6 +84,7 @@ CASES = [
     unary(Op.SIN),
     unary(Op.COS),
     unary(Op.TANH),
+    unary(Op.ERF),
     Case(
         Op.CAST,
         several(normal(3, 4)),

@@ -410,3 +410,18 @@ def test_lossless_casts(src, dst, expected):
         info = np.iinfo(src.np)
         values = np.array([info.min, info.max, 0], dtype=src.np)
         assert (values.astype(dst.np).astype(src.np) == values).all()
+
+
+def test_dot_shared_lhs_skips_an_expand_that_grows_the_matrix():
+    # expand [4,1] -> [3,4,3] adds a batch axis *and* grows W's columns: the
+    # rewrite would contract W's 1 column with C's 3 rows (fuzzer seed 800076).
+    g = _graph(
+        "%w: f32[4,1], %c: f32[3,3,2]",
+        "f32[3,4,2]",
+        "%0: f32[3,4,3] = expand %w {shape=[3,4,3]}\n %1: f32[3,4,2] = dot %0, %c\n return %1",
+    )
+    got = verify(simplify(g), pass_name="simplify")
+    assert format_graph(got) == format_graph(g)
+    rng = np.random.default_rng(0)
+    w, c = rng.standard_normal((4, 1)).astype(np.float32), rng.standard_normal((3, 3, 2)).astype(np.float32)
+    np.testing.assert_allclose(run(got, [w, c])[0], np.broadcast_to(w, (3, 4, 3)) @ c, rtol=1e-6)

@@ -33,9 +33,9 @@
 // The libm functions generated code calls, declared here: <math.h> in C++
 // costs most of a module's build time.
 extern "C" {
-float expf(float), logf(float), sqrtf(float), sinf(float), cosf(float), tanhf(float), floorf(float);
+float expf(float), logf(float), sqrtf(float), sinf(float), cosf(float), tanhf(float), erff(float), floorf(float);
 float powf(float, float), ldexpf(float, int);
-double exp(double), log(double), sqrt(double), sin(double), cos(double), tanh(double), floor(double);
+double exp(double), log(double), sqrt(double), sin(double), cos(double), tanh(double), erf(double), floor(double);
 double pow(double, double);
 }
 
