@@ -14,7 +14,7 @@ import torch
 
 import graphc
 import passes.autodiff as autodiff
-from graphc.errors import DivisionByZeroError
+from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from runtime import backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
@@ -119,3 +119,17 @@ def test_cuda_float_division_by_zero_is_inf_or_nan():
     ):
         (got,) = on_cuda(lambda a, fn=fn: fn(graphc, a), x)
         np.testing.assert_array_equal(got, fn(torch, torch.tensor(x)).numpy())
+
+
+def test_cuda_one_hot_matches_torch_and_rejects_bad_classes():
+    import graphc.nn.functional as F
+
+    labels = np.array([[0, 3], [1, 1]], dtype=np.int64)
+    exe = backends.compile_graph(graphc.trace(lambda t: F.one_hot(t, 4), graphc.tensor(labels)), "cuda")
+    want = torch.nn.functional.one_hot(torch.tensor(labels), 4).numpy()
+    np.testing.assert_array_equal(exe([labels])[0], want)
+    for bad in (4, -1):
+        with pytest.raises(IndexOutOfRangeError) as info:
+            exe([np.array([[0, bad], [1, 1]], dtype=np.int64)])
+        assert isinstance(info.value, RuntimeError)  # what torch raises for one_hot
+    np.testing.assert_array_equal(exe([labels])[0], want)  # the error state was cleared
