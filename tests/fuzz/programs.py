@@ -180,6 +180,10 @@ class Program:
     """A random program: inputs, steps, and the value it returns."""
 
     seed: int
+    # Inputs rounded to multiples of 0.5: exact zeros and ties, where the
+    # gradient conventions (abs at 0, clamp at its bounds, maximum of
+    # equals) must be PyTorch's.
+    quantized: bool = False
     inputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     output: str = ""
@@ -187,7 +191,8 @@ class Program:
     def arrays(self) -> list[np.ndarray]:
         """The inputs' data (float64; cast by the caller), from the seed."""
         rng = np.random.default_rng([self.seed, 1])
-        return [np.clip(rng.standard_normal(shape), -3.0, 3.0) for _, shape in self.inputs]
+        arrays = [np.clip(rng.standard_normal(shape), -3.0, 3.0) for _, shape in self.inputs]
+        return [np.round(a * 2.0) / 2.0 for a in arrays] if self.quantized else arrays
 
     def weights(self, shape) -> np.ndarray:
         """Fixed weights of the loss sum(out * w), so every output element's
@@ -204,7 +209,7 @@ class Program:
         return env[self.output]
 
     def listing(self) -> str:
-        lines = [f"# seed {self.seed}"]
+        lines = [f"# seed {self.seed}" + (" (inputs rounded to multiples of 0.5)" if self.quantized else "")]
         lines += [f"{name} = input({list(shape)})" for name, shape in self.inputs]
         lines += [s.text() for s in self.steps]
         lines.append(f"return {self.output}")
@@ -243,7 +248,7 @@ class _Builder:
     def new_input(self, shape) -> str:
         name = f"x{len(self.program.inputs)}"
         self.program.inputs.append((name, tuple(shape)))
-        self._add(name, tuple(shape), 3.0)
+        self._add(name, tuple(shape), 3.0, tied=self.program.quantized)
         return name
 
     def _add(self, name: str, shape, bound: float, tied: bool = False) -> None:
@@ -558,6 +563,7 @@ def _factor(n: int, rank: int, rng) -> list[int]:
 def generate(seed: int, max_steps: int = 10) -> Program:
     """The program of `seed`: 1-2 inputs, then 2..max_steps random steps."""
     b = _Builder(seed)
+    b.program.quantized = bool(b.rng.random() < 0.25)
     for _ in range(int(b.rng.integers(1, 3))):
         b.new_input(b.random_shape())
     families = list(FAMILIES)
