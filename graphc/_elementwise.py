@@ -433,11 +433,9 @@ def clamp(x, min=None, max=None):
         raise RuntimeError(at_user_line("clamp: At least one of 'min' or 'max' must not be None"))
     out = x
     if min is not None:
-        out = maximum(out, min) if isinstance(min, Tensor) else _clamp_scalar(out, min, Op.MAX)
+        out = _clamp_side(out, min, below=True)
     if max is not None:
-        out = minimum(out, max) if isinstance(max, Tensor) else _clamp_scalar(out, max, Op.MIN)
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        return out
+        out = _clamp_side(out, max, below=False)
     return nan_without_gradient(x, out)
 
 
@@ -450,14 +448,20 @@ def nan_without_gradient(x, out):
     return where(isnan(x), math.nan, out)
 
 
-def _clamp_scalar(x, bound, op):
-    # A Python bound keeps x's dtype unless it is a float bound on an int
-    # tensor. A select, not MAX/MIN: at the bound the gradient is 1 (torch).
+def _clamp_side(x, bound, below: bool):
+    """max(x, bound) if `below` else min(x, bound), as a select so that x
+    keeps the whole gradient where it equals the bound (PyTorch's clamp
+    passes it wherever min <= x <= max; maximum/minimum would split it).
+    A Python bound keeps x's dtype unless it is a float bound on an int
+    tensor. A NaN bound gives NaN, with no gradient, as in torch."""
     a, b = operands("clamp", x, bound)
-    if bound != bound:  # a NaN bound makes everything NaN (torch); MAX/MIN propagate it
-        return _emit(op, a, b)
-    beyond = _emit(Op.CMPLT, a, b) if op is Op.MAX else _emit(Op.CMPLT, b, a)
-    return _emit(Op.WHERE, beyond, b, a)
+    if not isinstance(bound, Tensor) and bound != bound:
+        return _emit(Op.MAX if below else Op.MIN, a, b)  # MAX/MIN propagate the NaN
+    outside = _emit(Op.CMPLT, a, b) if below else _emit(Op.CMPLT, b, a)
+    out = where(outside, b, a)
+    if isinstance(bound, Tensor) and b.dtype.is_float:
+        out = where(isnan(b), math.nan, out)
+    return out
 
 
 clip = clamp
@@ -519,9 +523,14 @@ def square(x):
 
 @tensor_params("input")
 def abs(x):
+    """|x|; the gradient at 0 is 0 (sign(0)), as in PyTorch."""
     if x.dtype.is_bool:
         return x
-    return where(lt(x, 0), neg(x), x)
+    if not x.dtype.is_float:
+        return where(lt(x, 0), neg(x), x)
+    # The inner select gives +0.0 (for -0.0 too) and routes no gradient at
+    # 0; NaN fails both comparisons and stays NaN.
+    return where(lt(x, 0), neg(x), where(eq(x, 0), 0.0, x))
 
 
 absolute = abs

@@ -143,6 +143,15 @@ MOVEMENT = ["reshape", "transpose", "permute", "slice", "unsqueeze", "squeeze", 
 # broadcasts); ops on several operands do too when one operand repeats.
 _TIE_MAKERS = {"relu", "clamp", "hardtanh", "relu6", "maximum", "minimum", "where", "expand", "amax", "amin"}
 
+# Ops that are exact on small dyadic values (the rounded inputs): no rounding,
+# so both frameworks get the same bits in any evaluation order.
+_EXACT_OPS = {"neg", "abs", "square", "relu", "clamp", "hardtanh", "relu6", "add", "sub", "mul", "maximum", "minimum"}
+_EXACT_OPS |= {"where", "amax", "amin", "sum", "matmul", "cat", "stack"} | set(MOVEMENT)
+# Ops whose gradient jumps at a tie or kink: in programs with rounded inputs
+# they only see exact values, where ties are the same in both frameworks.
+_TIE_SENSITIVE = {"abs", "relu", "clamp", "hardtanh", "relu6", "leaky_relu", "elu", "maximum", "minimum", "where"}
+_TIE_SENSITIVE |= {"amax", "amin"}
+
 # Relative frequency of each family in a program.
 FAMILIES = {
     "unary": 6,
@@ -180,6 +189,10 @@ class Program:
     """A random program: inputs, steps, and the value it returns."""
 
     seed: int
+    # Inputs rounded to multiples of 0.5: exact zeros and ties, where the
+    # gradient conventions (abs at 0, clamp at its bounds, maximum of
+    # equals) must be PyTorch's.
+    quantized: bool = False
     inputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     output: str = ""
@@ -187,7 +200,8 @@ class Program:
     def arrays(self) -> list[np.ndarray]:
         """The inputs' data (float64; cast by the caller), from the seed."""
         rng = np.random.default_rng([self.seed, 1])
-        return [np.clip(rng.standard_normal(shape), -3.0, 3.0) for _, shape in self.inputs]
+        arrays = [np.clip(rng.standard_normal(shape), -3.0, 3.0) for _, shape in self.inputs]
+        return [np.round(a * 2.0) / 2.0 for a in arrays] if self.quantized else arrays
 
     def weights(self, shape) -> np.ndarray:
         """Fixed weights of the loss sum(out * w), so every output element's
@@ -204,7 +218,7 @@ class Program:
         return env[self.output]
 
     def listing(self) -> str:
-        lines = [f"# seed {self.seed}"]
+        lines = [f"# seed {self.seed}" + (" (inputs rounded to multiples of 0.5)" if self.quantized else "")]
         lines += [f"{name} = input({list(shape)})" for name, shape in self.inputs]
         lines += [s.text() for s in self.steps]
         lines.append(f"return {self.output}")
@@ -237,27 +251,37 @@ class _Builder:
         self.bounds: dict[str, float] = {}
         # Whether a value may hold exactly equal elements (see _TIE_MAKERS).
         self.tied: dict[str, bool] = {}
+        # Whether a value is computed without rounding (see _EXACT_OPS).
+        self.exact: dict[str, bool] = {}
         self.order: list[str] = []
 
     # -- values ------------------------------------------------------------
     def new_input(self, shape) -> str:
         name = f"x{len(self.program.inputs)}"
         self.program.inputs.append((name, tuple(shape)))
-        self._add(name, tuple(shape), 3.0)
+        quantized = self.program.quantized
+        self._add(name, tuple(shape), 3.0, tied=quantized, exact=quantized)
         return name
 
-    def _add(self, name: str, shape, bound: float, tied: bool = False) -> None:
+    def _add(self, name: str, shape, bound: float, tied: bool = False, exact: bool = False) -> None:
         self.tied[name] = tied
+        self.exact[name] = exact
         self.shapes[name] = tuple(shape)
         self.bounds[name] = float(bound)
         self.order.append(name)
 
-    def emit(self, op: str, operands, result_shape, bound: float, **params) -> str:
+    def emit(self, op: str, operands, result_shape, bound: float, **params) -> str | None:
+        exact = all(self.exact[a] for a in operands)
+        if self.program.quantized and op in _TIE_SENSITIVE and not exact:
+            # An exact tie or kink hit by a rounded value: which side it
+            # lands on depends on rounding (a reassociated product, libm's
+            # last bit), and the gradient jumps with it.
+            return None
         name = f"v{len(self.program.steps)}"
         step = Step(name, op, tuple(operands), tuple(params.items()), tuple(result_shape))
         self.program.steps.append(step)
         tied = op in _TIE_MAKERS or len(set(operands)) < len(operands) or any(self.tied[a] for a in operands)
-        self._add(name, result_shape, bound, tied)
+        self._add(name, result_shape, bound, tied, exact and op in _EXACT_OPS)
         return name
 
     def random_shape(self, max_rank: int = 3) -> tuple[int, ...]:
@@ -558,6 +582,7 @@ def _factor(n: int, rank: int, rng) -> list[int]:
 def generate(seed: int, max_steps: int = 10) -> Program:
     """The program of `seed`: 1-2 inputs, then 2..max_steps random steps."""
     b = _Builder(seed)
+    b.program.quantized = bool(b.rng.random() < 0.25)
     for _ in range(int(b.rng.integers(1, 3))):
         b.new_input(b.random_shape())
     families = list(FAMILIES)
