@@ -6,10 +6,7 @@ with PyTorch."""
 
 from __future__ import annotations
 
-import os
 import warnings
-
-import pytest
 
 from .check import check, small_thresholds
 from .programs import OPS, Program, Step, generate
@@ -18,18 +15,6 @@ from .programs import OPS, Program, Step, generate
 # at 0 too), and 30 more compiled with the GEMM and threading thresholds at 1.
 SEEDS = range(120)
 SMALL_THRESHOLD_SEEDS = range(120, 150)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache_dir(tmp_path_factory):
-    # Compiled programs go to a private folder, not ~/.cache/graphc.
-    old = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("graphc-fuzz-cache"))
-    yield
-    if old is None:
-        os.environ.pop("GRAPHC_CACHE_DIR", None)
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = old
 
 
 def test_slice_matches_torch():
