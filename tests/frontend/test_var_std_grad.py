@@ -59,6 +59,8 @@ def _compiled(fn, x, kwargs):
     return out.numpy(), t.grad.numpy()
 
 
+# Cases with no degrees of freedom left are meant: PyTorch warns about them.
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
 @pytest.mark.parametrize("kwargs", KWARGS, ids=[str(k) for k in KWARGS])
 @pytest.mark.parametrize("fn", ["std", "var"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
