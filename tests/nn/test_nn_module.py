@@ -319,3 +319,28 @@ def test_layer_input_shape_errors_name_layer_and_shapes():
         nn.LSTM(3, 4)(graphc.zeros(5, 2, 7))
     with pytest.raises(ValueError, match=r"MaxPool2d"):
         nn.MaxPool2d(2)(graphc.zeros(4, 4))
+
+
+def _replace_first_layer(lib):
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = lib.nn.Conv2d(1, 2, 3)
+            self.scale = lib.nn.Parameter(lib.ones(1))
+            self.fc = lib.nn.Linear(2, 2)
+            self.bias = lib.nn.Parameter(lib.zeros(1))
+
+    net = Net()
+    net.conv1 = lib.nn.Conv2d(1, 2, 5)  # replaced child
+    net.scale = lib.nn.Parameter(lib.ones(1) * 2)  # replaced parameter
+    return net
+
+
+def test_reassigned_child_and_parameter_keep_their_place_as_in_torch():
+    g, t = _replace_first_layer(graphc), _replace_first_layer(torch)
+    assert [n for n, _ in g.named_children()] == [n for n, _ in t.named_children()] == ["conv1", "fc"]
+    assert [n for n, _ in g.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert list(g.state_dict()) == list(t.state_dict())
+    # The idiom that dropped the wrong layer: everything but the last child.
+    kept = list(g.children())[:-1]
+    assert len(kept) == 1 and kept[0] is g.conv1 and g.conv1.kernel_size == (5, 5)
