@@ -52,14 +52,18 @@ from graphc.nn.pooling import (
     MaxPool1d,
     MaxPool2d,
 )
-from graphc.nn.rnn import GRU, LSTM, RNN, RNNBase
+from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "ELU",
     "GELU",
     "GRU",
+    "GRUCell",
     "LSTM",
+    "LSTMCell",
     "RNN",
+    "RNNCell",
+    "RNNCellBase",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AvgPool1d",

@@ -172,6 +172,35 @@ def _recurrent(h, w_hh, b_hh):
     return out + b_hh if b_hh is not None else out
 
 
+# One time step of each kind, from the input's projection x W_ih^T + b_ih
+# (batched, [N, gates * hidden]); shared by the layers and the cells.
+
+
+def _rnn_step(x_proj, h, w_hh, b_hh, nonlinearity: str):
+    pre = x_proj + _recurrent(h, w_hh, b_hh)
+    return graphc.tanh(pre) if nonlinearity == "tanh" else F.relu(pre)
+
+
+def _lstm_step(x_proj, h, c, w_hh, b_hh):
+    gates = x_proj + _recurrent(h, w_hh, b_hh)
+    size = h.shape[-1]
+    i = F.sigmoid(gates[:, 0:size])
+    f = F.sigmoid(gates[:, size : 2 * size])
+    g = graphc.tanh(gates[:, 2 * size : 3 * size])
+    o = F.sigmoid(gates[:, 3 * size : 4 * size])
+    c = f * c + i * g
+    return o * graphc.tanh(c), c
+
+
+def _gru_step(x_proj, h, w_hh, b_hh):
+    recurrent = _recurrent(h, w_hh, b_hh)
+    size = h.shape[-1]
+    r = F.sigmoid(x_proj[:, 0:size] + recurrent[:, 0:size])
+    z = F.sigmoid(x_proj[:, size : 2 * size] + recurrent[:, size : 2 * size])
+    n = graphc.tanh(x_proj[:, 2 * size :] + r * recurrent[:, 2 * size :])
+    return (1.0 - z) * n + z * h
+
+
 class RNN(RNNBase):
     """Elman RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
 
@@ -202,8 +231,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def _cell(self, x_proj, state, w_hh, b_hh):
-        pre = x_proj + _recurrent(state[0], w_hh, b_hh)
-        return [graphc.tanh(pre) if self.nonlinearity == "tanh" else F.relu(pre)]
+        return [_rnn_step(x_proj, state[0], w_hh, b_hh, self.nonlinearity)]
 
 
 class LSTM(RNNBase):
@@ -243,15 +271,7 @@ class LSTM(RNNBase):
         ]
 
     def _cell(self, x_proj, state, w_hh, b_hh):
-        h, c = state
-        gates = x_proj + _recurrent(h, w_hh, b_hh)
-        size = self.hidden_size
-        i = F.sigmoid(gates[:, 0:size])
-        f = F.sigmoid(gates[:, size : 2 * size])
-        g = graphc.tanh(gates[:, 2 * size : 3 * size])
-        o = F.sigmoid(gates[:, 3 * size : 4 * size])
-        c = f * c + i * g
-        return [o * graphc.tanh(c), c]
+        return list(_lstm_step(x_proj, state[0], state[1], w_hh, b_hh))
 
 
 class GRU(RNNBase):
@@ -280,10 +300,112 @@ class GRU(RNNBase):
         )
 
     def _cell(self, x_proj, state, w_hh, b_hh):
-        (h,) = state
-        recurrent = _recurrent(h, w_hh, b_hh)
-        size = self.hidden_size
-        r = F.sigmoid(x_proj[:, 0:size] + recurrent[:, 0:size])
-        z = F.sigmoid(x_proj[:, size : 2 * size] + recurrent[:, size : 2 * size])
-        n = graphc.tanh(x_proj[:, 2 * size :] + r * recurrent[:, 2 * size :])
-        return [(1.0 - z) * n + z * h]
+        return [_gru_step(x_proj, state[0], w_hh, b_hh)]
+
+
+# ---------------------------------------------------------------------------
+# cells: one time step, the loop is the user's
+
+
+class RNNCellBase(Module):
+    """Parameters weight_ih [gates * hidden, input], weight_hh
+    [gates * hidden, hidden], bias_ih, bias_hh (PyTorch's names, shapes and
+    U(-1/sqrt(hidden), 1/sqrt(hidden)) initialization) and input checks."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.weight_ih = Parameter(graphc.empty(gates * hidden_size, input_size))
+        self.weight_hh = Parameter(graphc.empty(gates * hidden_size, hidden_size))
+        if bias:
+            self.bias_ih = Parameter(graphc.empty(gates * hidden_size))
+            self.bias_hh = Parameter(graphc.empty(gates * hidden_size))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound)
+
+    def _prepare(self, input, hx, count: int):
+        """(input as [N, input_size], the `count` states as [N, hidden],
+        whether the input was unbatched)."""
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{self._get_name()}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if input.shape[-1] != self.input_size:
+            raise InputShapeError(
+                f"{self._get_name()}: input has inconsistent input_size: got {input.shape[-1]} "
+                f"expected {self.input_size} (input of shape {tuple(input.shape)})"
+            )
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            states = [graphc.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)] * count
+        else:
+            states = list(hx) if count > 1 else [hx]
+            want = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
+            for h in states:
+                if tuple(h.shape) != want:
+                    raise InputShapeError(
+                        f"{self._get_name()}: expected hidden state of shape {want} for input of shape "
+                        f"{tuple(input.shape)}, got {tuple(h.shape)}"
+                    )
+            if unbatched:
+                states = [h.unsqueeze(0) for h in states]
+        return x, states, unbatched
+
+    def _projection(self, x):
+        out = x.matmul(self.weight_ih.t())
+        return out + self.bias_ih if self.bias_ih is not None else out
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            text += ", bias=False"
+        return text
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+        super().__init__(input_size, hidden_size, bias, 1)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        x, (h,), unbatched = self._prepare(input, hx, 1)
+        out = _rnn_step(self._projection(x), h, self.weight_hh, self.bias_hh, self.nonlinearity)
+        return out.squeeze(0) if unbatched else out
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (gates i, f, g, o); returns (h', c')."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__(input_size, hidden_size, bias, 4)
+
+    def forward(self, input, hx=None):
+        x, (h, c), unbatched = self._prepare(input, hx, 2)
+        h, c = _lstm_step(self._projection(x), h, c, self.weight_hh, self.bias_hh)
+        return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__(input_size, hidden_size, bias, 3)
+
+    def forward(self, input, hx=None):
+        x, (h,), unbatched = self._prepare(input, hx, 1)
+        out = _gru_step(self._projection(x), h, self.weight_hh, self.bias_hh)
+        return out.squeeze(0) if unbatched else out
