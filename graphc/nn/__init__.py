@@ -29,21 +29,37 @@ from graphc.nn.containers import (
     Sequential,
 )
 from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose2d
-from graphc.nn.dropout import Dropout
+from graphc.nn.distance import CosineSimilarity, PairwiseDistance
+from graphc.nn.dropout import Dropout, Dropout1d, Dropout2d
 from graphc.nn.embedding import Embedding
 from graphc.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    TripletMarginLoss,
 )
-from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from graphc.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
+from graphc.nn.pixelshuffle import PixelShuffle, PixelUnshuffle
 from graphc.nn.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -76,14 +92,22 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
+    "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
     "Embedding",
     "Flatten",
+    "GaussianNLLLoss",
     "GroupNorm",
     "Hardtanh",
+    "HingeEmbeddingLoss",
     "HuberLoss",
     "Identity",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
     "KLDivLoss",
     "L1Loss",
     "LayerNorm",
@@ -91,15 +115,21 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
     "Module",
     "ModuleDict",
     "ModuleList",
     "NLLLoss",
+    "PairwiseDistance",
     "Parameter",
     "ParameterDict",
     "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "PoissonNLLLoss",
+    "RMSNorm",
     "RNNBase",
     "ReLU",
     "ReLU6",
@@ -111,6 +141,7 @@ __all__ = [
     "Softmin",
     "Softplus",
     "Tanh",
+    "TripletMarginLoss",
     "Unflatten",
     "functional",
     "init",

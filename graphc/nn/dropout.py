@@ -1,4 +1,5 @@
-"""Dropout: random zeroing in training mode, identity in eval mode."""
+"""Dropout, Dropout1d and Dropout2d: random zeroing in training mode,
+identity in eval mode."""
 
 from __future__ import annotations
 
@@ -21,3 +22,31 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class _DropoutNd(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_DropoutNd):
+    """Zero whole channels of [N, C, L] or [C, L] with probability p during
+    training, scaling the kept ones by 1/(1-p); the identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    """Zero whole channels of [N, C, H, W] or [C, H, W] with probability p
+    during training, scaling the kept ones by 1/(1-p); the identity in eval
+    mode."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)

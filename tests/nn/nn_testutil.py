@@ -75,3 +75,34 @@ def compare_modules(g_module, t_module, *arrays, rtol=RTOL, atol=ATOL, check_par
 
 def randn(*shape, seed=0, scale=1.0):
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def compare_precise(g_fn, t_fn, *arrays, grad_inputs=None, compiled=True):
+    """Values in float32 and float64, float64 input gradients to rtol 1e-9
+    (for the floating inputs, or those indexed by `grad_inputs`), and,
+    when `compiled`, graphc.compile of g_fn (eager call, tracing call,
+    compiled call) equal to eager."""
+    for dtype, rtol, atol in ((np.float32, 1e-5, 1e-6), (np.float64, 1e-10, 1e-12)):
+        cast = [np.asarray(a).astype(dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a) for a in arrays]
+        wants = [
+            c.dtype.kind == "f" and (grad_inputs is None or i in grad_inputs) and dtype == np.float64
+            for i, c in enumerate(cast)
+        ]
+        gs = [graphc.tensor(c, requires_grad=w) for c, w in zip(cast, wants)]
+        ts = [torch.tensor(c, requires_grad=w) for c, w in zip(cast, wants)]
+        g_out, t_out = g_fn(*gs), t_fn(*ts)
+        assert_close(g_out, t_out, rtol, atol, f"forward {dtype.__name__}")
+        if dtype == np.float64 and any(wants):
+            cot = np.random.default_rng(1).standard_normal(tuple(t_out.shape))
+            (g_out * graphc.tensor(cot)).sum().backward()
+            (t_out * torch.tensor(cot)).sum().backward()
+            for i, (g, t, w) in enumerate(zip(gs, ts, wants)):
+                if w:
+                    assert g.grad is not None, f"input {i} got no gradient"
+                    assert_close(g.grad, t.grad, 1e-9, 1e-12, f"gradient of input {i}")
+    if compiled:
+        inputs = [graphc.tensor(np.asarray(a)) for a in arrays]
+        expected = to_numpy(g_fn(*inputs))
+        fn = graphc.compile(g_fn, backend="interp")
+        for _ in range(3):
+            np.testing.assert_allclose(to_numpy(fn(*inputs)), expected, rtol=1e-6, atol=1e-7, err_msg="compiled")

@@ -1,4 +1,5 @@
-"""Linear maps, dropout, embeddings and normalization layers' functional forms."""
+"""Linear maps, dropout, embeddings, pixel shuffles and normalization layers'
+functional forms."""
 
 from __future__ import annotations
 
@@ -170,6 +171,54 @@ def batch_norm(
 
 
 @tensor_params("input")
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
+    """Normalize each channel of every sample over its spatial dims.
+
+    With use_input_stats, each instance's own statistics are used and the
+    running statistics (if given) are updated in place with their batch
+    averages (the unbiased variance), as in PyTorch; otherwise the running
+    statistics are used.
+    """
+    if input.dim() < 3:
+        raise InputShapeError(f"instance_norm: expected at least 3-D input, got shape {tuple(input.shape)}")
+    ndim = input.dim()
+    if use_input_stats:
+        dims = tuple(range(2, ndim))
+        count = input.numel() // (input.shape[0] * input.shape[1]) if input.numel() else 0
+        if count <= 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {tuple(input.shape)}")
+        mean = input.mean(dims, keepdim=True)
+        centered = input - mean
+        var = (centered * centered).mean(dims, keepdim=True)
+        if running_mean is not None:
+            with graphc.no_grad():
+                batch_mean = mean.detach().reshape(input.shape[0], input.shape[1]).mean(0)
+                running_mean.copy_(running_mean * (1.0 - momentum) + batch_mean * momentum)
+                unbiased = var.detach().reshape(input.shape[0], input.shape[1]).mean(0) * (count / (count - 1))
+                running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
+        out = centered / graphc.sqrt(var + eps)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("Expected running_mean and running_var to be defined when use_input_stats is false")
+        scale = 1.0 / graphc.sqrt(running_var + eps)
+        out = (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
+    if weight is not None:
+        out = out * _channel_view(weight, ndim)
+    if bias is not None:
+        out = out + _channel_view(bias, ndim)
+    return out
+
+
+@tensor_params("input")
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the trailing `normalized_shape` dims (biased variance)."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -215,3 +264,108 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     else:
         norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
     return input / graphc.where(norm > eps, norm, graphc.full_like(norm, eps))
+
+
+def _feature_dropout(name: str, input, p: float, training: bool, inplace: bool, batched_dim: int):
+    """Zero whole channels (all of dim 1 of a batched input, dim 0 of an
+    unbatched one) with probability p, scaling the kept ones by 1/(1-p)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (batched_dim - 1, batched_dim):
+        raise RuntimeError(
+            f"{name}: Expected {batched_dim - 1}D or {batched_dim}D input, but received a "
+            f"{input.dim()}D input of shape {tuple(input.shape)}"
+        )
+    if not training or p == 0.0:
+        return input
+    lead = 2 if input.dim() == batched_dim else 1
+    mask_shape = tuple(input.shape[:lead]) + (1,) * (input.dim() - lead)
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        keep = (graphc.rand(*mask_shape, dtype=input.dtype, device=input.device) >= p).to(input.dtype)
+        out = input * keep * (1.0 / (1.0 - p))
+    if inplace:
+        input.copy_(out)
+        return input
+    return out
+
+
+@tensor_params("input")
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of [N, C, L] (or [C, L]) with probability p and
+    scale the rest by 1/(1-p); the identity when not training."""
+    return _feature_dropout("dropout1d", input, p, training, inplace, 3)
+
+
+@tensor_params("input")
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of [N, C, H, W] (or [C, H, W]) with probability p
+    and scale the rest by 1/(1-p); the identity when not training."""
+    return _feature_dropout("dropout2d", input, p, training, inplace, 4)
+
+
+_EPS = {"float16": 0.0009765625, "float32": 1.1920928955078125e-07, "float64": 2.220446049250313e-16}
+
+
+@tensor_params("input")
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2) + eps) over the trailing `normalized_shape` dims,
+    times `weight`; eps=None is the machine epsilon of the input's dtype."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.dim() < len(normalized_shape) or tuple(input.shape[-len(normalized_shape) :]) != normalized_shape:
+        raise InputShapeError(
+            f"rms_norm: input of shape {tuple(input.shape)} does not end with normalized_shape {normalized_shape}"
+        )
+    if eps is None:
+        eps = _EPS[input.dtype.name]
+    dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
+    out = input / graphc.sqrt((input * input).mean(dims, keepdim=True) + eps)
+    if weight is not None:
+        out = out * weight
+    return out
+
+
+@tensor_params("input")
+def pixel_shuffle(input, upscale_factor: int):
+    """[*, C r^2, H, W] -> [*, C, H r, W r]."""
+    r = upscale_factor
+    if input.dim() < 3:
+        raise RuntimeError(
+            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with {input.dim()} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(
+            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+            f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+@tensor_params("input")
+def pixel_unshuffle(input, downscale_factor: int):
+    """[*, C, H r, W r] -> [*, C r^2, H, W]; the inverse of pixel_shuffle."""
+    r = downscale_factor
+    if input.dim() < 3:
+        raise RuntimeError(
+            "pixel_unshuffle expects input to have at least 3 dimensions, "
+            f"but got input with {input.dim()} dimension(s)"
+        )
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError(
+            f"pixel_unshuffle expects height and width to be divisible by downscale_factor, "
+            f"but input.size(-2)={h} and input.size(-1)={w} are not divisible by {r}"
+        )
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)

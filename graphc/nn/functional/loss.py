@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import graphc
 from graphc._checks import tensor_params
 from graphc.errors import at_user_line
@@ -290,3 +292,137 @@ def kl_div(
 def soft_margin_loss(input, target, reduction: str = "mean"):
     """log(1 + exp(-y x))."""
     return _reduce(-logsigmoid(target * input), reduction)
+
+
+# -- margins, embeddings and likelihoods -----------------------------------------
+
+
+@tensor_params("input1", "input2", "target")
+def margin_ranking_loss(
+    input1, input2, target, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"
+):
+    """max(0, -y (x1 - x2) + margin)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if input1.dim() != input2.dim() or input1.dim() != target.dim():
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {tuple(input1.shape)}, input2: {tuple(input2.shape)}, target: {tuple(target.shape)} "
+        )
+    return _reduce((-target * (input1 - input2) + margin).clamp_min(0.0), reduction)
+
+
+@tensor_params("input", "target")
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"):
+    """x where y = 1, max(0, margin - x) where y = -1 (PyTorch's sum of the
+    two masked terms for other targets)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    zeros = graphc.zeros_like(input)
+    margin_term = graphc.where(target != 1, (margin - input).clamp_min(0.0), zeros)
+    self_term = graphc.where(target != -1, input, zeros)
+    return _reduce(margin_term + self_term, reduction)
+
+
+@tensor_params("input1", "input2", "target")
+def cosine_embedding_loss(
+    input1, input2, target, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"
+):
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1,
+    with cos over the last dim and 1e-12 added to each squared norm."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if target.dim() > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input1.dim() != target.dim() + 1 or input2.dim() != target.dim() + 1:
+        raise RuntimeError(
+            f"{target.dim()}D target tensor expects {target.dim() + 1}D input tensors, "
+            f"but found inputs with sizes {list(input1.shape)} and {list(input2.shape)}."
+        )
+    dim = input1.dim() - 1
+    prod = (input1 * input2).sum(dim)
+    mag1 = (input1 * input1).sum(dim) + 1e-12
+    mag2 = (input2 * input2).sum(dim) + 1e-12
+    cos = prod / graphc.sqrt(mag1 * mag2)
+    zeros = graphc.zeros_like(cos)
+    pos = graphc.where(target == 1, 1.0 - cos, zeros)
+    neg = graphc.where(target == -1, (cos - margin).clamp_min(0.0), zeros)
+    return _reduce(pos + neg, reduction)
+
+
+@tensor_params("anchor", "positive", "negative")
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """max(0, margin + d(a, p) - d(a, n)) with d = pairwise_distance; `swap`
+    uses min(d(a, n), d(p, n)) for the negative distance."""
+    from graphc.nn.functional.distance import pairwise_distance
+
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    dims = (anchor.dim(), positive.dim(), negative.dim())
+    if len(set(dims)) != 1:
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have the same number of dimensions, "
+            f"but got: anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D inputs"
+        )
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = graphc.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce((margin + d_pos - d_neg).clamp_min(0.0), reduction)
+
+
+@tensor_params("input", "target")
+def poisson_nll_loss(
+    input,
+    target,
+    log_input: bool = True,
+    full: bool = False,
+    size_average=None,
+    eps: float = 1e-8,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """exp(x) - t x (log_input) or x - t log(x + eps); `full` adds Stirling's
+    t log t - t + log(2 pi t)/2 where t > 1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_input:
+        loss = graphc.exp(input) - target * input
+    else:
+        loss = input - target * graphc.log(input + eps)
+    if full:
+        big = target > 1
+        safe = graphc.where(big, target, graphc.full_like(target, 2.0))
+        stirling = safe * graphc.log(safe) - safe + 0.5 * graphc.log(2 * math.pi * safe)
+        loss = loss + graphc.where(big, stirling, graphc.zeros_like(stirling))
+    return _reduce(loss, reduction)
+
+
+@tensor_params("input", "target", "var")
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+    """(log max(var, eps) + (x - t)^2 / max(var, eps)) / 2 (+ log(2 pi)/2 when
+    `full`); var has input's shape, or one dim fewer, or a last dim of 1. The
+    clamp at eps leaves var's gradient untouched, as in PyTorch."""
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = var.unsqueeze(-1)
+        elif not (tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1):
+            raise ValueError("var is of incorrect size")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    if not var.is_symbolic and bool((var < 0).any().item()):
+        raise ValueError("var has negative entry/entries")
+    var = var + (var.clamp_min(eps) - var).detach()
+    diff = input - target
+    loss = 0.5 * (graphc.log(var) + diff * diff / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
