@@ -272,3 +272,21 @@ def test_pixel_shuffle_modules_and_errors():
         F.pixel_shuffle(graphc.ones(4, 4), 2)
     with pytest.raises(RuntimeError, match="divisible by downscale_factor"):
         F.pixel_unshuffle(graphc.ones(1, 1, 3, 4), 2)
+
+
+def test_pairwise_distance_p0_counts_differences():
+    a = randn(3, 4, seed=50)
+    b = a.copy()
+    b[0, :2] += 1.0
+    kwargs = dict(p=0.0, eps=0.0)
+    compare_precise(_with(F.pairwise_distance, **kwargs), _with(TF.pairwise_distance, **kwargs), a, b, grad_inputs=())
+
+
+def test_default_backend_compiles_distances_and_norms():
+    def fn(a, b):
+        return F.cosine_similarity(a, b).sum() + F.pairwise_distance(a, b).sum() + F.rms_norm(a, (4,)).sum()
+
+    a, b = graphc.tensor(randn(3, 4, seed=51)), graphc.tensor(randn(3, 4, seed=52))
+    compiled = graphc.compile(fn)
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(a, b).numpy(), fn(a, b).numpy(), rtol=1e-5)

@@ -132,3 +132,7 @@ def test_errors_like_torch():
         F.cosine_embedding_loss(ones, ones, graphc.ones(4, 1))
     with pytest.raises(RuntimeError, match=r"1D target tensor expects 2D input tensors, .* sizes \[4\] and \[4\]"):
         F.cosine_embedding_loss(graphc.ones(4), graphc.ones(4), graphc.ones(4))
+
+
+def test_triplet_margin_loss_unbatched():
+    compare_precise(F.triplet_margin_loss, TF.triplet_margin_loss, randn(4, seed=30), randn(4, seed=31), randn(4))
