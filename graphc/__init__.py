@@ -268,6 +268,9 @@ def __getattr__(name: str):
         return _lazy(name)
     if name in ("save", "load"):
         return getattr(_lazy("serialization"), name)
+    if name in ("cosine_similarity", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle"):
+        # torch.* aliases of these torch.nn.functional functions.
+        return getattr(_lazy("nn").functional, name)
     if name in ("set_num_threads", "get_num_threads"):
         # Threads of compiled CPU programs, like torch.set_num_threads.
         import runtime.cpu

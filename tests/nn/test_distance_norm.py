@@ -290,3 +290,9 @@ def test_default_backend_compiles_distances_and_norms():
     compiled = graphc.compile(fn)
     for _ in range(3):
         np.testing.assert_allclose(compiled(a, b).numpy(), fn(a, b).numpy(), rtol=1e-5)
+
+
+def test_top_level_aliases_like_torch():
+    for name in ("cosine_similarity", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle"):
+        assert getattr(graphc, name) is getattr(F, name)
+        assert callable(getattr(torch, name))
