@@ -278,6 +278,8 @@ def _error(fn):
         lambda lib, x: lib.nn.functional.prelu(x, lib.ones(2)),
         lambda lib, x: lib.nn.functional.prelu(x[0], lib.ones(3)),
         lambda lib, x: lib.nn.functional.prelu(x, lib.ones(1, 4)),
+        lambda lib, x: lib.nn.functional.prelu(x, lib.ones(4, dtype=lib.float64)),
+        lambda lib, x: lib.nn.functional.prelu(x.double(), lib.ones(1)),
     ],
 )
 def test_argument_errors_match_torch(call):
@@ -293,3 +295,21 @@ def test_tensor_arguments_are_checked():
         F.mish([1.0, 2.0])
     with pytest.raises(TypeError, match="prelu"):
         F.prelu(graphc.ones(2), 0.25)
+
+
+def test_torch_namespace_and_tensor_methods():
+    x_np = _input(np.float64)
+    x, t = graphc.tensor(x_np), torch.tensor(x_np)
+    w = np.array([0.1, -0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4])
+    pairs = [
+        (graphc.selu(x), torch.selu(t)),
+        (graphc.celu(x, 2.0), torch.celu(t, 2.0)),
+        (graphc.prelu(x, graphc.tensor(w)), torch.prelu(t, torch.tensor(w))),
+        (graphc.hardshrink(x, 0.25), torch.hardshrink(t, 0.25)),
+        (graphc.threshold(x, 0.5, 3.0), torch.threshold(t, 0.5, 3.0)),
+        (x.hardshrink(), t.hardshrink()),
+        (x.hardshrink(lambd=1.0), t.hardshrink(lambd=1.0)),
+        (x.prelu(graphc.tensor([0.3], dtype=graphc.float64)), t.prelu(torch.tensor([0.3], dtype=torch.float64))),
+    ]
+    for got, expected in pairs:
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)

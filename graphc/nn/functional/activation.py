@@ -294,6 +294,10 @@ def prelu(input, weight):
     (dim 1); at 0 the input's gradient is the weight and the weight's is 0."""
     if weight.dim() > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.dim()}")
+    if input.dtype is not weight.dtype:
+        names = {graphc.float16: "Half", graphc.float32: "Float", graphc.float64: "Double"}
+        got = " and ".join(names.get(d, d.name) for d in (input.dtype, weight.dtype))
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {got}")
     count = weight.numel()
     if count != 1:
         channels = input.shape[1] if input.dim() >= 2 else 1
