@@ -313,3 +313,38 @@ def test_torch_namespace_and_tensor_methods():
     ]
     for got, expected in pairs:
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_trailing_underscore_forms_work_in_place():
+    x_np = _input(np.float64)
+    for name, args in (("celu_", (2.0,)), ("selu_", ()), ("threshold_", (0.5, -7.0))):
+        g, t = graphc.tensor(x_np), torch.tensor(x_np)
+        assert getattr(F, name)(g, *args) is g
+        getattr(torch.nn.functional, name)(t, *args)
+        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_prelu_training_matches_eager():
+    """A compiled SGD step updates PReLU's `weight` as the eager one does."""
+    x = graphc.tensor(np.random.default_rng(6).standard_normal((8, 3, 5)).astype(np.float32))
+
+    def run(compiled):
+        graphc.manual_seed(0)
+        model = nn.Sequential(nn.Conv1d(3, 4, 3), nn.PReLU(4), nn.Flatten(), nn.Linear(12, 2), nn.Mish())
+        opt = graphc.optim.SGD(model.parameters(), lr=0.1)
+
+        def step():
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = graphc.compile(step) if compiled else step
+        losses = [float(fn().item()) for _ in range(3)]
+        return losses, model[1].weight.detach().numpy().copy()
+
+    (c_losses, c_weight), (e_losses, e_weight) = run(True), run(False)
+    np.testing.assert_allclose(c_losses, e_losses, rtol=1e-5)
+    np.testing.assert_allclose(c_weight, e_weight, rtol=1e-5)
+    assert not np.allclose(e_weight, 0.25)

@@ -5,6 +5,7 @@ Import it as PyTorch users do: `import graphc.nn.functional as F`.
 
 from graphc.nn.functional.activation import (
     celu,
+    celu_,
     elu,
     erf,
     gelu,
@@ -22,6 +23,7 @@ from graphc.nn.functional.activation import (
     relu6,
     relu_,
     selu,
+    selu_,
     sigmoid,
     silu,
     softmax,
@@ -32,6 +34,7 @@ from graphc.nn.functional.activation import (
     tanh,
     tanhshrink,
     threshold,
+    threshold_,
 )
 from graphc.nn.functional.basic import (
     batch_norm,
@@ -81,6 +84,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
+    "celu_",
     "conv1d",
     "conv2d",
     "conv_transpose2d",
@@ -118,6 +122,7 @@ __all__ = [
     "relu6",
     "relu_",
     "selu",
+    "selu_",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
@@ -130,5 +135,6 @@ __all__ = [
     "tanh",
     "tanhshrink",
     "threshold",
+    "threshold_",
     "unfold",
 ]

@@ -175,11 +175,21 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     return _maybe_inplace(input, _scaled_elu(input, alpha, 1.0, 1.0 / alpha), inplace)
 
 
+def celu_(input, alpha: float = 1.0):
+    """In-place celu."""
+    return celu(input, alpha, inplace=True)
+
+
 @tensor_params("input")
 def selu(input, inplace: bool = False):
     """scale * elu(x, alpha) with PyTorch's fixed alpha and scale; the
     gradient at 0 is scale * alpha."""
     return _maybe_inplace(input, _scaled_elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace)
+
+
+def selu_(input):
+    """In-place selu."""
+    return selu(input, inplace=True)
 
 
 @tensor_params("input")
@@ -266,6 +276,15 @@ def threshold(input, threshold: float, value: float, inplace: bool = False):
     threshold and 1 at NaN (which stays NaN), as in PyTorch."""
     out = graphc.where(input <= threshold, graphc.full_like(input, value), input)
     return _maybe_inplace(input, out, inplace)
+
+
+# threshold_'s parameter `threshold` (PyTorch's name) hides the function.
+_threshold = threshold
+
+
+def threshold_(input, threshold: float, value: float):
+    """In-place threshold."""
+    return _threshold(input, threshold, value, inplace=True)
 
 
 @tensor_params("input")
