@@ -271,6 +271,7 @@ def _error(fn):
     [
         lambda lib, x: lib.nn.functional.softshrink(x, -1.0),
         lambda lib, x: lib.nn.functional.softshrink(x.double(), -0.5),
+        lambda lib, x: lib.nn.functional.softshrink(x.half(), -2.0),
         lambda lib, x: lib.nn.functional.celu(x, 0.0),
         lambda lib, x: lib.nn.functional.glu(x[:, :3]),
         lambda lib, x: lib.nn.functional.glu(x, 2),

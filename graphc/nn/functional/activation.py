@@ -239,11 +239,15 @@ def hardswish(input, inplace: bool = False):
     return _maybe_inplace(input, out, inplace)
 
 
+def _torch_dtype_name(dtype) -> str:
+    """The name PyTorch's C++ messages give a dtype (Float, Double, Half)."""
+    return {graphc.float16: "Half", graphc.float32: "Float", graphc.float64: "Double"}.get(dtype, dtype.name)
+
+
 def _check_lambd(input, lambd: float) -> None:
     if lambd < 0:
-        name, top = (
-            ("Double", 1.7976931348623157e308) if input.dtype is graphc.float64 else ("Float", 3.4028234663852886e38)
-        )
+        top = {graphc.float16: 65504.0, graphc.float64: 1.7976931348623157e308}.get(input.dtype, 3.4028234663852886e38)
+        name = _torch_dtype_name(input.dtype)
         raise RuntimeError(f"lambda must be in range [0, {top:g}] for input dtype {name}, but found {lambd:g}")
 
 
@@ -314,8 +318,7 @@ def prelu(input, weight):
     if weight.dim() > 1:
         raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.dim()}")
     if input.dtype is not weight.dtype:
-        names = {graphc.float16: "Half", graphc.float32: "Float", graphc.float64: "Double"}
-        got = " and ".join(names.get(d, d.name) for d in (input.dtype, weight.dtype))
+        got = " and ".join(_torch_dtype_name(d) for d in (input.dtype, weight.dtype))
         raise RuntimeError(f"prelu: Type promoting not supported. Got {got}")
     count = weight.numel()
     if count != 1:
