@@ -266,6 +266,9 @@ def __getattr__(name: str):
     # free of import cycles with passes/ and runtime/.
     if name in ("nn", "optim", "utils", "vision", "serialization"):
         return _lazy(name)
+    if name in ("celu", "hardshrink", "prelu", "selu", "threshold"):
+        # torch.selu and friends: the activations of graphc.nn.functional.
+        return getattr(_lazy("nn.functional"), name)
     if name in ("save", "load"):
         return getattr(_lazy("serialization"), name)
     if name in ("cosine_similarity", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle"):

@@ -21,6 +21,17 @@ def _random_method(name: str):
     return method
 
 
+def _functional_method(name: str):
+    # Looked up at call time: graphc.nn loads lazily (graphc.__getattr__).
+    def method(self, *args, **kwargs):
+        from graphc.nn import functional
+
+        return getattr(functional, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 def _reflect(fn):
     def reflected(self, other):
         return fn(other, self)
@@ -179,6 +190,8 @@ METHODS = {
     "tanh": ew.tanh,
     "sigmoid": ew.sigmoid,
     "relu": ew.relu,
+    "hardshrink": _functional_method("hardshrink"),
+    "prelu": _functional_method("prelu"),
     "sign": ew.sign,
     "sgn": ew.sgn,
     "floor": ew.floor,
