@@ -44,8 +44,21 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
     if ord == 1:
         return red.sum(ew.abs(x), dim, keepdim)
     if ord == 2:
-        return ew.sqrt(red.sum(ew.mul(x, x), dim, keepdim))
-    return ew.pow(red.sum(ew.pow(ew.abs(x), ord), dim, keepdim), 1.0 / ord)
+        return _root(red.sum(ew.mul(x, x), dim, keepdim), 2)
+    return _root(red.sum(ew.pow(ew.abs(x), ord), dim, keepdim), ord)
+
+
+def _root(total: Tensor, ord) -> Tensor:
+    """total ** (1 / ord). For ord > 1 a zero total gives the value 0 with
+    gradient 0, as PyTorch's norm backward does (the plain root's gradient
+    at 0 is inf * 0 = NaN): the root is taken of a nonzero stand-in and
+    then replaced, so no gradient flows through the zero."""
+    if ord <= 1:
+        return ew.pow(total, 1.0 / ord)
+    zero = ew.eq(total, 0)
+    safe = ew.where(zero, 1.0, total)
+    root = ew.sqrt(safe) if ord == 2 else ew.pow(safe, 1.0 / ord)
+    return ew.where(zero, 0.0, root)
 
 
 @tensor_params("A")

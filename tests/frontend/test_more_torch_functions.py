@@ -229,6 +229,42 @@ def test_nanmean_skips_nan_like_torch():
         np.testing.assert_allclose(got, torch.nanmean(torch.tensor(x), **kw).numpy(), equal_nan=True)
 
 
+# At a zero vector the p-norm (p > 1) is not differentiable; PyTorch's
+# backward gives 0 there, and so does graphc. Orders p <= 1 are left out:
+# their gradient at a zero element is infinite in both, but not comparable.
+ZERO_ROWS = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]])
+
+
+@pytest.mark.parametrize("p", [2, 3.0, 1.5, "fro"], ids=str)
+def test_norm_gradient_at_zero_vector_matches_torch(p):
+    def run(m):
+        x = m.tensor(ZERO_ROWS, requires_grad=True)
+        out = m.norm(x, p, dim=1)
+        (out * m.tensor([1.0, 2.0], dtype=m.float64)).sum().backward()
+        return out.detach().numpy(), x.grad.numpy()
+
+    for g, w in zip(run(graphc), run(torch)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+
+    @graphc.compile
+    def step(x):
+        x.grad = None
+        graphc.linalg.vector_norm(x, 2 if p == "fro" else p, dim=1).sum().backward()
+        return x.grad.detach()
+
+    x = graphc.tensor(ZERO_ROWS, requires_grad=True)
+    want = torch.tensor(ZERO_ROWS, requires_grad=True)
+    torch.linalg.vector_norm(want, 2 if p == "fro" else p, dim=1).sum().backward()
+    for _ in range(3):
+        np.testing.assert_allclose(step(x).numpy(), want.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_dist_of_equal_tensors_has_zero_gradient_like_torch():
+    a = graphc.tensor(ZERO_ROWS, requires_grad=True)
+    graphc.dist(a, a.detach()).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.zeros_like(ZERO_ROWS))
+
+
 def test_integer_inputs_follow_torch_dtypes():
     i = np.array([[1, -2, 3], [0, 5, -6]])
     for name, fn in [
