@@ -132,6 +132,24 @@ def operands(opname: str, *xs, dtype: DType | None = None) -> list:
     return out
 
 
+_TORCH_TYPE_NAMES = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def torch_type_name(dtype: DType) -> str:
+    """PyTorch's ScalarType name of `dtype` ('Float', 'Long'), as its messages print it."""
+    return _TORCH_TYPE_NAMES.get(dtype.name, dtype.name)
+
+
 def _float_dtype(*xs) -> DType:
     d = result_type(*xs)
     return d if d.is_float else _t.get_default_dtype()
@@ -716,7 +734,7 @@ def heaviside(x, values):
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
     """|a - b| <= atol + rtol * |b|, elementwise (equal infinities are close)."""
     if a.dtype is not b.dtype:
-        raise RuntimeError(at_user_line(f"isclose(): {a.dtype!r} did not match {b.dtype!r}"))
+        raise RuntimeError(at_user_line(f"{torch_type_name(a.dtype)} did not match {torch_type_name(b.dtype)}"))
     if rtol < 0:
         raise RuntimeError(at_user_line(f"rtol must be greater than or equal to zero, but got {rtol}"))
     if atol < 0:

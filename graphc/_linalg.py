@@ -21,7 +21,7 @@ def _float_input(opname: str, x: Tensor, dtype) -> Tensor:
     if not x.dtype.is_float:
         raise DTypeError(
             at_user_line(
-                f"{opname}: Expected a floating point or complex tensor as input. Got {x.dtype.name.capitalize()}"
+                f"{opname}: Expected a floating point or complex tensor as input. Got {ew.torch_type_name(x.dtype)}"
             )
         )
     return x

@@ -392,7 +392,8 @@ def vdot(a, b):
     if a.dtype is not b.dtype:
         raise RuntimeError(
             at_user_line(
-                f"vdot : expected both vectors to have same dtype, but found {a.dtype.name} and {b.dtype.name}"
+                "vdot : expected both vectors to have same dtype, but found "
+                f"{ew.torch_type_name(a.dtype)} and {ew.torch_type_name(b.dtype)}"
             )
         )
     return dot(a, b)
@@ -422,7 +423,8 @@ def nanmean(x, dim=None, keepdim: bool = False, *, dtype=None):
     if not x.dtype.is_float:
         raise DTypeError(
             at_user_line(
-                f"nanmean(): expected input to have floating point or complex dtype but got {x.dtype.name.capitalize()}"
+                "nanmean(): expected input to have floating point or complex dtype but got "
+                f"{ew.torch_type_name(x.dtype)}"
             )
         )
     kept = ew.logical_not(ew.isnan(x))

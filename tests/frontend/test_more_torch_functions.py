@@ -323,6 +323,26 @@ def test_argument_errors_match_torch():
         torch.heaviside(torch.ones(3), 0.5)
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m: m.nanmean(m.ones(2, dtype=m.int64)),
+        lambda m: m.vdot(m.ones(2, dtype=m.float64), m.ones(2)),
+        lambda m: m.linalg.vector_norm(m.ones(2, dtype=m.int64)),
+        lambda m: m.isclose(m.ones(2, dtype=m.float64), m.ones(2)),
+    ],
+    ids=["nanmean", "vdot", "vector_norm", "isclose"],
+)
+def test_dtype_errors_name_torch_types(fn):
+    with pytest.raises(RuntimeError) as want:
+        fn(torch)
+    with pytest.raises(RuntimeError) as got:
+        fn(graphc)
+    # PyTorch's type names (Long, Double, Float) appear in both messages.
+    names = [w for w in ("Long", "Double", "Float") if w in str(want.value)]
+    assert names and all(w in str(got.value) for w in names), (str(got.value), str(want.value))
+
+
 def test_svd_norms_name_what_is_missing():
     x = graphc.ones(3, 3)
     for ord in ("nuc", 2, -2):
