@@ -684,9 +684,12 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
 
 @tensor_params("input")
 def sinh(x):
-    """(exp(x) - exp(-x)) / 2."""
+    """(exp(x) - exp(-x)) / 2; for |x| < 1, 2t / (1 - t**2) with t = tanh(x / 2),
+    which keeps full relative precision near 0 where the difference cancels."""
     x = _float_input(x)
-    return mul(sub(exp(x), exp(neg(x))), 0.5)
+    t = tanh(mul(x, 0.5))
+    small = div(mul(t, 2.0), sub(1.0, mul(t, t)))
+    return where(lt(abs(x), 1.0), small, mul(sub(exp(x), exp(neg(x))), 0.5))
 
 
 @tensor_params("input")

@@ -222,6 +222,15 @@ def test_logaddexp_extremes_match_torch():
     np.testing.assert_allclose(got, torch.logaddexp(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sinh_cosh_keep_relative_precision(dtype):
+    x = np.array([1e-12, -3e-8, 1e-4, -0.01, 0.3, -0.999, 1.0, 5.0, -20.0, 80.0, 0.0]).astype(dtype)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    for name in ("sinh", "cosh"):
+        got = getattr(graphc, name)(graphc.tensor(x)).numpy()
+        np.testing.assert_allclose(got, getattr(torch, name)(torch.tensor(x)).numpy(), rtol=tol, atol=0, err_msg=name)
+
+
 def test_nanmean_skips_nan_like_torch():
     x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])
     for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}):
