@@ -711,9 +711,14 @@ def logaddexp(a, b):
 
 @tensor_params("input", "other")
 def hypot(a, b):
-    """sqrt(a**2 + b**2), elementwise."""
+    """sqrt(a**2 + b**2), elementwise, scaled by max(|a|, |b|) so that the
+    squares neither overflow nor underflow; inf if either is infinite."""
     x, y = operands("hypot", a, b, dtype=_float_dtype(a, b))
-    return sqrt(add(mul(x, x), mul(y, y)))
+    m = maximum(abs(x), abs(y))
+    s = where(logical_or(eq(m, 0), isinf(m)), 1.0, m)
+    u, v = div(x, s), div(y, s)
+    out = mul(s, sqrt(add(mul(u, u), mul(v, v))))
+    return where(logical_or(isinf(x), isinf(y)), math.inf, out)
 
 
 @tensor_params("input", "values")

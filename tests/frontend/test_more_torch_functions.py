@@ -231,6 +231,13 @@ def test_sinh_cosh_keep_relative_precision(dtype):
         np.testing.assert_allclose(got, getattr(torch, name)(torch.tensor(x)).numpy(), rtol=tol, atol=0, err_msg=name)
 
 
+def test_hypot_extremes_match_torch():
+    a = np.array([1e200, 1e-200, np.inf, np.nan, 0.0, 3.0, -np.inf, 0.0])
+    b = np.array([1e200, 3e-200, np.nan, 1.0, 0.0, -4.0, 2.0, -5.0])
+    got = graphc.hypot(graphc.tensor(a), graphc.tensor(b)).numpy()
+    np.testing.assert_allclose(got, torch.hypot(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-15)
+
+
 def test_nanmean_skips_nan_like_torch():
     x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])
     for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}):
