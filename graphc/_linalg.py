@@ -35,6 +35,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):
     if not isinstance(ord, numbers.Real) or isinstance(ord, bool):
         raise TypeError(at_user_line(f"linalg.vector_norm: ord must be a number, got {type(ord).__name__}"))
     x = _float_input("linalg.vector_norm", x, dtype)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None  # an empty dim list means every dim, as in PyTorch
     if ord == math.inf:
         return red.amax(ew.abs(x), () if dim is None else dim, keepdim)
     if ord == -math.inf:
@@ -96,6 +98,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
 def norm(x, p="fro", dim=None, keepdim: bool = False, dtype=None):
     """torch.norm: the vector p-norm over `dim` (all elements when None);
     'fro' is the 2-norm; 'nuc' needs SVD and is not supported."""
+    if p is None:
+        p = 2
     if isinstance(p, str):
         if p == "nuc":
             raise NotImplementedError(

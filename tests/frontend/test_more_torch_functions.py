@@ -60,6 +60,8 @@ CASES = [
     ("norm_p1_5", lambda m, x: m.norm(x, p=1.5, dim=-1), [A234]),
     ("norm_inf", lambda m, x: m.norm(x, p=math.inf, dim=2), [A234]),
     ("norm_neg_inf", lambda m, x: m.norm(x, p=-math.inf), [A234]),
+    ("norm_p_none", lambda m, x: m.norm(x, p=None, dim=[0, 1]), [A234]),
+    ("vector_norm_empty_dim", lambda m, x: m.linalg.vector_norm(x, 3, dim=()), [A234]),
     ("norm_method", lambda m, x: x.norm(1, 0), [A234]),
     ("norm_p0", lambda m, x: m.norm(x, 0, dim=1) * x.sum(), [A234]),
     ("vector_norm", lambda m, x: m.linalg.vector_norm(x), [A234]),
