@@ -51,6 +51,7 @@ from graphc._elementwise import (
     add,
     addcdiv,
     addcmul,
+    allclose,
     bitwise_and,
     bitwise_not,
     bitwise_or,
@@ -60,6 +61,7 @@ from graphc._elementwise import (
     clamp,
     clip,
     cos,
+    cosh,
     div,
     divide,
     eq,
@@ -80,6 +82,9 @@ from graphc._elementwise import (
     greater,
     greater_equal,
     gt,
+    heaviside,
+    hypot,
+    isclose,
     isfinite,
     isinf,
     isnan,
@@ -91,6 +96,7 @@ from graphc._elementwise import (
     log1p,
     log2,
     log10,
+    logaddexp,
     logical_and,
     logical_not,
     logical_or,
@@ -117,6 +123,7 @@ from graphc._elementwise import (
     sigmoid,
     sign,
     sin,
+    sinh,
     sqrt,
     square,
     sub,
@@ -138,6 +145,7 @@ from graphc._indexing import (
     scatter_add,
     take_along_dim,
 )
+from graphc._linalg import dist, norm
 from graphc._reductions import (
     addmm,
     all,
@@ -160,6 +168,7 @@ from graphc._reductions import (
     min,
     mm,
     mv,
+    nanmean,
     nansum,
     outer,
     prod,
@@ -169,20 +178,31 @@ from graphc._reductions import (
     sum,
     var,
     var_mean,
+    vdot,
 )
 from graphc._shape import (
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    block_diag,
     broadcast_tensors,
     broadcast_to,
     cat,
     chunk,
     clone,
+    column_stack,
     concat,
     concatenate,
+    diag,
+    diagonal,
+    diff,
+    dstack,
     flatten,
     flip,
     fliplr,
     flipud,
     hstack,
+    kron,
     moveaxis,
     movedim,
     narrow,
@@ -190,12 +210,14 @@ from graphc._shape import (
     repeat_interleave,
     reshape,
     roll,
+    rot90,
     split,
     squeeze,
     stack,
     swapaxes,
     swapdims,
     t,
+    tensordot,
     tile,
     transpose,
     tril,
@@ -264,7 +286,7 @@ def _lazy(name: str):
 def __getattr__(name: str):
     # Heavier subsystems load on first use, keeping `import graphc` light and
     # free of import cycles with passes/ and runtime/.
-    if name in ("nn", "optim", "utils", "vision", "serialization"):
+    if name in ("linalg", "nn", "optim", "utils", "vision", "serialization"):
         return _lazy(name)
     if name in ("celu", "hardshrink", "prelu", "selu", "threshold"):
         # torch.selu and friends: the activations of graphc.nn.functional.

@@ -132,6 +132,24 @@ def operands(opname: str, *xs, dtype: DType | None = None) -> list:
     return out
 
 
+_TORCH_TYPE_NAMES = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def torch_type_name(dtype: DType) -> str:
+    """PyTorch's ScalarType name of `dtype` ('Float', 'Long'), as its messages print it."""
+    return _TORCH_TYPE_NAMES.get(dtype.name, dtype.name)
+
+
 def _float_dtype(*xs) -> DType:
     d = result_type(*xs)
     return d if d.is_float else _t.get_default_dtype()
@@ -662,3 +680,85 @@ def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None):
     out = where(isnan(x), nan, x)
     out = where(eq(out, math.inf), big if posinf is None else posinf, out)
     return where(eq(out, -math.inf), -big if neginf is None else neginf, out)
+
+
+@tensor_params("input")
+def sinh(x):
+    """(exp(x) - exp(-x)) / 2; for |x| < 1, 2t / (1 - t**2) with t = tanh(x / 2),
+    which keeps full relative precision near 0 where the difference cancels."""
+    x = _float_input(x)
+    t = tanh(mul(x, 0.5))
+    small = div(mul(t, 2.0), sub(1.0, mul(t, t)))
+    return where(lt(abs(x), 1.0), small, mul(sub(exp(x), exp(neg(x))), 0.5))
+
+
+@tensor_params("input")
+def cosh(x):
+    """(exp(x) + exp(-x)) / 2."""
+    x = _float_input(x)
+    return mul(add(exp(x), exp(neg(x))), 0.5)
+
+
+@tensor_params("input", "other")
+def logaddexp(a, b):
+    """log(exp(a) + exp(b)), computed without overflow."""
+    x, y = operands("logaddexp", a, b, dtype=_float_dtype(a, b))
+    m = maximum(x, y)
+    out = add(m, log1p(exp(neg(abs(sub(x, y))))))
+    # Equal infinities: inf - inf would be NaN; the answer is the infinity.
+    return where(logical_and(isinf(x), eq(x, y)), x, out)
+
+
+@tensor_params("input", "other")
+def hypot(a, b):
+    """sqrt(a**2 + b**2), elementwise, scaled by max(|a|, |b|) so that the
+    squares neither overflow nor underflow; inf if either is infinite."""
+    x, y = operands("hypot", a, b, dtype=_float_dtype(a, b))
+    m = maximum(abs(x), abs(y))
+    s = where(logical_or(eq(m, 0), isinf(m)), 1.0, m)
+    u, v = div(x, s), div(y, s)
+    out = mul(s, sqrt(add(mul(u, u), mul(v, v))))
+    return where(logical_or(isinf(x), isinf(y)), math.inf, out)
+
+
+@tensor_params("input", "values")
+def heaviside(x, values):
+    """0 where x < 0, 1 where x > 0, `values` where x == 0."""
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            at_user_line(f"heaviside(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
+        )
+    if x.dtype is not values.dtype:
+        raise RuntimeError(
+            at_user_line(
+                "heaviside is not yet implemented for tensors with different dtypes: "
+                f"got {x.dtype!r} and {values.dtype!r}"
+            )
+        )
+    return where(eq(x, 0), values, cast(gt(x, 0), x.dtype))
+
+
+@tensor_params("input", "other")
+def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """|a - b| <= atol + rtol * |b|, elementwise (equal infinities are close)."""
+    if a.dtype is not b.dtype:
+        raise RuntimeError(at_user_line(f"{torch_type_name(a.dtype)} did not match {torch_type_name(b.dtype)}"))
+    if rtol < 0:
+        raise RuntimeError(at_user_line(f"rtol must be greater than or equal to zero, but got {rtol}"))
+    if atol < 0:
+        raise RuntimeError(at_user_line(f"atol must be greater than or equal to zero, but got {atol}"))
+    same = eq(a, b)
+    if equal_nan and a.dtype.is_float:
+        same = logical_or(same, logical_and(isnan(a), isnan(b)))
+    if a.dtype.is_bool:
+        return same
+    x, y = operands("isclose", a, b, dtype=_float_dtype(a, b))
+    near = le(abs(sub(x, y)), add(atol, mul(abs(y), rtol)))
+    # inf - inf is NaN and compares false, so only equal infinities are close.
+    return logical_or(same, logical_and(near, isfinite(sub(x, y))))
+
+
+@tensor_params("input", "other")
+def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """True when every element of `a` is close to `b` (see isclose)."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).all())

@@ -4,7 +4,7 @@ Tensor can do is visible at a glance."""
 
 from __future__ import annotations
 
-from graphc import _creation, _indexing, _reductions, _shape
+from graphc import _creation, _indexing, _linalg, _reductions, _shape
 from graphc import _elementwise as ew
 from graphc.errors import at_user_line
 
@@ -232,6 +232,13 @@ METHODS = {
     "isinf": ew.isinf,
     "isfinite": ew.isfinite,
     "nan_to_num": ew.nan_to_num,
+    "isclose": ew.isclose,
+    "allclose": ew.allclose,
+    "sinh": ew.sinh,
+    "cosh": ew.cosh,
+    "logaddexp": ew.logaddexp,
+    "hypot": ew.hypot,
+    "heaviside": ew.heaviside,
     # reductions and products
     "sum": _reductions.sum,
     "nansum": _reductions.nansum,
@@ -258,6 +265,11 @@ METHODS = {
     "mv": _reductions.mv,
     "dot": _reductions.dot,
     "outer": _reductions.outer,
+    "vdot": _reductions.vdot,
+    "nanmean": _reductions.nanmean,
+    "trace": _reductions.trace,
+    "norm": _linalg.norm,
+    "dist": _linalg.dist,
     # shape
     "reshape": _shape.reshape,
     "view": _shape.view,
@@ -292,6 +304,11 @@ METHODS = {
     "roll": _shape.roll,
     "tril": _shape.tril,
     "triu": _shape.triu,
+    "diag": _shape.diag,
+    "diagonal": _shape.diagonal,
+    "kron": _shape.kron,
+    "diff": _shape.diff,
+    "rot90": _shape.rot90,
     # indexing
     "__getitem__": _indexing.getitem,
     "__setitem__": _indexing.setitem,

@@ -384,6 +384,21 @@ def dot(a, b):
 inner = dot
 
 
+@tensor_params("input", "other")
+def vdot(a, b):
+    """The dot product of two 1-D tensors of the same dtype (no conjugation needed for real tensors)."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(at_user_line(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors"))
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            at_user_line(
+                "vdot : expected both vectors to have same dtype, but found "
+                f"{ew.torch_type_name(a.dtype)} and {ew.torch_type_name(b.dtype)}"
+            )
+        )
+    return dot(a, b)
+
+
 @tensor_params("input", "vec2")
 def outer(a, b):
     return ew.mul(a.reshape(-1, 1), b.reshape(1, -1))
@@ -398,3 +413,29 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
 
 def einsum(equation: str, *operands):
     raise NotImplementedError(at_user_line("einsum is not supported by graphc; use matmul, permute and sum"))
+
+
+@tensor_params("input")
+def nanmean(x, dim=None, keepdim: bool = False, *, dtype=None):
+    """Mean over `dim` of the elements that are not NaN (NaN where all are)."""
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    if not x.dtype.is_float:
+        raise DTypeError(
+            at_user_line(
+                "nanmean(): expected input to have floating point or complex dtype but got "
+                f"{ew.torch_type_name(x.dtype)}"
+            )
+        )
+    kept = ew.logical_not(ew.isnan(x))
+    return ew.div(nansum(x, dim, keepdim), sum(kept, dim, keepdim))
+
+
+@tensor_params("input")
+def trace(x):
+    """The sum of the main diagonal of a 2-D tensor (Tensor.trace; graphc.trace is the tracing module)."""
+    if x.ndim != 2:
+        raise RuntimeError(at_user_line(f"trace: expected a matrix, but got tensor with dim {x.ndim}"))
+    from graphc._shape import diagonal
+
+    return sum(diagonal(x))

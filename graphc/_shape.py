@@ -407,3 +407,197 @@ def _tri(x, k: int, lower: bool):
     c = _emit(Op.IOTA, shape=(rows, cols), axis=1, dtype=dtypes.int64)
     keep = ew.le(ew.sub(c, r), k) if lower else ew.ge(ew.sub(c, r), k)
     return ew.where(keep, x, 0)
+
+
+def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):
+    """The diagonal `offset` of the matrices over dims (dim1, dim2), as a new last dim."""
+    d1, d2 = _norm(dim1, x.ndim, "diagonal"), _norm(dim2, x.ndim, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(at_user_line(f"diagonal dimensions cannot be identical {dim1}, {dim2}"))
+    rest = [i for i in range(x.ndim) if i not in (d1, d2)]
+    m = permute(x, (*rest, d1, d2))
+    rows, cols = m.shape[-2], m.shape[-1]
+    r0, c0 = (0, offset) if offset >= 0 else (-offset, 0)
+    n = max(0, min(rows - r0, cols - c0))
+    batch = tuple(m.shape[:-2])
+    if n == 0:
+        return reshape(slice_dim(slice_dim(m, m.ndim - 1, 0, 0), m.ndim - 2, 0, 0), (*batch, 0)).clone()
+    square = slice_dim(slice_dim(m, m.ndim - 2, r0, r0 + n), m.ndim - 1, c0, c0 + n)
+    flat = reshape(square, (*batch, n * n))
+    # Every (n + 1)-th element of the flattened square is on its diagonal.
+    return slice_dim(flat, flat.ndim - 1, 0, n * n, n + 1)
+
+
+_diagonal = diagonal  # diag's parameter of the same name shadows it
+
+
+def diag(x, diagonal: int = 0):
+    """A 1-D tensor as the diagonal `diagonal` of a square matrix, or a 2-D
+    tensor's diagonal `diagonal` as a 1-D tensor."""
+    if x.ndim == 2:
+        return _diagonal(x, diagonal).clone()
+    if x.ndim != 1:
+        raise RuntimeError(at_user_line(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D"))
+    n, k = x.shape[0], abs(diagonal)
+    r = _emit(Op.IOTA, shape=(n, n), axis=0, dtype=dtypes.int64)
+    c = _emit(Op.IOTA, shape=(n, n), axis=1, dtype=dtypes.int64)
+    zero = False if x.dtype.is_bool else 0
+    square = ew.where(ew.eq(r, c), expand(reshape(x, (1, n)), n, n), zero)
+    if k == 0:
+        return square
+    pads = ((0, k), (k, 0)) if diagonal > 0 else ((k, 0), (0, k))
+    return _emit(Op.PAD, square, pads=pads, value=zero)
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least 1 dim (0-d ones become shape (1,))."""
+    return _atleast(tensors, lambda x: reshape(x, (1,)) if x.ndim == 0 else x)
+
+
+def atleast_2d(*tensors):
+    """Each tensor with at least 2 dims (new dims in front)."""
+    return _atleast(tensors, lambda x: reshape(x, (1,) * (2 - x.ndim) + tuple(x.shape)) if x.ndim < 2 else x)
+
+
+def atleast_3d(*tensors):
+    """Each tensor with at least 3 dims: () -> (1, 1, 1), (n,) -> (1, n, 1), (m, n) -> (m, n, 1)."""
+
+    def lift(x):
+        if x.ndim == 0:
+            return reshape(x, (1, 1, 1))
+        if x.ndim == 1:
+            return reshape(x, (1, x.shape[0], 1))
+        if x.ndim == 2:
+            return reshape(x, (*x.shape, 1))
+        return x
+
+    return _atleast(tensors, lift)
+
+
+def _atleast(tensors, fn):
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        return tuple(fn(x) for x in tensor_sequence("atleast", tensors[0]))
+    if len(tensors) == 1:
+        return fn(tensors[0])
+    return tuple(fn(x) for x in tensor_sequence("atleast", list(tensors)))
+
+
+def column_stack(tensors):
+    """Tensors side by side as columns: 0-d and 1-d ones become (n, 1) columns."""
+    tensors = _nonempty_sequence("column_stack", tensors)
+    return cat([reshape(x, (x.numel(), 1)) if x.ndim < 2 else x for x in tensors], 1)
+
+
+def dstack(tensors):
+    """Tensors joined along a third dim (each made at least 3-d first)."""
+    tensors = _nonempty_sequence("dstack", tensors)
+    return cat([atleast_3d(x) for x in tensors], 2)
+
+
+def block_diag(*tensors):
+    """A block-diagonal matrix of the given 0-, 1- or 2-d tensors."""
+    blocks = []
+    for i, x in enumerate(tensor_sequence("block_diag", list(tensors))):
+        if x.ndim > 2:
+            raise RuntimeError(
+                at_user_line(
+                    "torch.block_diag: Input tensors must have 2 or fewer dimensions. "
+                    f"Input {i} has {x.ndim} dimensions"
+                )
+            )
+        blocks.append(reshape(x, (1, 1)) if x.ndim == 0 else reshape(x, (1, x.shape[0])) if x.ndim == 1 else x)
+    if not blocks:
+        from graphc._creation import zeros
+
+        return zeros(0, 0)
+    dtype = ew.result_type(*blocks)
+    width = sum(b.shape[1] for b in blocks)
+    rows, start = [], 0
+    for b in blocks:
+        zero = False if dtype.is_bool else 0
+        w = b.shape[1]
+        rows.append(_emit(Op.PAD, ew.cast(b, dtype), pads=((0, 0), (start, width - start - w)), value=zero))
+        start += w
+    return cat(rows, 0)
+
+
+def kron(x, other):
+    """The Kronecker product: block (i, j, ...) is x[i, j, ...] * other."""
+    nd = max(x.ndim, other.ndim)
+    a_shape = (1,) * (nd - x.ndim) + tuple(x.shape)
+    b_shape = (1,) * (nd - other.ndim) + tuple(other.shape)
+    a = reshape(x, tuple(s for d in a_shape for s in (d, 1)))
+    b = reshape(other, tuple(s for d in b_shape for s in (1, d)))
+    return reshape(ew.mul(a, b), tuple(p * q for p, q in zip(a_shape, b_shape)))
+
+
+def tensordot(a, b, dims=2):
+    """Sum of products over dims of `a` and `b`: the last `dims` of a with
+    the first `dims` of b, or the listed dims ([dims_a], [dims_b])."""
+    from graphc._reductions import matmul
+
+    if isinstance(dims, int):
+        if dims < 0:
+            raise RuntimeError(at_user_line(f"tensordot expects dims >= 0, but got dims={dims}"))
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = dims
+        da = [da] if isinstance(da, int) else list(da)
+        db = [db] if isinstance(db, int) else list(db)
+    if len(da) != len(db):
+        raise RuntimeError(at_user_line("both dimension lists should have same length"))
+    da = [_norm(d, a.ndim, "tensordot") for d in da]
+    db = [_norm(d, b.ndim, "tensordot") for d in db]
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            raise RuntimeError(
+                at_user_line(
+                    f"contracted dimensions need to match, but first has size {a.shape[i]} in dim {i} "
+                    f"and second has size {b.shape[j]} in dim {j}"
+                )
+            )
+    fa = [i for i in range(a.ndim) if i not in da]
+    fb = [j for j in range(b.ndim) if j not in db]
+    k = 1
+    for i in da:
+        k *= a.shape[i]
+    lhs = reshape(permute(a, (*fa, *da)), (-1, k))
+    rhs = reshape(permute(b, (*db, *fb)), (k, -1))
+    out_shape = tuple(a.shape[i] for i in fa) + tuple(b.shape[j] for j in fb)
+    return reshape(matmul(lhs, rhs), out_shape)
+
+
+def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None):
+    """The n-th forward difference along `dim` (after joining prepend/append)."""
+    d = _norm(dim, x.ndim, "diff")
+    if n < 0:
+        raise RuntimeError(at_user_line(f"order must be non-negative but got {n}"))
+    parts = [t for t in (prepend, x, append) if t is not None]
+    out = cat(parts, d) if len(parts) > 1 else x
+    for _ in range(n):
+        m = out.shape[d]
+        if m == 0:
+            break
+        hi, lo = slice_dim(out, d, 1, m), slice_dim(out, d, 0, m - 1)
+        out = ew.logical_xor(hi, lo) if out.dtype.is_bool else ew.sub(hi, lo)
+    return out
+
+
+def rot90(x, k: int = 1, dims=(0, 1)):
+    """Rotate by 90 degrees k times in the plane of `dims` (from the first toward the second)."""
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(at_user_line(f"expected total rotation dims == 2, but got dims = {len(dims)}"))
+    if x.ndim < 2:
+        raise RuntimeError(at_user_line(f"expected total dims >= 2, but got total dims = {x.ndim}"))
+    d0, d1 = _norm(dims[0], x.ndim, "rot90"), _norm(dims[1], x.ndim, "rot90")
+    if d0 == d1:
+        raise RuntimeError(at_user_line(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}"))
+    k %= 4
+    if k == 1:
+        return transpose(flip(x, d1), d0, d1)
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return transpose(flip(x, d0), d0, d1)
+    return x.clone()
