@@ -1,5 +1,5 @@
-"""`graphc.backends`: queries about optional device backends (as torch.backends)."""
+"""`graphc.backends`: queries and flags of optional device backends (as torch.backends)."""
 
-from graphc.backends import mps
+from graphc.backends import cuda, cudnn, mps
 
-__all__ = ["mps"]
+__all__ = ["cuda", "cudnn", "mps"]

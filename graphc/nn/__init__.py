@@ -81,6 +81,8 @@ from graphc.nn.pooling import (
     MaxPool2d,
 )
 from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from graphc.nn import modules, parallel  # (after the layers they re-export)
+from graphc.nn.parallel import DataParallel
 
 __all__ = [
     "CELU",
@@ -110,6 +112,7 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
+    "DataParallel",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -169,5 +172,7 @@ __all__ = [
     "Unflatten",
     "functional",
     "init",
+    "modules",
+    "parallel",
     "utils",
 ]

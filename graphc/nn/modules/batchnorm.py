@@ -1,0 +1,11 @@
+"""`torch.nn.modules.batchnorm` import path: graphc's batchnorm layers."""
+
+from graphc.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+)
+
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+]

@@ -1,0 +1,5 @@
+"""`torch.nn.modules.linear` import path: graphc's linear layers."""
+
+from graphc.nn.linear import Bilinear, Identity, Linear
+
+__all__ = ["Bilinear", "Identity", "Linear"]
