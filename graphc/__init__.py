@@ -211,6 +211,7 @@ from graphc._shape import (
     reshape,
     roll,
     rot90,
+    select,
     split,
     squeeze,
     stack,

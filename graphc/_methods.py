@@ -298,6 +298,7 @@ METHODS = {
     "chunk": _shape.chunk,
     "unbind": _shape.unbind,
     "narrow": _shape.narrow,
+    "select": _shape.select,
     "flip": _shape.flip,
     "fliplr": _shape.fliplr,
     "flipud": _shape.flipud,

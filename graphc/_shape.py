@@ -310,6 +310,19 @@ def narrow(x, dim: int, start: int, length: int):
     return slice_dim(x, d, start, start + length, 1)
 
 
+def select(x, dim: int, index: int):
+    """The slice at `index` along `dim`, with that dim removed (`x[..., index, ...]`)."""
+    if x.ndim == 0:
+        raise IndexError(at_user_line("select() cannot be applied to a 0-dim tensor."))
+    d = _norm(dim, x.ndim, "select")
+    n = x.shape[d]
+    if not -n <= index < n:
+        raise IndexError(
+            at_user_line(f"select(): index {index} out of range for tensor of size {list(x.shape)} at dimension {dim}")
+        )
+    return squeeze(slice_dim(x, d, index % n, index % n + 1, 1), d)
+
+
 def slice_dim(x, d: int, start: int, stop: int, step: int = 1):
     """x[..., start:stop:step, ...] along dim `d` (bounds already normalized)."""
     starts = tuple(start if i == d else 0 for i in range(x.ndim))

@@ -156,7 +156,7 @@ def randn(
 
 @_creation.placed
 def randint(
-    low,
+    low=0,
     high=None,
     size=None,
     *,
@@ -171,6 +171,8 @@ def randint(
         if not isinstance(high, (tuple, list)):
             raise TypeError(at_user_line("randint() missing required argument 'size'"))
         low, high, size = 0, low, high
+    elif high is None:  # randint(10, size=(3,))
+        low, high = 0, low
     if high <= low:
         raise RuntimeError(
             at_user_line(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")

@@ -198,6 +198,13 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
+    # graphc has no such devices or layouts: these are always False.
+    is_meta = is_mps = is_xpu = is_sparse = is_quantized = property(lambda self: False)
+
+    @property
     def ndim(self) -> int:
         return len(self._value.shape)
 
