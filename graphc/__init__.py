@@ -236,7 +236,7 @@ from graphc.autograd import (
     set_grad_enabled,
 )
 from graphc.compile import compile
-from graphc.device import device
+from graphc.device import device, get_default_device, set_default_device
 from graphc.random import (
     Generator,
     bernoulli,

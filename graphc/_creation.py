@@ -17,7 +17,7 @@ import numpy as np
 from graphc import _device_storage
 from graphc import tensor as _t
 from graphc._checks import int_sizes
-from graphc.device import as_device, check_available, placement
+from graphc.device import as_device, check_available, get_default_device, placement
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
@@ -35,7 +35,7 @@ def _check_device(device) -> None:
 
 def placed(fn):
     """Label the tensor `fn` creates with its device (`device=`, or the
-    template tensor's for the *_like functions; the CPU otherwise)."""
+    template tensor's for the *_like functions; the default device otherwise)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -44,7 +44,7 @@ def placed(fn):
         if dev is None and args and isinstance(args[0], Tensor) and fn.__name__.endswith("_like"):
             out._device = args[0]._device
         else:
-            out._device = placement("cpu" if dev is None else dev)
+            out._device = placement(get_default_device() if dev is None else dev)
         if out._device is not None and out._device.type == "cuda" and isinstance(out._value, np.ndarray):
             # Made on the host, then stored on the GPU (one upload).
             out._value = _device_storage.to_device(out._value, out._device)

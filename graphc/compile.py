@@ -51,6 +51,7 @@ import numpy as np
 import runtime.backends as backends
 from graphc import _compiled_autograd, _guards, autograd
 from graphc.debug import dump
+from graphc.device import get_default_device
 from graphc.errors import DeviceError, GraphcError, at_user_line
 from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
@@ -61,8 +62,9 @@ _NO_KWARGS = ("dict", ())
 MAX_PROGRAMS_PER_SIGNATURE = 8
 
 
-def _default_dtype_name() -> str:
-    return _tensor_module._default_dtype.name
+def _creation_defaults() -> tuple:
+    """The default dtype and device: tensors a traced function creates depend on them."""
+    return _tensor_module._default_dtype.name, str(get_default_device())
 
 
 # graphc.tensor and its Tensor class, bound when the first CompiledFunction
@@ -413,12 +415,12 @@ class CompiledFunction:
                     break
                 keys.append(_tensor_key(a))
             else:
-                return (("tuple", tuple(keys)), _NO_KWARGS, autograd._grad_enabled, _default_dtype_name(), ())
+                return (("tuple", tuple(keys)), _NO_KWARGS, autograd._grad_enabled, _creation_defaults(), ())
         return (
             _value_key(args),
             _value_key(kwargs),
             autograd.is_grad_enabled(),
-            _default_dtype_name(),
+            _creation_defaults(),
             _module_key(module),
         )
 

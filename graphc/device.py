@@ -61,6 +61,24 @@ class device:
 CPU = device("cpu")
 
 
+# Where creation functions put a tensor made without `device=`.
+_default_device = CPU
+
+
+def set_default_device(device) -> None:
+    """Set the device that creation functions (zeros, tensor, rand, ...) use
+    when `device=` is not given; None restores the CPU. The *_like functions
+    and from_numpy keep their own device, as in PyTorch."""
+    global _default_device
+    _default_device = CPU if device is None else as_device(device)
+
+
+def get_default_device() -> device:
+    """The device creation functions use when `device=` is not given."""
+    d = _default_device
+    return device("cuda", 0) if d.type == "cuda" and d.index is None else d
+
+
 def as_device(d) -> device:
     """Normalize a device argument (str, int for a CUDA index, or device)."""
     if isinstance(d, device):

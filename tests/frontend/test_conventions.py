@@ -5,6 +5,8 @@ properties, `Tensor.select` and `randint`'s argument forms."""
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +200,95 @@ def test_randint_device_and_errors():
         graphc.randint(5, 5, (2,))
     with pytest.raises(TypeError):
         graphc.randint(5)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """graphc on the simulated CUDA runtime of tests/device/fake_cuda.py."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "device"))
+    try:
+        from fake_cuda import FakeCudaRuntime
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(graphc.cuda, "_runtime", FakeCudaRuntime())
+
+
+@pytest.fixture
+def restore_default_device():
+    yield
+    graphc.set_default_device(None)
+
+
+def test_default_device_is_cpu():
+    assert graphc.get_default_device() == graphc.device("cpu")
+    assert repr(graphc.get_default_device()) == repr(torch.get_default_device())
+
+
+def test_set_default_device_cpu(restore_default_device):
+    graphc.set_default_device("cpu")
+    torch.set_default_device("cpu")
+    try:
+        assert repr(graphc.get_default_device()) == repr(torch.get_default_device())
+        assert graphc.zeros(2).device == "cpu"
+    finally:
+        torch.set_default_device(None)
+
+
+def test_set_default_device_cuda(fake_cuda, restore_default_device):
+    graphc.set_default_device("cuda")
+    assert graphc.get_default_device() == graphc.device("cuda", 0)
+    made = [
+        graphc.zeros(2),
+        graphc.ones(2, 3),
+        graphc.full((2,), 1.5),
+        graphc.tensor([1.0, 2.0]),
+        graphc.arange(3),
+        graphc.eye(2),
+        graphc.rand(2),
+        graphc.randn(2),
+        graphc.randint(5, (2,)),
+    ]
+    for x in made:
+        assert x.is_cuda and not x.is_cpu and x.device == graphc.device("cuda", 0)
+    assert graphc.zeros(2, device="cpu").is_cpu  # an explicit device wins
+    assert graphc.from_numpy(np.zeros(2)).is_cpu  # as in PyTorch
+    host = graphc.zeros(2, device="cpu")
+    assert graphc.zeros_like(host).is_cpu  # *_like keep the template's device
+    x = graphc.arange(4.0)
+    f = graphc.compile(lambda v: v * graphc.ones(4))
+    for _ in range(3):
+        out = f(x)
+        assert out.is_cuda
+        np.testing.assert_array_equal(out.cpu().numpy(), np.arange(4.0))
+    graphc.set_default_device(None)
+    assert graphc.get_default_device() == "cpu" and graphc.zeros(1).is_cpu
+
+
+def test_compiled_function_sees_default_device_change(fake_cuda, restore_default_device):
+    f = graphc.compile(lambda v: graphc.zeros(2) + v.sum())
+    x = graphc.tensor(1.0)
+    for _ in range(3):
+        assert f(x).is_cpu
+    graphc.set_default_device("cuda")
+    xc = graphc.tensor(1.0)
+    for _ in range(3):
+        assert f(xc).is_cuda
+
+
+def test_set_default_device_without_cuda_fails_at_creation(restore_default_device):
+    if graphc.cuda.is_available():
+        pytest.skip("a CUDA runtime is present")
+    graphc.set_default_device("cuda")
+    with pytest.raises(graphc.errors.DeviceError, match="CUDA is not available"):
+        graphc.zeros(2)
+
+
+def test_default_dtype_round_trip():
+    assert graphc.get_default_dtype() is graphc.float32
+    graphc.set_default_dtype(graphc.float64)
+    try:
+        assert graphc.get_default_dtype() is graphc.float64 and graphc.zeros(1).dtype is graphc.float64
+    finally:
+        graphc.set_default_dtype(graphc.float32)
+    with pytest.raises(TypeError, match="only floating-point types"):
+        graphc.set_default_dtype(graphc.int64)
