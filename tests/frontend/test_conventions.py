@@ -292,3 +292,16 @@ def test_default_dtype_round_trip():
         graphc.set_default_dtype(graphc.float32)
     with pytest.raises(TypeError, match="only floating-point types"):
         graphc.set_default_dtype(graphc.int64)
+
+
+def test_data_parallel_module_compiled_and_trained():
+    g, t = _dp_pair()
+    x = np.random.default_rng(3).standard_normal((4, 3))
+    gx, tx = pair(x)
+    f = graphc.compile(g)
+    for _ in range(3):
+        assert_same(f(gx), t(tx), rtol=1e-12)
+    f(gx).square().sum().backward()
+    t(tx).square().sum().backward()
+    assert_same(g.module.weight.grad, t.module.weight.grad, rtol=1e-9)
+    assert_same(g.module.bias.grad, t.module.bias.grad, rtol=1e-9)
