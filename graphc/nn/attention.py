@@ -10,6 +10,7 @@ import graphc.nn.functional as F
 from graphc._checks import require_tensor
 from graphc.errors import InputShapeError
 from graphc.nn import init
+from graphc.nn.functional.attention import _safe_softmax
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
@@ -203,7 +204,9 @@ class MultiheadAttention(Module):
         scores = graphc.bmm(q * math.sqrt(1.0 / hd), k.transpose(1, 2))
         if attn_mask is not None:
             scores = scores + attn_mask
-        weights = F.softmax(scores, dim=-1)
+        # As in PyTorch: need_weights=False goes through the SDPA path, whose
+        # safe softmax gives fully masked rows zero weights instead of NaN.
+        weights = F.softmax(scores, dim=-1) if need_weights else _safe_softmax(scores)
         if self.training and self.dropout > 0.0:
             weights = F.dropout(weights, p=self.dropout)
         out = graphc.bmm(weights, v)

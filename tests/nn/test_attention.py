@@ -349,3 +349,38 @@ def test_mha_compiled_training_step_equals_eager():
     assert eager_losses[2] < eager_losses[0]
     for a, b in zip(comp_params, eager_params):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_sdpa_fully_masked_query_gets_zeros_like_torch(kind):
+    mask = np.random.default_rng(4).random((4, 6)) > 0.4
+    mask[:, 0] = True
+    mask[2] = False
+    if kind == "float":
+        mask = np.where(mask, 0.5, -np.inf)
+
+    def g(q, k, v):
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=graphc.tensor(mask).to(q.dtype) if kind == "float" else graphc.tensor(mask)
+        )
+
+    def t(q, k, v):
+        return TF.scaled_dot_product_attention(
+            q, k, v, attn_mask=torch.tensor(mask).to(q.dtype) if kind == "float" else torch.tensor(mask)
+        )
+
+    compare_precise(g, t, *_qkv())
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_mha_fully_masked_query_like_torch(need_weights):
+    g, t = _pair_mha(6, 2)
+    mask = np.zeros((4, 5), dtype=bool)
+    mask[1] = True
+    arrays = [randn(4, 2, 6, seed=1), randn(5, 2, 6, seed=2), randn(5, 2, 6, seed=3)]
+    gs = [graphc.tensor(a.astype(np.float64)) for a in arrays]
+    ts = [torch.tensor(a.astype(np.float64)) for a in arrays]
+    g_out, _ = g(*gs, attn_mask=graphc.tensor(mask), need_weights=need_weights)
+    t_out, _ = t(*ts, attn_mask=torch.tensor(mask), need_weights=need_weights)
+    np.testing.assert_allclose(to_numpy(g_out), to_numpy(t_out), rtol=1e-9, atol=1e-12, equal_nan=True)
+    assert np.isnan(to_numpy(g_out)[1]).all() == need_weights

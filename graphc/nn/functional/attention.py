@@ -11,6 +11,14 @@ from graphc.nn.functional.activation import softmax
 from graphc.nn.functional.basic import dropout
 
 
+def _safe_softmax(scores):
+    """softmax over the last dim, PyTorch's safe softmax: a row whose
+    scores are all -inf gets zero weights (not NaN) and no gradient."""
+    fully_masked = (scores == float("-inf")).all(-1, keepdim=True)
+    scores = graphc.where(fully_masked, 0.0, scores)
+    return graphc.where(fully_masked, 0.0, softmax(scores, dim=-1))
+
+
 @tensor_params("query", "key", "value")
 def scaled_dot_product_attention(
     query,
@@ -27,7 +35,8 @@ def scaled_dot_product_attention(
     part; a float one is added to the scores. is_causal applies the
     upper-left aligned lower-triangular mask. scale defaults to
     1/sqrt(E); dropout_p drops attention weights (PyTorch applies it
-    whenever dropout_p > 0). enable_gqa repeats key/value heads."""
+    whenever dropout_p > 0). enable_gqa repeats key/value heads. A query
+    whose keys are all masked gets zero output, as in PyTorch."""
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
     if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
@@ -47,7 +56,10 @@ def scaled_dot_product_attention(
             scores = graphc.where(attn_mask, scores, float("-inf"))
         else:
             scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
+    if is_causal or attn_mask is not None:
+        weights = _safe_softmax(scores)
+    else:
+        weights = softmax(scores, dim=-1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return graphc.matmul(weights, value)
