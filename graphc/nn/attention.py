@@ -171,6 +171,25 @@ class MultiheadAttention(Module):
         if embed_dim != self.embed_dim:
             raise InputShapeError(f"{name}: was expecting embedding dimension of {self.embed_dim}, but got {embed_dim}")
         H, hd = self.num_heads, self.head_dim
+        if self._qkv_same_embed_dim and tuple(key.shape) != tuple(value.shape):
+            raise AssertionError(f"key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}")
+        if tuple(key.shape[:2]) != tuple(value.shape[:2]):
+            raise AssertionError(
+                f"key's sequence and batch dims {tuple(key.shape[:2])} do not match value's {tuple(value.shape[:2])}"
+            )
+        if attn_mask is not None:
+            expected = {2: (tgt_len, key.shape[0]), 3: (bsz * H, tgt_len, key.shape[0])}.get(attn_mask.dim())
+            if expected is None:
+                kind = "batched (3-D)" if batched else "unbatched (2-D)"
+                raise AssertionError(
+                    f"For {kind} `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found "
+                    f"{attn_mask.dim()}-D tensor instead"
+                )
+            if tuple(attn_mask.shape) != expected:
+                raise RuntimeError(
+                    f"The shape of the {attn_mask.dim()}D attn_mask is {tuple(attn_mask.shape)}, "
+                    f"but should be {expected}."
+                )
         dtype = query.dtype
         attn_mask = _additive(attn_mask, dtype)
         key_padding_mask = _additive(key_padding_mask, dtype)

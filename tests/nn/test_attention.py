@@ -277,6 +277,16 @@ def test_mha_errors():
         g(x, x, x, is_causal=True)
     with pytest.raises(Exception, match="embedding dimension of 6"):
         g(graphc.randn(4, 2, 5), x, x)
+    with pytest.raises(AssertionError, match="does not match value shape"):
+        g(x, x, graphc.randn(3, 2, 6))
+    with pytest.raises(AssertionError, match="do not match value's"):
+        nn.MultiheadAttention(6, 2, vdim=3)(x, x, graphc.randn(3, 2, 3))
+    with pytest.raises(RuntimeError, match=r"2D attn_mask is \(4, 3\), but should be \(4, 4\)"):
+        g(x, x, x, attn_mask=graphc.zeros(4, 3))
+    with pytest.raises(RuntimeError, match=r"3D attn_mask is \(2, 4, 4\), but should be \(4, 4, 4\)"):
+        g(x, x, x, attn_mask=graphc.zeros(2, 4, 4))
+    with pytest.raises(AssertionError, match="expected `attn_mask` to be `None`, 2-D or 3-D but found 1-D"):
+        g(x, x, x, attn_mask=graphc.zeros(4))
 
 
 def test_generate_square_subsequent_mask():
@@ -316,6 +326,19 @@ def test_sdpa_compiled_default_backend():
     compiled = graphc.compile(fn)
     for _ in range(3):
         np.testing.assert_allclose(to_numpy(compiled(q, k, v)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mha_compiled_default_backend():
+    g = nn.MultiheadAttention(6, 2, batch_first=True)
+
+    def fn(q, kv):
+        return g(q, kv, kv, need_weights=False)[0]
+
+    q, kv = graphc.tensor(randn(2, 3, 6, seed=1)), graphc.tensor(randn(2, 5, 6, seed=2))
+    expected = to_numpy(fn(q, kv))
+    compiled = graphc.compile(fn)
+    for _ in range(3):
+        np.testing.assert_allclose(to_numpy(compiled(q, kv)), expected, rtol=1e-5, atol=1e-6)
 
 
 def _training_steps(compiled: bool):
