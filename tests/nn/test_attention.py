@@ -98,6 +98,8 @@ def test_sdpa_mask_with_is_causal_errors():
     q, k, v = (graphc.tensor(a) for a in _qkv())
     with pytest.raises(RuntimeError, match="attn_mask should not be set"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=graphc.ones(4, 6), is_causal=True)
+    with pytest.raises(RuntimeError, match="at least 2 dimensional, but got query.dim: 1"):
+        F.scaled_dot_product_attention(graphc.randn(4), graphc.randn(4), graphc.randn(4))
 
 
 # -- MultiheadAttention --------------------------------------------------------------
