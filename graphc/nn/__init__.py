@@ -33,6 +33,7 @@ from graphc.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from graphc.nn.attention import MultiheadAttention
 from graphc.nn.containers import (
     ModuleDict,
     ModuleList,
@@ -143,6 +144,7 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "PairwiseDistance",

@@ -36,6 +36,7 @@ from graphc.nn.functional.activation import (
     threshold,
     threshold_,
 )
+from graphc.nn.functional.attention import scaled_dot_product_attention
 from graphc.nn.functional.basic import (
     batch_norm,
     bilinear,
@@ -147,6 +148,7 @@ __all__ = [
     "relu6",
     "relu_",
     "rms_norm",
+    "scaled_dot_product_attention",
     "selu",
     "selu_",
     "sigmoid",

@@ -1,0 +1,68 @@
+"""scaled_dot_product_attention, PyTorch's formula composed from Tensor ops
+(an unfused version: the full attention matrix is built)."""
+
+from __future__ import annotations
+
+import math
+
+import graphc
+from graphc._checks import tensor_params
+from graphc.nn.functional.activation import softmax
+from graphc.nn.functional.basic import dropout
+
+
+def _safe_softmax(scores):
+    """softmax over the last dim, PyTorch's safe softmax: a row whose
+    scores are all -inf gets zero weights (not NaN) and no gradient."""
+    fully_masked = (scores == float("-inf")).all(-1, keepdim=True)
+    scores = graphc.where(fully_masked, 0.0, scores)
+    return graphc.where(fully_masked, 0.0, softmax(scores, dim=-1))
+
+
+@tensor_params("query", "key", "value")
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale=None,
+    enable_gqa: bool = False,
+):
+    """softmax(Q K^T * scale + mask) V over the last two dims, batch dims
+    broadcast. A bool attn_mask marks with True the positions that take
+    part; a float one is added to the scores. is_causal applies the
+    upper-left aligned lower-triangular mask. scale defaults to
+    1/sqrt(E); dropout_p drops attention weights (PyTorch applies it
+    whenever dropout_p > 0). enable_gqa repeats key/value heads. A query
+    whose keys are all masked gets zero output, as in PyTorch."""
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got "
+            f"query.dim: {query.dim()} key.dim: {key.dim()} and value.dim: {value.dim()} instead."
+        )
+    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    scale_factor = 1.0 / math.sqrt(E) if scale is None else scale
+    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        groups = query.shape[-3] // key.shape[-3]
+        key = key.repeat_interleave(groups, dim=-3)
+        value = value.repeat_interleave(groups, dim=-3)
+    scores = graphc.matmul(query, key.transpose(-2, -1)) * scale_factor
+    if is_causal:
+        causal = graphc.ones(L, S, dtype=query.dtype).tril() > 0
+        scores = graphc.where(causal, scores, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == graphc.bool:
+            scores = graphc.where(attn_mask, scores, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    if is_causal or attn_mask is not None:
+        weights = _safe_softmax(scores)
+    else:
+        weights = softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, training=True)
+    return graphc.matmul(weights, value)
