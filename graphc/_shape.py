@@ -419,7 +419,7 @@ def _tri(x, k: int, lower: bool):
     r = _emit(Op.IOTA, shape=(rows, cols), axis=0, dtype=dtypes.int64)
     c = _emit(Op.IOTA, shape=(rows, cols), axis=1, dtype=dtypes.int64)
     keep = ew.le(ew.sub(c, r), k) if lower else ew.ge(ew.sub(c, r), k)
-    return ew.where(keep, x, 0)
+    return ew.where(keep, x, False if x.dtype.is_bool else 0)  # 0 would promote bool to int64
 
 
 def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1):

@@ -217,3 +217,13 @@ def test_index_errors():
         x[0, 0, 0]
     with pytest.raises(ValueError, match="step must be greater than zero"):
         x[::-1]
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float64"])
+def test_tril_and_triu_keep_the_dtype_like_torch(dtype):
+    values = np.arange(12).reshape(3, 4) % 3
+    for fn, k in (("tril", 0), ("triu", 1), ("tril", -1)):
+        want = getattr(torch.tensor(values).to(getattr(torch, dtype)), fn)(k)
+        got = getattr(graphc.tensor(values).to(getattr(graphc, dtype)), fn)(k)
+        assert str(got.dtype).split(".")[1] == dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
