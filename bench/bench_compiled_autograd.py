@@ -25,12 +25,11 @@ OPENBLAS_NUM_THREADS from the environment.)
 from __future__ import annotations
 
 import functools
-import platform
 import sys
 import time
 
 import numpy as np
-from workloads import graphc_copy, graphc_mlp, torch_cnn, torch_mlp
+from workloads import cpu_name, graphc_copy, graphc_mlp, torch_cnn, torch_mlp
 
 
 def _cases(batch: int):
@@ -99,7 +98,7 @@ def main(batch: int, threads: int | None) -> None:
         graphc.set_num_threads(threads)
 
     print(
-        f"CPU: {_cpu_name()}; torch {torch.__version__}, threads: torch {torch.get_num_threads()}, "
+        f"CPU: {cpu_name()}; torch {torch.__version__}, threads: torch {torch.get_num_threads()}, "
         f"graphc {graphc.get_num_threads()}"
     )
     print(f"{'workload':<28}" + "".join(f"{h:>21}" for h in NAMES + ("compiled/torch",)))
@@ -143,17 +142,6 @@ def _measure(t_model, g_model, x_np, y_np) -> dict:
     steps["torch"] = functools.partial(_step, t_params, t_loss, torch.from_numpy(x_np), torch.from_numpy(y_np))
     _check(steps, compiled, g_params, t_params)
     return interleaved_medians(steps)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

@@ -89,15 +89,7 @@ def machine_line() -> str:
             versions.append(f"{mod} {__import__(mod).__version__}")
         except ImportError:
             pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = workloads.cpu_name()
     import os
 
     return f"{date.today().isoformat()}, {cpu}, {os.cpu_count()} cores; {', '.join(versions)}"

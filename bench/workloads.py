@@ -7,6 +7,7 @@ starting weights.
 
 from __future__ import annotations
 
+import platform
 import time
 
 import numpy as np
@@ -19,6 +20,18 @@ def _optional(name):
         return __import__(name)
     except ImportError:
         return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name, which every quoted figure names."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 torch = _optional("torch")

@@ -161,13 +161,8 @@ def batch_norm(
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when not training")
-        scale = 1.0 / graphc.sqrt(running_var + eps)
-        out = (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
-    if weight is not None:
-        out = out * _channel_view(weight, ndim)
-    if bias is not None:
-        out = out + _channel_view(bias, ndim)
-    return out
+        out = _normalize_by_running_stats(input, running_mean, running_var, eps)
+    return _channel_affine(out, weight, bias)
 
 
 @tensor_params("input")
@@ -209,12 +204,24 @@ def instance_norm(
     else:
         if running_mean is None or running_var is None:
             raise ValueError("Expected running_mean and running_var to be defined when use_input_stats is false")
-        scale = 1.0 / graphc.sqrt(running_var + eps)
-        out = (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
+        out = _normalize_by_running_stats(input, running_mean, running_var, eps)
+    return _channel_affine(out, weight, bias)
+
+
+def _normalize_by_running_stats(input, running_mean, running_var, eps: float):
+    """(input - mean) / sqrt(var + eps) per channel (dim 1): eval-mode batch
+    and instance norm."""
+    ndim = input.dim()
+    scale = 1.0 / graphc.sqrt(running_var + eps)
+    return (input - _channel_view(running_mean, ndim)) * _channel_view(scale, ndim)
+
+
+def _channel_affine(out, weight, bias):
+    """out * weight + bias, both per channel (dim 1) and optional."""
     if weight is not None:
-        out = out * _channel_view(weight, ndim)
+        out = out * _channel_view(weight, out.dim())
     if bias is not None:
-        out = out + _channel_view(bias, ndim)
+        out = out + _channel_view(bias, out.dim())
     return out
 
 
