@@ -302,7 +302,9 @@ def __getattr__(name: str):
         import runtime.cpu
 
         return getattr(runtime.cpu, name)
-    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
+    from graphc._missing import missing
+
+    raise missing("torch", name, globals())
 
 
 __version__ = "0.1.0"

@@ -236,6 +236,13 @@ class Tensor:
         """True when the data is laid out row-major (see graphc/_layout.py)."""
         return _layout.is_contiguous(self._value)
 
+    def __getattr__(self, name: str):
+        # Runs only when normal lookup fails: a PyTorch Tensor attribute
+        # graphc lacks gets a message that says so (still an AttributeError).
+        from graphc._missing import missing
+
+        raise missing("Tensor", name, dir(type(self)))
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

@@ -178,3 +178,10 @@ __all__ = [
     "parallel",
     "utils",
 ]
+
+
+def __getattr__(name: str):
+    # A PyTorch name graphc lacks: say so, and name the alternative.
+    from graphc._missing import missing
+
+    raise missing("nn", name, globals())

@@ -167,3 +167,10 @@ __all__ = [
     "triplet_margin_loss",
     "unfold",
 ]
+
+
+def __getattr__(name: str):
+    # A PyTorch name graphc lacks: say so, and name the alternative.
+    from graphc._missing import missing
+
+    raise missing("F", name, globals())
