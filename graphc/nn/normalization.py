@@ -271,3 +271,23 @@ class RMSNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization over [N, C, D, H, W] or [C, D, H, W]."""
+
+    _valid_dims = (4, 5)
+
+
+class LocalResponseNorm(Module):
+    """Normalize each channel by its neighbours' energy (AlexNet's LRN)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

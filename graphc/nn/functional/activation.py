@@ -332,3 +332,50 @@ def prelu(input, weight):
     elif weight.dim() == 1 and input.dim() == 0:
         weight = weight.reshape(())
     return graphc.where(input > 0, input, weight * input)
+
+
+def elu_(input, alpha: float = 1.0):
+    """In-place elu."""
+    return elu(input, alpha, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    """In-place hardtanh."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def leaky_relu_(input, negative_slope: float = 0.01):
+    """In-place leaky_relu."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+@tensor_params("input")
+def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False):
+    """Leaky ReLU with a random slope per element, drawn from U(lower, upper)
+    while training; the mean slope (lower + upper) / 2 otherwise."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = graphc.rand_like(input) * (upper - lower) + lower
+    out = graphc.where(input >= 0, input, input * slope)
+    return _maybe_inplace(input, out, inplace)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    """In-place rrelu."""
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+@tensor_params("logits")
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1):
+    """Samples from the Gumbel-softmax distribution: softmax((logits + g) /
+    tau) with g = -log(Exponential(1)). With hard=True the result is one-hot
+    in the forward pass and has the soft sample's gradient (straight-through)."""
+    # Exponential(1) by inversion; 1 - U lies in (0, 1], so the log is finite.
+    exponential = -graphc.log(1.0 - graphc.rand_like(logits))
+    gumbels = -graphc.log(exponential)
+    soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return soft
+    index = soft.argmax(dim, keepdim=True)
+    one_hot = graphc.zeros_like(logits).scatter(dim, index, 1.0)
+    return one_hot - soft.detach() + soft

@@ -376,3 +376,89 @@ def pixel_unshuffle(input, downscale_factor: int):
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# SELU's negative saturation value, -scale * alpha (PyTorch's constant).
+_ALPHA_PRIME = 1.7580993408473766
+
+
+def _alpha_dropout(name: str, input, p: float, training: bool, inplace: bool, feature: bool):
+    """Dropout that keeps SELU's zero mean and unit variance: dropped
+    elements take the saturation value, then an affine map restores the
+    statistics (PyTorch's constants: a = ((1 - p)(1 + p alpha'^2))^-1/2)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        if feature:
+            if input.dim() < 2:
+                raise RuntimeError(f"{name}: Feature dropout requires at least 2 dimensions in the input")
+            shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
+            keep = (graphc.rand(*shape, dtype=input.dtype, device=input.device) >= p).to(input.dtype)
+        else:
+            keep = (graphc.rand_like(input) >= p).to(input.dtype)
+        a = 1.0 / ((_ALPHA_PRIME**2 * p + 1.0) * (1.0 - p)) ** 0.5
+        b = (keep - 1.0) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
+        out = input * (keep * a) + b
+    if inplace:
+        input.copy_(out)
+        return input
+    return out
+
+
+@tensor_params("input")
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Alpha dropout for self-normalizing (SELU) networks; the identity when
+    not training."""
+    return _alpha_dropout("alpha_dropout", input, p, training, inplace, feature=False)
+
+
+@tensor_params("input")
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Alpha dropout of whole channels (dim 1); the identity when not
+    training."""
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, inplace, feature=True)
+
+
+@tensor_params("input")
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta,
+    the window centred on each channel and zero-padded (PyTorch's LRN)."""
+    if input.dim() < 3:
+        raise ValueError(
+            f"Expected 3D or higher dimensionality input (got {input.dim()} dimensions): local_response_norm"
+        )
+    if input.numel() == 0:
+        return input
+    channels = input.shape[1]
+    squares = (input * input).transpose(1, -1)
+    # Zero-pad the channel dim (now last): size // 2 before, (size - 1) // 2 after.
+    padded = graphc.nn.functional.pad(squares, (size // 2, (size - 1) // 2))
+    total = padded.narrow(-1, 0, channels)
+    for offset in range(1, size):
+        total = total + padded.narrow(-1, offset, channels)
+    div = (total.transpose(1, -1) * (alpha / size) + k) ** beta
+    return input / div
+
+
+@tensor_params("input")
+def channel_shuffle(input, groups: int):
+    """Interleave the channels of `groups` groups: [N, g*c, ...] viewed as
+    [N, g, c, ...], transposed to [N, c, g, ...] (ShuffleNet)."""
+    if groups <= 0:
+        raise ValueError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    if input.dim() < 3:
+        raise ValueError(
+            "channel_shuffle expects input to have at least 3 dimensions, "
+            f"but got input with sizes {tuple(input.shape)}"
+        )
+    n, c, rest = input.shape[0], input.shape[1], tuple(input.shape[2:])
+    if c % groups:
+        raise ValueError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+native_channel_shuffle = channel_shuffle

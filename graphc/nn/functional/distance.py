@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import graphc
 from graphc._checks import tensor_params
 
@@ -52,3 +54,19 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     if p == 0:
         return (diff != 0).to(diff.dtype).sum(dim, keepdim=keepdim)
     return _vector_norm(diff, p, dim, keepdim)
+
+
+@tensor_params("input")
+def pdist(input, p: float = 2.0):
+    """The p-norm distance between every pair of rows of an [N, M] input:
+    the upper triangle of cdist(input, input), row-major, N(N-1)/2 values."""
+    if input.dim() != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    n = input.shape[0]
+    first, second = np.triu_indices(n, 1)
+    diff = input[graphc.tensor(first, device=input.device)] - input[graphc.tensor(second, device=input.device)]
+    if p == 0:
+        return (diff != 0).to(input.dtype).sum(1)
+    return _vector_norm(diff, float(p), 1)

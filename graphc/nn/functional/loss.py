@@ -426,3 +426,122 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
+
+
+# -- multi-class margins -----------------------------------------------------------
+
+
+def _check_class_scores(name: str, input, target):
+    if input.dim() not in (1, 2):
+        raise RuntimeError(
+            f"{name}: Expected non-empty vector or matrix with optional 0-dim batch size, but got: {tuple(input.shape)}"
+        )
+    expected = tuple(input.shape[:-1])
+    if tuple(target.shape) != expected and not (input.dim() == 1 and target.dim() == 0):
+        raise RuntimeError(
+            f"{name}: inconsistent target size: {tuple(target.shape)} for input of size: {tuple(input.shape)}"
+        )
+
+
+@tensor_params("input", "target")
+def multi_margin_loss(
+    input,
+    target,
+    p: int = 1,
+    margin: float = 1.0,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """Multi-class hinge loss: sum over classes i != y of
+    max(0, margin - x[y] + x[i])^p, divided by the number of classes;
+    `weight[y]` scales each sample's terms."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    _check_class_scores("multi_margin_loss", input, target)
+    scores = input if input.dim() == 2 else input.unsqueeze(0)
+    labels = target.reshape(-1, 1)
+    classes = scores.shape[1]
+    picked = scores.gather(1, labels)
+    terms = (margin - picked + scores).clamp_min(0.0)
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        terms = terms * weight[labels.reshape(-1)].reshape(-1, 1)
+    # The target class's own term is max(0, margin)^p: drop it.
+    not_target = graphc.arange(classes, device=input.device).reshape(1, -1) != labels
+    loss = (terms * not_target.to(terms.dtype)).sum(1) / classes
+    if input.dim() == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+@tensor_params("input", "target")
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction: str = "mean"):
+    """Multi-label hinge loss: `target` lists each sample's classes, ended by
+    the first -1; every (listed j, unlisted i) pair adds
+    max(0, 1 - (x[j] - x[i])), divided by the number of classes."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(
+            f"multilabel_margin_loss: inconsistent target size: {tuple(target.shape)} for input of "
+            f"size: {tuple(input.shape)}"
+        )
+    if input.dim() not in (1, 2):
+        raise RuntimeError(
+            f"multilabel_margin_loss: Expected non-empty vector or matrix with optional 0-dim batch "
+            f"size, but got: {tuple(input.shape)}"
+        )
+    scores = input if input.dim() == 2 else input.unsqueeze(0)
+    labels = target.reshape(scores.shape)
+    classes = scores.shape[1]
+    # Listed targets: the entries before the first -1.
+    listed = (labels == -1).to(graphc.int64).cumsum(1) == 0
+    safe = graphc.where(listed, labels, graphc.zeros_like(labels))
+    is_target = (graphc.nn.functional.one_hot(safe, classes) * listed.unsqueeze(2).to(graphc.int64)).sum(1) > 0
+    picked = scores.gather(1, safe)  # [N, K]: x[j] for each listed slot
+    hinge = (1.0 - picked.unsqueeze(2) + scores.unsqueeze(1)).clamp_min(0.0)  # [N, K(j), C(i)]
+    pairs = listed.unsqueeze(2) & (~is_target).unsqueeze(1)
+    loss = (hinge * pairs.to(hinge.dtype)).sum((1, 2)) / classes
+    if input.dim() == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+@tensor_params("input", "target")
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+    """Per-class binary cross-entropy on logits, averaged over classes:
+    -(y log sigmoid(x) + (1 - y) log sigmoid(-x))."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1.0 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    loss = loss.sum(input.dim() - 1) / input.shape[-1]
+    return _reduce(loss, reduction)
+
+
+@tensor_params("anchor", "positive", "negative")
+def triplet_margin_with_distance_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+):
+    """max(0, margin + d(a, p) - d(a, n)) for any distance function d
+    (pairwise_distance by default); `swap` uses min(d(a, n), d(p, n))."""
+    from graphc.nn.functional.distance import pairwise_distance
+
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+    distance = distance_function if distance_function is not None else pairwise_distance
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = graphc.minimum(d_neg, distance(positive, negative))
+    return _reduce((margin + d_pos - d_neg).clamp_min(0.0), reduction)

@@ -1,5 +1,17 @@
 """`torch.nn.modules.dropout` import path: graphc's dropout layers."""
 
-from graphc.nn.dropout import Dropout, Dropout1d, Dropout2d
+from graphc.nn.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    FeatureAlphaDropout,
+)
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d"]
+__all__ = [
+    "AlphaDropout",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "FeatureAlphaDropout",
+]

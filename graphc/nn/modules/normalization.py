@@ -3,11 +3,13 @@
 from graphc.nn.normalization import (
     GroupNorm,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 
 __all__ = [
     "GroupNorm",
     "LayerNorm",
+    "LocalResponseNorm",
     "RMSNorm",
 ]
