@@ -252,6 +252,9 @@ class FunctionNode:
     input goes, as in `Record.edges`) and implement `apply`."""
 
     edges: tuple = ()
+    # True for a node made while tracing whose backward can be traced too
+    # (it then has `input_values` and `symbolic_apply`).
+    traced = False
 
     def apply(self, grads: dict, retain_graph: bool, create_graph: bool) -> tuple:
         """Cotangents, one (or None) per edge, from `grads`: output index ->
@@ -529,7 +532,13 @@ def grad(
     return tuple(result)
 
 
+# Custom Functions build on the engine above (imported last: they use it).
+from graphc import _function as function  # noqa: E402  (torch.autograd.function)
+from graphc._function import Function, FunctionCtx, once_differentiable  # noqa: E402
+
 __all__ = [
+    "Function",
+    "FunctionCtx",
     "FunctionNode",
     "OutputSlot",
     "Record",
@@ -538,6 +547,8 @@ __all__ = [
     "grad",
     "inference_mode",
     "is_grad_enabled",
+    "function",
     "no_grad",
+    "once_differentiable",
     "set_grad_enabled",
 ]
