@@ -172,6 +172,12 @@ def _symbolic_backward(program) -> tuple[list[Node], list[int], dict[Node, Node]
             continue
         if rec.saved is None:
             raise GraphcError("graphc.compile: the trace's autograd records were freed by a backward inside it")
+        if rec.hooks:
+            raise GraphcError(
+                "graphc.compile: a gradient hook (Tensor.register_hook) on a tensor made inside a compiled "
+                "function runs only when backward() is called inside that function too; register it outside "
+                "or compile the whole training step"
+            )
         srcs = [v for _, v in rec.saved]
         cots = autodiff.apply_vjp(rec.op, srcs, rec.out_value, rec.attrs, g)
         for edge, src, c in zip(rec.edges, srcs, cots):

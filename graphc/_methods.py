@@ -147,10 +147,6 @@ def _min_method(self, dim=None, keepdim=False):
     return _reductions.min(self, dim, keepdim)
 
 
-def _register_hook(self, hook):
-    raise NotImplementedError(at_user_line("graphc tensors do not support register_hook"))
-
-
 METHODS = {
     # elementwise
     "add": ew.add,
@@ -326,7 +322,6 @@ METHODS = {
     "new_zeros": _new_zeros,
     "new_ones": _new_ones,
     "new_full": _new_full,
-    "register_hook": _register_hook,
     # operators
     "__add__": _same_or_not_implemented(ew.add),
     "__radd__": _same_or_not_implemented(_reflect(ew.add)),
