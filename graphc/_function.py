@@ -147,7 +147,8 @@ class BackwardFunction(autograd.FunctionNode):
         if len(result) != n:
             raise RuntimeError(
                 at_user_line(
-                    f"function {self.name()} returned an incorrect number of gradients (expected {n}, got {len(result)})"
+                    f"function {self.name()} returned an incorrect number of gradients "
+                    f"(expected {n}, got {len(result)})"
                 )
             )
         cots = []

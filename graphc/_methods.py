@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from graphc import _creation, _indexing, _linalg, _reductions, _shape
 from graphc import _elementwise as ew
-from graphc.errors import at_user_line
 
 
 def _random_method(name: str):
