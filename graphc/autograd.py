@@ -596,16 +596,19 @@ def grad(
 # Custom Functions build on the engine above (imported last: they use it).
 from graphc import _function as function  # noqa: E402  (torch.autograd.function)
 from graphc._function import Function, FunctionCtx, once_differentiable  # noqa: E402
+from graphc._gradcheck import GradcheckError, gradcheck  # noqa: E402
 
 __all__ = [
     "Function",
     "FunctionCtx",
     "FunctionNode",
+    "GradcheckError",
     "OutputSlot",
     "Record",
     "backward",
     "enable_grad",
     "grad",
+    "gradcheck",
     "inference_mode",
     "is_grad_enabled",
     "function",
