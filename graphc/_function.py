@@ -252,8 +252,7 @@ class Function:
         """Run `forward` and connect its results to `backward` for autograd."""
         Tensor = _tensor_class()
         separate = cls.setup_context is not Function.setup_context
-        if kwargs:
-            args = _bind(cls.forward, args, kwargs, skip_ctx=not separate)
+        args = _bind(cls.forward, args, kwargs, skip_ctx=not separate)
         if cls.backward is Function.backward and cls.vjp is not Function.vjp:
             cls.backward = cls.vjp
         node = BackwardFunction(cls, args)
@@ -282,15 +281,24 @@ class Function:
 
 
 def _bind(fn, args: tuple, kwargs: dict, skip_ctx: bool) -> tuple:
-    """Keyword arguments of `apply` as positional ones (PyTorch binds them
-    the same way, so `backward` returns one gradient per parameter)."""
-    params = list(inspect.signature(fn).parameters.values())
+    """The arguments of `apply` as positional ones, defaults filled in
+    (PyTorch binds them the same way, so `backward` returns one gradient
+    per parameter of `forward`)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return args
     if skip_ctx:
         params = params[1:]
-    sig = inspect.Signature(params)
-    bound = sig.bind(*args, **kwargs)
+    bound = inspect.Signature(params).bind(*args, **kwargs)
     bound.apply_defaults()
-    return tuple(bound.arguments[p.name] for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    out: list = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            out.append(bound.arguments[p.name])
+        elif p.kind is p.VAR_POSITIONAL:
+            out.extend(bound.arguments.get(p.name, ()))
+    return tuple(out)
 
 
 def once_differentiable(fn):
