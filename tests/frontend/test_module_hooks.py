@@ -69,21 +69,24 @@ def test_hooks_with_kwargs():
         m(graphc.tensor(X))
 
 
+def _features(lib) -> dict:
+    model = net(lib)
+    got = {}
+
+    def keep(name):
+        return lambda m, args, out: got.__setitem__(name, out.detach())
+
+    handles = [model[1].register_forward_hook(keep("relu")), model[0].register_forward_hook(keep("fc1"))]
+    model(lib.tensor(X))
+    for h in handles:
+        h.remove()
+    return got
+
+
 def test_feature_extraction_with_forward_hooks():
-    feats = {}
-    for lib in (graphc, torch):
-        model = net(lib)
-        got = feats.setdefault(lib.__name__, {})
-
-        def keep(name):
-            return lambda m, args, out: got.__setitem__(name, out.detach())
-
-        handles = [model[1].register_forward_hook(keep("relu")), model[0].register_forward_hook(keep("fc1"))]
-        model(lib.tensor(X))
-        for h in handles:
-            h.remove()
+    g, t = _features(graphc), _features(torch)
     for k in ("relu", "fc1"):
-        assert_same(feats["graphc"][k], feats["torch"][k], rtol=1e-5, atol=1e-6)
+        assert_same(g[k], t[k], rtol=1e-5, atol=1e-6)
 
 
 def test_global_forward_hooks():
@@ -135,13 +138,13 @@ def test_full_backward_hooks_like_torch(modify):
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-def test_full_backward_hook_when_no_input_requires_grad():
-    for lib in (graphc, torch):
-        lin = net(lib)[0]
-        seen = []
-        lin.register_full_backward_hook(lambda m, gi, go: seen.append((gi, tuple(go[0].shape))))
-        lin(lib.tensor(X)).sum().backward()
-        assert seen == [((None,), (4, 5))], lib.__name__
+@pytest.mark.parametrize("lib", [graphc, torch], ids=["graphc", "torch"])
+def test_full_backward_hook_when_no_input_requires_grad(lib):
+    lin = net(lib)[0]
+    seen = []
+    lin.register_full_backward_hook(lambda m, gi, go: seen.append((gi, tuple(go[0].shape))))
+    lin(lib.tensor(X)).sum().backward()
+    assert seen == [((None,), (4, 5))]
 
 
 def test_forward_hooks_run_while_tracing_under_compile():
