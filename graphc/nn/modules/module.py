@@ -1,7 +1,8 @@
-"""`torch.nn.modules.module` import path: graphc.nn.Module and the global
-module hooks."""
+"""`torch.nn.modules.module` import path: graphc.nn.Module, and the global
+module hooks (`register_module_forward_hook` and friends) that torch keeps
+here."""
 
-from graphc.nn._hooks import (
+from graphc.nn._hooks import (  # noqa: F401  (torch's import path for them)
     register_module_forward_hook,
     register_module_forward_pre_hook,
     register_module_full_backward_hook,
@@ -9,10 +10,4 @@ from graphc.nn._hooks import (
 )
 from graphc.nn.module import Module
 
-__all__ = [
-    "Module",
-    "register_module_forward_hook",
-    "register_module_forward_pre_hook",
-    "register_module_full_backward_hook",
-    "register_module_full_backward_pre_hook",
-]
+__all__ = ["Module"]
