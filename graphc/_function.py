@@ -46,17 +46,22 @@ class BackwardFunction(autograd.FunctionNode):
         self.edges = tuple(_edge(a) if need else None for a, need in zip(args, self.needs_input_grad))
         # (shape, dtype, device) of each tensor input, to check gradients.
         self._input_meta = [(tuple(a.shape), a.dtype, a.device) if isinstance(a, Tensor) else None for a in args]
-        # The inputs' values: where the compiled backward walk sends gradients.
-        self.input_values = [a._value if isinstance(a, Tensor) else None for a in args]
+        from graphc.trace import active
+
+        self._tracer = active()
+        self.traced = self._tracer is not None
+        # The inputs' values: where the compiled backward walk sends
+        # gradients. While tracing, a concrete input (a parameter the trace
+        # has not touched yet) is lifted to a graph input now.
+        self.input_values = [self._value_of(a) if isinstance(a, Tensor) else None for a in args]
         self._saved: list | None = []
         self._freed = False
         self._non_differentiable: set[int] = set()
         self._materialize = True
         self._output_meta: list = []
-        from graphc.trace import active
 
-        self._tracer = active()
-        self.traced = self._tracer is not None
+    def _value_of(self, t):
+        return t._value if self._tracer is None else self._tracer.value_of(t)
 
     # -- the ctx API (PyTorch's FunctionCtx) --------------------------------
 
@@ -73,7 +78,7 @@ class BackwardFunction(autograd.FunctionNode):
                 )
             else:
                 counter = t._counter()
-                saved.append((t, t._value, counter, counter.version))
+                saved.append((t, self._value_of(t), counter, counter.version))
         self._saved = saved
 
     @property

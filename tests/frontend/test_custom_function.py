@@ -418,3 +418,35 @@ def test_compiled_backward_reading_an_unseen_tensor_raises():
     compiled(x)  # eager first call
     with pytest.raises(GraphcError, match="the backward of custom Function UsesGlobal reads a tensor"):
         compiled(x)
+
+
+def _custom_linear_module(lib, fn):
+    class CustomLinear(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(1)
+            self.weight = lib.nn.Parameter(lib.tensor(rng.standard_normal((2, 3)).astype(np.float32)))
+            self.bias = lib.nn.Parameter(lib.tensor(rng.standard_normal(2).astype(np.float32)))
+
+        def forward(self, x):
+            # The parameters reach apply() before the trace has touched them.
+            return fn.apply(x, self.weight, self.bias)
+
+    return CustomLinear()
+
+
+def test_compiled_module_whose_parameters_go_through_a_custom_function():
+    gm, tm = _custom_linear_module(graphc, G["Linear"]), _custom_linear_module(torch, T["Linear"])
+    gx, tx = _pair(4, 3)
+    compiled = graphc.compile(gm)
+    for _ in range(3):
+        gm.zero_grad()
+        gx.grad = None
+        gy = compiled(gx)
+        (gy * gy).sum().backward()
+    assert gy.grad_fn.name() == "CompiledFunctionBackward"
+    ty = tm(tx)
+    (ty * ty).sum().backward()
+    assert_same(gy, ty, rtol=1e-5, atol=1e-5)
+    for g, t in [(gx, tx), (gm.weight, tm.weight), (gm.bias, tm.bias)]:
+        assert_same(g.grad, t.grad, rtol=1e-5, atol=1e-5)

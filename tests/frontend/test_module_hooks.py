@@ -161,3 +161,27 @@ def test_forward_hooks_run_while_tracing_under_compile():
         out = compiled(graphc.tensor(X))
     assert calls == [False, True]  # the eager first call, then the trace
     assert_same(out, tmodel(torch.tensor(X)).detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_full_backward_hook_scaling_grad_input_under_compile():
+    # The hooks' tensor ops become part of the compiled backward program.
+    def run(lib, compiled):
+        model = net(lib)
+        model[2].register_full_backward_hook(lambda m, gi, go: (gi[0] * 3,))
+        model[0].register_full_backward_pre_hook(lambda m, go: (go[0].clamp(-0.1, 0.1),))
+        fn = graphc.compile(model) if compiled else model
+        x = lib.tensor(X, requires_grad=True)
+        for _ in range(3 if compiled else 1):
+            x.grad = None
+            model.zero_grad()
+            out = fn(x)
+            out.pow(2).sum().backward()
+        return out, x.grad, model[0].weight.grad
+
+    tout, tx, tw = run(torch, False)
+    for compiled in (False, True):
+        gout, gx, gw = run(graphc, compiled)
+        if compiled:
+            assert gout.grad_fn.name() == "CompiledFunctionBackward"
+        for g, t in [(gout, tout), (gx, tx), (gw, tw)]:
+            assert_same(g, t.detach(), rtol=1e-5, atol=1e-5)
