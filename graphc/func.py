@@ -329,7 +329,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness: str = "error", *, chunk_size=N
     list or dict argument maps all of its tensors over that dim).
 
     This version runs `func` once per index and stacks the results: same
-    values as torch.vmap, without batching the ops themselves."""
+    values as torch.vmap, without batching the ops themselves. Random ops
+    draw fresh numbers for every index (torch's `randomness="different"`);
+    `randomness` and `chunk_size` are accepted and ignored."""
     Tensor = _tensor_class()
 
     @functools.wraps(func)
