@@ -194,3 +194,20 @@ def test_transforms_under_compile_equal_eager():
     np.testing.assert_allclose(out.numpy(), eager.numpy(), rtol=1e-5, atol=1e-6)
     t = torch.vmap(torch.func.grad(lambda v: (v * torch.tensor(B)).tanh().sum()))(torch.tensor(A)) * 2
     assert_same(out, t, rtol=1e-5, atol=1e-6)
+
+
+def test_functional_call_under_compile():
+    model = graphc.nn.Linear(3, 2)
+    w = graphc.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
+
+    def fn(weight, x):
+        return gf.functional_call(model, {"weight": weight}, (x,))
+
+    eager = fn(w, graphc.tensor(A))
+    compiled = graphc.compile(fn)
+    for _ in range(3):
+        out = compiled(w, graphc.tensor(A))
+    np.testing.assert_allclose(out.detach().numpy(), eager.detach().numpy(), rtol=1e-5, atol=1e-6)
+    expected = A @ w.numpy().T + model.bias.detach().numpy()
+    np.testing.assert_allclose(eager.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert isinstance(model.weight, graphc.nn.Parameter) and not np.allclose(model.weight.detach().numpy(), w.numpy())

@@ -185,3 +185,27 @@ def test_full_backward_hook_scaling_grad_input_under_compile():
             assert gout.grad_fn.name() == "CompiledFunctionBackward"
         for g, t in [(gout, tout), (gx, tx), (gw, tw)]:
             assert_same(g, t.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_global_backward_hooks_and_prepend_order():
+    from graphc.nn.modules.module import register_module_full_backward_hook, register_module_full_backward_pre_hook
+
+    model = net(graphc)
+    order = []
+    model[2].register_forward_hook(lambda m, a, o: order.append("second"))
+    model[2].register_forward_hook(lambda m, a, o: order.append("first"), prepend=True)
+    seen = []
+    h1 = register_module_full_backward_pre_hook(lambda m, go: seen.append(("pre", type(m).__name__)))
+    h2 = register_module_full_backward_hook(lambda m, gi, go: seen.append(("post", type(m).__name__)))
+    try:
+        model(graphc.tensor(X, requires_grad=True)).sum().backward()
+    finally:
+        h1.remove()
+        h2.remove()
+    assert order == ["first", "second"]
+    # Outermost module first: its output gradient is known before its layers'.
+    assert seen[0] == ("pre", "Sequential") and seen[-1] == ("post", "Sequential")
+    assert [k for k, name in seen if name == "Linear"] == ["pre", "post", "pre", "post"]
+    seen.clear()
+    model(graphc.tensor(X, requires_grad=True)).sum().backward()
+    assert seen == []
