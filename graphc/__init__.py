@@ -297,6 +297,10 @@ def __getattr__(name: str):
     if name in ("cosine_similarity", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle"):
         # torch.* aliases of these torch.nn.functional functions.
         return getattr(_lazy("nn").functional, name)
+    if name in ("func", "vmap"):
+        # torch.func's transforms; torch.vmap is torch.func.vmap.
+        module = _lazy("func")
+        return module if name == "func" else module.vmap
     if name in ("set_num_threads", "get_num_threads"):
         # Threads of compiled CPU programs, like torch.set_num_threads.
         import runtime.cpu

@@ -126,6 +126,12 @@ def _symbolic_backward(program) -> tuple[list[Node], list[int], dict[Node, Node]
             prev = cot.get(id(edge), (edge, None))[1]
             cot[id(edge)] = (edge, g if prev is None else autodiff.emit(Op.ADD, prev, g))
             return
+        if isinstance(edge, autograd.OutputSlot) and edge.node.traced:
+            # A custom Function applied in the trace: gather per output.
+            slots = cot.setdefault(id(edge.node), (edge.node, {}))[1]
+            prev = slots.get(edge.index)
+            slots[edge.index] = g if prev is None else autodiff.emit(Op.ADD, prev, g)
+            return
         # A leaf, a record made before the call or another compiled output:
         # the gradient leaves the program through the graph input.
         if value not in inputs:
@@ -148,14 +154,30 @@ def _symbolic_backward(program) -> tuple[list[Node], list[int], dict[Node, Node]
         cotangents.append(c)
         result_outputs.append(i)
         send(edge, out, c)
-    roots = [e for e in program.result_edges if isinstance(e, autograd.Record)]
+    roots = [
+        autograd._function_of(e)
+        for e in program.result_edges
+        if isinstance(e, autograd.Record) or isinstance(e, autograd.OutputSlot) and e.node.traced
+    ]
     for rec in autograd._topo_records(roots):
         entry = cot.pop(id(rec), None)
         if entry is None:
             continue
         g = entry[1]
+        if not isinstance(rec, autograd.Record):
+            # Its backward is the user's code, traced into the program.
+            for edge, src, c in zip(rec.edges, rec.input_values, rec.symbolic_apply(g)):
+                if edge is not None and c is not None:
+                    send(edge, src, c)
+            continue
         if rec.saved is None:
             raise GraphcError("graphc.compile: the trace's autograd records were freed by a backward inside it")
+        if rec.hooks:
+            raise GraphcError(
+                "graphc.compile: a gradient hook (Tensor.register_hook) on a tensor made inside a compiled "
+                "function runs only when backward() is called inside that function too; register it outside "
+                "or compile the whole training step"
+            )
         srcs = [v for _, v in rec.saved]
         cots = autodiff.apply_vjp(rec.op, srcs, rec.out_value, rec.attrs, g)
         for edge, src, c in zip(rec.edges, srcs, cots):

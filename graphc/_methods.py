@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from graphc import _creation, _indexing, _linalg, _reductions, _shape
 from graphc import _elementwise as ew
-from graphc.errors import at_user_line
 
 
 def _random_method(name: str):
@@ -145,10 +144,6 @@ def _max_method(self, dim=None, keepdim=False):
 
 def _min_method(self, dim=None, keepdim=False):
     return _reductions.min(self, dim, keepdim)
-
-
-def _register_hook(self, hook):
-    raise NotImplementedError(at_user_line("graphc tensors do not support register_hook"))
 
 
 METHODS = {
@@ -326,7 +321,6 @@ METHODS = {
     "new_zeros": _new_zeros,
     "new_ones": _new_ones,
     "new_full": _new_full,
-    "register_hook": _register_hook,
     # operators
     "__add__": _same_or_not_implemented(ew.add),
     "__radd__": _same_or_not_implemented(_reflect(ew.add)),

@@ -168,6 +168,7 @@ class Record:
         "edges",
         "op",
         "out_ref",
+        "hooks",
         "out_value",
         "retain",
         "saved",
@@ -184,6 +185,7 @@ class Record:
         self.out_ref = weakref.ref(out)
         self.out_value = out._value
         self.retain = None
+        self.hooks = None  # Tensor.register_hook on the output: id -> fn
 
     def name(self) -> str:
         return f"{_camel(self.op)}Backward0"
@@ -252,6 +254,9 @@ class FunctionNode:
     input goes, as in `Record.edges`) and implement `apply`."""
 
     edges: tuple = ()
+    # True for a node made while tracing whose backward can be traced too
+    # (it then has `input_values` and `symbolic_apply`).
+    traced = False
 
     def apply(self, grads: dict, retain_graph: bool, create_graph: bool) -> tuple:
         """Cotangents, one (or None) per edge, from `grads`: output index ->
@@ -272,12 +277,13 @@ class FunctionNode:
 class OutputSlot:
     """The `grad_fn` of output `index` of a FunctionNode `node`."""
 
-    __slots__ = ("__weakref__", "index", "node", "retain")
+    __slots__ = ("__weakref__", "hooks", "index", "node", "retain")
 
     def __init__(self, node: FunctionNode, index: int):
         self.node = node
         self.index = index
         self.retain = None
+        self.hooks = None
 
     def name(self) -> str:
         return self.node.name()
@@ -356,6 +362,7 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
             if g is None:
                 continue
             if isinstance(rec, Record):
+                g = _run_hooks(rec.hooks, g)
                 cots = _record_step(rec, g, retain_graph, create_graph, capture)
             else:
                 cots = _node_step(rec, g, retain_graph, create_graph, capture)
@@ -363,11 +370,14 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
                 if edge is not None and c is not None:
                     send(edge, c)
         for key, (leaf, g) in leaf_cot.items():
+            g = _run_hooks(getattr(leaf, "_backward_hooks", None), g)
             if capture is not None:
                 if key in capture:
                     capture[key] = g
             else:
                 _accumulate(leaf, g, create_graph)
+                for hook in list(getattr(leaf, "_post_accumulate_hooks", {}).values()):
+                    hook(leaf)
 
 
 def _record_step(rec: Record, g, retain_graph: bool, create_graph: bool, capture) -> tuple:
@@ -385,12 +395,66 @@ def _record_step(rec: Record, g, retain_graph: bool, create_graph: bool, capture
 
 def _node_step(node: FunctionNode, slots: dict, retain_graph: bool, create_graph: bool, capture) -> tuple:
     """The cotangents of a FunctionNode's edges, given its outputs' (slot, g)."""
+    slots = {i: (slot, _run_hooks(slot.hooks, g)) for i, (slot, g) in slots.items()}
     for slot, g in slots.values():
         if capture is not None and id(slot) in capture:
             capture[id(slot)] = g
         if slot.retain is not None and capture is None:
             _retain(slot, g, create_graph)
     return node.apply({i: g for i, (_, g) in slots.items()}, retain_graph, create_graph)
+
+
+def _run_hooks(hooks, g):
+    """Pass gradient `g` through Tensor.register_hook hooks (id -> fn):
+    each sees the previous one's result and may return a replacement."""
+    if not hooks:
+        return g
+    for hook in list(hooks.values()):
+        new = hook(g)
+        if new is not None:
+            if tuple(new.shape) != tuple(g.shape):
+                raise RuntimeError(
+                    at_user_line(
+                        f"hook returned a gradient of shape {list(new.shape)}; expected the gradient's shape "
+                        f"{list(g.shape)}"
+                    )
+                )
+            g = new
+    return g
+
+
+def register_hook(t, hook):
+    """Tensor.register_hook: call `hook(grad)` whenever the gradient of `t`
+    is computed; a non-None return value replaces the gradient."""
+    from graphc.utils.hooks import RemovableHandle
+
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    owner = t.grad_fn
+    if owner is None:
+        hooks = t.__dict__.setdefault("_backward_hooks", {})
+    else:
+        if owner.hooks is None:
+            owner.hooks = {}
+        hooks = owner.hooks
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def register_post_accumulate_grad_hook(t, hook):
+    """Tensor.register_post_accumulate_grad_hook: call `hook(t)` after
+    backward has accumulated a gradient into leaf `t`'s `.grad`."""
+    from graphc.utils.hooks import RemovableHandle
+
+    if t.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    hooks = t.__dict__.setdefault("_post_accumulate_hooks", {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
 
 
 def _retain(rec: Record, g, create_graph: bool) -> None:
@@ -529,15 +593,26 @@ def grad(
     return tuple(result)
 
 
+# Custom Functions build on the engine above (imported last: they use it).
+from graphc import _function as function  # noqa: E402  (torch.autograd.function)
+from graphc._function import Function, FunctionCtx, once_differentiable  # noqa: E402
+from graphc._gradcheck import GradcheckError, gradcheck  # noqa: E402
+
 __all__ = [
+    "Function",
+    "FunctionCtx",
     "FunctionNode",
+    "GradcheckError",
     "OutputSlot",
     "Record",
     "backward",
     "enable_grad",
     "grad",
+    "gradcheck",
     "inference_mode",
     "is_grad_enabled",
+    "function",
     "no_grad",
+    "once_differentiable",
     "set_grad_enabled",
 ]

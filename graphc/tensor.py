@@ -364,6 +364,16 @@ class Tensor:
             return
         self.grad_fn.retain = weakref.ref(self)
 
+    def register_hook(self, hook):
+        """Call `hook(grad)` each time this tensor's gradient is computed; a
+        non-None return value replaces the gradient. Returns a handle whose
+        `remove()` unregisters the hook."""
+        return autograd.register_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(self)` after backward accumulates into this leaf's `.grad`."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     @property
     def retains_grad(self) -> bool:
         return self.grad_fn is not None and self.grad_fn.retain is not None and self.grad_fn.retain() is self

@@ -18,12 +18,14 @@ the trace (using one eagerly later raises a clear error).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphc.debug import dump
+from graphc.errors import TraceError
 from graphc.ir.graph import Graph, Node, input_node
 
 _ACTIVE: list = []
@@ -233,6 +235,35 @@ class Tracer:
                 [(k, self._flatten(v, outputs, names, f"{prefix}.{k}")) for k, v in obj.items()],
             )
         return ("const", obj)
+
+    @contextlib.contextmanager
+    def reentered(self, what: str):
+        """Make this finished trace active again, with the captured tensors
+        standing for their graph inputs, so that `what` (code that runs
+        after the trace, such as a custom Function's backward) adds nodes
+        to it. It may not capture new tensors or update captured ones: the
+        program's inputs and outputs are fixed."""
+        n_inputs, n_mutated, n_rebound = len(self.inputs), len(self.mutated), len(self.rebound)
+        back = [(cap.tensor, cap.tensor._value) for cap in self.captured.values()]
+        for cap in self.captured.values():
+            cap.tensor._value = self.inputs[cap.input_index]
+        _ACTIVE.append(self)
+        try:
+            yield self
+            if len(self.inputs) != n_inputs:
+                raise TraceError(
+                    f"graphc.compile: {what} reads a tensor ({self.inputs[n_inputs].attrs['name']!r}) that the "
+                    "traced forward never used; save it with ctx.save_for_backward or pass it to apply()"
+                )
+            if len(self.mutated) != n_mutated:
+                raise TraceError(f"graphc.compile: {what} modifies a tensor in place; this cannot be compiled")
+        finally:
+            _ACTIVE.pop()
+            for t, value in reversed(self.rebound[n_rebound:]):
+                t._value = value
+            del self.rebound[n_rebound:]
+            for t, value in back:
+                t._value = value
 
     def restore(self) -> None:
         """Give every captured tensor its concrete value and `.grad` back."""

@@ -8,14 +8,15 @@ names, iteration order and state-dict keys match PyTorch models.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import graphc
+from graphc.nn import _hooks
 from graphc.nn.parameter import Parameter
 from graphc.trace import active as _active_trace
+from graphc.utils.hooks import RemovableHandle
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -27,25 +28,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """Returned by hook registration; `remove()` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _indent(text: str, spaces: int) -> str:
@@ -92,6 +74,9 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", {})
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -102,30 +87,54 @@ class Module:
         tracer = _active_trace()
         if tracer is not None:  # compiled programs depend on our train/eval mode
             tracer.modules.setdefault(id(self), self)
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, output)
-            if result is not None:
-                output = result
-        return output
+        return _hooks.call_module(self, args, kwargs)
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call `hook(module, args, output)` after every forward; a non-None
-        return value replaces the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
+    def _add_hook(self, store: str, hook: Callable, with_kwargs: bool = False, prepend: bool = False):
+        hooks = self.__dict__.get(store)
+        if hooks is None:  # a module pickled before this store existed
+            hooks = OrderedDict()
+            object.__setattr__(self, store, hooks)
+        kw = self.__dict__.get("_forward_hooks_with_kwargs")
+        if kw is None:
+            kw = {}
+            object.__setattr__(self, "_forward_hooks_with_kwargs", kw)
+        handle = RemovableHandle(hooks, kw)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            kw[handle.id] = True
         return handle
 
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+    def register_forward_pre_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
         """Call `hook(module, args)` before every forward; a non-None return
-        value (a tuple, or a single value) replaces the positional args."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
+        value (a tuple, or a single value) replaces the positional args.
+        With `with_kwargs=True` the hook is `hook(module, args, kwargs)` and
+        may return a new `(args, kwargs)` pair. Runs during tracing under
+        graphc.compile."""
+        return self._add_hook("_forward_pre_hooks", hook, with_kwargs, prepend)
+
+    def register_forward_hook(
+        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False, always_call: bool = False
+    ) -> RemovableHandle:
+        """Call `hook(module, args, output)` (with `with_kwargs=True`:
+        `hook(module, args, kwargs, output)`) after every forward; a non-None
+        return value replaces the output. Runs during tracing under
+        graphc.compile. `always_call` is accepted and ignored."""
+        return self._add_hook("_forward_hooks", hook, with_kwargs, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """Call `hook(module, grad_output)` when the gradients of the module's
+        outputs are known; a non-None return value replaces them."""
+        return self._add_hook("_backward_pre_hooks", hook, False, prepend)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """Call `hook(module, grad_input, grad_output)` when the gradients of
+        the module's tensor arguments are known; a non-None return value
+        replaces `grad_input`."""
+        return self._add_hook("_backward_hooks", hook, False, prepend)
 
     # -- registration ---------------------------------------------------------
 
