@@ -83,6 +83,10 @@ def export(
         graph = program.graph
         in_names = _names(input_names, [graph.inputs[i].attrs["name"] for i in arg_inputs], "input_names")
         out_names = _names(output_names, list(graph.output_names[: program.n_results]), "output_names")
+        if set(in_names) & set(out_names):
+            raise ValueError(
+                f"graphc.onnx.export: {sorted(set(in_names) & set(out_names))} name both an input and an output"
+            )
         dims = _parse_dynamic_axes(dynamic_axes, in_names, out_names, graph, arg_inputs, program.n_results)
         in_dims = {key: dim for key, dim in dims.items() if key[0] == "in"}
         if in_dims:
@@ -150,10 +154,11 @@ def _names(given, default: list, what: str) -> list:
     if given is None:
         return list(default)
     given = list(given)
-    if len(given) > len(default):
-        raise ValueError(f"graphc.onnx.export: {len(given)} {what} for {len(default)} graph values: {given}")
     if len(set(given)) != len(given):
         raise ValueError(f"graphc.onnx.export: duplicate names in {what}: {given}")
+    if len(given) > len(default):
+        kind = "inputs" if what == "input_names" else "outputs"
+        raise ValueError(f"graphc.onnx.export: {len(given)} {what} for {len(default)} graph {kind}: {given}")
     return given + default[len(given) :]
 
 
