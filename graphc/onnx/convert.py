@@ -102,6 +102,12 @@ class Converter:
         self._consts: dict = {}
         self._dims: dict = {}
         self._folded = self._fold(fold)
+        self._patterns: dict = {}
+        for n in graph.nodes:
+            match = PATTERNS.get(n.op)
+            found = match(self, n) if match is not None and n not in self._folded else None
+            if found is not None:
+                self._patterns[n] = found
 
     # -- naming and emitting ----------------------------------------------
 
@@ -236,7 +242,9 @@ class Converter:
         if n.op is Op.RESHAPE:
             return self.view(n.srcs[0])
         if n not in self._views:
-            if n.op is Op.UNFOLD:
+            if n in self._patterns:
+                self._views[n] = self._patterns[n][1]()
+            elif n.op is Op.UNFOLD:
                 self._views[n] = _unfold(self, n)
             else:
                 return self.value(n), self.sym.shape(n)
@@ -284,10 +292,27 @@ class Converter:
 
     # -- the walk -------------------------------------------------------------
 
+    def _needed(self) -> set:
+        """The nodes the outputs need, where a matched pattern needs only
+        its own inputs (the conv's input and weight, not the unfold)."""
+        needed: set = set()
+        stack = list(self.graph.outputs)
+        while stack:
+            n = stack.pop()
+            if n in needed:
+                continue
+            needed.add(n)
+            if n in self._patterns:
+                stack.extend(self._patterns[n][0])
+            elif n not in self._folded or n.op is Op.EXPAND:
+                stack.extend(n.srcs)
+        return needed
+
     def run(self) -> list:
-        """Convert every node; returns the ONNX names of the outputs."""
+        """Convert every needed node; returns the ONNX names of the outputs."""
+        needed = self._needed()
         for n in self.graph.nodes:
-            if n in self.names or n in self._folded or n.op in _LAZY:
+            if n not in needed or n in self.names or n in self._folded or n.op in _LAZY or n in self._patterns:
                 continue
             convert = CONVERTERS.get(n.op)
             if convert is None:
@@ -379,11 +404,7 @@ def _concat(cv: Converter, n: Node) -> str:
     return cv.emit("Concat", [cv.value(s) for s in n.srcs], axis=n.attrs["axis"])
 
 
-def _dot(cv: Converter, n: Node):
-    conv = _match_conv(cv, n)
-    if conv is not None:
-        cv._views[n] = conv
-        return None
+def _dot(cv: Converter, n: Node) -> str:
     a, b = cv.operands(n)
     dtype = a.dtype
     names = [cv.value(a), cv.value(b)]
@@ -402,7 +423,8 @@ def _window(attrs) -> tuple:
 
 def _match_conv(cv: Converter, n: Node):
     """`Conv` for dot(weight.reshape(O, -1) [expanded], unfold(x)) and its
-    grouped form; returns the conv's (name, shape) or None."""
+    grouped form: (inputs, build) with build() -> the conv's (name, shape);
+    or None."""
     if not n.dtype.is_float:
         return None
     a, b = n.srcs
@@ -433,16 +455,58 @@ def _match_conv(cv: Converter, n: Node):
         return None
     oh = window_out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
     ow = window_out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-    name = cv.emit(
-        "Conv",
-        [cv.value(x), cv.value(weight)],
-        kernel_shape=[kh, kw],
-        strides=list(stride),
-        pads=[padding[0], padding[1], padding[0], padding[1]],
-        dilations=list(dilation),
-        group=groups,
-    )
-    return name, (xs[0], out_c, oh, ow)
+
+    def build():
+        name = cv.emit(
+            "Conv",
+            [cv.value(x), cv.value(weight)],
+            kernel_shape=[kh, kw],
+            strides=list(stride),
+            pads=[padding[0], padding[1], padding[0], padding[1]],
+            dilations=list(dilation),
+            group=groups,
+        )
+        return name, (xs[0], out_c, oh, ow)
+
+    return [x, weight], build
+
+
+def _match_max_pool(cv: Converter, n: Node):
+    """`MaxPool` for gather(cols, argmax(cols, 2), 2) over the windows
+    cols = unfold(pad(x, -inf)).reshape(N, C, kh*kw, L), as
+    graphc.nn.functional.max_pool2d builds it; (inputs, build) or None."""
+    cols, position = n.srcs
+    if n.attrs["axis"] != 2 or not n.dtype.is_float or cols.op is not Op.RESHAPE or cols.ndim != 4:
+        return None
+    unfold, arg = cols.srcs[0], position.srcs[0] if position.op is Op.RESHAPE else position
+    if unfold.op is not Op.UNFOLD or arg.op is not Op.ARGMAX or arg.srcs[0] is not cols or arg.attrs["axis"] != 2:
+        return None
+    (kh, kw), stride, padding, dilation = _window(unfold.attrs)
+    x, pads = unfold.srcs[0], ((0, 0), (0, 0))
+    if x.op is Op.PAD and x.attrs["value"] == float("-inf") and tuple(cv.sym.attr(x, "pads")[:2]) == ((0, 0), (0, 0)):
+        x, pads = x.srcs[0], tuple(x.attrs["pads"][2:])
+    xs = cv.sym.shape(x)
+    if padding != (0, 0) or not is_static(tuple(xs[1:])):
+        return None
+    if any(p >= k for (lo, hi), k in zip(pads, (kh, kw)) for p in (lo, hi)):
+        return None  # ONNX wants pads smaller than the window
+    if cols.shape[1:3] != (x.shape[1], kh * kw) or n.shape != (x.shape[0], x.shape[1], 1, cols.shape[3]):
+        return None
+    oh = window_out_size(x.shape[2] + pads[0][0] + pads[0][1], kh, stride[0], 0, dilation[0])
+    ow = window_out_size(x.shape[3] + pads[1][0] + pads[1][1], kw, stride[1], 0, dilation[1])
+
+    def build():
+        name = cv.emit(
+            "MaxPool",
+            [cv.value(x)],
+            kernel_shape=[kh, kw],
+            strides=list(stride),
+            pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]],
+            dilations=list(dilation),
+        )
+        return name, (xs[0], xs[1], oh, ow)
+
+    return [x], build
 
 
 def _unfold(cv: Converter, n: Node) -> tuple:
@@ -549,6 +613,10 @@ def _random(cv: Converter, n: Node) -> str:
         "export runs the model in eval mode, so this op is called regardless: ONNX export supports no random ops"
     )
 
+
+# Patterns of several primitives that map to one ONNX op, keyed by the op
+# of the pattern's last node: (converter, node) -> (inputs, build) or None.
+PATTERNS = {Op.DOT: _match_conv, Op.GATHER: _match_max_pool}
 
 CONVERTERS = {op: _elementwise for op in _ELEMENTWISE}
 CONVERTERS.update({op: _reduce for op in _REDUCE})

@@ -106,6 +106,34 @@ CASES = [
 ]
 
 
+# Windows: the conv and max-pool patterns become Conv and MaxPool (the ONNX
+# op listed); anything else stays unfold + reductions.
+WINDOWS = [
+    ("conv_stride_pad_dilation", lambda x, w: F.conv2d(x, w, stride=2, padding=(1, 2), dilation=(2, 1)), "Conv"),
+    ("conv_groups", lambda x, w: F.conv2d(x.repeat(1, 2, 1, 1), w.repeat(2, 1, 1, 1), groups=2), "Conv"),
+    ("conv_same", lambda x, w: F.conv2d(x, w[:, :, :2, :2], padding="same"), "Conv"),
+    ("conv1d", lambda x, w: F.conv1d(x[:, :, 0], w[:, :, 0], stride=2, padding=1), "Conv"),
+    ("max_pool_pad_stride", lambda x, w: F.max_pool2d(x, 3, stride=2, padding=1), "MaxPool"),
+    ("max_pool_ceil", lambda x, w: F.max_pool2d(x, 2, ceil_mode=True), "MaxPool"),
+    ("max_pool_dilation", lambda x, w: F.max_pool2d(x, 2, stride=1, dilation=2), "MaxPool"),
+    ("max_pool_indices", lambda x, w: F.max_pool2d(x, 2, return_indices=True), "MaxPool"),
+    ("max_pool1d", lambda x, w: F.max_pool1d(x[:, :, 0], 2), "MaxPool"),
+    ("avg_pool", lambda x, w: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False), "ReduceSum"),
+    ("adaptive_avg_pool", lambda x, w: F.adaptive_avg_pool2d(x, (2, 3)), "MatMul"),
+]
+
+
+@pytest.mark.parametrize("name,fn,onnx_op", WINDOWS, ids=[c[0] for c in WINDOWS])
+def test_windows(name, fn, onnx_op):
+    args = (f32(2, 3, 7, 9), f32(4, 3, 3, 3))
+    proto, got, expected = export_and_run(fn, args)
+    assert_matches(got, expected)
+    ops = {n.op_type for n in proto.graph.node}
+    assert onnx_op in ops, f"{name}: expected {onnx_op} among {sorted(ops)}"
+    if onnx_op in ("Conv", "MaxPool") and name != "max_pool_indices":
+        assert not ops & {"Concat", "GatherElements", "ArgMax"}, f"{name}: the pattern left {sorted(ops)}"
+
+
 @pytest.mark.parametrize("name,fn,inputs,op", CASES, ids=[c[0] for c in CASES])
 def test_op_matches_graphc(name, fn, inputs, op):
     assert op in {n.op for n in trace(fn, *inputs).nodes}, f"{name} no longer produces {op.value}"
