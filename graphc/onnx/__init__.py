@@ -87,7 +87,7 @@ def export(
             raise ValueError(
                 f"graphc.onnx.export: {sorted(set(in_names) & set(out_names))} name both an input and an output"
             )
-        dims = _parse_dynamic_axes(dynamic_axes, in_names, out_names, graph, arg_inputs, program.n_results)
+        dims = _parse_dynamic_axes(dynamic_axes, in_names, out_names, graph, arg_inputs)
         in_dims = {key: dim for key, dim in dims.items() if key[0] == "in"}
         if in_dims:
             program, sym = _trace_dynamic(model, args, kwargs, program, arg_inputs, in_dims)
@@ -162,7 +162,7 @@ def _names(given, default: list, what: str) -> list:
     return given + default[len(given) :]
 
 
-def _parse_dynamic_axes(dynamic_axes, in_names, out_names, graph, arg_inputs, n_results) -> dict:
+def _parse_dynamic_axes(dynamic_axes, in_names, out_names, graph, arg_inputs) -> dict:
     """{("in"|"out", position, axis): dim name} from torch's dynamic_axes."""
     dims: dict = {}
     if not dynamic_axes:
