@@ -22,6 +22,8 @@ run time from the `Shape` of the inputs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from graphc.ir import dtypes
@@ -456,10 +458,11 @@ def _match_conv(cv: Converter, n: Node):
     oh = window_out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
     ow = window_out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
 
-    def build():
+    def build(bias=None):
+        inputs = [cv.value(x), cv.value(weight)] + ([cv.value(bias)] if bias is not None else [])
         name = cv.emit(
             "Conv",
-            [cv.value(x), cv.value(weight)],
+            inputs,
             kernel_shape=[kh, kw],
             strides=list(stride),
             pads=[padding[0], padding[1], padding[0], padding[1]],
@@ -469,6 +472,40 @@ def _match_conv(cv: Converter, n: Node):
         return name, (xs[0], out_c, oh, ow)
 
     return [x, weight], build
+
+
+def _match_conv_bias(cv: Converter, n: Node):
+    """`Conv` with its bias for conv(...).reshape(N, O, oh, ow) + bias.reshape(1, O, 1, 1)
+    (expanded). A per-channel bias commutes with any reshape within the
+    channel, so the conv's own layout needs no check."""
+    if n.ndim != 4:
+        return None
+    for out, other in ((n.srcs[0], n.srcs[1]), (n.srcs[1], n.srcs[0])):
+        dot = out
+        while dot.op is Op.RESHAPE:
+            dot = dot.srcs[0]
+        conv = cv._patterns.get(dot) if dot.op is Op.DOT else None
+        shaped = other.srcs[0] if other.op is Op.EXPAND else other
+        if conv is None or out.op is not Op.RESHAPE or shaped.op is not Op.RESHAPE or shaped.srcs[0].ndim != 1:
+            continue
+        bias = shaped.srcs[0]
+        if shaped.shape != (1, bias.shape[0], 1, 1) or out.shape[1] != bias.shape[0]:
+            continue
+        deps, build = conv
+        return [*deps, bias], functools.partial(build, bias)
+    return None
+
+
+def _match_relu(cv: Converter, n: Node):
+    """`Relu` for where(x < 0 | x == 0, 0, x), as graphc.relu builds it."""
+    cond, zero, x = n.srcs
+    base = zero.srcs[0] if zero.op is Op.EXPAND else zero
+    if not n.dtype.is_float or base.op is not Op.CONST or base.attrs["value"] != 0.0 or cond.op is not Op.OR:
+        return None
+    less, equal = cond.srcs
+    if less.op is not Op.CMPLT or equal.op is not Op.CMPEQ or less.srcs != (x, zero) or equal.srcs != (x, zero):
+        return None
+    return [x], lambda: (cv.emit("Relu", [cv.value(x)]), cv.sym.shape(n))
 
 
 def _match_max_pool(cv: Converter, n: Node):
@@ -616,7 +653,12 @@ def _random(cv: Converter, n: Node) -> str:
 
 # Patterns of several primitives that map to one ONNX op, keyed by the op
 # of the pattern's last node: (converter, node) -> (inputs, build) or None.
-PATTERNS = {Op.DOT: _match_conv, Op.GATHER: _match_max_pool}
+PATTERNS = {
+    Op.DOT: _match_conv,
+    Op.ADD: _match_conv_bias,
+    Op.GATHER: _match_max_pool,
+    Op.WHERE: _match_relu,
+}
 
 CONVERTERS = {op: _elementwise for op in _ELEMENTWISE}
 CONVERTERS.update({op: _reduce for op in _REDUCE})

@@ -55,7 +55,9 @@ def test_cnn_with_batchnorm_in_eval_mode_and_conv_pattern():
     assert np.allclose(model.bn.running_var.numpy(), var_before)
     proto, got, expected = export_and_run(model, (x,))
     assert_matches(got, expected)
-    assert "Conv" in op_types(proto)
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert [list(c.input)[1:] for c in convs] == [["conv.weight", "conv.bias"], ["conv2.weight", "conv2.bias"]]
+    assert {"Relu", "MaxPool"} <= op_types(proto)
     assert {"conv.weight", "bn.running_mean", "bn.running_var", "conv2.weight"} <= {
         i.name for i in proto.graph.initializer
     }

@@ -45,6 +45,7 @@ CASES = [
     ("pow", lambda x, y: x**y, (pos(2, 3), f32(2, 3)), Op.POW),
     ("max_min", lambda x, y: graphc.maximum(x, y) - graphc.minimum(x, y), (f32(2, 3), f32(2, 3)), Op.MAX),
     ("where", lambda x, y: graphc.where(x < y, x, y * 2), (f32(2, 3), f32(2, 3)), Op.WHERE),
+    ("relu_nan", lambda x: F.relu(x), (graphc.tensor(np.array([np.nan, -1.0, 0.0, 2.0], np.float32)),), Op.WHERE),
     ("cmpeq", lambda x, y: x == y, (ints(2, 3), ints(2, 3)), Op.CMPEQ),
     ("sum_keepdim", lambda x: x.sum(1, keepdim=True) + x.sum(), (f32(2, 3, 4),), Op.SUM),
     ("amax", lambda x: x.amax(dim=(0, 2)), (f32(2, 3, 4),), Op.REDUCE_MAX),
