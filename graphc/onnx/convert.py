@@ -10,9 +10,12 @@ result close to what a person would write:
   reshapes collapse into one `Reshape`: each value may have a *view*, an
   ONNX value holding the same elements in row-major order under another
   shape.
-- The convolution pattern (unfold, then a matmul with a reshaped 4-D
-  weight, as graphc.nn.functional.conv2d builds it) becomes `Conv`; any
-  other UNFOLD is built from strided `Slice`s, FOLD from `Pad`s and `Add`s.
+- Patterns of several primitives that one ONNX op expresses are matched
+  first (`PATTERNS`): convolution (unfold, then a matmul with a reshaped
+  4-D weight, as graphc.nn.functional.conv2d builds it; plus its bias)
+  becomes `Conv`, max pooling `MaxPool`, relu's `where` `Relu`. A matched
+  node pulls in only the pattern's inputs. Any other UNFOLD is built from
+  strided `Slice`s, FOLD from `Pad`s and `Add`s.
 - With constant folding, subgraphs that depend on no input or parameter are
   evaluated with the reference implementations and stored as initializers.
 
@@ -319,14 +322,12 @@ class Converter:
             convert = CONVERTERS.get(n.op)
             if convert is None:
                 raise ExportError(f"graphc.onnx.export: the IR op {n.op.value!r} has no ONNX conversion")
-            name = convert(self, n)
-            if name is not None:
-                self.names[n] = name
+            self.names[n] = convert(self, n)
         return [self.value(o) for o in self.graph.outputs]
 
 
 # ---------------------------------------------------------------------------
-# converters: (converter, node) -> ONNX name, or None after registering a view
+# converters: (converter, node) -> the ONNX name of the node's value
 
 
 def _elementwise(cv: Converter, n: Node) -> str:
@@ -407,6 +408,7 @@ def _concat(cv: Converter, n: Node) -> str:
 
 
 def _dot(cv: Converter, n: Node) -> str:
+    # Convolutions were matched as a pattern (_match_conv); this is a matmul.
     a, b = cv.operands(n)
     dtype = a.dtype
     names = [cv.value(a), cv.value(b)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import onnx
 import pytest
 from onnx_testutil import assert_matches, export_and_run, session
 
@@ -13,6 +12,8 @@ import graphc
 import graphc.nn as nn
 import graphc.nn.functional as F
 from graphc.onnx import ExportError
+
+onnx = pytest.importorskip("onnx")
 
 
 def small():

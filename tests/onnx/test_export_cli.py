@@ -5,12 +5,13 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-import onnx
 import pytest
 from onnx_testutil import session
 
 import graphc
 from graphc.cli import main
+
+onnx = pytest.importorskip("onnx")
 
 MODEL = textwrap.dedent(
     """
