@@ -61,6 +61,7 @@ from graphc.nn.functional.conv import (
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
     conv_transpose2d,
     fold,
     max_pool1d,
@@ -69,6 +70,7 @@ from graphc.nn.functional.conv import (
     unfold,
 )
 from graphc.nn.functional.distance import cosine_similarity, pairwise_distance
+from graphc.nn.functional.embedding_bag import embedding_bag
 from graphc.nn.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -87,6 +89,7 @@ from graphc.nn.functional.loss import (
     soft_margin_loss,
     triplet_margin_loss,
 )
+from graphc.nn.functional.sampling import interpolate, upsample, upsample_bilinear, upsample_nearest
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -101,6 +104,7 @@ __all__ = [
     "celu_",
     "conv1d",
     "conv2d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "cosine_embedding_loss",
     "cosine_similarity",
@@ -110,6 +114,7 @@ __all__ = [
     "dropout2d",
     "elu",
     "embedding",
+    "embedding_bag",
     "erf",
     "fold",
     "gaussian_nll_loss",
@@ -123,6 +128,7 @@ __all__ = [
     "hinge_embedding_loss",
     "huber_loss",
     "instance_norm",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -166,4 +172,7 @@ __all__ = [
     "threshold_",
     "triplet_margin_loss",
     "unfold",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
 ]
