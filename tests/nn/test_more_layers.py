@@ -121,8 +121,8 @@ def test_embedding_bag_per_sample_weights_and_2d_input():
     batch = INDICES.reshape(2, 5)
     for mode in ("sum", "mean", "max"):
         compare(
-            lambda w: F.embedding_bag(graphc.tensor(batch), w, mode=mode),
-            lambda w: TF.embedding_bag(torch.tensor(batch), w, mode=mode),
+            lambda w, mode=mode: F.embedding_bag(graphc.tensor(batch), w, mode=mode),
+            lambda w, mode=mode: TF.embedding_bag(torch.tensor(batch), w, mode=mode),
             randn(10, 3),
         )
 
