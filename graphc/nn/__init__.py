@@ -103,19 +103,25 @@ from graphc.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNeare
 from graphc.nn.fold import Fold, Unfold
 from graphc.nn.lazy import LazyConv1d, LazyConv2d, LazyLinear, UninitializedParameter
 from graphc.nn.embedding import EmbeddingBag
-from graphc.nn.conv import ConvTranspose1d
+from graphc.nn.conv import Conv3d, ConvTranspose1d
+from graphc.nn.pooling import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d
+from graphc.nn.normalization import BatchNorm3d
+from graphc.nn.dropout import Dropout3d
 from graphc.nn import modules, parallel  # (after the layers they re-export)
 from graphc.nn.parallel import DataParallel
 
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
     "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
     "Bilinear",
     "CELU",
     "CircularPad1d",
@@ -126,6 +132,7 @@ __all__ = [
     "ConstantPad3d",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
     "CosineEmbeddingLoss",
@@ -135,6 +142,7 @@ __all__ = [
     "Dropout",
     "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "ELU",
     "Embedding",
     "EmbeddingBag",
@@ -170,6 +178,7 @@ __all__ = [
     "MarginRankingLoss",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
     "Mish",
     "Module",
     "ModuleDict",

@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d with PyTorch's
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d and ConvTranspose2d with PyTorch's
 parameters and init."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class _ConvNd(Module):
         require_tensor(self._get_name(), "input", 1, input)
         n = self._dims
         if input.dim() not in (n + 1, n + 2) or input.shape[-n - 1] != self.in_channels:
-            layout = "[N, C, L]" if n == 1 else "[N, C, H, W]"
+            layout = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}[n]
             raise InputShapeError(
                 f"{self._get_name()}: expected input {layout} with C=in_channels={self.in_channels}, "
                 f"got input of shape {tuple(input.shape)}"
@@ -175,6 +175,13 @@ class Conv1d(_Conv):
     _dims = 1
     # F.conv1d takes the layer's 1-tuples as they are.
     _conv = staticmethod(F.conv1d)
+
+
+class Conv3d(_Conv):
+    """3-D convolution over [N, C_in, D, H, W]; weight [C_out, C_in / groups, kd, kh, kw]."""
+
+    _dims = 3
+    _conv = staticmethod(F.conv3d)
 
 
 class ConvTranspose2d(_ConvNd):

@@ -50,3 +50,12 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input):
         return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of [N, C, D, H, W] or [C, D, H, W] with
+    probability p during training, scaling the kept ones by 1/(1-p); the
+    identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training, self.inplace)

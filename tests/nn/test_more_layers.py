@@ -289,3 +289,26 @@ def test_lazy_layer_compiled_directly():
     assert type(layer) is nn.Linear and layer.in_features == 4
     for out in outputs:
         np.testing.assert_allclose(out, layer(x).detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "sub, names",
+    [
+        ("padding", ["ReflectionPad2d", "ZeroPad2d", "CircularPad2d", "ConstantPad1d", "ReplicationPad3d"]),
+        ("upsampling", ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]),
+        ("fold", ["Fold", "Unfold"]),
+        ("sparse", ["EmbeddingBag"]),
+        ("linear", ["LazyLinear"]),
+        ("conv", ["ConvTranspose1d", "LazyConv2d"]),
+        ("lazy", ["LazyModuleMixin"]),
+    ],
+)
+def test_torch_nn_modules_import_paths(sub, names):
+    import importlib
+
+    ours = importlib.import_module(f"graphc.nn.modules.{sub}")
+    theirs = importlib.import_module(f"torch.nn.modules.{sub}")
+    for name in names:
+        assert hasattr(theirs, name)
+        assert getattr(ours, name) is (getattr(nn, name) if name != "LazyModuleMixin" else nn.lazy.LazyModuleMixin)
+    assert set(ours.__all__) <= set(dir(theirs))

@@ -43,6 +43,7 @@ from graphc.nn.functional.basic import (
     dropout,
     dropout1d,
     dropout2d,
+    dropout3d,
     embedding,
     group_norm,
     instance_norm,
@@ -90,12 +91,15 @@ from graphc.nn.functional.loss import (
     triplet_margin_loss,
 )
 from graphc.nn.functional.sampling import interpolate, upsample, upsample_bilinear, upsample_nearest
+from graphc.nn.functional.volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d
 
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "bilinear",
     "binary_cross_entropy",
@@ -104,6 +108,7 @@ __all__ = [
     "celu_",
     "conv1d",
     "conv2d",
+    "conv3d",
     "conv_transpose1d",
     "conv_transpose2d",
     "cosine_embedding_loss",
@@ -112,6 +117,7 @@ __all__ = [
     "dropout",
     "dropout1d",
     "dropout2d",
+    "dropout3d",
     "elu",
     "embedding",
     "embedding_bag",
@@ -139,6 +145,7 @@ __all__ = [
     "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
+    "max_pool3d",
     "mish",
     "mse_loss",
     "nll_loss",

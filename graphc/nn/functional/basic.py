@@ -376,3 +376,11 @@ def pixel_unshuffle(input, downscale_factor: int):
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+@tensor_params("input")
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of [N, C, D, H, W] (or [C, D, H, W]) with
+    probability p and scale the rest by 1/(1-p); the identity when not
+    training."""
+    return _feature_dropout("dropout3d", input, p, training, inplace, 5)
