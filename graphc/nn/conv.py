@@ -1,4 +1,5 @@
-"""Conv1d, Conv2d and ConvTranspose2d with PyTorch's parameters and init."""
+"""Conv1d, Conv2d, Conv3d, ConvTranspose1d and ConvTranspose2d with PyTorch's
+parameters and init."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ class _ConvNd(Module):
         require_tensor(self._get_name(), "input", 1, input)
         n = self._dims
         if input.dim() not in (n + 1, n + 2) or input.shape[-n - 1] != self.in_channels:
-            layout = "[N, C, L]" if n == 1 else "[N, C, H, W]"
+            layout = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}[n]
             raise InputShapeError(
                 f"{self._get_name()}: expected input {layout} with C=in_channels={self.in_channels}, "
                 f"got input of shape {tuple(input.shape)}"
@@ -176,10 +177,18 @@ class Conv1d(_Conv):
     _conv = staticmethod(F.conv1d)
 
 
+class Conv3d(_Conv):
+    """3-D convolution over [N, C_in, D, H, W]; weight [C_out, C_in / groups, kd, kh, kw]."""
+
+    _dims = 3
+    _conv = staticmethod(F.conv3d)
+
+
 class ConvTranspose2d(_ConvNd):
     """Transposed 2-D convolution; weight [C_in, C_out / groups, kh, kw]."""
 
     _dims = 2
+    _conv_transpose = staticmethod(F.conv_transpose2d)
 
     def __init__(
         self,
@@ -197,7 +206,7 @@ class ConvTranspose2d(_ConvNd):
         dtype=None,
     ):
         if isinstance(padding, str):
-            raise ValueError("ConvTranspose2d does not support string padding")  # noqa: TRY004 (as PyTorch)
+            raise ValueError(f"{type(self).__name__} does not support string padding")  # noqa: TRY004 (as PyTorch)
         super().__init__(
             in_channels,
             out_channels,
@@ -217,7 +226,7 @@ class ConvTranspose2d(_ConvNd):
         output_padding = self.output_padding
         if output_size is not None:
             output_padding = self._output_padding_for(input, output_size)
-        return F.conv_transpose2d(
+        return self._conv_transpose(
             input,
             self.weight,
             self.bias,
@@ -228,18 +237,26 @@ class ConvTranspose2d(_ConvNd):
             self.dilation,
         )
 
-    def _output_padding_for(self, input, output_size) -> tuple[int, int]:
-        wanted = tuple(output_size)[-2:]
+    def _output_padding_for(self, input, output_size) -> tuple:
+        n = self._dims
+        wanted = tuple(output_size)[-n:]
         result = []
-        for i in range(2):
+        for i in range(n):
             smallest = (
-                (input.shape[-2 + i] - 1) * self.stride[i]
+                (input.shape[-n + i] - 1) * self.stride[i]
                 - 2 * self.padding[i]
                 + self.dilation[i] * (self.kernel_size[i] - 1)
                 + 1
             )
             extra = wanted[i] - smallest
             if not 0 <= extra < max(self.stride[i], self.dilation[i]):
-                raise ValueError(f"ConvTranspose2d: requested output size {wanted} is not reachable")
+                raise ValueError(f"{self._get_name()}: requested output size {wanted} is not reachable")
             result.append(extra)
         return tuple(result)
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-D convolution over [N, C_in, L]; weight [C_in, C_out / groups, k]."""
+
+    _dims = 1
+    _conv_transpose = staticmethod(F.conv_transpose1d)

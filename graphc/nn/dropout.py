@@ -65,3 +65,12 @@ class FeatureAlphaDropout(_DropoutNd):
 
     def forward(self, input):
         return F.feature_alpha_dropout(input, self.p, self.training)
+
+
+class Dropout3d(_DropoutNd):
+    """Zero whole channels of [N, C, D, H, W] or [C, D, H, W] with
+    probability p during training, scaling the kept ones by 1/(1-p); the
+    identity in eval mode."""
+
+    def forward(self, input):
+        return F.dropout3d(input, self.p, self.training, self.inplace)

@@ -114,6 +114,12 @@ class BatchNorm2d(_BatchNorm):
     _valid_dims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization over [N, C, D, H, W]."""
+
+    _valid_dims = (5,)
+
+
 class _InstanceNorm(_BatchNorm):
     """Shared state of InstanceNorm1d/2d: BatchNorm's parameters and buffers,
     with PyTorch's defaults affine=False, track_running_stats=False."""

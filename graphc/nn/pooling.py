@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d."""
+"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -217,3 +217,35 @@ class LPPool2d(_LPPoolNd):
 
 class LPPool1d(_LPPoolNd):
     _pool = staticmethod(F.lp_pool1d)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max over kernel_size 3-D windows of [N, C, D, H, W] (stride defaults
+    to kernel_size)."""
+
+    _dims = 3
+    _pool = staticmethod(F.max_pool3d)
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over kernel_size 3-D windows of [N, C, D, H, W], PyTorch's
+    count_include_pad rules."""
+
+    def forward(self, input):
+        _check(self, input, 3)
+        return F.avg_pool3d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """Average pooling of [N, C, D, H, W] to a fixed output size."""
+
+    _dims = 3
+    _pool = staticmethod(F.adaptive_avg_pool3d)

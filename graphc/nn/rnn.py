@@ -16,6 +16,7 @@ from graphc.errors import InputShapeError
 from graphc.nn import init
 from graphc.nn.module import Module
 from graphc.nn.parameter import Parameter
+from graphc.nn.utils.rnn import PackedSequence, _index
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -135,6 +136,8 @@ class RNNBase(Module):
         raise NotImplementedError
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         unbatched = self._check_input(input)
         if unbatched:
             input = input.unsqueeze(1)
@@ -151,6 +154,71 @@ class RNNBase(Module):
 
     def _initial_states(self, hx, batch, unbatched, dtype):
         return [self._initial_state(hx, batch, unbatched, dtype)]
+
+    # -- packed sequences -------------------------------------------------------
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence in, a PackedSequence out; the final states hold
+        each sequence's state after its own last step, in the caller's
+        batch order."""
+        data = packed.data
+        if data.dim() != 2 or data.shape[-1] != self.input_size:
+            raise InputShapeError(
+                f"{self._get_name()}: expected packed data of shape (*, {self.input_size}), got {tuple(data.shape)}"
+            )
+        sizes = [int(n) for n in packed.batch_sizes.tolist()]
+        if hx is not None and packed.sorted_indices is not None:
+            # hx is in the caller's order; the packed batch is longest first.
+            order = _index(packed.sorted_indices, data.device)
+            hx = tuple(h.index_select(1, order) for h in hx) if isinstance(hx, tuple) else hx.index_select(1, order)
+        states = self._initial_states(hx, sizes[0], False, data.dtype)
+        directions = 2 if self.bidirectional else 1
+        finals = [[] for _ in states]
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                out, last = self._run_packed_direction(
+                    data,
+                    sizes,
+                    [state[index] for state in states],
+                    self._weights(layer, direction),
+                    reverse=direction == 1,
+                )
+                outputs.append(out)
+                for slot, value in zip(finals, last):
+                    slot.append(value)
+            data = outputs[0] if directions == 1 else graphc.cat(outputs, 1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                data = F.dropout(data, self.dropout, True)
+        finals = [graphc.stack(slot, 0) for slot in finals]
+        if packed.unsorted_indices is not None:
+            order = _index(packed.unsorted_indices, data.device)
+            finals = [f.index_select(1, order) for f in finals]
+        output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        return output, finals[0] if len(finals) == 1 else tuple(finals)
+
+    def _run_packed_direction(self, data, sizes, state, weights, reverse: bool):
+        """One direction over packed rows. Sequences are sorted longest
+        first, so at step t the running ones are the first sizes[t] rows of
+        the state; the others keep their state (their final one, or in
+        reverse the initial one they have not started from yet)."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        projected = F.linear(data, w_ih, b_ih)
+        starts = [0]
+        for n in sizes:
+            starts.append(starts[-1] + n)
+        order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+        outputs = [None] * len(sizes)
+        for t in order:
+            n = sizes[t]
+            running = [s[:n] for s in state]
+            new = self._cell(projected[starts[t] : starts[t] + n], running, w_hh, b_hh)
+            outputs[t] = new[0]
+            if n < state[0].shape[0]:
+                new = [graphc.cat([a, s[n:]], 0) for a, s in zip(new, state)]
+            state = new
+        return graphc.cat(outputs, 0), state
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

@@ -8,8 +8,9 @@ from graphc.optim import lr_scheduler
 from graphc.optim.adadelta import Adadelta
 from graphc.optim.adagrad import Adagrad
 from graphc.optim.adam import Adam, AdamW
+from graphc.optim.lbfgs import LBFGS
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.rmsprop import RMSprop
 from graphc.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "LBFGS", "lr_scheduler"]

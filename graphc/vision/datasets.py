@@ -292,3 +292,10 @@ class SyntheticDigits(VisionDataset):
         image = _render(points, thickness=rng.uniform(1.6, 2.8))
         image = image + rng.normal(0.0, noise, size=image.shape)
         return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+# Datasets of image files and generated images live in folder.py, which
+# builds on VisionDataset above (hence the import at the end).
+from graphc.vision.folder import DatasetFolder, FakeData, ImageFolder  # noqa: E402
+
+__all__ += ["DatasetFolder", "FakeData", "ImageFolder"]

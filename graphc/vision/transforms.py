@@ -1,8 +1,9 @@
 """Image transforms with torchvision's names and semantics.
 
-There is no PIL: images are numpy arrays, uint8 HxW (grayscale) or HxWxC,
-which is what graphc.vision datasets hand to their `transform`. `ToTensor`
-turns them into float32 CxHxW tensors in [0, 1]; the geometric transforms
+Images are numpy arrays, uint8 HxW (grayscale) or HxWxC,
+which is what graphc.vision datasets hand to their `transform` (ImageFolder
+hands PIL images, as torchvision's does). `ToTensor` turns either into
+float32 CxHxW tensors in [0, 1]; the geometric transforms
 accept either form (arrays HxW[xC] or tensors [..., H, W]). Random
 transforms draw from graphc's global generator, so `graphc.manual_seed`
 makes augmentation reproducible (DataLoader workers are seeded separately).
@@ -15,6 +16,7 @@ import numbers
 import numpy as np
 
 import graphc
+from graphc.vision._pil import is_pil_image
 
 __all__ = [
     "Compose",
@@ -118,11 +120,13 @@ class Compose:
 
 
 class ToTensor:
-    """numpy image HxW or HxWxC -> tensor CxHxW. uint8 images are scaled to
-    float32 in [0, 1]; other dtypes are kept as they are (as torchvision
-    does for ndarrays)."""
+    """numpy image HxW or HxWxC, or PIL image -> tensor CxHxW. uint8 images
+    are scaled to float32 in [0, 1]; other dtypes are kept as they are (as
+    torchvision does for ndarrays)."""
 
     def __call__(self, pic):
+        if is_pil_image(pic):
+            pic = _pil_to_array(pic)
         if _is_tensor(pic):
             raise TypeError("ToTensor: input is already a tensor; ToTensor takes a numpy image (HxW or HxWxC)")
         if not isinstance(pic, np.ndarray):
@@ -137,6 +141,15 @@ class ToTensor:
 
     def __repr__(self) -> str:
         return "ToTensor()"
+
+
+def _pil_to_array(pic) -> np.ndarray:
+    """A PIL image's pixels: uint8 HxW or HxWxC; 1-bit images become 0/255,
+    as torchvision reads them."""
+    array = np.array(pic)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * np.uint8(255)
+    return array
 
 
 class Normalize:

@@ -51,6 +51,7 @@ from graphc.nn.functional.basic import (
     dropout,
     dropout1d,
     dropout2d,
+    dropout3d,
     embedding,
     feature_alpha_dropout,
     group_norm,
@@ -72,6 +73,7 @@ from graphc.nn.functional.conv import (
     avg_pool2d,
     conv1d,
     conv2d,
+    conv_transpose1d,
     conv_transpose2d,
     fold,
     max_pool1d,
@@ -84,6 +86,7 @@ from graphc.nn.functional.distance import (
     pairwise_distance,
     pdist,
 )
+from graphc.nn.functional.embedding_bag import embedding_bag
 from graphc.nn.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -116,10 +119,13 @@ from graphc.nn.functional.pooling import (
     max_pool1d_with_indices,
     max_pool2d_with_indices,
 )
+from graphc.nn.functional.sampling import interpolate, upsample, upsample_bilinear, upsample_nearest
+from graphc.nn.functional.volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d
 
 __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "adaptive_max_pool1d",
     "adaptive_max_pool1d_with_indices",
     "adaptive_max_pool2d",
@@ -127,6 +133,7 @@ __all__ = [
     "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "bilinear",
     "binary_cross_entropy",
@@ -136,6 +143,8 @@ __all__ = [
     "channel_shuffle",
     "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "cosine_embedding_loss",
     "cosine_similarity",
@@ -143,9 +152,11 @@ __all__ = [
     "dropout",
     "dropout1d",
     "dropout2d",
+    "dropout3d",
     "elu",
     "elu_",
     "embedding",
+    "embedding_bag",
     "erf",
     "feature_alpha_dropout",
     "fold",
@@ -162,6 +173,7 @@ __all__ = [
     "hinge_embedding_loss",
     "huber_loss",
     "instance_norm",
+    "interpolate",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -178,6 +190,7 @@ __all__ = [
     "max_pool1d_with_indices",
     "max_pool2d",
     "max_pool2d_with_indices",
+    "max_pool3d",
     "mish",
     "mse_loss",
     "multi_margin_loss",
@@ -219,6 +232,9 @@ __all__ = [
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "unfold",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
 ]
 
 

@@ -462,3 +462,11 @@ def channel_shuffle(input, groups: int):
 
 
 native_channel_shuffle = channel_shuffle
+
+
+@tensor_params("input")
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of [N, C, D, H, W] (or [C, D, H, W]) with
+    probability p and scale the rest by 1/(1-p); the identity when not
+    training."""
+    return _feature_dropout("dropout3d", input, p, training, inplace, 5)

@@ -88,33 +88,50 @@ def pad(input, pad, mode: str = "constant", value=None):
 
 
 def _pad_edges(input, pad, mode: str):
-    """'replicate' and 'reflect' padding, one dim at a time, by concatenation."""
+    """'reflect', 'replicate' and 'circular' padding: one index_select per
+    padded dim, reading each output position from its source position
+    (negative amounts crop, as in PyTorch)."""
     if mode not in ("replicate", "reflect", "circular"):
         raise NotImplementedError(f"pad: mode {mode!r} is not supported")
+    dims = len(pad) // 2
+    if dims not in (1, 2, 3) or input.dim() not in (dims + 1, dims + 2):
+        raise NotImplementedError(
+            f"pad: {mode} padding of {dims} dims needs a {dims + 1}-D or {dims + 2}-D input, "
+            f"got shape {tuple(input.shape)} (only 2D, 3D, 4D, 5D padding with non-constant padding are supported)"
+        )
     out = input
-    for i in range(len(pad) // 2):
+    for i in range(dims):
         dim = input.dim() - 1 - i
         lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
-        size = out.shape[dim]
-        pieces = []
-        if lo:
-            pieces.append(_edge_slices(out, dim, size, lo, mode, left=True))
-        pieces.append(out)
-        if hi:
-            pieces.append(_edge_slices(out, dim, size, hi, mode, left=False))
-        out = graphc.cat(pieces, dim)
+        if lo == 0 and hi == 0:
+            continue
+        index = _edge_index(input.shape[dim], lo, hi, mode, dim)
+        out = out.index_select(dim, graphc.tensor(index, device=input.device))
     return out
 
 
-def _edge_slices(x, dim: int, size: int, amount: int, mode: str, left: bool):
+def _edge_index(size: int, lo: int, hi: int, mode: str, dim: int) -> np.ndarray:
+    """Source position of each output position -lo .. size + hi - 1."""
+    if mode == "reflect" and (lo >= size or hi >= size):
+        raise ValueError(
+            f"pad: padding size should be less than the corresponding input dimension, but got padding "
+            f"({lo}, {hi}) at dimension {dim} of size {size}"
+        )
+    if mode == "circular" and (lo > size or hi > size):
+        raise ValueError(
+            f"pad: padding value causes wrapping around more than once (padding ({lo}, {hi}), size {size})"
+        )
+    positions = np.arange(-lo, size + hi)
     if mode == "replicate":
-        idx = [0] * amount if left else [size - 1] * amount
-    elif mode == "reflect":
-        idx = list(range(amount, 0, -1)) if left else list(range(size - 2, size - 2 - amount, -1))
-    else:
-        idx = list(range(size - amount, size)) if left else list(range(amount))
-    parts = [x.narrow(dim, i, 1) for i in idx]
-    return graphc.cat(parts, dim)
+        return np.clip(positions, 0, size - 1)
+    if mode == "circular":
+        # PyTorch wraps around what is left after cropping negative amounts.
+        start, stop = max(0, -lo), size - max(0, -hi)
+        return start + (positions - start) % (stop - start)
+    # reflect about the first and last element (which are not repeated)
+    period = 2 * (size - 1) if size > 1 else 1
+    folded = np.abs(positions) % period
+    return np.where(folded >= size, period - folded, folded)
 
 
 # -- windows --------------------------------------------------------------------
@@ -248,6 +265,34 @@ def conv_transpose2d(
     out = fold(cols, (out_h, out_w), (kh, kw), (dh, dw), (ph, pw), (sh, sw))
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
+    return out.squeeze(0) if unbatched else out
+
+
+@tensor_params("input", "weight")
+def conv_transpose1d(
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+):
+    """Transposed 1-D convolution, as conv_transpose2d over a height-1 image.
+
+    weight has shape [C_in, C_out / groups, k]."""
+    input, unbatched = _batched("conv_transpose1d", input, 2)
+    out = conv_transpose2d(
+        input.unsqueeze(2),
+        weight.unsqueeze(2),
+        bias,
+        (1, _first(stride)),
+        (0, _first(padding)),
+        (0, _first(output_padding)),
+        groups,
+        (1, _first(dilation)),
+    ).squeeze(2)
     return out.squeeze(0) if unbatched else out
 
 

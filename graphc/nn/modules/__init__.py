@@ -12,14 +12,18 @@ from graphc.nn.modules import (  # noqa: F401  (the submodules are the API)
     conv,
     dropout,
     flatten,
+    fold,
     instancenorm,
+    lazy,
     linear,
     loss,
     module,
     normalization,
+    padding,
     pooling,
     rnn,
     sparse,
+    upsampling,
 )
 from graphc.nn.modules.module import Module
 

@@ -3,9 +3,11 @@
 from graphc.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
+    BatchNorm3d,
 )
 
 __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
+    "BatchNorm3d",
 ]

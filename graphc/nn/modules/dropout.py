@@ -5,6 +5,7 @@ from graphc.nn.dropout import (
     Dropout,
     Dropout1d,
     Dropout2d,
+    Dropout3d,
     FeatureAlphaDropout,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "Dropout",
     "Dropout1d",
     "Dropout2d",
+    "Dropout3d",
     "FeatureAlphaDropout",
 ]

@@ -1,5 +1,5 @@
-"""`torch.nn.modules.sparse` import path: graphc.nn.Embedding."""
+"""`torch.nn.modules.sparse` import path: graphc.nn.Embedding and EmbeddingBag."""
 
-from graphc.nn.embedding import Embedding
+from graphc.nn.embedding import Embedding, EmbeddingBag
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
