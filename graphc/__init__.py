@@ -306,3 +306,19 @@ def __getattr__(name: str):
 
 
 __version__ = "0.1.0"
+
+# Sorting, order statistics and running (scan) operations.
+from graphc._scans import cummax, cummin, cumprod, logcumsumexp
+from graphc._sorting import (
+    argsort,
+    bucketize,
+    kthvalue,
+    median,
+    mode,
+    msort,
+    nanmedian,
+    searchsorted,
+    sort,
+    topk,
+    unique,
+)
