@@ -322,3 +322,4 @@ from graphc._sorting import (
     topk,
     unique,
 )
+from graphc._scatter import index_add, index_copy, index_fill, scatter_reduce

@@ -373,11 +373,14 @@ METHODS = {
 
 
 def _sorting_methods() -> dict:
-    from graphc import _scans, _sorting
+    from graphc import _scans, _scatter, _sorting
 
     names = ["argsort", "sort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "unique"]
     table = {name: getattr(_sorting, name) for name in names}
     table.update({name: getattr(_scans, name) for name in ("cumprod", "cummax", "cummin", "logcumsumexp")})
+    for name in ("index_add", "index_copy", "index_fill", "scatter_reduce"):
+        table[name] = getattr(_scatter, name)
+        table[name + "_"] = _inplace(table[name], name + "_")
     return table
 
 
