@@ -312,3 +312,34 @@ def __getattr__(name: str):
 
 
 __version__ = "0.1.0"
+
+# Sorting, order statistics, running (scan) operations and index updates;
+# `out=` on the common functions (graphc/_out.py): the result is written
+# into the given tensor(s).
+from graphc._out import accepts_out as _accepts_out
+from graphc._scans import cummax, cummin, cumprod, logcumsumexp
+from graphc._scatter import index_add, index_copy, index_fill, scatter_reduce
+from graphc._sorting import (
+    argsort,
+    bucketize,
+    kthvalue,
+    median,
+    mode,
+    msort,
+    nanmedian,
+    searchsorted,
+    sort,
+    topk,
+    unique,
+)
+
+for _name in (
+    "abs", "add", "addmm", "amax", "amin", "arange", "argmax", "argmin", "bmm", "bucketize", "cat", "clamp",
+    "concat", "concatenate", "cos", "cummax", "cummin", "cumprod", "cumsum", "div", "dot", "exp", "floor_divide",
+    "full", "gather", "index_select", "kthvalue", "linspace", "log", "logcumsumexp", "logsumexp", "matmul",
+    "max", "maximum", "mean", "median", "min", "minimum", "mm", "msort", "mul", "mv", "nanmedian", "neg", "ones",
+    "pow", "prod", "remainder", "searchsorted", "sigmoid", "sin", "sort", "sqrt", "stack", "std", "sub", "sum",
+    "tanh", "topk", "true_divide", "var", "where", "zeros",
+):  # fmt: skip
+    globals()[_name] = _accepts_out(globals()[_name])
+del _name

@@ -240,9 +240,19 @@ def scatter_add(x, dim: int, index, src):
 
 
 def scatter(x, dim: int, index, src=None, *, value=None, reduce=None):
-    """x with `src` (or `value`) written at `index` along `dim`."""
+    """x with `src` (or `value`) written at `index` along `dim`; with
+    reduce="add" or "multiply", combined with x's values there."""
     if reduce == "add":
         return scatter_add(x, dim, index, src if src is not None else value)
+    if reduce == "multiply":
+        from graphc._scatter import scatter_reduce
+
+        factor = value if src is None else src
+        if not isinstance(factor, Tensor):
+            factor = ew.expand_to(ew.scalar(factor, x.dtype), tuple(index.shape))
+        return scatter_reduce(x, dim, index, factor, "prod")
+    if reduce is not None:
+        raise RuntimeError(at_user_line("reduce argument must be either add or multiply."))
     d = _t._norm_dim(dim, x.ndim, "scatter")
     src = value if src is None else src
     if not isinstance(src, Tensor) and not ew._is_scalar(src):

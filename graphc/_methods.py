@@ -365,6 +365,59 @@ METHODS = {
     "exponential_": _random_method("exponential_"),
 }
 
+
+def _sorting_methods() -> dict:
+    from graphc import _scans, _scatter, _sorting
+
+    names = ["argsort", "sort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "unique"]
+    table = {name: getattr(_sorting, name) for name in names}
+    table.update({name: getattr(_scans, name) for name in ("cumprod", "cummax", "cummin", "logcumsumexp")})
+    for name in ("index_add", "index_copy", "index_fill", "scatter_reduce"):
+        table[name] = getattr(_scatter, name)
+        table[name + "_"] = _inplace(table[name], name + "_")
+    return table
+
+
+def _shape_inplace(fn, name: str):
+    """`x.op_(...)`: `x` takes the shape and value of `op(x, ...)`."""
+
+    def method(self, *args, **kwargs):
+        from graphc._out import assign_shape
+
+        return assign_shape(self, fn(self, *args, **kwargs), name)
+
+    method.__name__ = name
+    method.__doc__ = f"In-place form of `{name[:-1]}`: changes this tensor's shape."
+    return method
+
+
+def _resize_(self, *size, memory_format=None):
+    """Reshape in place to `size`, keeping the leading elements (new ones,
+    when growing, are zeros: torch leaves them uninitialized)."""
+    from graphc._checks import int_sizes
+
+    shape = int_sizes("resize_", "size", size)
+    n = 1
+    for d in shape:
+        n *= d
+    flat = _shape.reshape(self, (-1,))
+    if n <= flat.numel():
+        kept = flat[:n]
+    else:
+        kept = _shape.cat([flat, _creation.zeros(n - flat.numel(), dtype=self.dtype)])
+    return _shape.reshape(kept, shape)
+
+
+_SHAPE_INPLACE = {
+    "unsqueeze_": _shape.unsqueeze,
+    "squeeze_": _shape.squeeze,
+    "t_": _shape.t,
+    "transpose_": _shape.transpose,
+    "swapdims_": _shape.swapdims,
+    "swapaxes_": _shape.swapaxes,
+    "resize_": _resize_,
+}
+
 # `x.op_(...)` is `x` assigned `op(x, ...)`; `x += y` likewise.
 _INPLACE = [
     "add",
@@ -435,6 +488,10 @@ def bind_methods(cls) -> None:
         setattr(cls, name, getattr(fn, "method", fn))
     for name in _INPLACE:
         setattr(cls, name + "_", _inplace(METHODS[name], name + "_"))
+    for name, fn in _sorting_methods().items():
+        setattr(cls, name, getattr(fn, "method", fn))
+    for name, fn in _SHAPE_INPLACE.items():
+        setattr(cls, name, _shape_inplace(fn, name))
     for dunder, name in _OPERATORS_INPLACE.items():
         setattr(cls, dunder, _inplace(METHODS[name], dunder))
     cls.T = property(_T)

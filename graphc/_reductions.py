@@ -412,7 +412,10 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
 
 
 def einsum(equation: str, *operands):
-    raise NotImplementedError(at_user_line("einsum is not supported by graphc; use matmul, permute and sum"))
+    """Einstein summation (graphc/_einsum.py)."""
+    from graphc._einsum import einsum as _einsum
+
+    return _einsum(equation, *operands)
 
 
 @tensor_params("input")

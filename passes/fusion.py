@@ -2,6 +2,8 @@
 
 What it does, in order:
 
+0. Expands the primitives that have no kernel of their own (ARGSORT) into
+   ones that do (passes/lower.py).
 1. Chooses which nodes get a buffer ("materialized"): graph inputs and
    outputs, array constants, reductions, DOT, FOLD, SCATTER_ADD, and any
    elementwise node used more than once whose inlined expression is not
@@ -44,6 +46,7 @@ from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, Graph, Node
 from graphc.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from graphc.ir.rules import _pair, window_out_size
+from passes.lower import lower
 
 # Ops that always get their own kernel (or are leaves with their own storage).
 _MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD}
@@ -705,6 +708,7 @@ def merge_epilogues(prog: Program, red_axes: dict) -> None:
 
 def fuse(graph: Graph) -> Program:
     """Group the graph's primitives into kernels (see the module docstring)."""
+    graph = lower(graph)
     f = _Fuser(graph)
     f.build()
     prog = Program(

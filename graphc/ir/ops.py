@@ -78,6 +78,7 @@ class Op(enum.Enum):
     # -- indexing -------------------------------------------------------------
     GATHER = "gather"  # srcs: x, index (i64, same rank); attrs: axis (torch.gather)
     SCATTER_ADD = "scatter_add"  # srcs: src, index; attrs: axis, shape; zeros + scattered sums
+    ARGSORT = "argsort"  # attrs: axis, descending; -> i64 stable sorting permutation, NaN largest
 
 
 LEAF = frozenset({Op.INPUT, Op.CONST, Op.IOTA, Op.RANDOM})
@@ -93,9 +94,11 @@ COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.CMPEQ, Op.AND, Op.OR
 REDUCE = frozenset({Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX})
 MOVEMENT = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE, Op.PAD, Op.CONCAT})
 CONTRACTION = frozenset({Op.DOT, Op.UNFOLD, Op.FOLD})
-INDEXING = frozenset({Op.GATHER, Op.SCATTER_ADD})
+INDEXING = frozenset({Op.GATHER, Op.SCATTER_ADD, Op.ARGSORT})
 RANDOM_OPS = frozenset({Op.RANDOM})
 
 # Ops whose output is never differentiable (integer or boolean results, or
 # piecewise-constant functions): autodiff stops at them.
-NON_DIFFERENTIABLE = frozenset({Op.IOTA, Op.RANDOM, Op.FLOOR, Op.NOT, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR, Op.ARGMAX})
+NON_DIFFERENTIABLE = frozenset(
+    {Op.IOTA, Op.RANDOM, Op.FLOOR, Op.NOT, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR, Op.ARGMAX, Op.ARGSORT}
+)

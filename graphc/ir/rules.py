@@ -16,6 +16,8 @@ Semantics worth knowing (backends must match them):
 - RANDOM is counter-based: element i of a RANDOM node with key k is
   `splitmix64(k * 0x9E3779B97F4A7C15 + i) >> 40` scaled by 2**-24, so every
   backend produces the same bits.
+- ARGSORT is a stable sort: equal elements keep their order (also when
+  descending); NaN sorts as the largest value, as in torch.sort;
 - GATHER / SCATTER_ADD indices must lie in range; the reference raises
   IndexError, compiled code reports an error instead of reading out of bounds.
 """
@@ -173,6 +175,25 @@ def _argmax_shape(types, attrs):
     if t.shape[axis] == 0:
         raise _fail(Op.ARGMAX, f"argmax over an empty axis of {t}")
     return TensorType(tuple(d for i, d in enumerate(t.shape) if i != axis), dtypes.int64)
+
+
+def _argsort_shape(types, attrs):
+    (t,) = types
+    _check_axes(Op.ARGSORT, t, (attrs["axis"],))
+    if not isinstance(attrs["descending"], bool):
+        raise _fail(Op.ARGSORT, f"descending must be a bool, got {attrs['descending']!r}")
+    return TensorType(t.shape, dtypes.int64)
+
+
+def _argsort_impl(x, *, axis, descending):
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    # Stable descending order: sort the reversed row ascending, then read
+    # the result backwards (equal elements keep their original order and
+    # NaN, numpy's largest, comes first).
+    n = x.shape[axis]
+    rev = np.flip(x, axis=axis)
+    return n - 1 - np.flip(np.argsort(rev, axis=axis, kind="stable"), axis=axis)
 
 
 def _reshape_shape(types, attrs):
@@ -524,6 +545,7 @@ RULES: dict[Op, Rule] = {
     Op.FOLD: Rule(_fold_shape, _fold_impl),
     Op.GATHER: Rule(_gather_shape, _gather_impl),
     Op.SCATTER_ADD: Rule(_scatter_add_shape, _scatter_add_impl),
+    Op.ARGSORT: Rule(_argsort_shape, _argsort_impl),
 }
 
 
@@ -566,6 +588,7 @@ def _arity() -> dict[Op, int]:
         Op.REDUCE_MAX,
         Op.PROD,
         Op.ARGMAX,
+        Op.ARGSORT,
         Op.RESHAPE,
         Op.PERMUTE,
         Op.EXPAND,

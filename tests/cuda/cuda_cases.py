@@ -218,6 +218,10 @@ def indexing_cases(c: Cases) -> None:
                 shape=(5, 3),
             ),
         )
+    ties = c.rng.integers(-2, 3, size=(5, 7)).astype(np.float32)
+    ties[1, 2] = ties[3, 0] = np.nan
+    for descending in (False, True):
+        c.add(f"argsort_{descending}", node(Op.ARGSORT, c.inp((5, 7), F32, ties), axis=0, descending=descending))
 
 
 def mlp_training_step(batch: int = 16, n_in: int = 20, hidden: int = 32, classes: int = 10, seed: int = 0):

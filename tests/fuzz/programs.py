@@ -103,6 +103,14 @@ OPS: dict[str, tuple[Callable[..., Any], str]] = {
     "matmul": (lambda m, a, b: a @ b, "{0} @ {1}"),
     "cat": (lambda m, *xs, dim: m.cat(list(xs), dim), "cat([{all}], {dim})"),
     "stack": (lambda m, *xs, dim: m.stack(list(xs), dim), "stack([{all}], {dim})"),
+    # sorting and running (scan) operations
+    "sort": (
+        lambda m, x, dim, descending: m.sort(x, dim=dim, descending=descending, stable=True).values,
+        "sort({0}, {dim}, descending={descending}, stable=True).values",
+    ),
+    "cumprod": (lambda m, x, dim: m.cumprod(x, dim), "cumprod({0}, {dim})"),
+    "cummax": (lambda m, x, dim: m.cummax(x, dim).values, "cummax({0}, {dim}).values"),
+    "logcumsumexp": (lambda m, x, dim: m.logcumsumexp(x, dim), "logcumsumexp({0}, {dim})"),
 }
 
 UNARY = [
@@ -138,19 +146,20 @@ UNARY = [
 BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "where"]
 REDUCTIONS = ["sum", "mean", "amax", "amin", "logsumexp", "var", "std", "prod"]
 MOVEMENT = ["reshape", "transpose", "permute", "slice", "unsqueeze", "squeeze", "expand", "flip"]
+SCANS = ["sort", "cumprod", "cummax", "logcumsumexp"]
 
 # Ops whose result may hold exactly equal elements (saturations, selects,
 # broadcasts); ops on several operands do too when one operand repeats.
-_TIE_MAKERS = {"relu", "clamp", "hardtanh", "relu6", "maximum", "minimum", "where", "expand", "amax", "amin"}
+_TIE_MAKERS = {"relu", "clamp", "hardtanh", "relu6", "maximum", "minimum", "where", "expand", "amax", "amin", "cummax"}
 
 # Ops that are exact on small dyadic values (the rounded inputs): no rounding,
 # so both frameworks get the same bits in any evaluation order.
 _EXACT_OPS = {"neg", "abs", "square", "relu", "clamp", "hardtanh", "relu6", "add", "sub", "mul", "maximum", "minimum"}
-_EXACT_OPS |= {"where", "amax", "amin", "sum", "matmul", "cat", "stack"} | set(MOVEMENT)
+_EXACT_OPS |= {"where", "amax", "amin", "sum", "matmul", "cat", "stack", "sort", "cummax"} | set(MOVEMENT)
 # Ops whose gradient jumps at a tie or kink: in programs with rounded inputs
 # they only see exact values, where ties are the same in both frameworks.
 _TIE_SENSITIVE = {"abs", "relu", "clamp", "hardtanh", "relu6", "leaky_relu", "elu", "maximum", "minimum", "where"}
-_TIE_SENSITIVE |= {"amax", "amin"}
+_TIE_SENSITIVE |= {"amax", "amin", "sort", "cummax"}
 
 # Relative frequency of each family in a program.
 FAMILIES = {
@@ -161,6 +170,7 @@ FAMILIES = {
     "movement": 3,
     "matmul": 1,
     "join": 1,
+    "scan": 1,
 }
 
 
@@ -514,6 +524,21 @@ class _Builder:
         if _numel(new) > _MAX_NUMEL:
             return None
         return self.emit("stack", parts, new, max(self.bounds[p] for p in parts), dim=dim)
+
+    def scan(self, x: str):
+        shape, b = self.shapes[x], self.bounds[x]
+        if not shape:
+            return None
+        op = SCANS[int(self.rng.integers(len(SCANS)))]
+        dim = int(self.rng.integers(-len(shape), len(shape)))
+        n = shape[dim]
+        if op == "sort":
+            return self.emit(op, [x], shape, b, dim=dim, descending=bool(self.rng.random() < 0.5))
+        if op == "cumprod":
+            bound = _reduction_bound("prod", b, n)
+        else:
+            bound = b + math.log(n) + 1 if op == "logcumsumexp" else b
+        return self.emit(op, [x], shape, bound, dim=dim) if bound <= _BOUND else None
 
 
 _SAME_BOUND = {"neg", "abs", "relu", "gelu", "silu", "leaky_relu", "elu", "hardtanh"}

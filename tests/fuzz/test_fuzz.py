@@ -1,8 +1,8 @@
 """A fast seeded slice of the differential fuzzer (the long run is
 `python -m tests.fuzz.run --programs 10000`): random programs of
-elementwise ops, reductions, movement, matmul, joins and softmax, values and
-gradients in float32 and float64, graphc eager and compiled, must agree
-with PyTorch."""
+elementwise ops, reductions, movement, matmul, joins, softmax, sorts and
+scans, values and gradients in float32 and float64, graphc eager and
+compiled, must agree with PyTorch."""
 
 from __future__ import annotations
 
