@@ -232,11 +232,11 @@ def resnet18(num_classes: int = 1000, weights=None, progress: bool = True, *, pr
                 f"The parameter 'num_classes' expected value {weights.value.num_classes} but got {num_classes} "
                 "instead (pretrained weights have that many classes; replace model.fc to fine-tune)."
             )
+    # Weights first: a failed download fails before the model is built.
+    state = weights.get_state_dict(progress=progress) if isinstance(weights, ResNet18_Weights) else weights
     model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-    if isinstance(weights, ResNet18_Weights):
-        model.load_state_dict(weights.get_state_dict(progress=progress))
-    elif weights is not None:
-        model.load_state_dict(weights)
+    if state is not None:
+        model.load_state_dict(state)
     return model
 
 
