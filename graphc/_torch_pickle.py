@@ -13,14 +13,17 @@ Two container formats are read:
   object's pickle, the list of storage keys, and each storage as an 8-byte
   element count followed by its bytes.
 
-The pickle is read by a restricted `pickle.Unpickler`: `find_class` hands
-out only graphc's own stand-ins for what `torch.load(weights_only=True)`
-allows (the tensor and parameter rebuild functions, storage and dtype
-names, `torch.Size`, `torch.device`, OrderedDict and plain containers) plus
-the globals the user allowed with `add_safe_globals`; anything else raises
+The pickle is read by a restricted unpickler: `find_class` hands out only
+graphc's own stand-ins for what `torch.load(weights_only=True)` allows (the
+tensor and parameter rebuild functions, storage and dtype names,
+`torch.Size`, `torch.device`, OrderedDict and plain containers) plus the
+globals the user allowed with `add_safe_globals`; anything else raises
 CheckpointError naming the global before anything is called. Storages
 reach the unpickler only as persistent ids, which `persistent_load` turns
-into `_StorageRef`s (never callable).
+into `_StorageRef`s (never callable). BUILD (setting an object's state) is
+allowed only on instances of user-allowed classes, so a file cannot rewrite
+shared objects such as `graphc.float32` (OrderedDicts may get attributes:
+a state_dict carries its `_metadata` that way).
 
 Each storage is one numpy array; every tensor on it is an `as_strided`
 view at its storage offset with its strides (checked against the storage's
@@ -285,12 +288,15 @@ class _Loader:
     def unpickle(self, file):
         loader = self
 
-        class Unpickler(pickle.Unpickler):
+        class Unpickler(_CheckedUnpickler):
             def find_class(self, module, name):
                 return loader.find_global(module, name)
 
             def persistent_load(self, pid):
                 return loader.persistent_load(pid)
+
+            def check_build(self, inst):
+                loader.check_build(inst)
 
         try:
             return Unpickler(file, encoding=self.encoding, errors=self.errors).load()
@@ -344,6 +350,18 @@ class _Loader:
             "containers (what torch.load(weights_only=True) allows). If you trust this file and the object is "
             f"plain data, allow it with graphc.serialization.add_safe_globals([{name}])"
         )
+
+    def check_build(self, inst) -> None:
+        # BUILD sets attributes of the object below it on the stack; on
+        # anything but an instance of a user-allowed class that could
+        # rewrite a shared object (graphc.float32, a class). A state_dict
+        # is an OrderedDict with a `_metadata` attribute set this way.
+        allowed = (OrderedDict, *(obj for obj in _safe_globals.values() if isinstance(obj, type)))
+        if type(inst) not in allowed:
+            raise _error_class()(
+                f"{self.name}: the checkpoint sets the state of a {type(inst).__name__} object, which graphc "
+                "does not allow (only instances of classes allowed with graphc.serialization.add_safe_globals)"
+            )
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
@@ -474,6 +492,24 @@ class _Loader:
         return tensor.to(device)
 
 
+class _CheckedUnpickler(pickle._Unpickler):
+    """The pure-Python unpickler with a hook on BUILD, the one opcode that
+    changes an existing object without calling a global; the C unpickler
+    (`pickle.Unpickler`) offers no such hook. Checkpoint pickles hold only
+    the structure around the tensors' bytes, so its speed does not matter."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def check_build(self, inst) -> None:
+        raise NotImplementedError
+
+    def _load_build(self):
+        self.check_build(self.stack[-2])
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = _load_build  # type: ignore[assignment]
+
+
 def _int_tuple(value) -> bool:
     return isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
@@ -517,7 +553,7 @@ class _ZipLoader(_Loader):
         else:
             raw = np.empty(nbytes, np.uint8)
             with self.archive.open(info) as handle:
-                got = handle.readinto(memoryview(raw)) if nbytes else 0
+                got = handle.readinto(raw.data) if nbytes else 0  # type: ignore[attr-defined]
             if got != nbytes:
                 raise self.corrupt(f"storage record '{record}' is truncated")
         return _Storage(key, raw, itemsize, self.big_endian, filled=True)
@@ -613,7 +649,7 @@ def load_legacy(file, name: str, map_location, encoding: str = "utf-8", errors: 
         nbytes = storage.raw.size
         if count * storage.itemsize != nbytes:
             raise loader.corrupt(f"storage '{key}' holds {count} elements, {nbytes} bytes expected")
-        got = file.readinto(memoryview(storage.raw)) if nbytes else 0
+        got = file.readinto(storage.raw.data) if nbytes else 0
         if got != nbytes:
             raise loader.corrupt(f"storage '{key}' is truncated ({got} of {nbytes} bytes)")
         storage.fill()

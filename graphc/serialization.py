@@ -431,8 +431,8 @@ def _load_path(path: str, name: str, map_location, weights_only, pickle_module, 
         raise CheckpointError(_TAR_MESSAGE.format(name=name))
     if mmap and os.path.getsize(path) > 0:
         with open(path, "rb") as handle:
-            data = mmap_module.mmap(handle.fileno(), 0, access=mmap_module.ACCESS_COPY)
-        return _apply_map_location(_from_buffer(data, name, copy=False), map_location)
+            mapped = mmap_module.mmap(handle.fileno(), 0, access=mmap_module.ACCESS_COPY)
+        return _apply_map_location(_from_buffer(mapped, name, copy=False), map_location)
     with open(path, "rb") as handle:
         data = handle.read()
     return _apply_map_location(_from_buffer(data, name), map_location)

@@ -216,6 +216,17 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, how):
             graphc.load(path)
 
 
+def test_state_of_shared_objects_cannot_be_rewritten(tmp_path):
+    # torch.float32, then BUILD with slot state {'is_float': False}: would
+    # set an attribute of graphc.float32 itself.
+    payload = b"\x80\x02ctorch\nfloat32\nN}X\x08\x00\x00\x00is_float\x89s\x86b."
+    path = tmp_path / "build.pt"
+    path.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="sets the state of a DType"):
+        graphc.load(path)
+    assert graphc.float32.is_float is True
+
+
 def test_safe_globals_allow_user_classes(tmp_path):
     path = _save({"config": Config(0.5), "w": torch.ones(1)}, tmp_path / "cfg.pt", "zip")
     with pytest.raises(CheckpointError, match=r"Config'.*add_safe_globals"):
@@ -314,7 +325,7 @@ def test_corrupt_torch_zip_records_raise_checkpoint_error(tmp_path):
         "has 8 bytes, 48 needed": lambda n, d: d[:8] if n.endswith("data/0") else d,
         "missing storage record": lambda n, d: None if n.endswith("data/0") else d,
         "no data.pkl": lambda n, d: None if n.endswith(".pkl") else d,
-        "corrupt pickle": lambda n, d: d[: len(d) // 2] if n.endswith(".pkl") else d,
+        "corrupt pickle": lambda n, d: d[:-3] if n.endswith(".pkl") else d,
     }
     for i, (message, edit) in enumerate(cases.items()):
         path = _rewrite_zip(src, tmp_path / f"bad{i}.pt", edit)
