@@ -8,6 +8,10 @@ become safetensors entries named by their key path (`fc1.weight`,
 `__metadata__` under the key `graphc.structure`. Nothing is pickled and
 nothing executes on load: loading parses JSON and copies bytes.
 
+`load` also reads plain safetensors files and PyTorch's checkpoints (the
+zip and legacy formats of `torch.save`, through the restricted unpickler
+of `graphc/_torch_pickle.py`); the format is told by the first bytes.
+
 Writes are atomic (runtime/cache.py `atomic_write`, shared with the compile
 cache): a temp file in the target's folder, fsync, then `os.replace`, so an
 interrupted save leaves the previous file intact; the file's mode is 0666
@@ -88,10 +92,11 @@ _ST_NUMPY = {
 
 
 class CheckpointError(GraphcError, ValueError):
-    """A file is not a valid graphc checkpoint (truncated, corrupt, another
-    format such as a pickled PyTorch checkpoint), or an object cannot be
-    stored in one. Fix: re-save the checkpoint with `graphc.save`; store
-    only tensors, numbers, strings, None and lists/tuples/dicts of them."""
+    """A file is not a valid checkpoint (truncated, corrupt, an unknown
+    format), a PyTorch checkpoint names a global graphc does not load, or an
+    object cannot be stored in one. Fix: re-save the checkpoint; allow
+    trusted plain-data classes with `add_safe_globals`; store only tensors,
+    numbers, strings, None and lists/tuples/dicts of them."""
 
 
 # -- encoding ---------------------------------------------------------------
