@@ -180,6 +180,40 @@ def test_plain_safetensors_from_torch_with_bfloat16_and_mmap(tmp_path):
     np.testing.assert_array_equal(graphc.load(tmp_path / "model.bin")["fc.weight"].numpy(), _values(state["fc.weight"]))
 
 
+def test_training_checkpoint_resumes_with_torchs_updates(tmp_path):
+    torch.manual_seed(0)
+    t_model = torch.nn.Linear(3, 2)
+    t_opt = torch.optim.Adam(t_model.parameters(), lr=1e-2)
+    for _ in range(3):
+        t_opt.zero_grad()
+        t_model(torch.randn(4, 3)).sum().backward()
+        t_opt.step()
+    torch.save({"model": t_model.state_dict(), "optimizer": t_opt.state_dict(), "epoch": 3}, tmp_path / "ck.pt")
+    ckpt = graphc.load(tmp_path / "ck.pt")
+    assert ckpt["epoch"] == 3 and ckpt["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    g_model = graphc.nn.Linear(3, 2)
+    g_model.load_state_dict(ckpt["model"])
+    g_opt = graphc.optim.Adam(g_model.parameters(), lr=1e-2)
+    g_opt.load_state_dict(ckpt["optimizer"])
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    t_opt.zero_grad()
+    t_model(torch.from_numpy(x)).sum().backward()
+    t_opt.step()
+    g_opt.zero_grad()
+    g_model(graphc.tensor(x)).sum().backward()
+    g_opt.step()
+    np.testing.assert_allclose(g_model.weight.detach().numpy(), t_model.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g_model.bias.detach().numpy(), t_model.bias.detach().numpy(), rtol=1e-6)
+
+
+def test_a_single_tensor_loads_as_a_tensor(tmp_path):
+    t = torch.arange(6, dtype=torch.int16).view(2, 3)
+    for fmt in FORMATS:
+        loaded = graphc.load(_save(t, tmp_path / f"t_{fmt}.pt", fmt))
+        assert isinstance(loaded, graphc.Tensor) and loaded.dtype == graphc.int16
+        assert loaded.tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
 # -- refusing code -------------------------------------------------------------
 
 
