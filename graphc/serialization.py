@@ -8,6 +8,10 @@ become safetensors entries named by their key path (`fc1.weight`,
 `__metadata__` under the key `graphc.structure`. Nothing is pickled and
 nothing executes on load: loading parses JSON and copies bytes.
 
+`load` also reads plain safetensors files and PyTorch's checkpoints (the
+zip and legacy formats of `torch.save`, through the restricted unpickler
+of `graphc/_torch_pickle.py`); the format is told by the first bytes.
+
 Writes are atomic (runtime/cache.py `atomic_write`, shared with the compile
 cache): a temp file in the target's folder, fsync, then `os.replace`, so an
 interrupted save leaves the previous file intact; the file's mode is 0666
@@ -17,8 +21,10 @@ A file that is not a valid checkpoint raises `CheckpointError`.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import mmap as mmap_module
 import os
 import struct
 from collections import OrderedDict
@@ -27,11 +33,21 @@ import numpy as np
 import safetensors.numpy
 
 import graphc
+from graphc import _torch_pickle
+from graphc._torch_pickle import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
 from runtime.cache import atomic_write
 
-__all__ = ["save", "load", "CheckpointError"]
+__all__ = [
+    "save",
+    "load",
+    "CheckpointError",
+    "add_safe_globals",
+    "clear_safe_globals",
+    "get_safe_globals",
+    "safe_globals",
+]
 
 _STRUCTURE_KEY = "graphc.structure"
 _FORMAT_KEY = "format"
@@ -58,13 +74,29 @@ _ST_DTYPES = {
     "U32": 4,
     "U64": 8,
 }
+_ST_NUMPY = {
+    "BOOL": "?",
+    "U8": "u1",
+    "I8": "i1",
+    "I16": "<i2",
+    "I32": "<i4",
+    "I64": "<i8",
+    "F16": "<f2",
+    "F32": "<f4",
+    "F64": "<f8",
+    "BF16": "<u2",
+    "U16": "<u2",
+    "U32": "<u4",
+    "U64": "<u8",
+}
 
 
 class CheckpointError(GraphcError, ValueError):
-    """A file is not a valid graphc checkpoint (truncated, corrupt, another
-    format such as a pickled PyTorch checkpoint), or an object cannot be
-    stored in one. Fix: re-save the checkpoint with `graphc.save`; store
-    only tensors, numbers, strings, None and lists/tuples/dicts of them."""
+    """A file is not a valid checkpoint (truncated, corrupt, an unknown
+    format), a PyTorch checkpoint names a global graphc does not load, or an
+    object cannot be stored in one. Fix: re-save the checkpoint; allow
+    trusted plain-data classes with `add_safe_globals`; store only tensors,
+    numbers, strings, None and lists/tuples/dicts of them."""
 
 
 # -- encoding ---------------------------------------------------------------
@@ -190,18 +222,26 @@ def _describe(source) -> str:
     return os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "the file object"
 
 
-def _parse_header(data: bytes, name: str) -> dict:
+def _sniff(head: bytes) -> str:
+    """The format of a file from its first bytes (never its name):
+    'safetensors', 'zip' (torch.save), 'pickle' (legacy torch.save), 'tar'
+    or 'unknown' (left to the safetensors parser, which names the problem)."""
+    # A safetensors file has its JSON header at byte 8; its 8-byte length
+    # could start like a pickle, so that test comes first.
+    if head[8:9] == b"{":
+        return "safetensors"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return "unknown"
+
+
+def _parse_header(data, name: str) -> dict:
     """Validate the safetensors framing and return its JSON header."""
     bad = f"{name} is not a valid graphc checkpoint"
-    # A safetensors file has its JSON header at byte 8; zip archives
-    # (torch.save) and raw pickles start differently.
-    is_zip = data[:4] == b"PK\x03\x04"
-    is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
-    if (is_zip or is_pickle) and data[8:9] != b"{":
-        raise CheckpointError(
-            f"{bad}: it looks like a pickled PyTorch checkpoint, which graphc never loads "
-            "(unpickling can execute code); re-save the weights with safetensors or graphc.save"
-        )
     if len(data) < 8:
         raise CheckpointError(f"{bad} (truncated header: {len(data)} bytes, at least 8 needed)")
     (header_len,) = struct.unpack("<Q", data[:8])
@@ -210,7 +250,7 @@ def _parse_header(data: bytes, name: str) -> dict:
     if 8 + header_len > len(data):
         raise CheckpointError(f"{bad} (truncated header: {header_len} bytes announced, {len(data) - 8} present)")
     try:
-        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+        header = json.loads(bytes(data[8 : 8 + header_len]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{bad} (corrupt header: {exc})") from None
     except RecursionError:
@@ -224,8 +264,11 @@ def _parse_header(data: bytes, name: str) -> dict:
         try:
             start, end = entry["data_offsets"]
             expected = _ST_DTYPES[entry["dtype"]] * math.prod(entry["shape"])
+            valid = all(isinstance(n, int) and n >= 0 for n in (start, end, *entry["shape"]))
         except (KeyError, TypeError, ValueError):
             raise CheckpointError(f"{bad} (corrupt header entry for '{key}')") from None
+        if not valid:
+            raise CheckpointError(f"{bad} (corrupt header entry for '{key}')")
         if end > body:
             raise CheckpointError(
                 f"{bad} (truncated data: tensor '{key}' ends at byte {end}, the data section has {body} bytes)"
@@ -233,6 +276,40 @@ def _parse_header(data: bytes, name: str) -> dict:
         if end - start != expected:
             raise CheckpointError(f"{bad} (corrupt entry '{key}': {end - start} bytes for {expected} expected)")
     return header
+
+
+def _arrays(data, header: dict, copy: bool) -> dict[str, np.ndarray]:
+    """The tensors of a validated safetensors buffer, as numpy arrays in
+    their stored dtype (bfloat16 widened to float32). Without `copy` they
+    are views of `data` (a copy-on-write memory map)."""
+    body = 8 + struct.unpack("<Q", data[:8])[0]
+    arrays = {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        shape, (start, _) = tuple(entry["shape"]), entry["data_offsets"]
+        stored = np.dtype(_ST_NUMPY[entry["dtype"]])
+        count = math.prod(shape)
+        array = np.frombuffer(data, stored, count=count, offset=body + start) if count else np.empty(0, stored)
+        if entry["dtype"] == "BF16":
+            # bfloat16 is the upper half of a float32: exact.
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        elif copy or not array.flags.writeable:
+            array = array.copy()
+        arrays[key] = array.reshape(shape)
+    return arrays
+
+
+def _as_tensor(array: np.ndarray, name: str, key: str):
+    """A graphc tensor of a stored array; unsigned dtypes graphc lacks
+    widen to the next signed one."""
+    if array.dtype in (np.uint16, np.uint32):
+        array = array.astype(np.int32 if array.dtype == np.uint16 else np.int64)
+    elif array.dtype == np.uint64:
+        if array.size and array.max() > np.iinfo(np.int64).max:
+            raise CheckpointError(f"{name}: tensor '{key}' holds uint64 values beyond graphc's int64")
+        array = array.astype(np.int64)
+    return graphc.from_numpy(array)
 
 
 def _decode(node, arrays: dict, name: str, depth: int = 0):
@@ -252,7 +329,7 @@ def _decode(node, arrays: dict, name: str, depth: int = 0):
         array = arrays[value]
         if tag == "$ndarray":
             return array
-        tensor = graphc.from_numpy(array)
+        tensor = _as_tensor(array, name, value)
         return tensor.requires_grad_(True) if node.get("requires_grad") else tensor
     if tag == "$float" and value in ("inf", "-inf", "nan"):
         return float(value)
@@ -280,18 +357,13 @@ def _decode_pair(pair, arrays: dict, name: str, depth: int) -> tuple:
     return key, _decode(pair[1], arrays, name, depth)
 
 
-def _from_bytes(data: bytes, name: str):
+def _from_buffer(data, name: str, copy: bool = True):
     header = _parse_header(data, name)
-    try:
-        arrays = safetensors.numpy.load(data)
-    except Exception as exc:  # the safetensors parser's own errors
-        raise CheckpointError(f"{name} is not a valid graphc checkpoint ({exc})") from None
-    # safetensors returns read-only views of `data`; tensors need their own memory.
-    arrays = {key: np.array(value, copy=True) for key, value in arrays.items()}
+    arrays = _arrays(data, header, copy)
     metadata = header.get("__metadata__") or {}
     if _STRUCTURE_KEY not in metadata:
         # A plain safetensors file (e.g. from another library): name -> tensor.
-        return OrderedDict((key, graphc.from_numpy(arrays[key])) for key in header if key != "__metadata__")
+        return OrderedDict((key, _as_tensor(array, name, key)) for key, array in arrays.items())
     try:
         structure = json.loads(metadata[_STRUCTURE_KEY])
     except json.JSONDecodeError as exc:
@@ -332,20 +404,101 @@ def _map_tensors(obj, fn):
     return obj
 
 
-def load(f, map_location=None, weights_only: bool | None = None, **kwargs):
-    """Load what `save` stored, from a path or a readable binary file object.
+def _check_pickle_options(name: str, weights_only, pickle_module) -> None:
+    if weights_only is False:
+        raise CheckpointError(
+            f"graphc.load({name!r}, weights_only=False): graphc never runs code from a checkpoint, and "
+            "unpickling a PyTorch checkpoint without weights_only can run arbitrary code. Load it with "
+            "weights_only=True (the default); if it holds your own plain-data classes, allow them with "
+            "graphc.serialization.add_safe_globals([...])"
+        )
+    if pickle_module is not None:
+        raise CheckpointError("graphc.load: pickle_module is not supported; graphc uses its own restricted unpickler")
 
-    `map_location` (a device, device string, {'cpu': device} dict or a
-    callable `(tensor, 'cpu') -> tensor`) moves the loaded tensors;
-    `weights_only` is accepted for PyTorch compatibility: loading never runs
-    code whatever its value. Raises `CheckpointError` for a file that is not a
-    valid checkpoint and FileNotFoundError for a missing path.
+
+def _load_path(path: str, name: str, map_location, weights_only, pickle_module, mmap, pickle_args):
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    kind = _sniff(head)
+    if kind in ("zip", "pickle", "tar"):
+        _check_pickle_options(name, weights_only, pickle_module)
+    if kind == "zip":
+        return _torch_pickle.load_zip(path, name, map_location, bool(mmap), **pickle_args)
+    if kind == "pickle":
+        if mmap:
+            raise CheckpointError(
+                f"{name}: mmap=True needs the zip format of torch.save (PyTorch >= 1.6); this is a legacy "
+                "checkpoint. Load it without mmap, or re-save it with torch.save"
+            )
+        with open(path, "rb") as handle:
+            return _torch_pickle.load_legacy(handle, name, map_location, **pickle_args)
+    if kind == "tar":
+        raise CheckpointError(_TAR_MESSAGE.format(name=name))
+    if mmap and os.path.getsize(path) > 0:
+        with open(path, "rb") as handle:
+            mapped = mmap_module.mmap(handle.fileno(), 0, access=mmap_module.ACCESS_COPY)
+        return _apply_map_location(_from_buffer(mapped, name, copy=False), map_location)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return _apply_map_location(_from_buffer(data, name), map_location)
+
+
+_TAR_MESSAGE = (
+    "{name}: this is a tar-format checkpoint of PyTorch before 0.4, which graphc does not read; "
+    "load it in PyTorch and re-save it with torch.save"
+)
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **pickle_load_args):
+    """Load a checkpoint from a path or a readable binary file object, like
+    `torch.load`, never running code from the file.
+
+    Reads graphc's own format (`save`), plain safetensors files (tensor
+    names as keys), and PyTorch checkpoints written by `torch.save`, zip
+    or legacy format; the format is told by the file's first bytes, not by
+    its name. PyTorch pickles are read by a restricted unpickler that
+    rebuilds only tensors, dtypes, devices and plain containers (what
+    `torch.load(weights_only=True)` allows) and the globals allowed with
+    `add_safe_globals`; any other global raises `CheckpointError`.
+
+    - `map_location`: a device or device string moves every tensor; a dict
+      maps saved locations (`{'cuda:1': 'cuda:0'}`); a callable
+      `(tensor, location) -> tensor or None` decides per tensor (None keeps
+      the default). With None, tensors saved on CUDA go to CUDA (an error
+      when it is unavailable, as in PyTorch).
+    - `weights_only`: True (the default, and the only mode for pickles:
+      False raises CheckpointError, as graphc never runs pickled code).
+    - `mmap=True` (paths only; zip and safetensors files): storages are
+      memory-mapped copy-on-write instead of read into memory.
+    - `encoding` (for checkpoints pickled by Python 2) is passed on to the
+      unpickler.
+
+    Raises `CheckpointError` for a file that is not a valid checkpoint and
+    FileNotFoundError for a missing path.
     """
-    if hasattr(f, "read"):
-        data = f.read()
-    else:
-        with open(os.fspath(f), "rb") as handle:
-            data = handle.read()
+    unknown = set(pickle_load_args) - {"encoding", "errors"}
+    if unknown:
+        raise TypeError(f"load() got an unexpected keyword argument '{sorted(unknown)[0]}'")
+    pickle_args = {
+        "encoding": pickle_load_args.get("encoding", "utf-8"),
+        "errors": pickle_load_args.get("errors", "strict"),
+    }
+    name = _describe(f)
+    if not hasattr(f, "read"):
+        return _load_path(os.fspath(f), name, map_location, weights_only, pickle_module, mmap, pickle_args)
+    if mmap:
+        raise ValueError("graphc.load: f must be a file path in order to use the mmap argument")
+    data = f.read()
     if isinstance(data, str):
         raise CheckpointError("graphc.load needs a binary file object (open the file with 'rb')")
-    return _apply_map_location(_from_bytes(bytes(data), _describe(f)), map_location)
+    data = bytes(data)
+    kind = _sniff(data[:512])
+    if kind in ("zip", "pickle", "tar"):
+        _check_pickle_options(name, weights_only, pickle_module)
+    if kind == "zip":
+        return _torch_pickle.load_zip(io.BytesIO(data), name, map_location, False, **pickle_args)
+    if kind == "pickle":
+        return _torch_pickle.load_legacy(io.BytesIO(data), name, map_location, **pickle_args)
+    if kind == "tar":
+        raise CheckpointError(_TAR_MESSAGE.format(name=name))
+    return _apply_map_location(_from_buffer(data, name), map_location)

@@ -1,9 +1,11 @@
 """Reference models: the MNIST CNN, the CIFAR-style CNN, the MNIST MLP and
 ResNet-18 with torchvision's exact module and parameter names, so that
-torchvision state dicts load by name."""
+torchvision state dicts load by name, and torchvision's pretrained ResNet-18
+weights (`resnet18(weights="IMAGENET1K_V1")`)."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 
 import graphc
@@ -148,19 +150,104 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def resnet18(num_classes: int = 1000, weights=None, progress: bool = True) -> ResNet:
-    """ResNet-18 with torchvision's names. `weights` may be a state dict
-    (e.g. `graphc.load('resnet18.safetensors')` of converted torchvision
-    weights); pretrained weights are not downloaded."""
-    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-    if weights is not None:
-        if not isinstance(weights, Mapping):
+# Where torchvision publishes its pretrained weights (tests point this at a
+# local server).
+WEIGHTS_BASE_URL = "https://download.pytorch.org/models/"
+
+
+class Weights:
+    """Pretrained weights published for torchvision: the checkpoint's file
+    name (its SHA-256 prefix after the last '-') and facts about it."""
+
+    def __init__(self, file_name: str, num_classes: int, meta: dict):
+        self.file_name, self.num_classes, self.meta = file_name, num_classes, meta
+
+    @property
+    def url(self) -> str:
+        return WEIGHTS_BASE_URL + self.file_name
+
+    def __repr__(self) -> str:
+        return f"Weights({self.url!r})"
+
+
+class WeightsEnum(enum.Enum):
+    """torchvision's weights enums: `ResNet18_Weights.IMAGENET1K_V1`,
+    `ResNet18_Weights.DEFAULT` (the best available), also by name as a
+    string."""
+
+    @classmethod
+    def verify(cls, obj):
+        """The member named by `obj` (a member, its name, or None)."""
+        if obj is None or isinstance(obj, cls):
+            return obj
+        if isinstance(obj, str):
+            name = obj.split(".")[-1]
+            if name in cls.__members__:
+                return cls.__members__[name]
+        raise ValueError(
+            f"weights {obj!r} is not a {cls.__name__}: use one of {', '.join(cls.__members__)}, None, or a state dict"
+        )
+
+    @property
+    def url(self) -> str:
+        return self.value.url
+
+    @property
+    def meta(self) -> dict:
+        return self.value.meta
+
+    def get_state_dict(self, progress: bool = True, check_hash: bool = True) -> dict:
+        """Download (once, into graphc.hub's cache) and load the checkpoint."""
+        from graphc import hub
+
+        return hub.load_state_dict_from_url(self.url, progress=progress, check_hash=check_hash)
+
+
+class ResNet18_Weights(WeightsEnum):  # noqa: N801 (torchvision's name)
+    IMAGENET1K_V1 = Weights(
+        "resnet18-f37072fd.pth",
+        num_classes=1000,
+        meta={"num_params": 11689512, "dataset": "ImageNet-1K", "acc@1": 69.758, "acc@5": 89.078},
+    )
+    DEFAULT = IMAGENET1K_V1
+
+
+def resnet18(num_classes: int = 1000, weights=None, progress: bool = True, *, pretrained: bool = False) -> ResNet:
+    """ResNet-18 with torchvision's names.
+
+    `weights` is None (random init), `ResNet18_Weights.IMAGENET1K_V1` /
+    `.DEFAULT` or its name `"IMAGENET1K_V1"` (torchvision's ImageNet
+    weights, downloaded once through `graphc.hub` with a progress bar and a
+    hash check), or a state dict (e.g. `graphc.load("resnet18.pth")`).
+    `pretrained=True` is the older spelling of `weights="DEFAULT"`.
+    """
+    if pretrained:
+        if weights is not None:
+            raise ValueError("resnet18: pass either pretrained=True or weights=, not both")
+        weights = ResNet18_Weights.DEFAULT
+    if not isinstance(weights, Mapping):
+        weights = ResNet18_Weights.verify(weights)
+        if weights is not None and num_classes != weights.value.num_classes:
             raise ValueError(
-                "resnet18: weights must be None or a state dict; pretrained weights are not downloaded. "
-                "Load a converted checkpoint and pass its state dict."
+                f"The parameter 'num_classes' expected value {weights.value.num_classes} but got {num_classes} "
+                "instead (pretrained weights have that many classes; replace model.fc to fine-tune)."
             )
-        model.load_state_dict(weights)
+    # Weights first: a failed download fails before the model is built.
+    state = weights.get_state_dict(progress=progress) if isinstance(weights, ResNet18_Weights) else weights
+    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    if state is not None:
+        model.load_state_dict(state)
     return model
 
 
-__all__ = ["MLP", "BasicBlock", "CifarNet", "Net", "ResNet", "resnet18"]
+__all__ = [
+    "MLP",
+    "BasicBlock",
+    "CifarNet",
+    "Net",
+    "ResNet",
+    "ResNet18_Weights",
+    "Weights",
+    "WeightsEnum",
+    "resnet18",
+]

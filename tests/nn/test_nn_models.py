@@ -110,7 +110,7 @@ def test_resnet18_replace_fc_and_weights_argument():
     again = models.resnet18(num_classes=3, weights=g.state_dict())
     np.testing.assert_array_equal(again.fc.weight.detach().numpy(), g.fc.weight.detach().numpy())
     with pytest.raises(ValueError, match="state dict"):
-        models.resnet18(weights="IMAGENET1K_V1")
+        models.resnet18(weights="IMAGENET1K_V9")
 
 
 class TorchNet(tnn.Module):
