@@ -27,6 +27,7 @@ from graphc.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from graphc.nn.attention import MultiheadAttention
 
 __all__ = [
     "CELU",
@@ -40,6 +41,7 @@ __all__ = [
     "LeakyReLU",
     "LogSoftmax",
     "Mish",
+    "MultiheadAttention",
     "PReLU",
     "ReLU",
     "ReLU6",
