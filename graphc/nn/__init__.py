@@ -132,6 +132,15 @@ from graphc.nn.conv import Conv3d, ConvTranspose1d
 from graphc.nn.pooling import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d
 from graphc.nn.normalization import BatchNorm3d
 from graphc.nn.dropout import Dropout3d
+
+
+from graphc.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from graphc.nn import modules, parallel  # (after the layers they re-export)
 from graphc.nn.parallel import DataParallel
 
@@ -261,6 +270,11 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "Unflatten",

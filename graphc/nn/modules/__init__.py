@@ -23,6 +23,7 @@ from graphc.nn.modules import (  # noqa: F401  (the submodules are the API)
     pooling,
     rnn,
     sparse,
+    transformer,
     upsampling,
 )
 from graphc.nn.modules.module import Module

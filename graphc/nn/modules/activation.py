@@ -30,6 +30,7 @@ from graphc.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from graphc.nn.attention import MultiheadAttention
 
 __all__ = [
     "CELU",
@@ -44,6 +45,7 @@ __all__ = [
     "LogSigmoid",
     "LogSoftmax",
     "Mish",
+    "MultiheadAttention",
     "PReLU",
     "RReLU",
     "ReLU",
