@@ -3,6 +3,7 @@
     graphc ir FILE.py[:NAME] --input-shape 1,1,28,28 [--stage STAGE] [--grad] [--dot OUT.dot]
     graphc demo [--root DIR] [--epochs N] [--backend llvm|interp|eager]
     graphc bench [--quick] [--plot OUT.png] [--device cpu|cuda]
+    graphc run -n N [--hostfile FILE] script.py [args]   (data-parallel, over MPI)
 
 `ir` prints the IR of a module or function at one stage of the pipeline:
 traced (as recorded), autodiff (the joint forward+backward graph; implies
@@ -210,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     bench.add_argument("--only", help="run only benchmarks whose name contains this")
     bench.set_defaults(func=cmd_bench)
+
+    run = sub.add_parser("run", help="run a script on N processes with MPI (like torchrun); see docs/distributed.md")
+    from graphc.distributed import launch
+
+    launch.add_arguments(run)
+    run.set_defaults(func=launch.run)
     return parser
 
 
