@@ -56,7 +56,7 @@ def find_mpiexec() -> str | None:
 
 @lru_cache(maxsize=8)
 def mpiexec_flavor(mpiexec: str) -> str:
-    """"openmpi", "mpich" or "unknown", from `mpiexec --version`."""
+    """ "openmpi", "mpich" or "unknown", from `mpiexec --version`."""
     try:
         out = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):

@@ -177,9 +177,7 @@ def broadcast(tensor, src: int, group=None, async_op: bool = False, group_src=No
     if not isinstance(src, int) or not 0 <= src < pg.size:
         raise ValueError(f"{pg.where('broadcast')}: src must be a rank in [0, {pg.size - 1}], got {src!r}")
     buf = _Buffer(tensor)
-    return _post(
-        pg, "broadcast", lambda: pg.comm.Ibcast(buf.array, root=src), lambda: buf.store("broadcast"), async_op
-    )
+    return _post(pg, "broadcast", lambda: pg.comm.Ibcast(buf.array, root=src), lambda: buf.store("broadcast"), async_op)
 
 
 def _same_layout(tensors, ref, pg: ProcessGroup, op: str, what: str) -> None:

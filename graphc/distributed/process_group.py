@@ -79,7 +79,9 @@ def _timeout_seconds(timeout) -> float:
     if isinstance(timeout, datetime.timedelta):
         timeout = timeout.total_seconds()
     if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"init_process_group: timeout must be a positive timedelta or number of seconds, got {timeout!r}")
+        raise ValueError(
+            f"init_process_group: timeout must be a positive timedelta or number of seconds, got {timeout!r}"
+        )
     return float(timeout)
 
 
@@ -108,7 +110,7 @@ def _check_layout(rank: int, size: int, world_size: int, want_rank: int) -> None
         if env_size is not None and env_size > 1:
             raise DistributedError(
                 f"init_process_group: WORLD_SIZE={env_size} but MPI sees 1 process: graphc's backend is MPI, so "
-                f"start the script with `graphc run -n {env_size} script.py` (mpiexec), not with a torchrun-style launcher"
+                f"start the script with `graphc run -n {env_size} script.py` (mpiexec), not a torchrun-style launcher"
             )
     for what, given, actual in (
         ("world_size", world_size, size),
