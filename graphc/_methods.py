@@ -151,6 +151,12 @@ def _register_hook(self, hook):
     raise NotImplementedError(at_user_line("graphc tensors do not support register_hook"))
 
 
+def _register_post_accumulate_grad_hook(self, hook):
+    from graphc import autograd
+
+    return autograd.register_post_accumulate_grad_hook(self, hook)
+
+
 METHODS = {
     # elementwise
     "add": ew.add,
@@ -327,6 +333,7 @@ METHODS = {
     "new_ones": _new_ones,
     "new_full": _new_full,
     "register_hook": _register_hook,
+    "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
     # operators
     "__add__": _same_or_not_implemented(ew.add),
     "__radd__": _same_or_not_implemented(_reflect(ew.add)),
