@@ -29,13 +29,11 @@ def mpi4py_module():
     return MPI
 
 
-def has_mpi4py() -> bool:
-    """True when mpi4py and an MPI library it can load are installed."""
-    try:
-        mpi4py_module()
-    except DistributedError:
-        return False
-    return True
+def has_mpi4py_installed() -> bool:
+    """True when mpi4py is installed (checked without starting MPI)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
 
 
 def find_mpiexec() -> str | None:

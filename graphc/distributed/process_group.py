@@ -58,9 +58,7 @@ group = _GroupNamespace()
 
 def is_available() -> bool:
     """True when mpi4py is installed (MPI support is optional; see docs/distributed.md)."""
-    import importlib.util
-
-    return importlib.util.find_spec("mpi4py") is not None
+    return _mpi.has_mpi4py_installed()
 
 
 def is_mpi_available() -> bool:

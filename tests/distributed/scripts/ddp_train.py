@@ -1,5 +1,6 @@
-"""Train a small CNN with DistributedDataParallel for a few steps in three
-ways (eager, a compiled forward+backward step, a compiled model) and save
+"""Train a small CNN with DistributedDataParallel for a few steps in four
+ways (eager, a compiled forward+backward step, a compiled model, gradient
+accumulation with no_sync) and save
 rank 0's parameters after each, for test_ddp.py to compare world sizes.
 
 Usage: graphc run -n N ddp_train.py OUT.npz GLOBAL_BATCH STEPS
@@ -58,7 +59,17 @@ def train(mode: str, global_batch: int, steps: int) -> dict:
     share = global_batch // world
     for x, y in batches(global_batch, steps):
         mine = slice(rank * share, (rank + 1) * share)
-        step(graphc.from_numpy(x[mine]), graphc.from_numpy(y[mine]))
+        x, y = graphc.from_numpy(x[mine]), graphc.from_numpy(y[mine])
+        if mode == "no_sync":
+            # Gradient accumulation: the first half-batch stays local, the
+            # second backward all-reduces the sum of both.
+            half = share // 2
+            opt.zero_grad()
+            with ddp.no_sync():
+                F.cross_entropy(ddp(x[:half]), y[:half]).backward()
+            F.cross_entropy(ddp(x[half:]), y[half:]).backward()
+        else:
+            step(x, y)
         opt.step()
     return {f"{mode}.{k}": v.detach().numpy().copy() for k, v in ddp.state_dict().items()}
 
@@ -67,7 +78,7 @@ def main() -> None:
     out, global_batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     dist.init_process_group("mpi")
     results = {}
-    for mode in ("eager", "compiled_step", "compiled_model"):
+    for mode in ("eager", "compiled_step", "compiled_model", "no_sync"):
         results.update(train(mode, global_batch, steps))
     # Every rank must hold the same parameters.
     for key, value in results.items():
