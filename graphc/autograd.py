@@ -357,18 +357,25 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
     for root, g in zip(roots, grads):
         send(root.grad_fn if root.grad_fn is not None else root, g)
     with set_grad_enabled(create_graph):
-        for rec in _topo_records(records):
+        order = _topo_records(records)
+        # With post-accumulate hooks registered, a leaf's .grad is written
+        # (and its hooks run) as soon as no later record can add to it, so
+        # a hook can start work (a gradient all-reduce) while the rest of
+        # the backward pass runs.
+        pending = _leaf_uses(order) if _post_hooks_registered and capture is None else None
+        for rec in order:
             g = cot.pop(id(rec), None)
-            if g is None:
-                continue
-            if isinstance(rec, Record):
-                g = _run_hooks(rec.hooks, g)
-                cots = _record_step(rec, g, retain_graph, create_graph, capture)
-            else:
-                cots = _node_step(rec, g, retain_graph, create_graph, capture)
-            for edge, c in zip(rec.edges, cots):
-                if edge is not None and c is not None:
-                    send(edge, c)
+            if g is not None:
+                if isinstance(rec, Record):
+                    g = _run_hooks(rec.hooks, g)
+                    cots = _record_step(rec, g, retain_graph, create_graph, capture)
+                else:
+                    cots = _node_step(rec, g, retain_graph, create_graph, capture)
+                for edge, c in zip(rec.edges, cots):
+                    if edge is not None and c is not None:
+                        send(edge, c)
+            if pending is not None:
+                _release_leaves(rec, pending, leaf_cot, create_graph)
         for key, (leaf, g) in leaf_cot.items():
             g = _run_hooks(getattr(leaf, "_backward_hooks", None), g)
             if capture is not None:
@@ -376,8 +383,58 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
                     capture[key] = g
             else:
                 _accumulate(leaf, g, create_graph)
-                for hook in list(getattr(leaf, "_post_accumulate_hooks", {}).values()):
-                    hook(leaf)
+                _post_accumulate(leaf)
+
+
+def _leaf_uses(order) -> dict:
+    """id(leaf) -> how many records in `order` send cotangents to it."""
+    uses: dict[int, int] = {}
+    for rec in order:
+        for e in rec.edges:
+            if e is not None and not isinstance(e, (Record, OutputSlot, FunctionNode)):
+                uses[id(e)] = uses.get(id(e), 0) + 1
+    return uses
+
+
+def _release_leaves(rec, pending: dict, leaf_cot: dict, create_graph: bool) -> None:
+    """Write the .grad of the leaves `rec` was the last record to feed."""
+    for e in rec.edges:
+        if e is None or isinstance(e, (Record, OutputSlot, FunctionNode)):
+            continue
+        key = id(e)
+        pending[key] -= 1
+        if pending[key] == 0 and key in leaf_cot:
+            leaf, g = leaf_cot.pop(key)
+            g = _run_hooks(getattr(leaf, "_backward_hooks", None), g)
+            _accumulate(leaf, g, create_graph)
+            _post_accumulate(leaf)
+
+
+# -- post-accumulate-grad hooks and end-of-backward callbacks ----------------
+
+# Set once any tensor has a post-accumulate hook: until then backward takes
+# the plain path (every .grad written at the end).
+_post_hooks_registered = False
+_final_callbacks: list = []
+
+
+def _post_accumulate(leaf) -> None:
+    hooks = leaf.__dict__.get("_post_accumulate_hooks") if _post_hooks_registered else None
+    if hooks:
+        for hook in list(hooks.values()):
+            hook(leaf)
+
+
+def queue_callback(callback) -> None:
+    """Run `callback()` once the current backward() call has finished
+    (torch's engine `queue_callback`); DistributedDataParallel waits for its
+    gradient all-reduces there."""
+    _final_callbacks.append(callback)
+
+
+def _run_final_callbacks() -> None:
+    while _final_callbacks:
+        _final_callbacks.pop(0)()
 
 
 def _record_step(rec: Record, g, retain_graph: bool, create_graph: bool, capture) -> tuple:
@@ -451,7 +508,9 @@ def register_post_accumulate_grad_hook(t, hook):
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
     if not t.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    global _post_hooks_registered
     hooks = t.__dict__.setdefault("_post_accumulate_hooks", {})
+    _post_hooks_registered = True
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     return handle
@@ -535,17 +594,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             raise RuntimeError(at_user_line("element 0 of tensors does not require grad and does not have a grad_fn"))
     seeds = [_seed(t, g) for t, g in zip(tensors, grad_tensors)]
     retain = create_graph if retain_graph is None else retain_graph
-    if inputs is None:
-        _run(tensors, seeds, retain, create_graph)
-        return
-    # backward(inputs=...): accumulate into the given tensors' .grad only.
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    keys = [id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs]
-    capture = dict.fromkeys(keys)
-    _run(tensors, seeds, retain, create_graph, capture)
-    for t, k in zip(inputs, keys):
-        if capture[k] is not None:
-            _accumulate(t, capture[k], create_graph)
+    try:
+        if inputs is None:
+            _run(tensors, seeds, retain, create_graph)
+            return
+        # backward(inputs=...): accumulate into the given tensors' .grad only.
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        keys = [id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs]
+        capture = dict.fromkeys(keys)
+        _run(tensors, seeds, retain, create_graph, capture)
+        for t, k in zip(inputs, keys):
+            if capture[k] is not None:
+                _accumulate(t, capture[k], create_graph)
+                _post_accumulate(t)
+    finally:
+        _run_final_callbacks()
 
 
 def grad(
@@ -614,5 +677,7 @@ __all__ = [
     "function",
     "no_grad",
     "once_differentiable",
+    "queue_callback",
+    "register_post_accumulate_grad_hook",
     "set_grad_enabled",
 ]

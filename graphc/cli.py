@@ -4,6 +4,7 @@
     graphc demo [--root DIR] [--epochs N] [--backend llvm|interp|eager]
     graphc bench [--quick] [--plot OUT.png] [--device cpu|cuda]
     graphc export FILE.py[:NAME] --input-shape 1,3,32,32 -o OUT.onnx [--opset 17] [--dynamic-batch]
+    graphc run -n N [--hostfile FILE] script.py [args]   (data-parallel, over MPI)
 
 `ir` prints the IR of a module or function at one stage of the pipeline:
 traced (as recorded), autodiff (the joint forward+backward graph; implies
@@ -266,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     bench.add_argument("--only", help="run only benchmarks whose name contains this")
     bench.set_defaults(func=cmd_bench)
+
+    run = sub.add_parser("run", help="run a script on N processes with MPI (like torchrun); see docs/distributed.md")
+    from graphc.distributed import launch
+
+    launch.add_arguments(run)
+    run.set_defaults(func=launch.run)
     return parser
 
 

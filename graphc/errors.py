@@ -106,3 +106,12 @@ class OutOfMemoryError(GraphcError, MemoryError):
     the process is neither slowed down by swapping nor killed. Fix: use a
     smaller batch or model, or free other tensors (like
     torch.OutOfMemoryError)."""
+
+
+class DistributedError(GraphcError):
+    """A collective of `graphc.distributed` failed or timed out, or the
+    process group is missing or misconfigured. The message names the op and
+    this process's rank. Like torch.distributed's DistBackendError (a
+    RuntimeError). Fix: check that every rank calls the same collectives in
+    the same order with tensors of the same shape and dtype, and that the
+    script runs under `graphc run -n N` (mpiexec)."""

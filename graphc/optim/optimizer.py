@@ -69,6 +69,29 @@ def _register_sync_hook(optimizer) -> None:
     weakref.finalize(optimizer, _remove_hook, sync_hook)
 
 
+# Hooks every optimizer's step() runs first (torch's
+# register_optimizer_step_pre_hook): id -> hook(optimizer, args, kwargs).
+_step_pre_hooks: dict = {}
+_next_hook_id = 0
+
+
+class _StepHookHandle:
+    def __init__(self, hook_id: int):
+        self.id = hook_id
+
+    def remove(self) -> None:
+        _step_pre_hooks.pop(self.id, None)
+
+
+def register_optimizer_step_pre_hook(hook):
+    """Call `hook(optimizer, args, kwargs)` at the start of every optimizer's
+    step(); returns a handle whose `remove()` unregisters it."""
+    global _next_hook_id
+    _next_hook_id += 1
+    _step_pre_hooks[_next_hook_id] = hook
+    return _StepHookHandle(_next_hook_id)
+
+
 def is_tracing() -> bool:
     """True while a graphc trace is recording ops."""
     return _active_trace() is not None
@@ -233,6 +256,8 @@ class Optimizer:
     def step(self, closure=None):
         """Perform one optimization step; `closure` re-evaluates the model
         and returns the loss (called with grad enabled)."""
+        for hook in list(_step_pre_hooks.values()):
+            hook(self, (), {"closure": closure} if closure is not None else {})
         loss = None
         if closure is not None:
             enable_grad = getattr(graphc, "enable_grad", None)

@@ -1,11 +1,14 @@
 """`graphc.nn.parallel`: PyTorch's data-parallel wrappers.
 
-graphc runs a model on one device, so `DataParallel` is a pass-through
-wrapper kept for code ported from PyTorch: it calls the wrapped module and
-its state_dict keys carry the `module.` prefix, as PyTorch's do.
+`DataParallel` is a pass-through wrapper kept for code ported from PyTorch
+(graphc runs a model on one device): it calls the wrapped module and its
+state_dict keys carry the `module.` prefix, as PyTorch's do.
+`DistributedDataParallel` trains over the ranks of `graphc.distributed`
+(graphc/nn/parallel/distributed.py).
 """
 
 from graphc.nn.module import Module
+from graphc.nn.parallel.distributed import DistributedDataParallel
 
 
 class DataParallel(Module):
@@ -24,13 +27,6 @@ class DataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         return self.module(*inputs, **kwargs)
-
-
-class DistributedDataParallel(Module):
-    """Not supported yet: graphc has no multi-process training."""
-
-    def __init__(self, module: Module, *args, **kwargs) -> None:
-        raise NotImplementedError("graphc.nn.parallel.DistributedDataParallel is not supported yet")
 
 
 __all__ = ["DataParallel", "DistributedDataParallel"]

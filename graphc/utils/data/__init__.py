@@ -11,6 +11,7 @@ from graphc.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from graphc.utils.data.distributed import DistributedSampler
 from graphc.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -36,4 +37,5 @@ __all__ = [
     "SubsetRandomSampler",
     "BatchSampler",
     "get_worker_info",
+    "DistributedSampler",
 ]
