@@ -204,6 +204,8 @@ from graphc._more_math import (
     atan,
     atan2,
     atanh,
+    bitwise_left_shift,
+    bitwise_right_shift,
     conj,
     conj_physical,
     copysign,
@@ -382,6 +384,11 @@ from graphc.random import (
 )
 from graphc.tensor import Size, Tensor, get_default_dtype, set_default_dtype
 from graphc.trace import TracedProgram, trace, trace_program
+
+
+def is_inference(x: Tensor) -> builtins.bool:  # noqa: F821
+    """False: graphc's inference_mode is no_grad, so no tensor is an inference tensor."""
+    return x.is_inference()
 
 
 def is_tensor(obj):

@@ -370,3 +370,47 @@ def is_nonzero(x) -> bool:
     if n > 1:
         raise RuntimeError(at_user_line("Boolean value of Tensor with more than one value is ambiguous"))
     return bool(x.item())
+
+
+# ---------------------------------------------------------------------------
+# bit shifts of integer tensors
+
+
+def _shift_operands(opname: str, input, other) -> tuple:
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(at_user_line(f"{opname}(): expected at least one Tensor argument"))
+    d = ew.result_type(input, other)
+    if d.is_float or d.is_bool:
+        raise RuntimeError(at_user_line(f"\"{opname}_cpu\" not implemented for '{ew.torch_type_name(d)}'"))
+    return d, *ew.operands(opname, input, other, dtype=d)
+
+
+def _power_of_two(e: Tensor, d) -> Tensor:
+    # 2 ** e for 0 <= e < 32, exact in float64, then as the integer dtype.
+    return ew.cast(ew.round(ew.pow(2.0, ew.cast(e, dtypes.float64))), d)
+
+
+def bitwise_left_shift(input, other):
+    """input << other for integer tensors: multiplication by 2 ** other,
+    wrapping like the hardware; 0 once the shift reaches the bit width."""
+    d, x, s = _shift_operands("lshift", input, other)
+    bits = d.itemsize * 8
+    inside = ew.logical_and(ew.ge(s, 0), ew.lt(s, bits))
+    s = ew.where(inside, s, 0)
+    half = ew.floor_divide(s, 2)
+    # Two factors of at most 2**32 each: 2**63 itself does not fit an int64.
+    out = ew.mul(ew.mul(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
+    return ew.where(inside, out, 0)
+
+
+def bitwise_right_shift(input, other):
+    """input >> other for integer tensors: arithmetic (floor) division by
+    2 ** other; 0, or -1 for negative input, once the shift reaches the
+    bit width."""
+    d, x, s = _shift_operands("rshift", input, other)
+    bits = d.itemsize * 8
+    inside = ew.logical_and(ew.ge(s, 0), ew.lt(s, bits))
+    s = ew.where(inside, s, 0)
+    half = ew.floor_divide(s, 2)
+    out = ew.floor_divide(ew.floor_divide(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
+    return ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import _elementwise as ew
-from graphc import _indexing, _more_linalg, _more_math, _more_shape, _reductions
+from graphc import _indexing, _more_linalg, _more_math, _more_shape, _reductions, _shape
 from graphc._checks import int_sizes
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
@@ -128,6 +128,28 @@ def _pin_memory(self, device=None):
     return self.clone()
 
 
+def _stride(self, dim=None):
+    """The step in elements between neighbours along each dim (row-major
+    for fresh tensors; views keep their base's steps)."""
+    from graphc import _layout
+    from graphc.tensor import _norm_dim
+
+    steps = _layout.strides(self._value)
+    return steps if dim is None else steps[_norm_dim(dim, self.ndim, "stride")]
+
+
+def _dim_order(self, *, ambiguity_check=False):
+    """The dims from outermost to innermost in memory, by stride."""
+    from graphc import _layout
+
+    steps = _layout.strides(self._value)
+    return tuple(sorted(range(self.ndim), key=lambda d: -steps[d]))
+
+
+def _false(self, *args, **kwargs) -> bool:
+    return False
+
+
 def _imag(self):
     return _more_math.imag(self)
 
@@ -222,6 +244,21 @@ MORE_METHODS = {
     "data_ptr": _data_ptr,
     "is_pinned": lambda self, device=None: False,
     "pin_memory": _pin_memory,
+    "const_data_ptr": _data_ptr,
+    "stride": _stride,
+    "dim_order": _dim_order,
+    # graphc tensors are dense, unshared, never inference tensors (inference_mode is no_grad)
+    # and live on no distributed or exotic device.
+    "is_inference": _false,
+    "is_shared": _false,
+    "is_distributed": _false,
+    "unsafe_chunk": _shape.chunk,
+    "unsafe_split": _shape.split,
+    "unsafe_split_with_sizes": _more_shape.split_with_sizes,
+    "bitwise_left_shift": _more_math.bitwise_left_shift,
+    "bitwise_right_shift": _more_math.bitwise_right_shift,
+    "__lshift__": _more_math.bitwise_left_shift,
+    "__rshift__": _more_math.bitwise_right_shift,
     "map_": _map_,
     "map2_": _map2_,
     "apply_": _apply_,
@@ -243,7 +280,7 @@ MORE_INPLACE = [
     *["cosh", "sinh", "exp2", "log2", "log10", "hypot", "heaviside", "sgn", "fix"],
     *["absolute", "negative", "multiply", "divide", "true_divide", "subtract"],
     *["logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"],
-    *["cumsum", "tril", "triu"],
+    *["cumsum", "tril", "triu", "bitwise_left_shift", "bitwise_right_shift"],
 ]
 
 
@@ -255,6 +292,8 @@ def _property_table():
         "mH": _more_shape.adjoint,
         "real": lambda self: self,
         "imag": _imag,
+        **{name: _false for name in ("is_xla", "is_vulkan", "is_ipu", "is_maia", "is_mtia", "is_mkldnn")},
+        **{name: _false for name in ("is_nested", "is_sparse_csr")},
     }
 
 
