@@ -146,6 +146,133 @@ from graphc._indexing import (
     take_along_dim,
 )
 from graphc._linalg import dist, norm
+from graphc._more_api import (
+    are_deterministic_algorithms_enabled,
+    asarray,
+    bartlett_window,
+    blackman_window,
+    can_cast,
+    frombuffer,
+    get_num_interop_threads,
+    hamming_window,
+    hann_window,
+    is_deterministic_algorithms_warn_only_enabled,
+    is_storage,
+    kaiser_window,
+    promote_types,
+    range,
+    set_num_interop_threads,
+    set_printoptions,
+    use_deterministic_algorithms,
+)
+from graphc._more_linalg import (
+    addbmm,
+    addmv,
+    addr,
+    aminmax,
+    baddbmm,
+    bincount,
+    cdist,
+    chain_matmul,
+    corrcoef,
+    cov,
+    cross,
+    cumulative_trapezoid,
+    ger,
+    gradient,
+    histc,
+    isin,
+    matrix_power,
+    renorm,
+    trapezoid,
+    trapz,
+    vander,
+)
+from graphc._more_math import (
+    acos,
+    acosh,
+    angle,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    conj,
+    conj_physical,
+    copysign,
+    deg2rad,
+    erfc,
+    imag,
+    is_complex,
+    is_conj,
+    is_neg,
+    is_nonzero,
+    isneginf,
+    isposinf,
+    isreal,
+    ldexp,
+    logaddexp2,
+    logit,
+    positive,
+    rad2deg,
+    real,
+    resolve_conj,
+    resolve_neg,
+    signbit,
+    sinc,
+    xlogy,
+)
+from graphc._more_methods import layout, strided
+from graphc._more_shape import (
+    adjoint,
+    alias_copy,
+    cartesian_prod,
+    combinations,
+    detach_copy,
+    diag_embed,
+    diagflat,
+    diagonal_copy,
+    diagonal_scatter,
+    dsplit,
+    expand_copy,
+    hsplit,
+    index_put,
+    masked_scatter,
+    meshgrid,
+    narrow_copy,
+    permute_copy,
+    ravel,
+    select_copy,
+    select_scatter,
+    slice_copy,
+    slice_scatter,
+    split_copy,
+    split_with_sizes_copy,
+    squeeze_copy,
+    t_copy,
+    take,
+    tensor_split,
+    transpose_copy,
+    tril_indices,
+    triu_indices,
+    unbind_copy,
+    unfold_copy,
+    unravel_index,
+    unsafe_chunk,
+    unsafe_split,
+    unsqueeze_copy,
+    view_copy,
+    vsplit,
+)
 from graphc._reductions import (
     addmm,
     all,
@@ -259,10 +386,16 @@ from graphc.tensor import Size, Tensor, get_default_dtype, set_default_dtype
 from graphc.trace import TracedProgram, trace, trace_program
 
 
+def is_inference(x: Tensor) -> builtins.bool:  # noqa: F821
+    """False: graphc's inference_mode is no_grad, so no tensor is an inference tensor."""
+    return x.is_inference()
+
+
 def is_tensor(obj):
     return isinstance(obj, Tensor)
 
 
+row_stack = vstack
 FloatTensor = DoubleTensor = LongTensor = IntTensor = BoolTensor = ByteTensor = Tensor
 
 

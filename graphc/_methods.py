@@ -497,3 +497,6 @@ def bind_methods(cls) -> None:
     cls.T = property(_T)
     cls.mT = property(_mT)
     cls.H = property(_T)
+    from graphc._more_methods import bind_more
+
+    bind_more(cls, METHODS, _inplace)

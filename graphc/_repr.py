@@ -13,6 +13,9 @@ LINEWIDTH = 80
 THRESHOLD = 1000
 EDGEITEMS = 3
 PRECISION = 4
+# None: scientific notation when the values need it; True/False force it
+# (graphc.set_printoptions(sci_mode=...)).
+SCI_MODE = None
 
 
 class _Formatter:
@@ -29,6 +32,8 @@ class _Formatter:
             if nonzero.size:
                 big, small = nonzero.max(), nonzero.min()
                 self.sci = big / small > 1000.0 or big > 1e8 or (not self.int_mode and small < 1e-4)
+            if SCI_MODE is not None:
+                self.sci = bool(SCI_MODE)
         self.width = max((len(self.raw(v)) for v in arr.reshape(-1)), default=1)
 
     def raw(self, v) -> str:
