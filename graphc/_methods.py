@@ -95,15 +95,18 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 
 def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-    return _creation.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    # new_* keep this tensor's dtype and device unless told otherwise, as in torch.
+    return _creation.zeros(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
 
 def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-    return _creation.ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    return _creation.ones(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
 
 def _new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-    return _creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+    return _creation.full(
+        size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    )
 
 
 def _T(self):

@@ -8,6 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["graphc.tensor", "graphc.autograd", "graphc.trace", "graphc.compile", "graphc._creation", "graphc.device"]
+MODULES += ["graphc._function", "graphc._gradcheck", "graphc.func"]
 
 
 @pytest.mark.parametrize("name", MODULES)
