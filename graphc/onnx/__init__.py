@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from graphc.onnx.symbolic import ExportError, Poly, SymbolicShapes, fit_traces
+from graphc.onnx.symbolic import ExportError, Poly, SymbolicShapes, TraceMismatch, fit_traces
 
 __all__ = ["export", "ExportError"]
 
@@ -259,8 +259,10 @@ def _trace_dynamic(model, args, kwargs, program, arg_inputs, in_dims: dict):
             check = trace_at(check_sizes)
             sym = fit_traces({c: p.graph for c, p in programs.items()}, names, lo, check.graph, check_sizes)
             return programs[(0,) * len(names)], sym
-        except ExportError as err:
+        except TraceMismatch as err:
             error = err
+        except ExportError:
+            raise
         except Exception as err:  # the model rejected a size: try others
             error = ExportError(f"graphc.onnx.export: tracing with dynamic sizes failed: {type(err).__name__}: {err}")
     raise error

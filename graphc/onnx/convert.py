@@ -33,7 +33,7 @@ from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node
 from graphc.ir.ops import Op
 from graphc.ir.rules import evaluate, window_out_size
-from graphc.onnx.symbolic import ExportError, Poly, SymbolicShapes, is_static
+from graphc.onnx.symbolic import ARANGE, ExportError, Poly, SymbolicShapes, is_static
 
 # Element types ONNX Runtime's CPU kernels lack for arithmetic, comparison
 # and reductions: computed in int32 and cast back (exact: the IR wraps too).
@@ -642,8 +642,14 @@ def _iota(cv: Converter, n: Node) -> str:
 
 
 def _const(cv: Converter, n: Node) -> str:
-    # Reached only for a constant whose shape is dynamic (an expanded scalar is an EXPAND).
-    raise ExportError(f"graphc.onnx.export: a constant of dynamic shape {cv.sym.shape(n)}")
+    # Reached only for a constant of dynamic size: graphc.arange(n) (the
+    # only kind symbolic.fit_traces lets through).
+    if cv.sym.attr(n, "value") != ARANGE:
+        raise ExportError(f"graphc.onnx.export: a constant of dynamic shape {cv.sym.shape(n)}")
+    zero, one = cv.initializer(np.array(0, dtype=np.int64)), cv.initializer(np.array(1, dtype=np.int64))
+    (length,) = cv.sym.shape(n)
+    values = cv.emit("Range", [zero, cv.reshape(cv.dim(length), (1,), ()), one])
+    return values if n.dtype is dtypes.int64 else cv.cast(values, n.dtype)
 
 
 def _random(cv: Converter, n: Node) -> str:

@@ -19,12 +19,25 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import numpy as np
+
 from graphc.errors import GraphcError
-from graphc.ir.graph import Graph, Node
+from graphc.ir.graph import ConstArray, Graph, Node
+from graphc.ir.ops import Op
 
 
 class ExportError(GraphcError):
     """A model (or an op in it) cannot be exported to ONNX."""
+
+
+class TraceMismatch(ExportError):
+    """Traces at other sizes built different graphs (maybe only because a
+    dynamic size equalled a static one: worth retrying at other sizes)."""
+
+
+# The `value` of a CONST that is 0, 1, ..., n - 1 with n a dynamic size
+# (graphc.arange(x.shape[1]) in a forward): exported as a Range.
+ARANGE = "arange"
 
 
 class Poly:
@@ -201,13 +214,15 @@ def fit_traces(graphs: dict, names: Sequence[str], lo: dict, check: Graph, check
         ):
             raise _structure_error(names, base_order[pos])
         fitted = []
-        dynamic = False
+        dynamic = arange = False
         for j, (lkind, path, _) in enumerate(flat[0]):
             vals = [f[j][2] for f in flat]
             if lkind == "len":
                 continue
             if lkind == "eq":
-                if any(v != vals[0] for v in vals):
+                if _aranges(base_order[pos], key, vals):
+                    arange = True
+                elif any(v != vals[0] for v in vals):
                     raise ExportError(
                         f"graphc.onnx.export: the {path} of {_describe(base_order[pos])} changes with the "
                         f"dynamic size(s) {', '.join(names)} ({vals[0]!r} vs {vals[1]!r}); such a value cannot "
@@ -225,6 +240,9 @@ def fit_traces(graphs: dict, names: Sequence[str], lo: dict, check: Graph, check
                 )
             dynamic = dynamic or isinstance(fit, Poly)
             fitted.append(fit)
+        if arange:
+            attrs[(base_order[pos], key)] = ARANGE
+            continue
         if not dynamic:
             continue
         value = leaves_of[0][item][3]
@@ -236,9 +254,19 @@ def fit_traces(graphs: dict, names: Sequence[str], lo: dict, check: Graph, check
     return SymbolicShapes(base, shapes, attrs)
 
 
+def _aranges(n: Node, key: str | None, values: list) -> bool:
+    """The values of a CONST that are 0, 1, ..., n - 1 in every trace, n varying."""
+    if n.op is not Op.CONST or key != "value" or not all(isinstance(v, ConstArray) for v in values):
+        return False
+    arrays = [v.array for v in values]
+    return len({a.shape for a in arrays}) > 1 and all(
+        a.ndim == 1 and np.array_equal(a, np.arange(a.shape[0])) for a in arrays
+    )
+
+
 def _structure_error(names, n: Node | None = None) -> ExportError:
     where = f" (first difference at {_describe(n)})" if n is not None else ""
-    return ExportError(
+    return TraceMismatch(
         f"graphc.onnx.export: tracing with other sizes of the dynamic dim(s) {', '.join(names)} built a "
         f"different graph{where}: the model's computation depends on those sizes, so they cannot be dynamic"
     )

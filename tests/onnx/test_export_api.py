@@ -132,3 +132,11 @@ def test_bad_arguments(kwargs, match):
 def test_model_returning_no_traced_tensor():
     with pytest.raises(ExportError, match="returned no tensor"):
         graphc.onnx.export(lambda x: 3, (graphc.randn(2),), io.BytesIO())
+
+
+def test_missing_onnx_package_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` fail
+    with pytest.raises(ImportError, match=r"pip install 'onnx>=1.15' \(or graphc\[onnx\]\)"):
+        graphc.onnx.export(small(), (graphc.randn(2, 3),), io.BytesIO())

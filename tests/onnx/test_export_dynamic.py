@@ -56,6 +56,29 @@ def test_causal_mask_built_inside_has_dynamic_size():
     assert dim_params(proto.graph.input[0]) == ["x_dynamic_axes_1", "x_dynamic_axes_2", 3]
 
 
+class PositionalEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(20, 8), nn.Embedding(32, 8)
+
+    def forward(self, idx):
+        t = idx.shape[1]
+        angles = graphc.arange(t, dtype=graphc.float32).reshape(t, 1) / 10.0
+        return self.tok(idx) + self.pos(graphc.arange(t)) + angles.sin()
+
+
+def test_arange_of_a_dynamic_size_becomes_range():
+    graphc.manual_seed(5)
+    model = PositionalEmbedding()
+    idx = graphc.randint(0, 20, (2, 5))
+    for feed in (graphc.randint(0, 20, (3, 9)), graphc.randint(0, 20, (1, 1))):
+        proto, got, expected = export_and_run(
+            model, (idx,), (feed,), input_names=["idx"], dynamic_axes={"idx": {0: "batch", 1: "seq"}}
+        )
+        assert_matches(got, expected)
+    assert "Range" in {n.op_type for n in proto.graph.node}
+
+
 def test_lstm_dynamic_batch_with_token_input():
     graphc.manual_seed(2)
     model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
@@ -98,3 +121,9 @@ def test_fit_recovers_products_of_sizes():
     assert poly == Poly({("b", "t"): 4, ("b",): 3, (): -2})
     assert poly.evaluate({"b": 9, "t": 2}) == f(9, 2)
     assert _fit({(0,): 7, (1,): 7}, ["b"], {"b": 5}) == 7
+
+
+def test_unrolled_loop_over_a_dynamic_axis_is_a_clear_error():
+    model = nn.LSTM(4, 3, batch_first=True)
+    with pytest.raises(ExportError, match="built a different graph"):
+        graphc.onnx.export(model, (graphc.randn(2, 5, 4),), io.BytesIO(), input_names=["x"], dynamic_axes={"x": [1]})
