@@ -280,6 +280,17 @@ def test_safe_globals_allow_user_classes(tmp_path):
         graphc.load(path)
 
 
+def test_tensors_graphc_cannot_hold_are_refused_by_name(tmp_path):
+    cases = {
+        "graphc has no complex64 dtype": torch.zeros(2, dtype=torch.complex64),
+        "graphc has no float8_e4m3fn dtype": torch.zeros(2, dtype=torch.float8_e4m3fn),
+        "torch._utils._rebuild_sparse_tensor', a PyTorch object": torch.zeros(2).to_sparse(),
+    }
+    for message, tensor in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            graphc.load(_save({"t": tensor}, tmp_path / "x.pt", "zip"))
+
+
 def test_weights_only_false_and_pickle_module_are_refused(tmp_path):
     path = _save({"w": torch.ones(1)}, tmp_path / "w.pt", "zip")
     with pytest.raises(CheckpointError, match="never runs code"):
