@@ -206,6 +206,17 @@ def test_training_checkpoint_resumes_with_torchs_updates(tmp_path):
     np.testing.assert_allclose(g_model.bias.detach().numpy(), t_model.bias.detach().numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_newer_pickle_protocols(tmp_path, fmt, protocol):
+    base = torch.arange(6.0)
+    obj = {"a": base, "v": base[2:].view(2, 2), "n": [1, "x"]}
+    path = tmp_path / "p.pt"
+    torch.save(obj, path, pickle_protocol=protocol, _use_new_zipfile_serialization=(fmt == "zip"))
+    loaded = graphc.load(path)
+    assert loaded["v"].tolist() == [[2.0, 3.0], [4.0, 5.0]] and loaded["n"] == [1, "x"]
+
+
 def test_a_single_tensor_loads_as_a_tensor(tmp_path):
     t = torch.arange(6, dtype=torch.int16).view(2, 3)
     for fmt in FORMATS:
