@@ -591,10 +591,13 @@ def load_zip(source, name: str, map_location, mmap: bool, encoding: str = "utf-8
     with archive:
         names = archive.namelist()
         pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
+        if any(n.endswith("constants.pkl") for n in names):
+            raise error(
+                f"{name}: this is a TorchScript archive (torch.jit.save), which holds code; graphc loads "
+                "only checkpoints. In PyTorch, save the module's state_dict with torch.save instead"
+            )
         if len(pickles) != 1:
-            kind = "a TorchScript archive (torch.jit.save)" if any(n.endswith("constants.pkl") for n in names) else None
-            detail = f"{kind}, which graphc cannot load" if kind else "no data.pkl record: not a torch.save archive"
-            raise error(f"{name} is not a valid graphc checkpoint ({detail})")
+            raise error(f"{name} is not a valid graphc checkpoint (no data.pkl record: not a torch.save archive)")
         prefix = pickles[0][: -len("data.pkl")]
         loader = _ZipLoader(
             archive, prefix, mapped, name=name, map_location=map_location, encoding=encoding, errors=errors

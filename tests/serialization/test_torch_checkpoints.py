@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
 import zipfile
 from collections import OrderedDict
 
@@ -397,7 +398,7 @@ def test_corrupt_torch_zip_records_raise_checkpoint_error(tmp_path):
         graphc.load(tmp_path / "flip.pt")
 
 
-def test_other_pickles_and_tar_checkpoints_are_refused(tmp_path):
+def test_other_pickles_tar_and_torchscript_files_are_refused(tmp_path):
     path = tmp_path / "x.pt"
     path.write_bytes(pickle.dumps({"just": "a dict"}, protocol=2))
     with pytest.raises(CheckpointError, match="not one torch.save wrote"):
@@ -406,6 +407,11 @@ def test_other_pickles_and_tar_checkpoints_are_refused(tmp_path):
         tar.add(path, arcname="pickle")
     with pytest.raises(CheckpointError, match="tar-format"):
         graphc.load(tmp_path / "old.tar")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.13
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
+    with pytest.raises(CheckpointError, match="TorchScript archive"):
+        graphc.load(tmp_path / "scripted.pt")
     with pytest.raises(FileNotFoundError):
         graphc.load(tmp_path / "missing.pt")
 
