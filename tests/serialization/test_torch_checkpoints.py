@@ -303,6 +303,18 @@ def test_tensors_graphc_cannot_hold_are_refused_by_name(tmp_path):
             graphc.load(_save({"t": tensor}, tmp_path / "x.pt", "zip"))
 
 
+def test_numpy_values_load_once_allowed(tmp_path):
+    path = _save({"arr": np.arange(3.0), "best_acc": np.float64(0.5)}, tmp_path / "np.pt", "zip")
+    with pytest.raises(CheckpointError, match="multiarray"):
+        graphc.load(path)
+    reconstruct, scalar = np.arange(1).__reduce__()[0], np.float64(0).__reduce__()[0]
+    numpy_globals = [reconstruct, scalar, np.ndarray, np.dtype, type(np.dtype("f8"))]
+    with graphc.serialization.safe_globals(numpy_globals):
+        loaded = graphc.load(path)
+    np.testing.assert_array_equal(loaded["arr"], np.arange(3.0))
+    assert loaded["best_acc"] == 0.5
+
+
 def test_weights_only_false_and_pickle_module_are_refused(tmp_path):
     path = _save({"w": torch.ones(1)}, tmp_path / "w.pt", "zip")
     with pytest.raises(CheckpointError, match="never runs code"):
