@@ -344,6 +344,12 @@ class _Loader:
             full = "builtins." + name
         if full in self._globals:
             return self._globals[full]
+        if module == "torch" or module.startswith("torch."):
+            raise _error_class()(
+                f"{self.name}: the checkpoint refers to '{full}', a PyTorch object graphc cannot rebuild "
+                "(sparse, quantized, nested or subclassed tensors, TorchScript or other torch classes); "
+                "save plain dense tensors (e.g. t.to_dense()) and a state_dict instead"
+            )
         raise _error_class()(
             f"{self.name}: the checkpoint refers to the global '{full}', which graphc does not load. "
             "graphc never runs code from a checkpoint: it rebuilds only tensors, dtypes, devices and plain "
@@ -437,7 +443,7 @@ class _Loader:
         if not (isinstance(offset, int) and _int_tuple(size) and _int_tuple(stride) and len(size) == len(stride)):
             raise self.corrupt(f"tensor geometry offset={offset!r:.40} size={size!r:.60} stride={stride!r:.60}")
         flat = ref.storage.typed(dtype)
-        if ref.dtype is not None and ref.count is not None:
+        if ref.count is not None:
             # A legacy storage view: element window of its root storage.
             if ref.start < 0 or ref.count < 0 or ref.start + ref.count > flat.size:
                 raise self.corrupt(f"storage view [{ref.start}, +{ref.count}) outside storage '{ref.storage.key}'")
@@ -585,10 +591,13 @@ def load_zip(source, name: str, map_location, mmap: bool, encoding: str = "utf-8
     with archive:
         names = archive.namelist()
         pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") <= 1]
+        if any(n.endswith("constants.pkl") for n in names):
+            raise error(
+                f"{name}: this is a TorchScript archive (torch.jit.save), which holds code; graphc loads "
+                "only checkpoints. In PyTorch, save the module's state_dict with torch.save instead"
+            )
         if len(pickles) != 1:
-            kind = "a TorchScript archive (torch.jit.save)" if any(n.endswith("constants.pkl") for n in names) else None
-            detail = f"{kind}, which graphc cannot load" if kind else "no data.pkl record: not a torch.save archive"
-            raise error(f"{name} is not a valid graphc checkpoint ({detail})")
+            raise error(f"{name} is not a valid graphc checkpoint (no data.pkl record: not a torch.save archive)")
         prefix = pickles[0][: -len("data.pkl")]
         loader = _ZipLoader(
             archive, prefix, mapped, name=name, map_location=map_location, encoding=encoding, errors=errors

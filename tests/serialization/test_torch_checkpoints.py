@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
 import zipfile
 from collections import OrderedDict
 
@@ -206,6 +207,17 @@ def test_training_checkpoint_resumes_with_torchs_updates(tmp_path):
     np.testing.assert_allclose(g_model.bias.detach().numpy(), t_model.bias.detach().numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_newer_pickle_protocols(tmp_path, fmt, protocol):
+    base = torch.arange(6.0)
+    obj = {"a": base, "v": base[2:].view(2, 2), "n": [1, "x"]}
+    path = tmp_path / "p.pt"
+    torch.save(obj, path, pickle_protocol=protocol, _use_new_zipfile_serialization=(fmt == "zip"))
+    loaded = graphc.load(path)
+    assert loaded["v"].tolist() == [[2.0, 3.0], [4.0, 5.0]] and loaded["n"] == [1, "x"]
+
+
 def test_a_single_tensor_loads_as_a_tensor(tmp_path):
     t = torch.arange(6, dtype=torch.int16).view(2, 3)
     for fmt in FORMATS:
@@ -278,6 +290,29 @@ def test_safe_globals_allow_user_classes(tmp_path):
         graphc.serialization.clear_safe_globals()
     with pytest.raises(CheckpointError, match="Config"):
         graphc.load(path)
+
+
+def test_tensors_graphc_cannot_hold_are_refused_by_name(tmp_path):
+    cases = {
+        "graphc has no complex64 dtype": torch.zeros(2, dtype=torch.complex64),
+        "graphc has no float8_e4m3fn dtype": torch.zeros(2, dtype=torch.float8_e4m3fn),
+        "torch._utils._rebuild_sparse_tensor', a PyTorch object": torch.zeros(2).to_sparse(),
+    }
+    for message, tensor in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            graphc.load(_save({"t": tensor}, tmp_path / "x.pt", "zip"))
+
+
+def test_numpy_values_load_once_allowed(tmp_path):
+    path = _save({"arr": np.arange(3.0), "best_acc": np.float64(0.5)}, tmp_path / "np.pt", "zip")
+    with pytest.raises(CheckpointError, match="multiarray"):
+        graphc.load(path)
+    reconstruct, scalar = np.arange(1).__reduce__()[0], np.float64(0).__reduce__()[0]
+    numpy_globals = [reconstruct, scalar, np.ndarray, np.dtype, type(np.dtype("f8"))]
+    with graphc.serialization.safe_globals(numpy_globals):
+        loaded = graphc.load(path)
+    np.testing.assert_array_equal(loaded["arr"], np.arange(3.0))
+    assert loaded["best_acc"] == 0.5
 
 
 def test_weights_only_false_and_pickle_module_are_refused(tmp_path):
@@ -375,7 +410,7 @@ def test_corrupt_torch_zip_records_raise_checkpoint_error(tmp_path):
         graphc.load(tmp_path / "flip.pt")
 
 
-def test_other_pickles_and_tar_checkpoints_are_refused(tmp_path):
+def test_other_pickles_tar_and_torchscript_files_are_refused(tmp_path):
     path = tmp_path / "x.pt"
     path.write_bytes(pickle.dumps({"just": "a dict"}, protocol=2))
     with pytest.raises(CheckpointError, match="not one torch.save wrote"):
@@ -384,6 +419,11 @@ def test_other_pickles_and_tar_checkpoints_are_refused(tmp_path):
         tar.add(path, arcname="pickle")
     with pytest.raises(CheckpointError, match="tar-format"):
         graphc.load(tmp_path / "old.tar")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in torch 2.13
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
+    with pytest.raises(CheckpointError, match="TorchScript archive"):
+        graphc.load(tmp_path / "scripted.pt")
     with pytest.raises(FileNotFoundError):
         graphc.load(tmp_path / "missing.pt")
 
