@@ -135,8 +135,9 @@ class AvgPool1d(_AvgPoolNd):
 
 
 class _AdaptiveAvgPoolNd(Module):
-    """AdaptiveAvgPool1d/2d: average pooling to a fixed output size, through
-    the functional form `_pool` of `_dims` dims."""
+    """AdaptiveAvgPool1d/2d/3d (and the base of the adaptive max pools):
+    pooling to a fixed output size, through the functional form `_pool` of
+    `_dims` dims."""
 
     _dims = 2
 
@@ -164,22 +165,17 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     _pool = staticmethod(F.adaptive_avg_pool1d)
 
 
-class _AdaptiveMaxPoolNd(Module):
-    """AdaptiveMaxPool1d/2d: max pooling to a fixed output size, through the
-    functional form `_pool` of `_dims` dims."""
-
-    _dims = 2
+class _AdaptiveMaxPoolNd(_AdaptiveAvgPoolNd):
+    """AdaptiveMaxPool1d/2d: max pooling to a fixed output size; with
+    return_indices, also the flat index of each maximum."""
 
     def __init__(self, output_size, return_indices: bool = False):
-        super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
+        super().__init__(output_size)
+        self.return_indices = return_indices
 
     def forward(self, input):
         _check(self, input, self._dims)
         return self._pool(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
