@@ -1,6 +1,6 @@
 """Reference models: names, shapes and numbers against the same models
-written with torch.nn (torchvision's ResNet-18 is rebuilt here from torch.nn
-modules, with torchvision's layout)."""
+written with torch.nn (torchvision's ResNet-18 rebuilt from torch.nn
+modules in tests/torch_resnet.py)."""
 
 import numpy as np
 import pytest
@@ -8,56 +8,10 @@ import torch
 import torch.nn as tnn
 import torch.nn.functional as TF
 from nn_testutil import assert_close, compare_modules, copy_weights, randn
+from torch_resnet import TorchResNet18
 
 import graphc
 from graphc.vision import models
-
-
-class TorchBasicBlock(tnn.Module):
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(planes)
-        self.relu = tnn.ReLU(inplace=True)
-        self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(planes)
-        self.downsample = downsample
-
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
-
-
-class TorchResNet18(tnn.Module):
-    def __init__(self, num_classes=1000):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = tnn.BatchNorm2d(64)
-        self.relu = tnn.ReLU(inplace=True)
-        self.maxpool = tnn.MaxPool2d(3, 2, 1)
-        inplanes = 64
-        for i, planes in enumerate([64, 128, 256, 512]):
-            stride = 1 if i == 0 else 2
-            down = None
-            if stride != 1 or inplanes != planes:
-                down = tnn.Sequential(
-                    tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                    tnn.BatchNorm2d(planes),
-                )
-            blocks = [
-                TorchBasicBlock(inplanes, planes, stride, down),
-                TorchBasicBlock(planes, planes),
-            ]
-            setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
-            inplanes = planes
-        self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-        self.fc = tnn.Linear(512, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def _shapes(module):
