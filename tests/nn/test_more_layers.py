@@ -226,6 +226,8 @@ def test_fold_unfold_layers():
     fold, t_fold = nn.Fold((5, 6), **kwargs), torch.nn.Fold((5, 6), **kwargs)
     assert repr(fold) == repr(t_fold)
     compare(fold, t_fold, randn(2, 18, 9))
+    compare(unfold, t_unfold, randn(3, 5, 6))  # unbatched
+    compare(fold, t_fold, randn(18, 9))
 
 
 @pytest.mark.parametrize(
