@@ -315,3 +315,14 @@ def test_torch_nn_modules_import_paths(sub, names):
         assert hasattr(theirs, name)
         assert getattr(ours, name) is (getattr(nn, name) if name != "LazyModuleMixin" else nn.lazy.LazyModuleMixin)
     assert set(ours.__all__) <= set(dir(theirs))
+
+
+def test_lazy_layers_load_a_state_dict_before_their_first_call():
+    torch.manual_seed(0)
+    source = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, groups=2), torch.nn.Flatten(), torch.nn.Linear(36, 3))
+    model = nn.Sequential(nn.LazyConv2d(4, 3, groups=2), nn.Flatten(), nn.LazyLinear(3))
+    copy_weights(model, source)
+    assert type(model[0]) is nn.Conv2d and model[0].in_channels == 2
+    assert type(model[2]) is nn.Linear and model[2].in_features == 36
+    assert repr(model) == repr(source)
+    compare_modules(model, source, randn(2, 2, 5, 5))
