@@ -120,6 +120,9 @@ def _value_key(v):
 
     if isinstance(v, Tensor):
         return _tensor_key(v)
+    static = getattr(type(v), "_graphc_static_fields", ())
+    if static:  # their values, not just their shapes (see trace._arg_leaves)
+        return (type(v).__name__, tuple(_static_key(x) if f in static else _value_key(x) for f, x in zip(v._fields, v)))
     if isinstance(v, (tuple, list)):
         return (type(v).__name__, tuple(_value_key(x) for x in v))
     if isinstance(v, dict):
@@ -129,6 +132,12 @@ def _value_key(v):
         return (type(v).__name__, v)
     except TypeError:
         return ("id", id(v))
+
+
+def _static_key(v):
+    from graphc.tensor import Tensor
+
+    return ("S", tuple(v.tolist())) if isinstance(v, Tensor) else _value_key(v)
 
 
 def _module_of(fn):

@@ -370,7 +370,13 @@ def _arg_leaves(obj, path: tuple, name: str, out: list) -> None:
     if isinstance(obj, Tensor):
         out.append((obj, name, path))
     elif isinstance(obj, (tuple, list)):
+        # A tuple type may name fields that are static data of the call (a
+        # PackedSequence's batch sizes): they stay concrete, and the compile
+        # cache key holds their values (compile._value_key).
+        static = getattr(type(obj), "_graphc_static_fields", ())
         for i, v in enumerate(obj):
+            if static and obj._fields[i] in static:
+                continue
             _arg_leaves(v, path + (i,), f"{name}_{i}", out)
     elif isinstance(obj, dict):
         for k, v in obj.items():

@@ -19,7 +19,9 @@ from graphc.trace import active as _tracing
 
 class UninitializedParameter(Parameter):
     """A parameter whose shape is not known yet (no elements until a lazy
-    layer's first call replaces it)."""
+    layer's first call, or load_state_dict, replaces it)."""
+
+    _uninitialized = True
 
     def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
         return super().__new__(cls, graphc.empty(0, dtype=dtype or graphc.float32), requires_grad)
@@ -51,6 +53,16 @@ class LazyModuleMixin:
         self.reset_parameters()
         self.__class__ = self.cls_to_become
 
+    def _load_uninitialized(self, name: str, value) -> None:
+        """load_state_dict into a placeholder: the parameter takes the
+        checkpoint's value and shape; once none is left, the layer becomes
+        its plain class."""
+        setattr(self, name, Parameter(value.detach().clone().to(self.weight.dtype)))
+        if name == "weight":
+            self._set_in_size(value.shape[1] * getattr(self, "groups", 1))
+        if not self.has_uninitialized_params():
+            self.__class__ = self.cls_to_become
+
 
 class LazyLinear(LazyModuleMixin, Linear):
     """Linear whose in_features is the last dim of its first input."""
@@ -65,6 +77,9 @@ class LazyLinear(LazyModuleMixin, Linear):
             self.bias = UninitializedParameter(dtype=dtype)
         else:
             self.register_parameter("bias", None)
+
+    def _set_in_size(self, size: int) -> None:
+        self.in_features = size
 
     def _create_parameters(self, in_features: int, dtype) -> None:
         self.in_features = in_features
@@ -88,6 +103,9 @@ class _LazyConv(LazyModuleMixin):
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
             self.bias = UninitializedParameter(dtype=dtype)
+
+    def _set_in_size(self, size: int) -> None:
+        self.in_channels = size
 
     def _create_parameters(self, in_channels: int, dtype) -> None:
         if in_channels % self.groups:

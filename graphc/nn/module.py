@@ -508,6 +508,10 @@ def _copy_into(module: Module, name: str, target, value, assign: bool) -> str | 
     for a shape mismatch, None on success."""
     if not isinstance(value, graphc.Tensor):
         value = graphc.tensor(value)
+    if getattr(target, "_uninitialized", False):
+        # A lazy layer's placeholder takes the checkpoint's shape (graphc/nn/lazy.py).
+        module._load_uninitialized(name, value)
+        return None
     if tuple(value.shape) != tuple(target.shape):
         return (
             f"copying a param with shape {_shape_str(value)} from checkpoint, "

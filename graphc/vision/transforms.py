@@ -2,8 +2,9 @@
 
 Images are numpy arrays, uint8 HxW (grayscale) or HxWxC,
 which is what graphc.vision datasets hand to their `transform` (ImageFolder
-hands PIL images, as torchvision's does). `ToTensor` turns either into
-float32 CxHxW tensors in [0, 1]; the geometric transforms
+hands PIL images, as torchvision's does; the geometric transforms turn
+those into arrays). `ToTensor` turns either into float32 CxHxW tensors in
+[0, 1]; the geometric transforms
 accept either form (arrays HxW[xC] or tensors [..., H, W]). Random
 transforms draw from graphc's global generator, so `graphc.manual_seed`
 makes augmentation reproducible (DataLoader workers are seeded separately).
@@ -46,6 +47,8 @@ def _is_tensor(img) -> bool:
 
 
 def _as_array(img) -> np.ndarray:
+    if is_pil_image(img):
+        return _pil_to_array(img)
     return img.numpy() if _is_tensor(img) else np.asarray(img)
 
 
@@ -55,7 +58,11 @@ def _like(result: np.ndarray, original):
 
 
 def _image_size(img) -> tuple[int, int]:
-    """(height, width): tensors are [..., H, W], arrays H x W [x C]."""
+    """(height, width): tensors are [..., H, W], arrays H x W [x C]; PIL
+    images give their size (the geometric transforms return them as arrays)."""
+    if is_pil_image(img):
+        width, height = img.size
+        return height, width
     shape = tuple(img.shape)
     if len(shape) < 2:
         raise ValueError(f"expected an image with at least 2 dimensions, got shape {shape}")

@@ -142,6 +142,7 @@ def test_embedding_bag_module_and_compiled():
     assert_close(g_layer.weight.grad, t_layer.weight.grad)
     # offsets are a value of the compiled program, not a constant
     assert_compiles(lambda i, o: g_layer(i, o), graphc.tensor(INDICES), graphc.tensor(offsets))
+    assert_compiles(lambda i, o: g_layer(i, o), graphc.tensor(INDICES), graphc.tensor(offsets), backend="llvm")
     frozen = nn.EmbeddingBag.from_pretrained(graphc.ones(3, 2), mode="sum")
     assert not frozen.weight.requires_grad
     assert frozen(graphc.tensor([[0, 1], [2, 2]])).tolist() == [[2.0, 2.0], [2.0, 2.0]]
@@ -226,6 +227,8 @@ def test_fold_unfold_layers():
     fold, t_fold = nn.Fold((5, 6), **kwargs), torch.nn.Fold((5, 6), **kwargs)
     assert repr(fold) == repr(t_fold)
     compare(fold, t_fold, randn(2, 18, 9))
+    compare(unfold, t_unfold, randn(3, 5, 6))  # unbatched
+    compare(fold, t_fold, randn(18, 9))
 
 
 @pytest.mark.parametrize(
@@ -312,3 +315,14 @@ def test_torch_nn_modules_import_paths(sub, names):
         assert hasattr(theirs, name)
         assert getattr(ours, name) is (getattr(nn, name) if name != "LazyModuleMixin" else nn.lazy.LazyModuleMixin)
     assert set(ours.__all__) <= set(dir(theirs))
+
+
+def test_lazy_layers_load_a_state_dict_before_their_first_call():
+    torch.manual_seed(0)
+    source = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, groups=2), torch.nn.Flatten(), torch.nn.Linear(36, 3))
+    model = nn.Sequential(nn.LazyConv2d(4, 3, groups=2), nn.Flatten(), nn.LazyLinear(3))
+    copy_weights(model, source)
+    assert type(model[0]) is nn.Conv2d and model[0].in_channels == 2
+    assert type(model[2]) is nn.Linear and model[2].in_features == 36
+    assert repr(model) == repr(source)
+    compare_modules(model, source, randn(2, 2, 5, 5))

@@ -141,3 +141,22 @@ def test_packed_lstm_compiled_matches_eager():
     compiled = graphc.compile(run, backend="interp")
     for _ in range(2):
         np.testing.assert_allclose(compiled(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_packed_sequence_as_argument_of_a_compiled_module():
+    # batch_sizes stay concrete; a new length pattern with the same packed
+    # data shape ([8, 3] for lengths 5 + 3 and 4 + 4) must not reuse the
+    # program traced for the other.
+    graphc.manual_seed(0)
+    gru = nn.GRU(3, 4, bidirectional=True)
+    compiled = graphc.compile(gru, backend="interp")
+    for lengths in ([5, 3], [4, 4], [5, 3]):
+        seqs = [graphc.tensor(a) for a in _seqs(lengths)]
+        packed = rnn.pack_sequence(seqs)
+        want_out, want_h = gru(packed)
+        for _ in range(2):
+            out, h = compiled(packed)
+            assert isinstance(out, rnn.PackedSequence)
+            assert out.batch_sizes.tolist() == packed.batch_sizes.tolist()
+            np.testing.assert_allclose(out.data.detach().numpy(), want_out.data.detach().numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(h.detach().numpy(), want_h.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -125,3 +125,12 @@ def test_lbfgs_stops_at_zero_gradient_and_errors():
     compiled_step()  # graphc.compile's first call runs eagerly; the second traces
     with pytest.raises(graphc.errors.TraceError, match="outside graphc.compile"):
         compiled_step()
+
+
+def test_lbfgs_docstring_example():
+    import doctest
+
+    import graphc.optim.lbfgs as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -158,3 +158,21 @@ def test_dataset_folder_with_custom_loader_and_errors(tmp_path):
         datasets.DatasetFolder(str(tmp_path), loader=np.load)
     with pytest.raises(FileNotFoundError, match="Couldn't find any class folder"):
         datasets.ImageFolder(str(tmp_path / "a"))
+
+
+def test_transforms_take_pil_images():
+    pixels = np.random.default_rng(2).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    pipeline = transforms.Compose(
+        [transforms.Resize((4, 4)), transforms.Pad(1), transforms.CenterCrop(5), transforms.ToTensor()]
+    )
+    from_pil = pipeline(image)
+    from_array = pipeline(pixels)
+    assert tuple(from_pil.shape) == (3, 5, 5)
+    np.testing.assert_array_equal(from_pil.numpy(), from_array.numpy())
+    graphc.manual_seed(0)
+    flipped = transforms.RandomHorizontalFlip(p=1.0)(image)
+    np.testing.assert_array_equal(flipped, pixels[:, ::-1])
+    assert tuple(transforms.RandomCrop(3)(image).shape) == (3, 3, 3)
+    gray = transforms.ToTensor()(Image.fromarray(pixels[:, :, 0]))
+    np.testing.assert_allclose(gray.numpy()[0], pixels[:, :, 0] / 255.0, rtol=1e-6)

@@ -139,17 +139,23 @@ def _edge_index(size: int, lo: int, hi: int, mode: str, dim: int) -> np.ndarray:
 
 @tensor_params("input")
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    """im2col: [N, C, H, W] -> [N, C*kh*kw, L] (torch.nn.functional.unfold)."""
+    """im2col: [N, C, H, W] -> [N, C*kh*kw, L] (torch.nn.functional.unfold);
+    an unbatched [C, H, W] gives [C*kh*kw, L]."""
+    if input.dim() == 3:
+        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if input.dim() != 4:
-        raise InputShapeError(f"unfold: expected a 4-D input [N, C, H, W], got shape {tuple(input.shape)}")
+        raise InputShapeError(f"unfold: expected a 3-D or 4-D input [N, C, H, W], got shape {tuple(input.shape)}")
     return graphc.Tensor._emit(Op.UNFOLD, [input], _window_attrs(kernel_size, stride, padding, dilation))
 
 
 @tensor_params("input")
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    """col2im: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping values."""
+    """col2im: [N, C*kh*kw, L] -> [N, C, H, W], summing overlapping values;
+    an unbatched [C*kh*kw, L] gives [C, H, W]."""
+    if input.dim() == 2:
+        return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding, stride).squeeze(0)
     if input.dim() != 3:
-        raise InputShapeError(f"fold: expected a 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}")
+        raise InputShapeError(f"fold: expected a 2-D or 3-D input [N, C*kh*kw, L], got shape {tuple(input.shape)}")
     attrs = _window_attrs(kernel_size, stride, padding, dilation)
     attrs["output_size"] = _pair(output_size, "output_size")
     return graphc.Tensor._emit(Op.FOLD, [input], attrs)

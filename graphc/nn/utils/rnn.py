@@ -26,6 +26,10 @@ class PackedSequence(NamedTuple):
     sequences were packed already sorted (enforce_sorted=True).
     """
 
+    # Passed to a compiled function, these stay concrete and their values
+    # are part of the compile cache key (a new length pattern re-traces).
+    _graphc_static_fields = ("batch_sizes", "sorted_indices", "unsorted_indices")
+
     data: graphc.Tensor
     batch_sizes: graphc.Tensor
     sorted_indices: graphc.Tensor | None = None
