@@ -37,23 +37,13 @@ from graphc.nn.activation import (
     Threshold,
 )
 from graphc.nn.attention import MultiheadAttention
-from graphc.nn.containers import (
-    ModuleDict,
-    ModuleList,
-    ParameterDict,
-    ParameterList,
-    Sequential,
-)
-from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from graphc.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from graphc.nn.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
 from graphc.nn.distance import CosineSimilarity, PairwiseDistance
-from graphc.nn.dropout import (
-    AlphaDropout,
-    Dropout,
-    Dropout1d,
-    Dropout2d,
-    FeatureAlphaDropout,
-)
-from graphc.nn.embedding import Embedding
+from graphc.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from graphc.nn.embedding import Embedding, EmbeddingBag
+from graphc.nn.fold import Fold, Unfold
+from graphc.nn.lazy import LazyConv1d, LazyConv2d, LazyLinear, UninitializedParameter
 from graphc.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import (
     BCELoss,
@@ -81,6 +71,7 @@ from graphc.nn.loss import (
 from graphc.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
+    BatchNorm3d,
     GroupNorm,
     InstanceNorm1d,
     InstanceNorm2d,
@@ -89,24 +80,6 @@ from graphc.nn.normalization import (
     LocalResponseNorm,
     RMSNorm,
 )
-from graphc.nn.pixelshuffle import (
-    ChannelShuffle,
-    PixelShuffle,
-    PixelUnshuffle,
-)
-from graphc.nn.pooling import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    LPPool1d,
-    LPPool2d,
-    MaxPool1d,
-    MaxPool2d,
-)
-from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from graphc.nn.padding import (
     CircularPad1d,
     CircularPad2d,
@@ -124,16 +97,23 @@ from graphc.nn.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
-from graphc.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
-from graphc.nn.fold import Fold, Unfold
-from graphc.nn.lazy import LazyConv1d, LazyConv2d, LazyLinear, UninitializedParameter
-from graphc.nn.embedding import EmbeddingBag
-from graphc.nn.conv import Conv3d, ConvTranspose1d
-from graphc.nn.pooling import AdaptiveAvgPool3d, AvgPool3d, MaxPool3d
-from graphc.nn.normalization import BatchNorm3d
-from graphc.nn.dropout import Dropout3d
-
-
+from graphc.nn.pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
+from graphc.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
+from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from graphc.nn.transformer import (
     Transformer,
     TransformerDecoder,
@@ -141,6 +121,7 @@ from graphc.nn.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from graphc.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from graphc.nn import modules, parallel  # (after the layers they re-export)
 from graphc.nn.parallel import DataParallel
 
