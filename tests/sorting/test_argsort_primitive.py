@@ -77,3 +77,12 @@ def test_shape_rule_checks_axis_and_flag():
         node(Op.ARGSORT, x, axis=2, descending=False)
     with pytest.raises(IRTypeError, match="descending"):
         node(Op.ARGSORT, x, axis=0, descending=1)
+
+
+def test_text_ir_round_trip():
+    from graphc.ir.parser import parse_graph
+
+    g = _graph((3, 4), dtypes.float32, 1, True)
+    text = str(g)
+    assert "argsort %x {axis=1, descending=true}" in text
+    assert parse_graph(text).outputs == g.outputs

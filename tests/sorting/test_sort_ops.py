@@ -228,3 +228,20 @@ def test_compiled_gradient_of_sorted_values():
     t = torch_of(a, requires_grad=True)
     (torch.sort(t, 1).values * torch_of(w.numpy())).sum().backward()
     same(compiled(step, graphc.tensor(a)), t.grad)
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.zeros((3, 0), np.float32),
+        np.zeros((0, 3), np.float32),
+        np.array([True, False, True, False]),
+        np.array([5, -1, 3, -1], np.int8),
+        np.array([5, 200, 3, 200], np.uint8),
+    ],
+    ids=["empty-rows", "no-rows", "bool", "int8", "uint8"],
+)
+def test_compiled_sort_of_empty_and_small_integer_tensors(arr):
+    fn = lambda x: graphc.sort(x, -1, descending=True)  # noqa: E731
+    got = compiled(fn, graphc.tensor(arr))
+    same(got, torch.sort(torch_of(arr), -1, descending=True, stable=True))
