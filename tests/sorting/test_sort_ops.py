@@ -244,4 +244,4 @@ def test_compiled_gradient_of_sorted_values():
 def test_compiled_sort_of_empty_and_small_integer_tensors(arr):
     fn = lambda x: graphc.sort(x, -1, descending=True)  # noqa: E731
     got = compiled(fn, graphc.tensor(arr))
-    same(got, torch.sort(torch_of(arr), -1, descending=True, stable=True))
+    same(got, torch.sort(torch_of(arr), dim=-1, descending=True, stable=True))
