@@ -11,6 +11,7 @@ from graphc.ir import dtypes
 from graphc.ir.graph import Graph, IRTypeError, input_node, node
 from graphc.ir.ops import Op
 from graphc.ir.rules import evaluate
+from passes import lower as lower_pass
 from passes.lower import lower
 from runtime import interpreter
 
@@ -45,11 +46,14 @@ def test_reference_is_torch_stable_sort(dtype, descending):
         np.testing.assert_array_equal(got, _torch_argsort(a, axis, descending))
 
 
+@pytest.mark.parametrize("network", [False, True], ids=["ranks", "bitonic"])
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("dtype", [dtypes.float32, dtypes.int32, dtypes.bool_])
-def test_expansion_matches_reference(dtype, descending):
+def test_expansion_matches_reference(dtype, descending, network, monkeypatch):
+    if network:
+        monkeypatch.setattr(lower_pass, "RANK_SORT_MAX", 0)
     rng = np.random.default_rng(1)
-    for shape, axis in (((3, 7), 1), ((6, 2, 3), 0), ((5,), 0)):
+    for shape, axis in (((3, 7), 1), ((6, 2, 3), 0), ((5,), 0), ((2, 16), 1), ((2, 33), 1), ((1,), 0)):
         g = _graph(shape, dtype, axis, descending)
         lowered = lower(g)
         assert not any(n.op is Op.ARGSORT for n in lowered.nodes)
@@ -58,10 +62,13 @@ def test_expansion_matches_reference(dtype, descending):
         np.testing.assert_array_equal(interpreter.run(lowered, [a])[0], want)
 
 
+@pytest.mark.parametrize("network", [False, True], ids=["ranks", "bitonic"])
 @pytest.mark.parametrize("descending", [False, True])
-def test_llvm_backend_matches_interpreter(descending):
+def test_llvm_backend_matches_interpreter(descending, network, monkeypatch):
     import runtime.cpu as cpu
 
+    if network:
+        monkeypatch.setattr(lower_pass, "RANK_SORT_MAX", 4)  # the 11-long rows; not the 4-long columns
     rng = np.random.default_rng(2)
     a = _data((4, 11), dtypes.float32, rng)
     for axis in (0, 1):
