@@ -167,6 +167,19 @@ def test_searchsorted_and_bucketize_match_torch():
     )
 
 
+def test_searchsorted_scalars_and_mixed_dtypes():
+    seq = np.array([1, 2, 3], np.int64)
+    for value, right in ((1.5, False), (2, True), (0, False)):
+        same(
+            graphc.searchsorted(graphc.tensor(seq), value, right=right),
+            torch.searchsorted(torch_of(seq), value, right=right),
+        )
+    vals = np.array([2.5, 0.0, 3.0])
+    same(
+        graphc.searchsorted(graphc.tensor(seq), graphc.tensor(vals)), torch.searchsorted(torch_of(seq), torch_of(vals))
+    )
+
+
 def test_unique_eager_and_refused_when_compiled():
     a = np.array([[3, 1, 1], [2, 3, 0]], np.int64)
     got = graphc.unique(graphc.tensor(a), return_inverse=True, return_counts=True)
