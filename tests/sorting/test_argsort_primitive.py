@@ -77,6 +77,17 @@ def test_llvm_backend_matches_interpreter(descending, network, monkeypatch):
         np.testing.assert_array_equal(got, interpreter.run(g, [a])[0])
 
 
+def test_sort_threshold_is_part_of_the_cpu_cache_key(monkeypatch):
+    # Otherwise the bitonic test above could run the rank-count program
+    # cached for the same graph.
+    import runtime.cpu as cpu
+
+    g = _graph((4, 11), dtypes.float32, 1, False)
+    before = cpu.graph_key(g, {})
+    monkeypatch.setattr(lower_pass, "RANK_SORT_MAX", 4)
+    assert cpu.graph_key(g, {}) != before
+
+
 def test_shape_rule_checks_axis_and_flag():
     x = input_node("x", (3, 4), dtypes.float32)
     assert node(Op.ARGSORT, x, axis=1, descending=False).type.dtype is dtypes.int64
