@@ -247,18 +247,21 @@ def searchsorted(sorted_sequence, values, *, out_int32: bool = False, right: boo
     seq = sorted_sequence
     if sorter is not None:
         seq = _take(seq, ew.cast(sorter, dtypes.int64), seq.ndim - 1)
-    scalar = not isinstance(values, Tensor)
-    vals = ew.scalar(values, seq.dtype) if scalar else values
-    if seq.ndim > 1 and tuple(seq.shape[:-1]) != tuple(vals.shape[:-1]):
+    if not isinstance(values, Tensor):
+        # A Python number compares with its own type (1.5 against integer
+        # boundaries is not truncated); the result is 0-d for 1-d boundaries.
+        below = ew.le(seq, values) if right else ew.lt(seq, values)
+        return ew.cast(red.sum(below, -1), dtypes.int32 if out_int32 else dtypes.int64)
+    if seq.ndim > 1 and tuple(seq.shape[:-1]) != tuple(values.shape[:-1]):
         raise RuntimeError(
             at_user_line(
                 "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 dimensions of "
                 "boundaries tensor and input value tensor must match, but we got boundaries tensor "
-                f"{list(seq.shape)} and input value tensor {list(vals.shape)}"
+                f"{list(seq.shape)} and input value tensor {list(values.shape)}"
             )
         )
     # count[..., i] = #{j : seq[..., j] < v[..., i]} (<= for right)
-    v = vals.unsqueeze(-1)
+    v = values.unsqueeze(-1)
     s = seq.unsqueeze(-2) if seq.ndim > 1 else seq
     below = ew.le(s, v) if right else ew.lt(s, v)
     out = red.sum(below, -1)

@@ -167,6 +167,19 @@ def test_searchsorted_and_bucketize_match_torch():
     )
 
 
+def test_searchsorted_scalars_and_mixed_dtypes():
+    seq = np.array([1, 2, 3], np.int64)
+    for value, right in ((1.5, False), (2, True), (0, False)):
+        same(
+            graphc.searchsorted(graphc.tensor(seq), value, right=right),
+            torch.searchsorted(torch_of(seq), value, right=right),
+        )
+    vals = np.array([2.5, 0.0, 3.0])
+    same(
+        graphc.searchsorted(graphc.tensor(seq), graphc.tensor(vals)), torch.searchsorted(torch_of(seq), torch_of(vals))
+    )
+
+
 def test_unique_eager_and_refused_when_compiled():
     a = np.array([[3, 1, 1], [2, 3, 0]], np.int64)
     got = graphc.unique(graphc.tensor(a), return_inverse=True, return_counts=True)
@@ -228,3 +241,20 @@ def test_compiled_gradient_of_sorted_values():
     t = torch_of(a, requires_grad=True)
     (torch.sort(t, 1).values * torch_of(w.numpy())).sum().backward()
     same(compiled(step, graphc.tensor(a)), t.grad)
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.zeros((3, 0), np.float32),
+        np.zeros((0, 3), np.float32),
+        np.array([True, False, True, False]),
+        np.array([5, -1, 3, -1], np.int8),
+        np.array([5, 200, 3, 200], np.uint8),
+    ],
+    ids=["empty-rows", "no-rows", "bool", "int8", "uint8"],
+)
+def test_compiled_sort_of_empty_and_small_integer_tensors(arr):
+    fn = lambda x: graphc.sort(x, -1, descending=True)  # noqa: E731
+    got = compiled(fn, graphc.tensor(arr))
+    same(got, torch.sort(torch_of(arr), dim=-1, descending=True, stable=True))
