@@ -56,6 +56,8 @@ class _Bucket:
         self.flat = np.zeros(self.offsets[-1], self.dtype)
         self.ready = 0
         self.request = None
+        self.views = None  # (flat part, .grad tensor viewing it) per parameter
+        self.unused: set = set()  # parameters no rank had a gradient for
 
     def fill(self) -> None:
         """Copy the parameters' gradients into the flat buffer (zeros where
@@ -69,14 +71,45 @@ class _Bucket:
                 self.flat[start:end] = (value if type(value) is np.ndarray else grad.cpu().numpy()).reshape(-1)
 
     def unflatten(self, world_size: int) -> None:
-        """Write the averaged flat buffer back into each parameter's `.grad`."""
+        """Average the flat buffer and make it each parameter's `.grad`.
+
+        A host parameter's `.grad` becomes a tensor viewing its part of the
+        flat buffer, the same tensor object every step (torch's
+        gradient_as_bucket_view): a compiled optimizer step that reads the
+        gradients then finds the `.grad` it was traced with and does not
+        recompile, however the gradients were produced."""
+        from graphc.tensor import Tensor
+
         self.flat /= world_size
-        for p, start, end in zip(self.params, self.offsets, self.offsets[1:]):
-            part = self.flat[start:end].reshape(tuple(p.shape))
-            if p.grad is None:
-                p.grad = graphc.from_numpy(part.copy()).to(p.device)
-            else:
+        if self.views is None:
+            parts = [
+                self.flat[a:b].reshape(tuple(p.shape)) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])
+            ]
+            self.views = [(part, Tensor._wrap(part)) for part in parts]
+        self.unused = set()
+        for i, (p, (part, view)) in enumerate(zip(self.params, self.views)):
+            if p.grad is None and not part.any():
+                # No rank had a gradient for it: .grad stays None, so
+                # optimizers skip it as they would without DDP.
+                self.unused.add(i)
+                continue
+            if p.grad is not None and type(p.grad._value) is not np.ndarray:  # a device gradient: copy back
                 _Buffer(p.grad).store("DistributedDataParallel gradient sync", part)
+                continue
+            if view._value is not part:  # an in-place op rebound it
+                view._value = part
+            view._bump_version("DistributedDataParallel gradient sync")
+            if p.grad is not view:
+                p.grad = view
+
+    def synced(self) -> bool:
+        """True while every parameter's `.grad` is this bucket's averaged view."""
+        if self.views is None:
+            return False
+        for i, (p, (part, view)) in enumerate(zip(self.params, self.views)):
+            if not ((p.grad is view and view._value is part) or (p.grad is None and i in self.unused)):
+                return False
+        return True
 
 
 def _make_buckets(params: list, cap_bytes: float) -> list:
@@ -155,12 +188,14 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_syncing", False)  # inside a backward that syncs
         object.__setattr__(self, "_next_launch", 0)
         object.__setattr__(self, "_traced_backward", False)
-        object.__setattr__(self, "_synced_grads", [])
         me = weakref.ref(self)
         handles = [p.register_post_accumulate_grad_hook(_grad_ready_hook(me)) for p in params]
         from graphc.optim import optimizer
 
         handles.append(optimizer.register_optimizer_step_pre_hook(_step_pre_hook(me)))
+        pre_call = _pre_call_hook(me)
+        optimizer._pre_call_hooks.append(pre_call)
+        handles.append(_ListEntryHandle(optimizer._pre_call_hooks, pre_call))
         object.__setattr__(self, "_handles", handles)
 
     # -- setup ---------------------------------------------------------------
@@ -254,7 +289,6 @@ class DistributedDataParallel(Module):
             request, bucket.request = bucket.request, None
             wait_for(request, self._pg, "DistributedDataParallel all_reduce")
             bucket.unflatten(self._pg.size)
-        object.__setattr__(self, "_synced_grads", [p.grad for b in self._buckets for p in b.params])
 
     def sync_gradients(self) -> None:
         """Average the current `.grad` of every parameter across ranks now
@@ -280,11 +314,22 @@ class DistributedDataParallel(Module):
                 f"{self._pg.where('DistributedDataParallel')}: a graphc.compile'd function calls both backward() "
                 f"and optimizer.step(), so the gradient all-reduce has no place between them: {_SPLIT_HINT}"
             )
-        synced = self._synced_grads
-        current = [p.grad for p in mine]
-        if len(synced) == len(current) and all(a is b for a, b in zip(synced, current)):
-            return  # these gradients were averaged already
-        self.sync_gradients()
+        self._sync_if_stale()
+
+    def _sync_if_stale(self) -> None:
+        """Average the gradients unless they are the ones averaged last (a
+        compiled backward replaces every .grad; an averaged one is the
+        bucket's view)."""
+        if not self._syncing and not all(b.synced() for b in self._buckets):
+            self.sync_gradients()
+
+    def _before_compiled_call(self) -> None:
+        """Runs before every call of a compiled program: a compiled
+        optimizer step reads gradients a compiled backward produced, so they
+        are averaged first (the optimizer's own pre-hook does not run when a
+        compiled step replays)."""
+        if self._traced_backward:
+            self._sync_if_stale()
 
     def __del__(self):
         for handle in self.__dict__.get("_handles", ()):
@@ -307,3 +352,24 @@ def _step_pre_hook(ref):
             ddp._before_step(optimizer)
 
     return hook
+
+
+def _pre_call_hook(ref):
+    def hook():
+        ddp = ref()
+        if ddp is not None:
+            ddp._before_compiled_call()
+
+    return hook
+
+
+class _ListEntryHandle:
+    """Removes `entry` from `entries` (a hook list) on `remove()`."""
+
+    def __init__(self, entries: list, entry):
+        self.entries = entries
+        self.entry = entry
+
+    def remove(self) -> None:
+        if self.entry in self.entries:
+            self.entries.remove(self.entry)
