@@ -5,7 +5,7 @@
 (`make demo-ddp`). Each rank reads its share of the data through a
 DistributedSampler, computes gradients with a compiled forward+backward
 step, and DistributedDataParallel averages them across ranks before the
-(eager) Adam step, so all ranks keep the same model. Data, model, optimizer
+(separately compiled) Adam step, so all ranks keep the same model. Data, model, optimizer
 and schedule are the ones of `graphc demo` (graphc/demo.py), with the
 global batch (64) split over the ranks. Rank 0 evaluates and saves.
 """
@@ -61,16 +61,20 @@ def main() -> int:
         loss.backward()
         return loss
 
-    # Forward and backward compile; the gradient all-reduce runs when the
-    # optimizer's step() starts, then the step itself runs eagerly.
-    step = grad_step if args.backend == "eager" else graphc.compile(grad_step, backend=args.backend)
+    # Forward+backward and the optimizer step compile as two programs; DDP
+    # averages the gradients between them (before the step's call).
+    if args.backend == "eager":
+        step, opt_step = grad_step, optimizer.step
+    else:
+        step = graphc.compile(grad_step, backend=args.backend)
+        opt_step = graphc.compile(optimizer.step, backend=args.backend)
     say(f"ranks: {world}, batch {per_rank} per rank, {len(loader)} steps per epoch, backend {args.backend}")
     seen, start = 0, time.perf_counter()
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)
         for i, (x, y) in enumerate(loader):
             loss = step(x, y)
-            optimizer.step()
+            opt_step()
             seen += len(y) * world
             if rank == 0 and i % 25 == 0:
                 print(f"epoch {epoch + 1}/{args.epochs} step {i}/{len(loader)} loss {loss.item():.4f}", flush=True)
