@@ -38,6 +38,16 @@ from graphc.errors import DistributedError
 from graphc.nn.module import Module
 
 DEFAULT_BUCKET_CAP_MB = 25.0  # torch's default
+# Newer torch keywords, accepted so ported code runs; they change nothing here.
+_TORCH_ONLY_OPTIONS = frozenset(
+    {
+        "mixed_precision",
+        "device_mesh",
+        "skip_all_reduce_unused_params",
+        "delay_all_reduce_named_params",
+        "param_to_hook_all_reduce",
+    }
+)
 
 _SPLIT_HINT = (
     "compile the forward and backward only (a function that returns the loss after loss.backward()) and call "
@@ -134,7 +144,8 @@ class DistributedDataParallel(Module):
     the module doc). `.module` is the wrapped module and state_dict keys
     carry the `module.` prefix, as in torch.
 
-    `bucket_cap_mb` sets the bucket size (default 25). `broadcast_buffers`
+    `bucket_cap_mb` sets the bucket size (default 25). `init_sync=False`
+    skips the broadcast at wrap time. `broadcast_buffers`
     (default True) re-broadcasts buffers (BatchNorm statistics) from rank 0
     before each eager forward. `device_ids`, `output_device`, `dim`,
     `find_unused_parameters`, `gradient_as_bucket_view` and `static_graph` are
@@ -155,8 +166,12 @@ class DistributedDataParallel(Module):
         check_reduction: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
+        init_sync: bool = True,
         **kwargs,
     ) -> None:
+        unknown = sorted(set(kwargs) - _TORCH_ONLY_OPTIONS)
+        if unknown:
+            raise TypeError(f"DistributedDataParallel.__init__() got an unexpected keyword argument {unknown[0]!r}")
         super().__init__()
         pg = default_group(process_group)
         if bucket_cap_mb is None:
@@ -179,9 +194,10 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_pg", pg)
         params = [p for p in module.parameters() if p.requires_grad]
         self._check_same_model(pg, params)
-        with graphc.no_grad():
-            for t in [*module.parameters(), *module.buffers()]:
-                _broadcast(t, 0)
+        if init_sync:
+            with graphc.no_grad():
+                for t in [*module.parameters(), *module.buffers()]:
+                    _broadcast(t, 0)
         buckets = _make_buckets(list(reversed(params)), bucket_cap_mb * 2**20)
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "_bucket_of", {id(p): b for b in buckets for p in b.params})
@@ -328,7 +344,7 @@ class DistributedDataParallel(Module):
         optimizer step reads gradients a compiled backward produced, so they
         are averaged first (the optimizer's own pre-hook does not run when a
         compiled step replays)."""
-        if self._traced_backward:
+        if self._traced_backward and self.require_backward_grad_sync:
             self._sync_if_stale()
 
     def __del__(self):

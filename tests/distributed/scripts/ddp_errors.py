@@ -60,6 +60,12 @@ def main() -> None:
         assert "bucket_cap_mb" in str(e)
     else:
         raise AssertionError("bucket_cap_mb=0 did not raise")
+    try:
+        DDP(nn.Linear(2, 2), bucket_cap=1)
+    except TypeError as e:
+        assert "unexpected keyword argument 'bucket_cap'" in str(e), e
+    else:
+        raise AssertionError("an unknown keyword did not raise")
     dist.destroy_process_group()
     if rank == 0:
         print("ddp errors ok")
