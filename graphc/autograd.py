@@ -351,12 +351,14 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
     for root, g in zip(roots, grads):
         send(root.grad_fn if root.grad_fn is not None else root, g)
     with set_grad_enabled(create_graph):
-        order = _topo_records(records)
         # With post-accumulate hooks registered, a leaf's .grad is written
         # (and its hooks run) as soon as no later record can add to it, so
         # a hook can start work (a gradient all-reduce) while the rest of
-        # the backward pass runs.
-        pending = _leaf_uses(order) if _post_hooks_registered and capture is None else None
+        # the backward pass runs; records then run in an order that reaches
+        # leaves early (_ready_order).
+        early = _post_hooks_registered and capture is None
+        order = _ready_order(records) if early else _topo_records(records)
+        pending = _leaf_uses(order) if early else None
         for rec in order:
             g = cot.pop(id(rec), None)
             if g is not None:
@@ -376,6 +378,34 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
             else:
                 _accumulate(leaf, g, create_graph)
                 _post_accumulate(leaf)
+
+
+def _ready_order(roots) -> list:
+    """The records reachable from `roots` in a topological order that runs
+    a record as soon as all its consumers have run, most recently readied
+    first: the short branches to parameters (a weight's transpose, a bias's
+    broadcast) run right after the op that uses them, so each layer's
+    parameter gradients are final before backward moves on to the layer
+    below (the order torch's engine follows)."""
+    records = _topo_records(roots)
+    waiting: dict[int, int] = {}
+    for rec in records:
+        for e in rec.edges:
+            e = _function_of(e)
+            if isinstance(e, (Record, FunctionNode)):
+                waiting[id(e)] = waiting.get(id(e), 0) + 1
+    ready = [rec for rec in reversed(records) if waiting.get(id(rec), 0) == 0]
+    order = []
+    while ready:
+        rec = ready.pop()
+        order.append(rec)
+        for e in rec.edges:
+            e = _function_of(e)
+            if isinstance(e, (Record, FunctionNode)):
+                waiting[id(e)] -= 1
+                if waiting[id(e)] == 0:
+                    ready.append(e)
+    return order
 
 
 def _leaf_uses(order) -> dict:
