@@ -22,7 +22,7 @@ def test_two_ranks_equal_one_rank_with_twice_the_batch(tmp_path, backend):
     one, two = runs[1], runs[2]
     assert sorted(one) == sorted(two)
     modes = {key.split(".")[0] for key in one}
-    assert modes == {"eager", "compiled_step", "compiled_step_and_opt", "compiled_model", "no_sync"}
+    assert modes == {"eager", "compiled_step", "compiled_step_and_opt", "compiled_model", "compiled_ddp", "no_sync"}
     for key in one:
         np.testing.assert_allclose(two[key], one[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # and training moved the parameters (the comparison is not vacuous):
@@ -32,7 +32,7 @@ def test_two_ranks_equal_one_rank_with_twice_the_batch(tmp_path, backend):
     for key in one:
         if key.startswith("eager."):
             name = key[len("eager.") :]
-            for mode in ("compiled_step", "compiled_step_and_opt", "compiled_model"):
+            for mode in ("compiled_step", "compiled_step_and_opt", "compiled_model", "compiled_ddp"):
                 np.testing.assert_allclose(one[f"{mode}.{name}"], one[key], rtol=1e-5, atol=1e-6)
 
 

@@ -36,6 +36,7 @@ from graphc.distributed.collectives import broadcast as _broadcast
 from graphc.distributed.process_group import default_group, wait_for
 from graphc.errors import DistributedError
 from graphc.nn.module import Module
+from graphc.trace import active as active_trace
 
 DEFAULT_BUCKET_CAP_MB = 25.0  # torch's default
 # Newer torch keywords, accepted so ported code runs; they change nothing here.
@@ -232,9 +233,9 @@ class DistributedDataParallel(Module):
     # -- forward ---------------------------------------------------------------
 
     def forward(self, *inputs, **kwargs):
-        if self.broadcast_buffers and graphc.is_grad_enabled() and self.training:
+        if self.broadcast_buffers and graphc.is_grad_enabled() and self.training and active_trace() is None:
             buffers = list(self.module.buffers())
-            if buffers and not any(b.is_symbolic for b in buffers):
+            if buffers:
                 with graphc.no_grad():
                     for b in buffers:
                         _broadcast(b, 0)

@@ -1,7 +1,7 @@
-"""Train a small CNN with DistributedDataParallel for a few steps in five
+"""Train a small CNN with DistributedDataParallel for a few steps in six
 ways (eager, a compiled forward+backward step, the same with a compiled
-optimizer step, a compiled model, gradient accumulation with no_sync) and
-save
+optimizer step, a compiled model inside DDP, DDP compiled, gradient
+accumulation with no_sync) and save
 rank 0's parameters after each, for test_ddp.py to compare world sizes.
 
 Usage: graphc run -n N ddp_train.py OUT.npz GLOBAL_BATCH STEPS BACKEND
@@ -46,6 +46,8 @@ def train(mode: str, global_batch: int, steps: int, backend: str) -> dict:
     model = SmallNet()
     if mode == "compiled_model":
         ddp = DDP(graphc.compile(model, backend=backend), bucket_cap_mb=0.002)  # several buckets
+    elif mode == "compiled_ddp":
+        ddp = graphc.compile(DDP(model, bucket_cap_mb=0.002), backend=backend)
     else:
         ddp = DDP(model, bucket_cap_mb=0.002)
     opt = graphc.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
@@ -84,7 +86,7 @@ def main() -> None:
     out, global_batch, steps, backend = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     dist.init_process_group("mpi")
     results = {}
-    for mode in ("eager", "compiled_step", "compiled_step_and_opt", "compiled_model", "no_sync"):
+    for mode in ("eager", "compiled_step", "compiled_step_and_opt", "compiled_model", "compiled_ddp", "no_sync"):
         results.update(train(mode, global_batch, steps, backend))
     # Every rank must hold the same parameters.
     for key, value in results.items():
