@@ -433,24 +433,38 @@ def _release_leaves(rec, pending: dict, leaf_cot: dict, create_graph: bool) -> N
 
 # -- post-accumulate-grad hooks and end-of-backward callbacks ----------------
 
-# Set once any tensor has a post-accumulate hook: until then backward takes
-# the plain path (every .grad written at the end).
-_post_hooks_registered = False
+# How many post-accumulate hooks are registered on live tensors: while none
+# are, backward takes the plain path (every .grad written at the end).
+_post_hooks_registered = 0
 _final_callbacks: list = []
 
 
 class _HookHandle:
-    """Returned by register_post_accumulate_grad_hook; `remove()` unregisters."""
+    """Returned by register_post_accumulate_grad_hook; `remove()` unregisters
+    (and so does the tensor's death). Holds the tensor weakly, so a hook that
+    refers to its tensor does not keep it alive."""
 
     _next_id = 0
 
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
+    def __init__(self, t):
+        self._tensor = weakref.ref(t)
         self.id = _HookHandle._next_id
         _HookHandle._next_id += 1
+        self._live = [True]  # shared with the finalizer
+        weakref.finalize(t, _forget_hook, self._live)
 
     def remove(self) -> None:
-        self._hooks.pop(self.id, None)
+        t = self._tensor()
+        if t is not None:
+            t.__dict__.get("_post_accumulate_hooks", {}).pop(self.id, None)
+        _forget_hook(self._live)
+
+
+def _forget_hook(live: list) -> None:
+    global _post_hooks_registered
+    if live[0]:
+        live[0] = False
+        _post_hooks_registered -= 1
 
 
 def register_post_accumulate_grad_hook(t, hook):
@@ -464,9 +478,9 @@ def register_post_accumulate_grad_hook(t, hook):
     hooks = t.__dict__.get("_post_accumulate_hooks")
     if hooks is None:
         hooks = t.__dict__["_post_accumulate_hooks"] = {}
-    handle = _HookHandle(hooks)
+    handle = _HookHandle(t)
     hooks[handle.id] = hook
-    _post_hooks_registered = True
+    _post_hooks_registered += 1
     return handle
 
 
