@@ -88,7 +88,7 @@ def test_backward_leaves_the_plain_path_once_hooks_are_gone():
     before = autograd._post_hooks_registered
     handle = w.register_post_accumulate_grad_hook(lambda p: None)
     w2 = graphc.ones(2, requires_grad=True)
-    w2.register_post_accumulate_grad_hook(lambda p: print(w2))  # refers to its own tensor
+    w2.register_post_accumulate_grad_hook(lambda p, own=w2: print(own))  # holds its own tensor
     assert autograd._post_hooks_registered == before + 2
     handle.remove()
     handle.remove()  # twice is harmless
