@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # them, else generates digits.
 DEMO_ARGS ?= $(if $(wildcard ../shared/data/mnist),--root ../shared/data/mnist,)
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo demo-ddp test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/graphc demo $(DEMO_ARGS)
+
+# The demo CNN trained data-parallel on 2 processes (MPI; docs/distributed.md).
+demo-ddp: $(STAMP)
+	$(VENV)/bin/graphc run -n 2 examples/ddp_mnist_cnn.py $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests

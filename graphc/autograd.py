@@ -357,12 +357,14 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
     for root, g in zip(roots, grads):
         send(root.grad_fn if root.grad_fn is not None else root, g)
     with set_grad_enabled(create_graph):
-        order = _topo_records(records)
         # With post-accumulate hooks registered, a leaf's .grad is written
         # (and its hooks run) as soon as no later record can add to it, so
         # a hook can start work (a gradient all-reduce) while the rest of
-        # the backward pass runs.
-        pending = _leaf_uses(order) if _post_hooks_registered and capture is None else None
+        # the backward pass runs; records then run in an order that reaches
+        # leaves early (_ready_order).
+        early = _post_hooks_registered and capture is None
+        order = _ready_order(records) if early else _topo_records(records)
+        pending = _leaf_uses(order) if early else None
         for rec in order:
             g = cot.pop(id(rec), None)
             if g is not None:
@@ -384,6 +386,34 @@ def _run(roots, grads, retain_graph: bool, create_graph: bool, capture=None):
             else:
                 _accumulate(leaf, g, create_graph)
                 _post_accumulate(leaf)
+
+
+def _ready_order(roots) -> list:
+    """The records reachable from `roots` in a topological order that runs
+    a record as soon as all its consumers have run, most recently readied
+    first: the short branches to parameters (a weight's transpose, a bias's
+    broadcast) run right after the op that uses them, so each layer's
+    parameter gradients are final before backward moves on to the layer
+    below (the order torch's engine follows)."""
+    records = _topo_records(roots)
+    waiting: dict[int, int] = {}
+    for rec in records:
+        for e in rec.edges:
+            e = _function_of(e)
+            if isinstance(e, (Record, FunctionNode)):
+                waiting[id(e)] = waiting.get(id(e), 0) + 1
+    ready = [rec for rec in reversed(records) if waiting.get(id(rec), 0) == 0]
+    order = []
+    while ready:
+        rec = ready.pop()
+        order.append(rec)
+        for e in rec.edges:
+            e = _function_of(e)
+            if isinstance(e, (Record, FunctionNode)):
+                waiting[id(e)] -= 1
+                if waiting[id(e)] == 0:
+                    ready.append(e)
+    return order
 
 
 def _leaf_uses(order) -> dict:
@@ -412,10 +442,55 @@ def _release_leaves(rec, pending: dict, leaf_cot: dict, create_graph: bool) -> N
 
 # -- post-accumulate-grad hooks and end-of-backward callbacks ----------------
 
-# Set once any tensor has a post-accumulate hook: until then backward takes
-# the plain path (every .grad written at the end).
-_post_hooks_registered = False
+# How many post-accumulate hooks are registered on live tensors: while none
+# are, backward takes the plain path (every .grad written at the end).
+_post_hooks_registered = 0
 _final_callbacks: list = []
+
+
+class _HookHandle:
+    """Returned by register_post_accumulate_grad_hook; `remove()` unregisters
+    (and so does the tensor's death). Holds the tensor weakly, so a hook that
+    refers to its tensor does not keep it alive."""
+
+    _next_id = 0
+
+    def __init__(self, t):
+        self._tensor = weakref.ref(t)
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+        self._live = [True]  # shared with the finalizer
+        weakref.finalize(t, _forget_hook, self._live)
+
+    def remove(self) -> None:
+        t = self._tensor()
+        if t is not None:
+            t.__dict__.get("_post_accumulate_hooks", {}).pop(self.id, None)
+        _forget_hook(self._live)
+
+
+def _forget_hook(live: list) -> None:
+    global _post_hooks_registered
+    if live[0]:
+        live[0] = False
+        _post_hooks_registered -= 1
+
+
+def register_post_accumulate_grad_hook(t, hook):
+    """Call `hook(t)` each time backward() has accumulated a gradient into
+    leaf `t`'s `.grad` (torch.Tensor.register_post_accumulate_grad_hook)."""
+    global _post_hooks_registered
+    if t.grad_fn is not None:
+        raise RuntimeError(at_user_line("post accumulate grad hooks cannot be registered on non-leaf tensors"))
+    if not t.requires_grad:
+        raise RuntimeError(at_user_line("cannot register a hook on a tensor that doesn't require gradient"))
+    hooks = t.__dict__.get("_post_accumulate_hooks")
+    if hooks is None:
+        hooks = t.__dict__["_post_accumulate_hooks"] = {}
+    handle = _HookHandle(t)
+    hooks[handle.id] = hook
+    _post_hooks_registered += 1
+    return handle
 
 
 def _post_accumulate(leaf) -> None:
@@ -494,23 +569,6 @@ def register_hook(t, hook):
         if owner.hooks is None:
             owner.hooks = {}
         hooks = owner.hooks
-    handle = RemovableHandle(hooks)
-    hooks[handle.id] = hook
-    return handle
-
-
-def register_post_accumulate_grad_hook(t, hook):
-    """Tensor.register_post_accumulate_grad_hook: call `hook(t)` after
-    backward has accumulated a gradient into leaf `t`'s `.grad`."""
-    from graphc.utils.hooks import RemovableHandle
-
-    if t.grad_fn is not None:
-        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-    if not t.requires_grad:
-        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-    global _post_hooks_registered
-    hooks = t.__dict__.setdefault("_post_accumulate_hooks", {})
-    _post_hooks_registered = True
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     return handle

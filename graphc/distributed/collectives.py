@@ -274,3 +274,28 @@ def barrier(group=None, async_op: bool = False, device_ids=None):
     """Wait until every rank has reached the barrier."""
     pg = default_group(group)
     return _post(pg, "barrier", pg.comm.Ibarrier, None, async_op)
+
+
+def all_gather_object(object_list: list, obj, group=None) -> None:
+    """Gather a picklable `obj` from every rank: `object_list[r]` becomes
+    rank r's object (`object_list` must have world_size entries). Blocking,
+    without the group's timeout; only for trusted peers (pickle)."""
+    pg = default_group(group)
+    if not isinstance(object_list, list) or len(object_list) != pg.size:
+        raise ValueError(f"{pg.where('all_gather_object')}: object_list must be a list of world_size={pg.size} entries")
+    object_list[:] = pg.comm.allgather(obj)
+
+
+def broadcast_object_list(object_list: list, src: int = 0, group=None, device=None) -> None:
+    """Replace the entries of `object_list` on every rank with rank `src`'s
+    (picklable objects; blocking, without the group's timeout)."""
+    pg = default_group(group)
+    if not isinstance(src, int) or not 0 <= src < pg.size:
+        raise ValueError(f"{pg.where('broadcast_object_list')}: src must be a rank in [0, {pg.size - 1}], got {src!r}")
+    received = pg.comm.bcast(list(object_list) if pg.rank == src else None, root=src)
+    if len(received) != len(object_list):
+        raise ValueError(
+            f"{pg.where('broadcast_object_list')}: object_list has {len(object_list)} entries but rank {src}'s has "
+            f"{len(received)}"
+        )
+    object_list[:] = received

@@ -219,23 +219,35 @@ def get_backend(group=None) -> str:
 def wait_for(request, pg: ProcessGroup, op: str, timeout_s: float | None = None) -> None:
     """Wait for an MPI request; DistributedError after the group's timeout.
 
-    Polls with short sleeps rather than blocking in MPI_Wait, so a rank whose
-    peers died or called a different collective raises an error naming the
-    op instead of hanging, and a waiting rank leaves the CPU to the ones still
-    computing (two ranks often share few cores)."""
+    Polls rather than blocking in MPI_Wait, so a rank whose peers died or
+    called a different collective raises an error naming the op instead of
+    hanging. The poll spins for the first few milliseconds (a collective
+    whose peers are there finishes in microseconds, and MPI's non-blocking
+    collectives progress only while polled), yielding the core between
+    polls, then sleeps between polls so a waiting rank leaves the CPU to
+    the ranks still computing (several ranks often share few cores)."""
     if request.Test():
         return
     limit = pg.timeout_s if timeout_s is None else timeout_s
     start = time.monotonic()
-    spin_until = start + 1e-4
-    delay = 2e-5
+    yield_after, sleep_after = start + SPIN_S, start + SPIN_S + YIELD_S
+    delay = 5e-5
     while not request.Test():
         now = time.monotonic()
+        if now < yield_after:
+            continue
         if now - start > limit:
             raise DistributedError(
                 f"{pg.where(op)}: timed out after {limit:g} s waiting for the other ranks (a rank failed, "
                 "stopped, or called a different collective)"
             )
-        if now > spin_until:
+        if now < sleep_after:
+            os.sched_yield()
+        else:
             time.sleep(delay)
             delay = min(delay * 2, 1e-3)
+
+
+# How long wait_for polls without pause, then yielding the core, before it sleeps.
+SPIN_S = 5e-5
+YIELD_S = 5e-3

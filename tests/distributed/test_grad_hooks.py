@@ -79,3 +79,19 @@ def test_hook_errors():
         (x * 2).register_post_accumulate_grad_hook(lambda p: None)
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         graphc.ones(2).register_post_accumulate_grad_hook(lambda p: None)
+
+
+def test_backward_leaves_the_plain_path_once_hooks_are_gone():
+    import gc
+
+    w = graphc.ones(2, requires_grad=True)
+    before = autograd._post_hooks_registered
+    handle = w.register_post_accumulate_grad_hook(lambda p: None)
+    w2 = graphc.ones(2, requires_grad=True)
+    w2.register_post_accumulate_grad_hook(lambda p, own=w2: print(own))  # holds its own tensor
+    assert autograd._post_hooks_registered == before + 2
+    handle.remove()
+    handle.remove()  # twice is harmless
+    del w2
+    gc.collect()
+    assert autograd._post_hooks_registered == before

@@ -62,3 +62,28 @@ def test_no_process_group_errors():
     with pytest.raises(ValueError, match="unknown backend 'ucc'"):
         dist.init_process_group("ucc")
     assert [op.name for op in dist.ReduceOp] == ["SUM", "AVG", "PRODUCT", "MIN", "MAX"]
+
+
+def _run_single(env: dict):
+    import os
+    import subprocess
+
+    from mpi_testutil import ROOT, SCRIPTS, require_mpi
+
+    require_mpi()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "PMIX_"))}
+    clean.update(env, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "single.py")], capture_output=True, text=True, timeout=60, env=clean
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_plain_python_is_a_world_of_one():
+    assert "rank 0 of 1, local rank 0" in _run_single({"RANK": "0", "WORLD_SIZE": "1"})
+
+
+def test_torchrun_style_variables_without_mpiexec_are_refused():
+    out = _run_single({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    assert "WORLD_SIZE=2 but MPI sees 1 process" in out and "graphc run -n 2" in out

@@ -36,8 +36,19 @@ from graphc.distributed.collectives import broadcast as _broadcast
 from graphc.distributed.process_group import default_group, wait_for
 from graphc.errors import DistributedError
 from graphc.nn.module import Module
+from graphc.trace import active as active_trace
 
 DEFAULT_BUCKET_CAP_MB = 25.0  # torch's default
+# Newer torch keywords, accepted so ported code runs; they change nothing here.
+_TORCH_ONLY_OPTIONS = frozenset(
+    {
+        "mixed_precision",
+        "device_mesh",
+        "skip_all_reduce_unused_params",
+        "delay_all_reduce_named_params",
+        "param_to_hook_all_reduce",
+    }
+)
 
 _SPLIT_HINT = (
     "compile the forward and backward only (a function that returns the loss after loss.backward()) and call "
@@ -56,6 +67,8 @@ class _Bucket:
         self.flat = np.zeros(self.offsets[-1], self.dtype)
         self.ready = 0
         self.request = None
+        self.views = None  # (flat part, .grad tensor viewing it) per parameter
+        self.unused: set = set()  # parameters no rank had a gradient for
 
     def fill(self) -> None:
         """Copy the parameters' gradients into the flat buffer (zeros where
@@ -69,14 +82,45 @@ class _Bucket:
                 self.flat[start:end] = (value if type(value) is np.ndarray else grad.cpu().numpy()).reshape(-1)
 
     def unflatten(self, world_size: int) -> None:
-        """Write the averaged flat buffer back into each parameter's `.grad`."""
+        """Average the flat buffer and make it each parameter's `.grad`.
+
+        A host parameter's `.grad` becomes a tensor viewing its part of the
+        flat buffer, the same tensor object every step (torch's
+        gradient_as_bucket_view): a compiled optimizer step that reads the
+        gradients then finds the `.grad` it was traced with and does not
+        recompile, however the gradients were produced."""
+        from graphc.tensor import Tensor
+
         self.flat /= world_size
-        for p, start, end in zip(self.params, self.offsets, self.offsets[1:]):
-            part = self.flat[start:end].reshape(tuple(p.shape))
-            if p.grad is None:
-                p.grad = graphc.from_numpy(part.copy()).to(p.device)
-            else:
+        if self.views is None:
+            parts = [
+                self.flat[a:b].reshape(tuple(p.shape)) for p, a, b in zip(self.params, self.offsets, self.offsets[1:])
+            ]
+            self.views = [(part, Tensor._wrap(part)) for part in parts]
+        self.unused = set()
+        for i, (p, (part, view)) in enumerate(zip(self.params, self.views)):
+            if p.grad is None and not part.any():
+                # No rank had a gradient for it: .grad stays None, so
+                # optimizers skip it as they would without DDP.
+                self.unused.add(i)
+                continue
+            if p.grad is not None and type(p.grad._value) is not np.ndarray:  # a device gradient: copy back
                 _Buffer(p.grad).store("DistributedDataParallel gradient sync", part)
+                continue
+            if view._value is not part:  # an in-place op rebound it
+                view._value = part
+            view._bump_version("DistributedDataParallel gradient sync")
+            if p.grad is not view:
+                p.grad = view
+
+    def synced(self) -> bool:
+        """True while every parameter's `.grad` is this bucket's averaged view."""
+        if self.views is None:
+            return False
+        for i, (p, (part, view)) in enumerate(zip(self.params, self.views)):
+            if not ((p.grad is view and view._value is part) or (p.grad is None and i in self.unused)):
+                return False
+        return True
 
 
 def _make_buckets(params: list, cap_bytes: float) -> list:
@@ -101,7 +145,8 @@ class DistributedDataParallel(Module):
     the module doc). `.module` is the wrapped module and state_dict keys
     carry the `module.` prefix, as in torch.
 
-    `bucket_cap_mb` sets the bucket size (default 25). `broadcast_buffers`
+    `bucket_cap_mb` sets the bucket size (default 25). `init_sync=False`
+    skips the broadcast at wrap time. `broadcast_buffers`
     (default True) re-broadcasts buffers (BatchNorm statistics) from rank 0
     before each eager forward. `device_ids`, `output_device`, `dim`,
     `find_unused_parameters`, `gradient_as_bucket_view` and `static_graph` are
@@ -122,8 +167,12 @@ class DistributedDataParallel(Module):
         check_reduction: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
+        init_sync: bool = True,
         **kwargs,
     ) -> None:
+        unknown = sorted(set(kwargs) - _TORCH_ONLY_OPTIONS)
+        if unknown:
+            raise TypeError(f"DistributedDataParallel.__init__() got an unexpected keyword argument {unknown[0]!r}")
         super().__init__()
         pg = default_group(process_group)
         if bucket_cap_mb is None:
@@ -146,21 +195,24 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "_pg", pg)
         params = [p for p in module.parameters() if p.requires_grad]
         self._check_same_model(pg, params)
-        with graphc.no_grad():
-            for t in [*module.parameters(), *module.buffers()]:
-                _broadcast(t, 0)
+        if init_sync:
+            with graphc.no_grad():
+                for t in [*module.parameters(), *module.buffers()]:
+                    _broadcast(t, 0)
         buckets = _make_buckets(list(reversed(params)), bucket_cap_mb * 2**20)
         object.__setattr__(self, "_buckets", buckets)
         object.__setattr__(self, "_bucket_of", {id(p): b for b in buckets for p in b.params})
         object.__setattr__(self, "_syncing", False)  # inside a backward that syncs
         object.__setattr__(self, "_next_launch", 0)
         object.__setattr__(self, "_traced_backward", False)
-        object.__setattr__(self, "_synced_grads", [])
         me = weakref.ref(self)
         handles = [p.register_post_accumulate_grad_hook(_grad_ready_hook(me)) for p in params]
         from graphc.optim import optimizer
 
         handles.append(optimizer.register_optimizer_step_pre_hook(_step_pre_hook(me)))
+        pre_call = _pre_call_hook(me)
+        optimizer._pre_call_hooks.append(pre_call)
+        handles.append(_ListEntryHandle(optimizer._pre_call_hooks, pre_call))
         object.__setattr__(self, "_handles", handles)
 
     # -- setup ---------------------------------------------------------------
@@ -181,9 +233,9 @@ class DistributedDataParallel(Module):
     # -- forward ---------------------------------------------------------------
 
     def forward(self, *inputs, **kwargs):
-        if self.broadcast_buffers and graphc.is_grad_enabled() and self.training:
+        if self.broadcast_buffers and graphc.is_grad_enabled() and self.training and active_trace() is None:
             buffers = list(self.module.buffers())
-            if buffers and not any(b.is_symbolic for b in buffers):
+            if buffers:
                 with graphc.no_grad():
                     for b in buffers:
                         _broadcast(b, 0)
@@ -254,7 +306,6 @@ class DistributedDataParallel(Module):
             request, bucket.request = bucket.request, None
             wait_for(request, self._pg, "DistributedDataParallel all_reduce")
             bucket.unflatten(self._pg.size)
-        object.__setattr__(self, "_synced_grads", [p.grad for b in self._buckets for p in b.params])
 
     def sync_gradients(self) -> None:
         """Average the current `.grad` of every parameter across ranks now
@@ -280,11 +331,22 @@ class DistributedDataParallel(Module):
                 f"{self._pg.where('DistributedDataParallel')}: a graphc.compile'd function calls both backward() "
                 f"and optimizer.step(), so the gradient all-reduce has no place between them: {_SPLIT_HINT}"
             )
-        synced = self._synced_grads
-        current = [p.grad for p in mine]
-        if len(synced) == len(current) and all(a is b for a, b in zip(synced, current)):
-            return  # these gradients were averaged already
-        self.sync_gradients()
+        self._sync_if_stale()
+
+    def _sync_if_stale(self) -> None:
+        """Average the gradients unless they are the ones averaged last (a
+        compiled backward replaces every .grad; an averaged one is the
+        bucket's view)."""
+        if not self._syncing and not all(b.synced() for b in self._buckets):
+            self.sync_gradients()
+
+    def _before_compiled_call(self) -> None:
+        """Runs before every call of a compiled program: a compiled
+        optimizer step reads gradients a compiled backward produced, so they
+        are averaged first (the optimizer's own pre-hook does not run when a
+        compiled step replays)."""
+        if self._traced_backward and self.require_backward_grad_sync:
+            self._sync_if_stale()
 
     def __del__(self):
         for handle in self.__dict__.get("_handles", ()):
@@ -307,3 +369,24 @@ def _step_pre_hook(ref):
             ddp._before_step(optimizer)
 
     return hook
+
+
+def _pre_call_hook(ref):
+    def hook():
+        ddp = ref()
+        if ddp is not None:
+            ddp._before_compiled_call()
+
+    return hook
+
+
+class _ListEntryHandle:
+    """Removes `entry` from `entries` (a hook list) on `remove()`."""
+
+    def __init__(self, entries: list, entry):
+        self.entries = entries
+        self.entry = entry
+
+    def remove(self) -> None:
+        if self.entry in self.entries:
+            self.entries.remove(self.entry)

@@ -110,6 +110,13 @@ def main() -> None:
         )
     dist.barrier()
 
+    objects = [None] * n
+    dist.all_gather_object(objects, {"rank": r, "name": f"r{r}"})
+    assert objects == [{"rank": k, "name": f"r{k}"} for k in everyone], objects
+    items = [f"from {r}", r] if r == n - 1 else [None, None]
+    dist.broadcast_object_list(items, src=n - 1)
+    assert items == [f"from {n - 1}", n - 1], items
+
     # errors name the op and the rank (raised before any message is sent)
     where = f"on rank {r} of {n}"
     expect_error(

@@ -60,6 +60,29 @@ def main() -> None:
         assert "bucket_cap_mb" in str(e)
     else:
         raise AssertionError("bucket_cap_mb=0 did not raise")
+    # overlap: with small buckets, the first all-reduce starts while backward
+    # has not yet produced the first layer's gradients
+    deep = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    ddp_deep = DDP(deep, bucket_cap_mb=300 / 2**20)  # about one layer per bucket
+    assert len(ddp_deep._buckets) >= 3, len(ddp_deep._buckets)
+    launches = []
+    real_launch = ddp_deep._launch
+
+    def spy(bucket, mpi):
+        launches.append(sum(p.grad is None for p in deep.parameters()))
+        real_launch(bucket, mpi)
+
+    object.__setattr__(ddp_deep, "_launch", spy)
+    ddp_deep(graphc.randn(4, 8)).sum().backward()
+    assert len(launches) == len(ddp_deep._buckets) and launches[0] > 0, launches
+    assert all(p.grad is not None for p in deep.parameters())
+
+    try:
+        DDP(nn.Linear(2, 2), bucket_cap=1)
+    except TypeError as e:
+        assert "unexpected keyword argument 'bucket_cap'" in str(e), e
+    else:
+        raise AssertionError("an unknown keyword did not raise")
     dist.destroy_process_group()
     if rank == 0:
         print("ddp errors ok")

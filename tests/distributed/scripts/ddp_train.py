@@ -1,9 +1,10 @@
-"""Train a small CNN with DistributedDataParallel for a few steps in four
-ways (eager, a compiled forward+backward step, a compiled model, gradient
+"""Train a small CNN with DistributedDataParallel for a few steps in six
+ways (eager, a compiled forward+backward step, the same with a compiled
+optimizer step, a compiled model inside DDP, DDP compiled, gradient
 accumulation with no_sync) and save
 rank 0's parameters after each, for test_ddp.py to compare world sizes.
 
-Usage: graphc run -n N ddp_train.py OUT.npz GLOBAL_BATCH STEPS
+Usage: graphc run -n N ddp_train.py OUT.npz GLOBAL_BATCH STEPS BACKEND
 Every run sees the same global batches; rank r of N trains on its slice.
 """
 
@@ -38,13 +39,15 @@ def batches(global_batch: int, steps: int):
         yield x, y
 
 
-def train(mode: str, global_batch: int, steps: int) -> dict:
+def train(mode: str, global_batch: int, steps: int, backend: str) -> dict:
     rank, world = dist.get_rank(), dist.get_world_size()
     # Different seeds per rank: the broadcast at wrap time must fix that.
     graphc.manual_seed(100 + rank)
     model = SmallNet()
     if mode == "compiled_model":
-        ddp = DDP(graphc.compile(model), bucket_cap_mb=0.002)  # several buckets
+        ddp = DDP(graphc.compile(model, backend=backend), bucket_cap_mb=0.002)  # several buckets
+    elif mode == "compiled_ddp":
+        ddp = graphc.compile(DDP(model, bucket_cap_mb=0.002), backend=backend)
     else:
         ddp = DDP(model, bucket_cap_mb=0.002)
     opt = graphc.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
@@ -55,7 +58,9 @@ def train(mode: str, global_batch: int, steps: int) -> dict:
         loss.backward()
         return loss
 
-    step = graphc.compile(grad_step) if mode == "compiled_step" else grad_step
+    step = graphc.compile(grad_step, backend=backend) if mode.startswith("compiled_step") else grad_step
+    # the optimizer step compiled separately: it must not recompile per step
+    opt_step = graphc.compile(opt.step, backend=backend) if mode == "compiled_step_and_opt" else opt.step
     share = global_batch // world
     for x, y in batches(global_batch, steps):
         mine = slice(rank * share, (rank + 1) * share)
@@ -70,16 +75,19 @@ def train(mode: str, global_batch: int, steps: int) -> dict:
             F.cross_entropy(ddp(x[half:]), y[half:]).backward()
         else:
             step(x, y)
-        opt.step()
+        opt_step()
+    if mode == "compiled_step_and_opt":
+        programs = sum(len(entries) for entries in opt_step._cache.values())
+        assert programs == 1, f"the compiled optimizer step compiled {programs} programs"
     return {f"{mode}.{k}": v.detach().numpy().copy() for k, v in ddp.state_dict().items()}
 
 
 def main() -> None:
-    out, global_batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    out, global_batch, steps, backend = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     dist.init_process_group("mpi")
     results = {}
-    for mode in ("eager", "compiled_step", "compiled_model", "no_sync"):
-        results.update(train(mode, global_batch, steps))
+    for mode in ("eager", "compiled_step", "compiled_step_and_opt", "compiled_model", "compiled_ddp", "no_sync"):
+        results.update(train(mode, global_batch, steps, backend))
     # Every rank must hold the same parameters.
     for key, value in results.items():
         gathered = [graphc.zeros(*value.shape) for _ in range(dist.get_world_size())]
