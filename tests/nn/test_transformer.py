@@ -130,6 +130,16 @@ def test_module_import_paths():
     )
 
 
+def test_dtype_factory_kwarg():
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dtype=graphc.float64)
+    assert {p.dtype for p in layer.parameters()} == {graphc.float64}
+    model = nn.Transformer(8, 2, 1, 1, 16, dtype=graphc.float64, batch_first=True)
+    assert {p.dtype for p in model.parameters()} == {graphc.float64}
+    out = model(graphc.randn(2, 3, 8, dtype=graphc.float64), graphc.randn(2, 4, 8, dtype=graphc.float64))
+    assert out.dtype == graphc.float64 and out.shape == (2, 4, 8)
+    assert {p.dtype for p in nn.TransformerEncoderLayer(8, 2, 16).parameters()} == {graphc.float32}
+
+
 def test_fresh_init_matches_torch_statistics():
     graphc.manual_seed(0)
     layer = nn.TransformerEncoderLayer(16, 4, 32)
