@@ -439,3 +439,14 @@ def test_training_steps_match_torch(backend):
             keep = list(range(8)) + list(range(16, 24))
             ours_value, value = ours_value[keep], value[keep]
         assert_close(ours_value, value, 1e-3, 1e-5, f"{name} after training")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import graphc.nn.transformer as module
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = doctest.testmod(module, extraglobs={"graphc": graphc})
+    assert result.attempted >= 10 and result.failed == 0
