@@ -252,7 +252,7 @@ def parse_args(argv=None):
     parser.add_argument("--emsize", type=int, default=32, help="size of word embeddings")
     parser.add_argument("--nhid", type=int, default=32, help="hidden units per layer")
     parser.add_argument("--nlayers", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=20.0, help="initial learning rate")
+    parser.add_argument("--lr", type=float, help="initial learning rate (default 20, or 2 for the Transformer)")
     parser.add_argument("--clip", type=float, default=0.25, help="gradient clipping")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch_size", type=int, default=4)
@@ -277,7 +277,8 @@ def main(argv=None):
     step = make_step(model, criterion, args.clip, compile=args.compile)
     print(f"{args.model}: {ntokens} words, {len(corpus.train)} training tokens")
 
-    lr = args.lr
+    # On a corpus this small the transformer diverges at the recurrent models' lr.
+    lr = args.lr if args.lr is not None else (2.0 if args.model == "Transformer" else 20.0)
     best_val_loss = None
     val_losses = []
     for epoch in range(1, args.epochs + 1):
