@@ -150,6 +150,7 @@ def main(argv=None):
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--compile", action="store_true", help="compile the training step")
+    parser.add_argument("--sample-chars", type=int, default=200, help="length of the sample printed at the end")
     parser.add_argument("--seed", type=int, default=1337)
     args = parser.parse_args(argv)
 
@@ -164,7 +165,7 @@ def main(argv=None):
 
     model.eval()
     start = torch.zeros(1, 1, dtype=torch.long)
-    sample = model.generate(start, max_new_tokens=200)[0].tolist()
+    sample = model.generate(start, max_new_tokens=args.sample_chars)[0].tolist()
     print("sample:")
     print("".join(chars[i] for i in sample))
     return losses

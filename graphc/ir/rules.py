@@ -461,10 +461,11 @@ def _scatter_add_impl(src, index, *, axis, shape):
 
 
 def _dot_impl(a, b):
-    # numpy's batched matmul falls back to a slow loop without BLAS when an
-    # operand's matrices are strided views (a weight broadcast over the
-    # batch, a transposed activation). A weight broadcast over every batch
-    # dim becomes one 2-D product; other batched operands are made contiguous.
+    # numpy's batched matmul makes one small BLAS call (or runs a plain
+    # loop) per matrix, which is slow for a weight broadcast over the batch
+    # or a transposed activation, most of all when BLAS threads compete for
+    # the cores. A weight broadcast over every batch dim becomes one 2-D
+    # product; other batched operands are made contiguous.
     if a.ndim > 2 and all(st == 0 or n == 1 for st, n in zip(b.strides[:-2], b.shape[:-2])):
         out = np.matmul(a.reshape(-1, a.shape[-1]), b[(0,) * (b.ndim - 2)])
         return out.reshape(a.shape[:-1] + (b.shape[-1],))

@@ -130,6 +130,16 @@ def test_module_import_paths():
     )
 
 
+def test_dtype_factory_kwarg():
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dtype=graphc.float64)
+    assert {p.dtype for p in layer.parameters()} == {graphc.float64}
+    model = nn.Transformer(8, 2, 1, 1, 16, dtype=graphc.float64, batch_first=True)
+    assert {p.dtype for p in model.parameters()} == {graphc.float64}
+    out = model(graphc.randn(2, 3, 8, dtype=graphc.float64), graphc.randn(2, 4, 8, dtype=graphc.float64))
+    assert out.dtype == graphc.float64 and out.shape == (2, 4, 8)
+    assert {p.dtype for p in nn.TransformerEncoderLayer(8, 2, 16).parameters()} == {graphc.float32}
+
+
 def test_fresh_init_matches_torch_statistics():
     graphc.manual_seed(0)
     layer = nn.TransformerEncoderLayer(16, 4, 32)
@@ -373,6 +383,22 @@ def test_compiled_forward_equals_eager(backend):
     np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_compiled_model_gradients_equal_eager():
+    """graphc.compile(model) with a backward: the compiled forward keeps
+    what the compiled backward needs; gradients equal eager ones."""
+    g, _ = _pair("TransformerDecoder", (8, 2, 16), 2, True, layer_kwargs=dict(dropout=0.0), dtype=torch.float32)
+    tgt_mask = nn.Transformer.generate_square_subsequent_mask(4)
+    tgt, mem = graphc.tensor(randn(4, 2, 8, seed=1)), graphc.tensor(randn(5, 2, 8, seed=2))
+    cot = graphc.tensor(randn(4, 2, 8, seed=3))
+    grads = []
+    for model in (g, graphc.compile(g, backend="interp")):
+        g.zero_grad()
+        (model(tgt, mem, tgt_mask=tgt_mask) * cot).sum().backward()
+        grads.append({name: to_numpy(p.grad) for name, p in g.named_parameters()})
+    for name, expected in grads[0].items():
+        np.testing.assert_allclose(grads[1][name], expected, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def _training_losses(lib, model, steps, backend):
     """Train `model` (a seq2seq regression) with AdamW for `steps` steps on
     fixed batches; the losses."""
@@ -413,3 +439,14 @@ def test_training_steps_match_torch(backend):
             keep = list(range(8)) + list(range(16, 24))
             ours_value, value = ours_value[keep], value[keep]
         assert_close(ours_value, value, 1e-3, 1e-5, f"{name} after training")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import graphc.nn.transformer as module
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = doctest.testmod(module, extraglobs={"graphc": graphc})
+    assert result.attempted >= 10 and result.failed == 0
