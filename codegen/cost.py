@@ -8,9 +8,11 @@ FLOPs
                  for the combine; per output element: the ops of the stores;
     elementwise  per element: the ops of its store values;
     scatter      per source element: the ops of the added value plus the add.
-    "Ops" are the scalar operations of a value expression, each shared
-    sub-expression counted once; index arithmetic (inside a load's index),
-    loads, constants and loop variables are free.
+    "Ops" are the floating-point operations of a value expression (a
+    result or an operand is a float), each shared sub-expression counted
+    once; integer and index arithmetic (a load's index, the guards of
+    padded or unfolded reads), loads, constants and loop variables are
+    free.
 
 Bytes
     The sizes of the buffers a kernel reads plus those it writes: the
@@ -40,7 +42,7 @@ class KernelCost:
 
 
 def value_ops(*roots: Expr | None) -> int:
-    """Scalar operations in the value expressions `roots` (shared
+    """Floating-point operations in the value expressions `roots` (shared
     sub-expressions once; nothing below a load, which is index math)."""
     seen: set[Expr] = set()
     count = 0
@@ -52,7 +54,7 @@ def value_ops(*roots: Expr | None) -> int:
         seen.add(e)
         if e.op == "load":
             continue
-        if e.op not in _FREE:
+        if e.op not in _FREE and (e.dtype.is_float or any(a.dtype.is_float for a in e.args)):
             count += 1
         stack.extend(e.args)
     return count
@@ -66,7 +68,7 @@ def _numel(shape) -> int:
 
 
 def kernel_flops(k: Kernel) -> int:
-    """Floating-point (or integer) operations of one run of `k`."""
+    """Floating-point operations of one run of `k`."""
     outer = _numel(k.shape)
     store_ops = value_ops(*(s.value for s in k.stores))
     if k.kind == "dot":

@@ -91,6 +91,8 @@ def eager_cost(op, srcs: list, value) -> tuple[int, int]:
     else:
         flops = 0
     arrays = [a for a in srcs if isinstance(a, np.ndarray)]
+    if not any(getattr(a, "dtype", np.dtype(bool)).kind == "f" for a in [value, *srcs]):
+        flops = 0  # integer or boolean work: not floating-point operations
     if isinstance(value, np.ndarray) and any(np.may_share_memory(value, a) for a in arrays):
         return flops, 0  # a view: nothing copied
     nbytes = sum(a.nbytes for a in arrays) + getattr(value, "nbytes", 0)
