@@ -58,6 +58,10 @@ def run(args) -> int:
     from graphc.profiler import profile, record_function
 
     target = args.target
+    if args.threads is not None:
+        import runtime.cpu
+
+        runtime.cpu.set_num_threads(args.threads)
     if target in WORKLOADS:
         step, inputs = _workload(target)
         with profile():  # warm-up: eager call, compile, the profiled build
@@ -91,4 +95,5 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=10, help="workload steps to profile (default 10)")
     parser.add_argument("--sort-by", default="self_cpu_time_total", help="table order (default self_cpu_time_total)")
     parser.add_argument("--row-limit", type=int, default=20, help="table rows (default 20)")
+    parser.add_argument("--threads", type=int, help="threads for compiled programs (default: all cores)")
     parser.add_argument("--trace", metavar="OUT.json", help="also write a Chrome trace")

@@ -5,7 +5,7 @@
     graphc bench [--quick] [--plot OUT.png] [--device cpu|cuda]
     graphc export FILE.py[:NAME] --input-shape 1,3,32,32 -o OUT.onnx [--opset 17] [--dynamic-batch]
     graphc run -n N [--hostfile FILE] script.py [args]   (data-parallel, over MPI)
-    graphc profile SCRIPT.py|cnn|mlp [--steps N] [--sort-by KEY] [--row-limit N] [--trace OUT.json]
+    graphc profile SCRIPT.py|cnn|mlp [--steps N] [--threads N] [--sort-by KEY] [--row-limit N] [--trace OUT.json]
 
 `ir` prints the IR of a module or function at one stage of the pipeline:
 traced (as recorded), autodiff (the joint forward+backward graph; implies

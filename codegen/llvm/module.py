@@ -16,8 +16,11 @@ The profiled build (`build_module(prog, profile=True)`, a separate cache
 entry) has one more table entry, `buffers[len(buffer_order) + 1]`: an
 i64 array of `len(prog.kernels) + 1` slots. Thread 0 writes a timestamp
 (codegen/llvm/timing.py) into slot 0 on entry and into slot i + 1 after
-kernel i; when threaded, every kernel is followed by a barrier so that the
-stamp covers all threads' shares. The plain build has none of this.
+kernel i and the barrier that follows it, if any. The barriers are the
+plain build's, plus one after the last kernel when it is split across
+threads, so a split kernel's time covers every thread's share and a
+kernel's time includes waiting at the barrier after it. The plain build
+has none of this.
 """
 
 from __future__ import annotations
@@ -129,13 +132,13 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int, profile:
         # needed after the last kernel: the runtime joins the threads.
         # Waiting is costly when the cores are shared and a partner thread
         # is descheduled.
+        # The profiled build also waits after a split last kernel, so that
+        # thread 0's stamp covers every thread's share of it.
+        if (i + 1 < len(prog.kernels) and (split[i] or split[i + 1])) or (stamp is not None and split[i]):
+            with b.if_then(many):
+                b.call(barrier, [bar, nthreads])
         if stamp is not None:
-            with b.if_then(many):
-                b.call(barrier, [bar, nthreads])
             stamp(i + 1)
-        elif i + 1 < len(prog.kernels) and (split[i] or split[i + 1]):
-            with b.if_then(many):
-                b.call(barrier, [bar, nthreads])
     if restore is not None:
         restore()
     b.ret_void()
