@@ -21,7 +21,9 @@ While a profiler is active it records:
 - every eager op (`eager add`, ...), timed where eager ops dispatch;
 - `record_function` ranges.
 
-CUDA programs are not profiled (their calls and kernels record nothing).
+- compiled CUDA calls: `call @name (cuda)` and one row per launch, timed
+  with a CUDA event after each launch (the call waits for the GPU).
+
 With no profiler active, compiled calls run the plain build and eager ops
 do one check of a global. See docs/profiler.md for reading the table.
 """
@@ -42,7 +44,8 @@ __all__ = ["ProfilerActivity", "profile", "record_function"]
 
 
 class ProfilerActivity(enum.Enum):
-    """What to profile (torch's names). Only CPU work is recorded."""
+    """What to profile (torch's names); accepted, and everything above is
+    recorded whatever is asked."""
 
     CPU = "cpu"
     CUDA = "cuda"

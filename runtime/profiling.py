@@ -28,7 +28,7 @@ class Event:
     """One timed thing: a kernel, a compiled call, an eager op, a range."""
 
     name: str
-    cat: str  # kernel | program | eager | range | compile
+    cat: str  # kernel | cuda kernel | program | eager | range | compile
     start: float  # perf_counter seconds
     end: float
     flops: int = 0
