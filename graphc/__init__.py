@@ -420,7 +420,7 @@ def _lazy(name: str):
 def __getattr__(name: str):
     # Heavier subsystems load on first use, keeping `import graphc` light and
     # free of import cycles with passes/ and runtime/.
-    if name in ("linalg", "nn", "optim", "utils", "vision", "serialization", "onnx", "hub"):
+    if name in ("linalg", "nn", "optim", "utils", "vision", "serialization", "onnx", "hub", "profiler"):
         return _lazy(name)
     if name in ("celu", "hardshrink", "prelu", "selu", "threshold"):
         # torch.selu and friends: the activations of graphc.nn.functional.

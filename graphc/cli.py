@@ -5,12 +5,16 @@
     graphc bench [--quick] [--plot OUT.png] [--device cpu|cuda]
     graphc export FILE.py[:NAME] --input-shape 1,3,32,32 -o OUT.onnx [--opset 17] [--dynamic-batch]
     graphc run -n N [--hostfile FILE] script.py [args]   (data-parallel, over MPI)
+    graphc profile SCRIPT.py|cnn|mlp [--steps N] [--threads N] [--sort-by KEY] [--row-limit N] [--trace OUT.json]
 
 `ir` prints the IR of a module or function at one stage of the pipeline:
 traced (as recorded), autodiff (the joint forward+backward graph; implies
 --grad), optimized (after simplification, folding, CSE), fused (the kernels),
 plan (the memory plan with peak bytes), llvm (generated LLVM IR), asm (host
 assembly), cuda (generated CUDA C).
+
+`profile` prints graphc.profiler's table for a script run under the
+profiler or for steps of a built-in training workload (docs/profiler.md).
 
 `export` writes the module or function as an ONNX model (graphc.onnx.export),
 traced in eval mode on random inputs of the given shapes.
@@ -267,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     bench.add_argument("--only", help="run only benchmarks whose name contains this")
     bench.set_defaults(func=cmd_bench)
+
+    prof = sub.add_parser("profile", help="profile a script or a built-in workload (cnn, mlp); see docs/profiler.md")
+    from graphc import _profile_cli
+
+    _profile_cli.add_arguments(prof)
+    prof.set_defaults(func=_profile_cli.run)
 
     run = sub.add_parser("run", help="run a script on N processes with MPI (like torchrun); see docs/distributed.md")
     from graphc.distributed import launch

@@ -6,13 +6,17 @@ The levels, each including those below it:
    "recompiling f: global 'scale' changed from 2.0 to 3.0"), why a disk
    cache entry was ignored, and the pass timeline (time and node counts per
    pass);
-2. the IR after every pass;
+2. the IR after every pass, and for every compiled CPU call the profiler's
+   table for that call (graphc/profiler.py, docs/profiler.md): each
+   executable built at this level runs its profiled build and prints the
+   time, GFLOP/s and GB/s of each kernel;
 3. the memory plan of each compiled program;
 4. the generated code (LLVM IR, CUDA C);
 5. the host assembly.
 
 Every setting that changes generated code is part of the compile-cache key;
-this variable only changes what is printed.
+this variable only changes what is printed (level 2 runs the separately
+cached profiled build of each program, whose results are identical).
 """
 
 from __future__ import annotations

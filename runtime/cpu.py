@@ -17,6 +17,7 @@ import hashlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
 from passes import fusion, memory
-from runtime import backends, host_memory
+from runtime import backends, host_memory, profiling
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -198,13 +199,14 @@ class _Native:
         self.sha256 = hashlib.sha256(obj).hexdigest()
 
 
-def _key(prog: Program) -> str:
+def _key(prog: Program, profile: bool = False) -> str:
     return cache.cache_key(
         "cpu-program",
         target.fingerprint(),
         format_program(prog),
         memory.format_plan(prog),
         _settings(),
+        f"profile={int(profile)}",  # the timed build is its own entry
     )
 
 
@@ -224,8 +226,8 @@ def _settings() -> str:
     )
 
 
-def _native(prog: Program) -> _Native:
-    key = _key(prog)
+def _native(prog: Program, profile: bool = False) -> _Native:
+    key = _key(prog, profile)
     hit = _MEMORY_CACHE.get(key)
     if isinstance(hit, _Native):
         STATS["memory_hits"] += 1
@@ -235,7 +237,7 @@ def _native(prog: Program) -> _Native:
         STATS["disk_hits"] += 1
         _MEMORY_CACHE[key] = native
         return native
-    info = llvm_module.build_module(prog)
+    info = llvm_module.build_module(prog, profile)
     _dump(4, info.ir)
     mod = target.optimize(info.ir)
     _dump(5, target.emit_assembly(mod) if _debug_level() >= 5 else "")
@@ -478,8 +480,9 @@ class CpuExecutable:
         self.aliases = dict(aliases or {})
         plan = prog = meta  # placement, outputs and constants (see _Meta)
         order = native.buffer_order
-        # One more table entry for the GEMM workspace (see codegen/llvm/module.py).
-        self._ptrs = (ctypes.c_void_p * (len(order) + 1))()
+        # Two more table entries: the GEMM workspace and, for the profiled
+        # build, the timing array (see codegen/llvm/module.py).
+        self._ptrs = (ctypes.c_void_p * (len(order) + 2))()
         self._ptrs_addr = ctypes.addressof(self._ptrs)
         self._error = ctypes.c_int32(0)
         self._barrier = (ctypes.c_int64 * 2)()
@@ -538,7 +541,11 @@ class CpuExecutable:
         self._ctx1_addr = ctypes.addressof(self._ctx1)
         self._ensure_workspace(1)
         self._n_out = n_out
-        self._entry_addr = native.entry_ctx_addr
+        self._profiled = None  # (native, timing array, kernel labels and costs), built when first profiled
+        if _debug_level() >= 2:
+            # GRAPHC_DEBUG=2: every call profiled, its table printed. An
+            # instance attribute, so plain calls never check the level.
+            self._run = self._run_with_table
 
     @property
     def program(self) -> Program:
@@ -652,17 +659,92 @@ class CpuExecutable:
         return result
 
     def _run(self) -> None:
+        if profiling.ACTIVE is not None:
+            self._run_profiled(profiling.ACTIVE)
+            return
+        self._call(self.native)
+
+    def _call(self, native: _Native) -> None:
         err = self._error
         err.value = 0
         n = _NUM_THREADS if self._threaded else 1
         if n == 1:
-            self.native.entry_ctx(self._ctx1_addr)
+            native.entry_ctx(self._ctx1_addr)
         else:
             if n > self._workspace_threads:
                 self._ensure_workspace(n)
-            _pool(n).run(self, self.native.entry_ctx)
+            _pool(n).run(self, native.entry_ctx, native.entry_ctx_addr)
         if err.value:
             _raise_program_error(self.graph.name, err.value)
+
+    # -- profiling (runtime/profiling.py) -----------------------------------
+
+    def _run_profiled(self, session: profiling.Session) -> None:
+        """One call of the profiled build: a program event and one event per
+        kernel, from the timestamps thread 0 wrote at kernel boundaries."""
+        if self._profiled is None:
+            # Its own event: the first profiled call compiles the timed build
+            # (or loads it from the cache), which is not the program's time.
+            t0 = time.perf_counter()
+            self._profiled_build()
+            profiling.clock()
+            name = f"build profiled program @{self.graph.name}"
+            session.add(profiling.Event(name, "compile", t0, time.perf_counter(), thread=threading.get_ident()))
+        native, times, kernels = self._profiled_build()
+        clock = profiling.clock()
+        start = time.perf_counter()
+        try:
+            self._call(native)
+        finally:
+            end = time.perf_counter()
+            tid = threading.get_ident()
+            name = f"call @{self.graph.name}"
+            session.add(profiling.Event(name, "program", start, end, thread=tid))
+            # Stamp 0 is taken on entry, just after `start`: kernel times are
+            # tick differences from it, placed at `start` (clamped into the
+            # call, should the tick length be slightly off).
+            stamps = [start + clock.seconds(int(t) - int(times[0])) for t in times]
+            for i, (label, cost) in enumerate(kernels):
+                k_start = min(max(stamps[i], start), end)
+                k_end = min(max(stamps[i + 1], k_start), end)
+                session.add(profiling.Event(label, "kernel", k_start, k_end, cost.flops, cost.bytes, tid))
+
+    def _profiled_build(self):
+        if self._profiled is None:
+            from codegen import cost
+
+            prog = self.program
+            native = _native(prog, profile=True)
+            if native.buffer_order != self.native.buffer_order:
+                raise RuntimeError(f"graph @{self.graph.name}: the profiled build orders buffers differently")
+            times = np.zeros(len(prog.kernels) + 1, dtype=np.int64)
+            self._ptrs[len(native.buffer_order) + 1] = times.ctypes.data
+            kernels = [
+                (f"{cost.kernel_label(k)} @{self.graph.name}", cost.kernel_cost(k, prog.buffers)) for k in prog.kernels
+            ]
+            self._profiled = (native, times, kernels)
+        return self._profiled
+
+    def without_debug_tables(self) -> CpuExecutable:
+        """Run plain calls even under GRAPHC_DEBUG=2 (for measurements that
+        are not the user's work, such as the profiler's peak)."""
+        self.__dict__.pop("_run", None)
+        return self
+
+    def _run_with_table(self) -> None:
+        """GRAPHC_DEBUG=2: profile this call and print its table."""
+        outer = profiling.ACTIVE
+        session = profiling.Session()
+        profiling.start(session)
+        try:
+            self._run_profiled(session)
+        finally:
+            profiling.stop(outer)
+            if outer is not None:
+                for e in session.events:
+                    outer.add(e)
+        rows = profiling.averages(session.events)
+        _dump(2, f"profile of @{self.graph.name}:\n{profiling.table(rows)}")
 
 
 def _raise_program_error(name: str, bits: int) -> None:
@@ -743,7 +825,7 @@ class _Pool:
             self.go[tid].acquire()
             worker(self.state_addr, tid, self.spin)
 
-    def run(self, exe: CpuExecutable, fn) -> None:
+    def run(self, exe: CpuExecutable, fn, entry_addr: int) -> None:
         ctxs = exe.__dict__.get("_ctxs")
         if ctxs is None or len(ctxs[1]) != self.n:
             arrays = [exe._ctx(t, self.n) for t in range(self.n)]
@@ -751,7 +833,7 @@ class _Pool:
             ctxs = exe._ctxs = (arrays, addrs, ctypes.addressof(addrs), arrays[0])
         _, post, wait = self.fns
         with _POOL_LOCK:
-            wake = post(self.state_addr, self.n, exe._entry_addr, ctxs[2])
+            wake = post(self.state_addr, self.n, entry_addr, ctxs[2])
             if wake:
                 for t in range(1, self.n):
                     if wake >> t & 1:

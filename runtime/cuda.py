@@ -37,7 +37,7 @@ import numpy as np
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import Graph
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
-from runtime import backends, cache
+from runtime import backends, cache, profiling
 
 # err[2] of a division by zero (gc_check_div in codegen/cuda/prelude.py).
 _DIVISION_MARK = (1 << 64) - 1
@@ -576,10 +576,48 @@ class CudaExecutable:
         drv = _DRIVER.require()
         pointers = self._numpy_pointers() if pointers is None else pointers
         drv.memset_d8(int(self._err), 0, 24)
+        if profiling.ACTIVE is not None:
+            self._launch_profiled(drv, pointers, profiling.ACTIVE)
+            return
         for k, fn in self._kernels:
             self._launch(drv, k, fn, self._args(k, pointers))
         if wait:
             self._wait(drv, "after the last kernel")
+
+    def _launch_profiled(self, drv, pointers: Mapping[str, int], session: profiling.Session) -> None:
+        """`launch` under graphc.profiler: a CUDA event after each launch
+        times it on the GPU; the call waits for the GPU (so its wall time
+        is the program's). Kernel rows are placed from the call's start."""
+        import threading
+        import time
+
+        from codegen import cost
+
+        costs = {k.name.split("_")[0]: cost.kernel_cost(k, self.program.buffers) for k in self.program.kernels}
+        start = time.perf_counter()
+        first = drv.Event()
+        first.record(self.stream)
+        marks = []
+        for k, fn in self._kernels:
+            self._launch(drv, k, fn, self._args(k, pointers))
+            done = drv.Event()
+            done.record(self.stream)
+            marks.append((k, done))
+        self._wait(drv, "after the last kernel")
+        end = time.perf_counter()
+        tid = threading.get_ident()
+        session.add(profiling.Event(f"call @{self.graph.name} (cuda)", "program", start, end, thread=tid))
+        previous, charged = start, set()
+        for k, done in marks:
+            at = min(max(start + done.time_since(first) / 1e3, previous), end)
+            # A kernel rendered as several launches is charged once.
+            prefix = k.name.split("_")[0]
+            c = costs.get(prefix) if prefix not in charged else None
+            charged.add(prefix)
+            flops, nbytes = (c.flops, c.bytes) if c is not None else (0, 0)
+            name = f"{k.name} @{self.graph.name} (cuda)"
+            session.add(profiling.Event(name, "cuda kernel", previous, at, flops, nbytes, tid))
+            previous = at
 
     def run_device(self, buffers: Sequence[DeviceBuffer]) -> list[DeviceBuffer]:
         """Run on device buffers (graph-input order; each at least its

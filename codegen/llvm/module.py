@@ -11,6 +11,16 @@ callers runs its share of every kernel's outermost loop, then waits at a
 barrier (atomics, in generated code) before the next kernel. Kernels too
 small to be worth splitting, and scatter kernels (whose updates may
 collide), run on thread 0 only.
+
+The profiled build (`build_module(prog, profile=True)`, a separate cache
+entry) has one more table entry, `buffers[len(buffer_order) + 1]`: an
+i64 array of `len(prog.kernels) + 1` slots. Thread 0 writes a timestamp
+(codegen/llvm/timing.py) into slot 0 on entry and into slot i + 1 after
+kernel i and the barrier that follows it, if any. The barriers are the
+plain build's, plus one after the last kernel when it is split across
+threads, so a split kernel's time covers every thread's share and a
+kernel's time includes waiting at the barrier after it. The plain build
+has none of this.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from codegen.kernel import Program
-from codegen.llvm import gemm, target
+from codegen.llvm import gemm, target, timing
 from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
 from codegen.llvm.kernels import KernelBuilder
 from codegen.llvm.sync import barrier_fn
@@ -65,7 +75,9 @@ def storage_partners(prog: Program) -> dict[str, set[str]]:
     return {n: g - {n} for n, g in group.items()}
 
 
-def build_module(prog: Program) -> ModuleInfo:
+def build_module(prog: Program, profile: bool = False) -> ModuleInfo:
+    """The program's LLVM module; `profile`: the timed build (see the module
+    docstring)."""
     triple, layout = target.triple_and_layout()
     module = ir.Module(name=prog.name)
     module.triple, module.data_layout = triple, layout
@@ -74,13 +86,13 @@ def build_module(prog: Program) -> ModuleInfo:
     partners = storage_partners(prog)
     fns = [KernelBuilder(module, k, prog.buffers, shared, partners).build() for k in prog.kernels]
     ws = max([gemm.workspace_bytes(k) for k in prog.kernels if gemm.uses_gemm(k)], default=0)
-    _entry(module, prog, order, fns, ws)
+    _entry(module, prog, order, fns, ws, profile)
     _entry_ctx(module)
     libs = sorted({gemm._suffix(reg_type(k.acc_dtype)) for k in prog.kernels if gemm.uses_gemm(k)})
     return ModuleInfo(str(module), order, ws, tuple(libs))
 
 
-def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
+def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int, profile: bool = False) -> None:
     ptr = I8.as_pointer()
     fnty = ir.FunctionType(ir.VoidType(), [ptr.as_pointer(), I64, I64, I32.as_pointer(), I64.as_pointer()])
     entry = ir.Function(module, fnty, "entry")
@@ -95,6 +107,7 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
         base = b.load(b.gep(bufs, [ir.Constant(I64, len(order))]))
         ws = b.gep(base, [b.mul(tid, ir.Constant(I64, ws_bytes))], inbounds=True)
     split = [_splits(k) for k in prog.kernels]
+    stamp = _stamper(module, b, bufs, len(order), tid) if profile else None
     for i, (kern, fn) in enumerate(zip(prog.kernels, fns)):
         kb_names = list(kern.inputs) + [o for o in kern.outputs if o not in kern.inputs]
         args = []
@@ -119,12 +132,31 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int) -> None:
         # needed after the last kernel: the runtime joins the threads.
         # Waiting is costly when the cores are shared and a partner thread
         # is descheduled.
-        if i + 1 < len(prog.kernels) and (split[i] or split[i + 1]):
+        # The profiled build also waits after a split last kernel, so that
+        # thread 0's stamp covers every thread's share of it.
+        if (i + 1 < len(prog.kernels) and (split[i] or split[i + 1])) or (stamp is not None and split[i]):
             with b.if_then(many):
                 b.call(barrier, [bar, nthreads])
+        if stamp is not None:
+            stamp(i + 1)
     if restore is not None:
         restore()
     b.ret_void()
+
+
+def _stamper(module: ir.Module, b: ir.IRBuilder, bufs, n_order: int, tid):
+    """Profiled build: writes slot 0 now and returns `stamp(slot)`, which
+    makes thread 0 store a timestamp into the timing array's `slot`."""
+    raw = b.load(b.gep(bufs, [ir.Constant(I64, n_order + 1)]))
+    times = b.bitcast(raw, I64.as_pointer())
+    is0 = b.icmp_signed("==", tid, ir.Constant(I64, 0))
+
+    def stamp(slot: int) -> None:
+        with b.if_then(is0):
+            b.store(timing.emit_timestamp(module, b), b.gep(times, [ir.Constant(I64, slot)]))
+
+    stamp(0)
+    return stamp
 
 
 # MXCSR flush-to-zero (results) and denormals-are-zero (operands) bits.

@@ -30,7 +30,8 @@ def _init() -> None:
 
 
 # Functions generated code may call: libm for the math intrinsics LLVM lowers
-# to library calls, libc for memset/memcpy.
+# to library calls, libc for memset/memcpy (and clock_gettime, for profiled
+# builds: codegen/llvm/timing.py).
 _SYMBOLS = [
     f + s
     for f in ("exp", "log", "sin", "cos", "tanh", "erf", "pow", "floor", "sqrt", "exp2", "log2", "fmod")
@@ -46,7 +47,7 @@ def _add_libc_symbols() -> None:
     name = ctypes.util.find_library("m")
     if name:
         libs.append(ctypes.CDLL(name))
-    for sym in _SYMBOLS + ["memset", "memcpy", "memmove", "sched_yield"]:
+    for sym in _SYMBOLS + ["memset", "memcpy", "memmove", "sched_yield", "clock_gettime"]:
         for lib in libs:
             try:
                 fn = getattr(lib, sym)
