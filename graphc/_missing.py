@@ -24,10 +24,6 @@ ALTERNATIVES: dict[tuple[str, str], str] = {
     ("torch", "view_as_complex"): _NO_COMPLEX,
     ("torch", "view_as_real"): _NO_COMPLEX,
     ("torch", "polar"): _NO_COMPLEX,
-    ("torch", "real"): _NO_COMPLEX,
-    ("torch", "imag"): _NO_COMPLEX,
-    ("torch", "angle"): _NO_COMPLEX,
-    ("torch", "conj"): _NO_COMPLEX,
     ("torch", "stft"): _NO_COMPLEX,
     ("torch", "istft"): _NO_COMPLEX,
     ("torch", "sparse_coo_tensor"): _NO_SPARSE,
@@ -49,10 +45,7 @@ ALTERNATIVES: dict[tuple[str, str], str] = {
     ("F", "grid_sample"): "no grid_sample yet; F.interpolate covers regular resampling",
     ("Tensor", "storage"): "graphc tensors have no separate storage object; t.numpy() shares the CPU memory",
     ("Tensor", "untyped_storage"): "graphc tensors have no separate storage object; t.numpy() shares the CPU memory",
-    ("Tensor", "is_sparse_csr"): _NO_SPARSE,
     ("Tensor", "to_sparse"): _NO_SPARSE,
-    ("Tensor", "real"): _NO_COMPLEX,
-    ("Tensor", "imag"): _NO_COMPLEX,
 }
 
 _SPELLING = {"torch": "graphc", "nn": "graphc.nn", "F": "graphc.nn.functional", "Tensor": "graphc.Tensor"}

@@ -375,6 +375,23 @@ def _argmax(cv: Converter, n: Node) -> str:
     return cv.emit("ArgMax", [x], axis=n.attrs["axis"], keepdims=0)
 
 
+def _argsort(cv: Converter, n: Node) -> str:
+    # TopK over the whole axis is a full sort; ONNX puts equal elements in
+    # index order, so it is stable like ARGSORT.
+    (src,) = n.srcs
+    x = cv.value(src)
+    if src.dtype in _NARROW or src.dtype.is_bool:
+        x = cv.cast(x, dtypes.int32)
+    axis = n.attrs["axis"]
+    k = cv.dim(cv.sym.shape(src)[axis])
+    values, indices = cv.fresh("TopK_values"), cv.fresh("TopK")
+    node = cv.onnx.helper.make_node(
+        "TopK", [x, k], [values, indices], name=f"/{indices}", axis=axis, largest=int(n.attrs["descending"]), sorted=1
+    )
+    cv.nodes.append(node)
+    return indices
+
+
 def _permute(cv: Converter, n: Node) -> str:
     return cv.emit("Transpose", [cv.value(n.srcs[0])], perm=list(n.attrs["perm"]))
 
@@ -677,6 +694,7 @@ CONVERTERS.update(
         Op.RANDOM: _random,
         Op.CAST: _cast,
         Op.ARGMAX: _argmax,
+        Op.ARGSORT: _argsort,
         Op.PERMUTE: _permute,
         Op.SLICE: _slice,
         Op.PAD: _pad,
