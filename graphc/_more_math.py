@@ -1,5 +1,6 @@
-"""More elementwise math, composed from the IR's elementwise primitives:
-inverse trigonometric and hyperbolic functions (atan, atan2, asin, acos,
+"""More elementwise math: atan2 (the ATAN2 primitive) and, composed from
+the IR's elementwise primitives, the other inverse trigonometric and
+hyperbolic functions (atan, asin, acos,
 asinh, acosh, atanh and their `arc*` aliases), erfc, logit, sinc, xlogy,
 copysign, signbit, ldexp, logaddexp2, deg2rad/rad2deg, angle and the
 predicates of real tensors (isneginf, isposinf, isreal, ...).
@@ -17,6 +18,7 @@ from graphc import _elementwise as ew
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, at_user_line
 from graphc.ir import dtypes
+from graphc.ir.ops import Op
 from graphc.tensor import Tensor, get_default_dtype
 
 
@@ -52,51 +54,19 @@ def log1p_precise(u: Tensor) -> Tensor:
 # inverse trigonometric functions
 
 
-def _atan_unit(t: Tensor) -> Tensor:
-    """atan(t) for |t| <= 1. Three argument halvings,
-    atan(t) = 2 atan(t / (1 + sqrt(1 + t^2))), bring |t| under tan(pi/32)
-    ~ 0.098, where eight terms of the odd Taylor series leave an error below
-    1e-18 relative; each halving adds about one rounding."""
-    for _ in range(3):
-        t = ew.div(t, ew.add(ew.sqrt(ew.add(ew.mul(t, t), 1.0)), 1.0))
-    s = ew.mul(t, t)
-    poly = ew.scalar(1.0 / 15.0 * -1.0, t.dtype)  # (-1)^7 / 15
-    for k in range(6, -1, -1):
-        poly = ew.add(ew.mul(poly, s), (-1.0) ** k / (2 * k + 1))
-    return ew.mul(ew.mul(t, poly), 8.0)
+@tensor_params("input", "other")
+def atan2(input, other):
+    """The angle of the point (other, input) in [-pi, pi], with C's rules
+    for signed zeros and infinities (the ATAN2 primitive: libm's atan2)."""
+    y, x = _float_pair("atan2", input, other)
+    return ew._emit(Op.ATAN2, y, x)
 
 
 @tensor_params("input")
 def atan(x):
-    """The arctangent, in (-pi/2, pi/2). |x| > 1 goes through
-    atan(x) = sign(x) pi/2 - atan(1/x)."""
+    """The arctangent, in (-pi/2, pi/2): atan2(x, 1)."""
     x = _float(x)
-    big = ew.gt(ew.abs(x), 1.0)
-    r = ew.where(big, ew.reciprocal(_guarded(ew.logical_not(big), x, 1.0)), x)
-    c = _atan_unit(r)
-    return ew.where(big, ew.sub(ew.mul(ew.sign(x), math.pi / 2), c), c)
-
-
-@tensor_params("input", "other")
-def atan2(input, other):
-    """The angle of the point (other, input): atan(input / other) in the
-    right quadrant, in [-pi, pi], with C's rules for signed zeros and
-    infinities. The ratio always divides by the larger magnitude, so no
-    branch divides by zero."""
-    y, x = _float_pair("atan2", input, other)
-    swap = ew.gt(ew.abs(y), ew.abs(x))
-    num = ew.where(swap, x, y)
-    den = ew.where(swap, y, x)
-    c = _atan_unit(ew.div(num, _guarded(ew.eq(den, 0.0), den, 1.0)))
-    # |y| <= |x|: atan(y / x), moved by +-pi (the sign of y) when x is negative.
-    half_turn = ew.where(signbit(y), -math.pi, math.pi)
-    flat = ew.add(c, ew.where(signbit(x), half_turn, 0.0))
-    # |y| > |x|: sign(y) pi/2 - atan(x / y).
-    steep = ew.sub(ew.mul(ew.sign(y), math.pi / 2), c)
-    out = ew.where(swap, steep, flat)
-    corner = ew.where(ew.gt(x, 0.0), math.pi / 4, 3 * math.pi / 4)
-    both_inf = ew.logical_and(ew.isinf(x), ew.isinf(y))
-    return ew.where(both_inf, copysign(corner, y), out)
+    return ew._emit(Op.ATAN2, x, ew.expand_to(ew.scalar(1.0, x.dtype), tuple(x.shape)))
 
 
 @tensor_params("input")
@@ -205,11 +175,16 @@ def sinc(x):
 
 @tensor_params("input", "other")
 def xlogy(input, other):
-    """input * log(other), and 0 where input is 0 (unless other is NaN)."""
+    """input * log(other), and 0 where input is 0 (unless other is NaN).
+    The gradient for input is log(other), as in torch, except where input
+    is 0 and log(other) is not finite."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError(at_user_line("xlogy(): expected at least one Tensor argument"))
     x, y = _float_pair("xlogy", input, other)
-    return ew.where(ew.logical_and(ew.eq(x, 0.0), ew.logical_not(ew.isnan(y))), 0.0, ew.mul(x, ew.log(y)))
+    # 0 * log(0) and 0 * log(inf) would be NaN: use 0 for the log there.
+    undefined = ew.logical_and(ew.eq(x, 0.0), ew.logical_or(ew.le(y, 0.0), ew.isinf(y)))
+    log_y = ew.log(_guarded(undefined, y, 1.0))
+    return ew.mul(x, ew.where(undefined, 0.0, log_y))
 
 
 xlogy.method = xlogy
@@ -294,7 +269,7 @@ def _no_bool(opname: str, x: Tensor) -> None:
 def angle(x):
     """The argument of a real number: 0 for x >= 0, pi for x < 0, NaN for NaN."""
     x = _float(x)
-    return ew.where(ew.isnan(x), x, ew.where(ew.lt(x, 0.0), math.pi, 0.0))
+    return ew.where(ew.isnan(x), x, ew.where(ew.lt(x, 0.0), ew.scalar(math.pi, x.dtype), 0.0))
 
 
 # ---------------------------------------------------------------------------

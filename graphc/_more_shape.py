@@ -318,16 +318,13 @@ def meshgrid(*tensors, indexing: str | None = None):
         if not isinstance(t, Tensor) or t.ndim > 1:
             raise RuntimeError(at_user_line("torch.meshgrid: Expected 0D or 1D tensor in the tensor list"))
     flat = [_shape.reshape(t, (-1,)) for t in tensors]
-    swap = indexing == "xy" and len(flat) >= 2
-    if swap:
-        flat[0], flat[1] = flat[1], flat[0]
     shape = tuple(t.shape[0] for t in flat)
     grids = []
     for i, t in enumerate(flat):
         view = tuple(-1 if j == i else 1 for j in range(len(flat)))
         grids.append(_shape.expand(_shape.reshape(t, view), shape))
-    if swap:
-        grids[0], grids[1] = grids[1], grids[0]
+    if indexing == "xy" and len(flat) >= 2:
+        # Cartesian indexing: the first two dims swap places.
         grids = [_shape.transpose(g, 0, 1) for g in grids]
     return tuple(grids)
 

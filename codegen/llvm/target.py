@@ -33,7 +33,7 @@ def _init() -> None:
 # to library calls, libc for memset/memcpy.
 _SYMBOLS = [
     f + s
-    for f in ("exp", "log", "sin", "cos", "tanh", "erf", "pow", "floor", "sqrt", "exp2", "log2", "fmod")
+    for f in ("exp", "log", "sin", "cos", "tanh", "erf", "pow", "floor", "sqrt", "exp2", "log2", "fmod", "atan2")
     for s in ("", "f")
 ]
 
