@@ -381,7 +381,11 @@ def renorm(input, p, dim: int, maxnorm):
 def bincount(input, weights=None, minlength: int = 0):
     """How often each value 0..max(input) occurs in the 1-D non-negative
     integer `input` (summing `weights` instead of ones when given)."""
-    if input.ndim != 1 or input.dtype.is_float or input.dtype.is_bool:
+    if input.dtype.is_float or input.dtype.is_bool:
+        raise NotImplementedError(
+            at_user_line(f"\"bincount_cpu\" not implemented for '{ew.torch_type_name(input.dtype)}'")
+        )
+    if input.ndim != 1:
         raise RuntimeError(at_user_line("bincount only supports 1-d non-negative integral inputs."))
     if minlength < 0:
         raise RuntimeError(at_user_line("minlength should be >= 0"))

@@ -121,9 +121,13 @@ def acosh(x):
 
 @tensor_params("input")
 def atanh(x):
-    """atanh(x) = log1p(2x / (1 - x)) / 2: +-inf at +-1, NaN beyond."""
+    """atanh(x) = log1p(2x / (1 - x)) / 2: +-inf at +-1, NaN beyond.
+    float32 and float16 are computed in float64 (the quotient's rounding
+    would cost them tens of ulp)."""
     x = _float(x)
-    return ew.mul(log1p_precise(ew.div(ew.mul(x, 2.0), ew.sub(1.0, x))), 0.5)
+    wide = ew.cast(x, dtypes.float64)
+    out = ew.mul(log1p_precise(ew.div(ew.mul(wide, 2.0), ew.sub(1.0, wide))), 0.5)
+    return ew.cast(out, x.dtype)
 
 
 arctan, arctan2, arcsin, arccos = atan, atan2, asin, acos
@@ -147,7 +151,7 @@ def erfc(x):
     wide = ew.cast(x, dtypes.float64)
     tail = ew.ge(wide, 2.0)
     z = _guarded(ew.logical_not(tail), wide, 2.0)
-    frac = ew.mul(z, 0.0)
+    frac = ew.expand_to(ew.scalar(0.0, z.dtype), tuple(z.shape))
     for k in range(_ERFC_TERMS, 0, -1):
         frac = ew.div(k / 2.0, ew.add(z, frac))
     cf = ew.div(ew.exp(ew.neg(ew.mul(z, z))), ew.mul(ew.add(z, frac), math.sqrt(math.pi)))
@@ -173,7 +177,6 @@ def sinc(x):
     return ew.where(zero, 1.0, ew.div(ew.sin(px), px))
 
 
-@tensor_params("input", "other")
 def xlogy(input, other):
     """input * log(other), and 0 where input is 0 (unless other is NaN).
     The gradient for input is log(other), as in torch, except where input
@@ -185,9 +188,6 @@ def xlogy(input, other):
     undefined = ew.logical_and(ew.eq(x, 0.0), ew.logical_or(ew.le(y, 0.0), ew.isinf(y)))
     log_y = ew.log(_guarded(undefined, y, 1.0))
     return ew.mul(x, ew.where(undefined, 0.0, log_y))
-
-
-xlogy.method = xlogy
 
 
 @tensor_params("input")
@@ -219,15 +219,12 @@ def signbit(x):
     return ew.logical_or(ew.lt(x, 0.0), negative_zero)
 
 
-@tensor_params("input", "other")
+@tensor_params("input")
 def copysign(input, other):
     """|input| with the sign of `other` (the sign bit: -0.0 counts as negative)."""
     x, y = _float_pair("copysign", input, other)
     magnitude = ew.abs(x)
     return ew.where(signbit(y), ew.neg(magnitude), magnitude)
-
-
-copysign.method = copysign
 
 
 @tensor_params("input", "other")
@@ -356,7 +353,7 @@ def _shift_operands(opname: str, input, other) -> tuple:
         raise TypeError(at_user_line(f"{opname}(): expected at least one Tensor argument"))
     d = ew.result_type(input, other)
     if d.is_float or d.is_bool:
-        raise RuntimeError(at_user_line(f"\"{opname}_cpu\" not implemented for '{ew.torch_type_name(d)}'"))
+        raise NotImplementedError(at_user_line(f"\"{opname}_cpu\" not implemented for '{ew.torch_type_name(d)}'"))
     return d, *ew.operands(opname, input, other, dtype=d)
 
 
@@ -375,7 +372,7 @@ def bitwise_left_shift(input, other):
     half = ew.floor_divide(s, 2)
     # Two factors of at most 2**32 each: 2**63 itself does not fit an int64.
     out = ew.mul(ew.mul(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
-    return ew.where(inside, out, 0)
+    return ew.cast(ew.where(inside, out, 0), d)
 
 
 def bitwise_right_shift(input, other):
@@ -388,4 +385,4 @@ def bitwise_right_shift(input, other):
     s = ew.where(inside, s, 0)
     half = ew.floor_divide(s, 2)
     out = ew.floor_divide(ew.floor_divide(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
-    return ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0))
+    return ew.cast(ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0)), d)

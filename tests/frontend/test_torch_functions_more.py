@@ -12,8 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import graphc  # noqa: E402
 from frontend_helpers import check_grad  # noqa: E402
+
+import graphc  # noqa: E402
 
 RNG = np.random.default_rng(1)
 
