@@ -386,3 +386,124 @@ def bitwise_right_shift(input, other):
     half = ew.floor_divide(s, 2)
     out = ew.floor_divide(ew.floor_divide(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
     return ew.cast(ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0)), d)
+
+
+# ---------------------------------------------------------------------------
+# the gamma function's logarithm and derivative
+
+# Arguments below this are moved up by the recurrence before the asymptotic
+# series, whose first omitted term is then under 1e-15 of the result.
+_GAMMA_SHIFT = 8
+# Stirling's series for lgamma: the coefficients of z^-1, z^-3, ... z^-13.
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+# The asymptotic series of digamma: the coefficients of z^-2, z^-4, ... z^-14.
+_DIGAMMA = (-1 / 12, 1 / 120, -1 / 252, 1 / 240, -1 / 132, 691 / 32760, -1 / 12)
+
+
+def _odd_series(z: Tensor, coefficients, first_power: int) -> Tensor:
+    """sum(c_k z^-(first_power + 2k)), by Horner's rule in 1 / z^2."""
+    w = ew.reciprocal(ew.mul(z, z))
+    total = ew.mul(ew.reciprocal(z), 0.0) if first_power == 1 else ew.mul(w, 0.0)
+    for c in reversed(coefficients):
+        total = ew.mul(ew.add(total, c), w)
+    # Horner leaves every term one power of w too high: undo it, then
+    # scale to the first power.
+    total = ew.div(total, w)
+    return ew.mul(total, ew.reciprocal(z)) if first_power == 1 else ew.mul(total, w)
+
+
+def _shifted(x: Tensor) -> tuple:
+    """z = x + 8 where x < 8 (else x), for the recurrence."""
+    small = ew.lt(x, float(_GAMMA_SHIFT))
+    return small, ew.where(small, ew.add(x, float(_GAMMA_SHIFT)), x)
+
+
+def _reflection_sin(x: Tensor) -> Tensor:
+    """|sin(pi x)| computed from x - round(x), exact however large x is."""
+    r = ew.sub(x, ew.round(x))
+    return ew.abs(ew.sin(ew.mul(r, math.pi)))
+
+
+def _lgamma_right(x: Tensor) -> Tensor:
+    """lgamma for x >= 0.5: Stirling's series at z >= 8, with the
+    recurrence lgamma(x) = lgamma(x + 8) - log(x (x + 1) ... (x + 7))."""
+    small, z = _shifted(x)
+    product = x
+    for k in range(1, _GAMMA_SHIFT):
+        product = ew.mul(product, ew.add(x, float(k)))
+    stirling = ew.add(
+        ew.sub(ew.mul(ew.sub(z, 0.5), ew.log(z)), z),
+        ew.add(_odd_series(z, _STIRLING, 1), 0.5 * math.log(2 * math.pi)),
+    )
+    correction = ew.log(_guarded(ew.logical_not(small), product, 1.0))
+    return ew.where(small, ew.sub(stirling, correction), stirling)
+
+
+@tensor_params("input")
+def lgamma(x):
+    """log|Gamma(x)|: Stirling's series with the recurrence, and the
+    reflection formula log(pi / |sin(pi x)|) - lgamma(1 - x) below 0.5;
+    +inf at the poles 0, -1, -2, ... float32 and float16 are computed in
+    float64."""
+    x = _float(x)
+    wide = ew.cast(x, dtypes.float64)
+    left = ew.lt(wide, 0.5)
+    finite = ew.logical_not(ew.isinf(wide))
+    right_arg = _guarded(ew.logical_or(left, ew.logical_not(finite)), wide, 1.0)
+    mirror_arg = _guarded(ew.logical_not(left), ew.sub(1.0, wide), 1.0)
+    s = _reflection_sin(_guarded(ew.logical_not(left), wide, 0.5))
+    pole = ew.eq(s, 0.0)
+    reflected = ew.sub(ew.sub(math.log(math.pi), ew.log(_guarded(pole, s, 1.0))), _lgamma_right(mirror_arg))
+    out = ew.where(left, ew.where(pole, math.inf, reflected), _lgamma_right(right_arg))
+    out = ew.where(ew.isinf(wide), math.inf, out)
+    return ew.cast(ew.where(ew.isnan(wide), wide, out), x.dtype)
+
+
+def _digamma_right(x: Tensor) -> Tensor:
+    """digamma for x >= 0.5: the asymptotic series at z >= 8, with the
+    recurrence digamma(x) = digamma(x + 8) - sum(1 / (x + k), k < 8)."""
+    small, z = _shifted(x)
+    series = ew.add(ew.sub(ew.log(z), ew.div(0.5, z)), _odd_series(z, _DIGAMMA, 2))
+    steps = ew.reciprocal(x)
+    for k in range(1, _GAMMA_SHIFT):
+        steps = ew.add(steps, ew.reciprocal(ew.add(x, float(k))))
+    return ew.where(small, ew.sub(series, steps), series)
+
+
+@tensor_params("input")
+def digamma(x):
+    """The derivative of lgamma: the asymptotic series with the recurrence,
+    and digamma(1 - x) - pi / tan(pi x) below 0.5. -inf at +0 (+inf at
+    -0) and NaN at the negative integers, as in torch. float32 and float16
+    are computed in float64."""
+    x = _float(x)
+    wide = ew.cast(x, dtypes.float64)
+    left = ew.lt(wide, 0.5)
+    right_arg = _guarded(ew.logical_or(left, ew.isinf(wide)), wide, 1.0)
+    xl = _guarded(ew.logical_not(left), wide, 0.25)
+    r = ew.sub(xl, ew.round(xl))
+    integer = ew.eq(r, 0.0)
+    tangent = ew.div(ew.sin(ew.mul(r, math.pi)), ew.cos(ew.mul(r, math.pi)))
+    reflected = ew.sub(_digamma_right(ew.sub(1.0, xl)), ew.div(math.pi, _guarded(integer, tangent, 1.0)))
+    at_zero = ew.where(signbit(wide), math.inf, -math.inf)
+    left_value = ew.where(integer, ew.where(ew.eq(wide, 0.0), at_zero, math.nan), reflected)
+    out = ew.where(left, left_value, _digamma_right(right_arg))
+    out = ew.where(ew.eq(wide, math.inf), math.inf, ew.where(ew.eq(wide, -math.inf), math.nan, out))
+    return ew.cast(ew.where(ew.isnan(wide), wide, out), x.dtype)
+
+
+psi = digamma
+
+
+@tensor_params("input")
+def mvlgamma(x, p: int):
+    """The multivariate log-gamma function of dimension `p`:
+    p (p - 1) / 4 log(pi) + sum(lgamma(x - j / 2), j < p)."""
+    if p < 1:
+        raise RuntimeError(at_user_line(f"p has to be greater than or equal to 1, got {p}"))
+    if not x.dtype.is_float:
+        raise RuntimeError(at_user_line("mvlgamma is not implemented for integer inputs; cast to a float dtype"))
+    total = lgamma(x)
+    for j in range(1, p):
+        total = ew.add(total, lgamma(ew.sub(x, j / 2)))
+    return ew.add(total, p * (p - 1) / 4 * math.log(math.pi))

@@ -34,6 +34,7 @@ WIDE = np.array([[-1e3, -30.0, -2.5, -1e-3, 1e-4], [0.3, 1.5, 7.0, 40.0, 5e4]])
 ABOVE1 = _arr(2, 5, lo=1.01, hi=30.0)
 PROB = _arr(2, 5, lo=0.03, hi=0.97)
 POS = _arr(2, 3, lo=0.2, hi=3.0)
+GAMMA_ARGS = np.array([[-2.5, -0.7, -1e-3, 0.3, 1.0, 1.5], [2.0, 4.2, 7.9, 9.5, 30.0, 1e3]])
 B3 = _arr(4, 2, 3)
 C3 = _arr(4, 3, 5)
 
@@ -48,6 +49,9 @@ CASES = [
     ("acosh", lambda m, x: m.acosh(x), [ABOVE1]),
     ("atanh", lambda m, x: m.arctanh(x), [UNIT]),
     ("erfc", lambda m, x: m.erfc(x), [np.array([-3.0, -0.5, 0.0, 0.3, 1.9, 2.0, 2.5, 4.0, 9.0])]),
+    ("lgamma", lambda m, x: m.lgamma(x), [GAMMA_ARGS]),
+    ("digamma", lambda m, x: x.digamma(), [GAMMA_ARGS]),
+    ("mvlgamma", lambda m, x: m.mvlgamma(x, 3), [ABOVE1]),
     ("logit", lambda m, x: m.logit(x), [PROB]),
     ("logit_eps", lambda m, x: m.logit(x, eps=0.1), [PROB]),
     ("sinc", lambda m, x: m.sinc(x), [np.array([-2.5, -0.3, 0.0, 0.7, 1.2, 3.3])]),
