@@ -34,7 +34,7 @@ def _scaled_sum(opname: str, input, product, beta, alpha):
             ) from None
     product = product if alpha == 1 else ew.mul(product, alpha)
     if beta == 0:
-        return ew.add(ew.mul(ew.cast(_creation.zeros_like(input), product.dtype), 0), product)
+        return product
     return ew.add(input if beta == 1 else ew.mul(input, beta), product)
 
 
@@ -335,7 +335,7 @@ def vander(x, N=None, increasing: bool = False):
         if i + 1 < n:
             power = ew.mul(power, x)
     if not cols:
-        return _shape.reshape(ew.mul(x, 0), (x.shape[0], 0)) if x.shape[0] else _creation.zeros(0, 0, dtype=x.dtype)
+        return _creation.zeros(x.shape[0], 0, dtype=x.dtype)
     out = _shape.stack(cols if increasing else cols[::-1], 1)
     return out
 

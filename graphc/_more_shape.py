@@ -352,7 +352,7 @@ def combinations(x, r: int = 2, with_replacement: bool = False):
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     rows = list(pick(range(x.shape[0]), r))
     if not rows:
-        return _shape.reshape(ew.mul(x[:0], 1) if not x.dtype.is_bool else x[:0], (0,)).reshape(0, r)
+        return _creation.zeros(0, r, dtype=x.dtype)
     idx = np.array(rows, dtype=np.int64)
     cols = [_indexing.index_select(x, 0, _creation.tensor(idx[:, j].copy())) for j in range(r)]
     return _shape.stack(cols, 1)
