@@ -114,14 +114,22 @@ class Expr:
 
     def __eq__(self, other) -> bool:
         # repr(arg) tells 0.0 from -0.0 so CSE never merges them.
-        return self is other or (
+        if self is other:
+            return True
+        if not (
             isinstance(other, Expr)
             and hash(self) == hash(other)
             and self.op == other.op
             and self.dtype is other.dtype
             and repr(self.arg) == repr(other.arg)
             and self.args == other.args
-        )
+        ):
+            return False
+        # Equal trees share their children from now on, so comparing them
+        # again stops at `is`: without this, comparing two copies of a DAG
+        # with shared subexpressions takes time exponential in its depth.
+        object.__setattr__(self, "args", other.args)
+        return True
 
     def __repr__(self) -> str:
         return format_expr(self)

@@ -34,7 +34,7 @@ def _scaled_sum(opname: str, input, product, beta, alpha):
             ) from None
     product = product if alpha == 1 else ew.mul(product, alpha)
     if beta == 0:
-        return ew.add(ew.mul(ew.cast(_creation.zeros_like(input), product.dtype), 0), product)
+        return product
     return ew.add(input if beta == 1 else ew.mul(input, beta), product)
 
 
@@ -335,7 +335,7 @@ def vander(x, N=None, increasing: bool = False):
         if i + 1 < n:
             power = ew.mul(power, x)
     if not cols:
-        return _shape.reshape(ew.mul(x, 0), (x.shape[0], 0)) if x.shape[0] else _creation.zeros(0, 0, dtype=x.dtype)
+        return _creation.zeros(x.shape[0], 0, dtype=x.dtype)
     out = _shape.stack(cols if increasing else cols[::-1], 1)
     return out
 
@@ -381,7 +381,11 @@ def renorm(input, p, dim: int, maxnorm):
 def bincount(input, weights=None, minlength: int = 0):
     """How often each value 0..max(input) occurs in the 1-D non-negative
     integer `input` (summing `weights` instead of ones when given)."""
-    if input.ndim != 1 or input.dtype.is_float or input.dtype.is_bool:
+    if input.dtype.is_float or input.dtype.is_bool:
+        raise NotImplementedError(
+            at_user_line(f"\"bincount_cpu\" not implemented for '{ew.torch_type_name(input.dtype)}'")
+        )
+    if input.ndim != 1:
         raise RuntimeError(at_user_line("bincount only supports 1-d non-negative integral inputs."))
     if minlength < 0:
         raise RuntimeError(at_user_line("minlength should be >= 0"))

@@ -1,5 +1,6 @@
-"""More elementwise math, composed from the IR's elementwise primitives:
-inverse trigonometric and hyperbolic functions (atan, atan2, asin, acos,
+"""More elementwise math: atan2 (the ATAN2 primitive) and, composed from
+the IR's elementwise primitives, the other inverse trigonometric and
+hyperbolic functions (atan, asin, acos,
 asinh, acosh, atanh and their `arc*` aliases), erfc, logit, sinc, xlogy,
 copysign, signbit, ldexp, logaddexp2, deg2rad/rad2deg, angle and the
 predicates of real tensors (isneginf, isposinf, isreal, ...).
@@ -17,6 +18,7 @@ from graphc import _elementwise as ew
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, at_user_line
 from graphc.ir import dtypes
+from graphc.ir.ops import Op
 from graphc.tensor import Tensor, get_default_dtype
 
 
@@ -52,51 +54,19 @@ def log1p_precise(u: Tensor) -> Tensor:
 # inverse trigonometric functions
 
 
-def _atan_unit(t: Tensor) -> Tensor:
-    """atan(t) for |t| <= 1. Three argument halvings,
-    atan(t) = 2 atan(t / (1 + sqrt(1 + t^2))), bring |t| under tan(pi/32)
-    ~ 0.098, where eight terms of the odd Taylor series leave an error below
-    1e-18 relative; each halving adds about one rounding."""
-    for _ in range(3):
-        t = ew.div(t, ew.add(ew.sqrt(ew.add(ew.mul(t, t), 1.0)), 1.0))
-    s = ew.mul(t, t)
-    poly = ew.scalar(1.0 / 15.0 * -1.0, t.dtype)  # (-1)^7 / 15
-    for k in range(6, -1, -1):
-        poly = ew.add(ew.mul(poly, s), (-1.0) ** k / (2 * k + 1))
-    return ew.mul(ew.mul(t, poly), 8.0)
+@tensor_params("input", "other")
+def atan2(input, other):
+    """The angle of the point (other, input) in [-pi, pi], with C's rules
+    for signed zeros and infinities (the ATAN2 primitive: libm's atan2)."""
+    y, x = _float_pair("atan2", input, other)
+    return ew._emit(Op.ATAN2, y, x)
 
 
 @tensor_params("input")
 def atan(x):
-    """The arctangent, in (-pi/2, pi/2). |x| > 1 goes through
-    atan(x) = sign(x) pi/2 - atan(1/x)."""
+    """The arctangent, in (-pi/2, pi/2): atan2(x, 1)."""
     x = _float(x)
-    big = ew.gt(ew.abs(x), 1.0)
-    r = ew.where(big, ew.reciprocal(_guarded(ew.logical_not(big), x, 1.0)), x)
-    c = _atan_unit(r)
-    return ew.where(big, ew.sub(ew.mul(ew.sign(x), math.pi / 2), c), c)
-
-
-@tensor_params("input", "other")
-def atan2(input, other):
-    """The angle of the point (other, input): atan(input / other) in the
-    right quadrant, in [-pi, pi], with C's rules for signed zeros and
-    infinities. The ratio always divides by the larger magnitude, so no
-    branch divides by zero."""
-    y, x = _float_pair("atan2", input, other)
-    swap = ew.gt(ew.abs(y), ew.abs(x))
-    num = ew.where(swap, x, y)
-    den = ew.where(swap, y, x)
-    c = _atan_unit(ew.div(num, _guarded(ew.eq(den, 0.0), den, 1.0)))
-    # |y| <= |x|: atan(y / x), moved by +-pi (the sign of y) when x is negative.
-    half_turn = ew.where(signbit(y), -math.pi, math.pi)
-    flat = ew.add(c, ew.where(signbit(x), half_turn, 0.0))
-    # |y| > |x|: sign(y) pi/2 - atan(x / y).
-    steep = ew.sub(ew.mul(ew.sign(y), math.pi / 2), c)
-    out = ew.where(swap, steep, flat)
-    corner = ew.where(ew.gt(x, 0.0), math.pi / 4, 3 * math.pi / 4)
-    both_inf = ew.logical_and(ew.isinf(x), ew.isinf(y))
-    return ew.where(both_inf, copysign(corner, y), out)
+    return ew._emit(Op.ATAN2, x, ew.expand_to(ew.scalar(1.0, x.dtype), tuple(x.shape)))
 
 
 @tensor_params("input")
@@ -151,9 +121,13 @@ def acosh(x):
 
 @tensor_params("input")
 def atanh(x):
-    """atanh(x) = log1p(2x / (1 - x)) / 2: +-inf at +-1, NaN beyond."""
+    """atanh(x) = log1p(2x / (1 - x)) / 2: +-inf at +-1, NaN beyond.
+    float32 and float16 are computed in float64 (the quotient's rounding
+    would cost them tens of ulp)."""
     x = _float(x)
-    return ew.mul(log1p_precise(ew.div(ew.mul(x, 2.0), ew.sub(1.0, x))), 0.5)
+    wide = ew.cast(x, dtypes.float64)
+    out = ew.mul(log1p_precise(ew.div(ew.mul(wide, 2.0), ew.sub(1.0, wide))), 0.5)
+    return ew.cast(out, x.dtype)
 
 
 arctan, arctan2, arcsin, arccos = atan, atan2, asin, acos
@@ -177,7 +151,7 @@ def erfc(x):
     wide = ew.cast(x, dtypes.float64)
     tail = ew.ge(wide, 2.0)
     z = _guarded(ew.logical_not(tail), wide, 2.0)
-    frac = ew.mul(z, 0.0)
+    frac = ew.expand_to(ew.scalar(0.0, z.dtype), tuple(z.shape))
     for k in range(_ERFC_TERMS, 0, -1):
         frac = ew.div(k / 2.0, ew.add(z, frac))
     cf = ew.div(ew.exp(ew.neg(ew.mul(z, z))), ew.mul(ew.add(z, frac), math.sqrt(math.pi)))
@@ -203,16 +177,17 @@ def sinc(x):
     return ew.where(zero, 1.0, ew.div(ew.sin(px), px))
 
 
-@tensor_params("input", "other")
 def xlogy(input, other):
-    """input * log(other), and 0 where input is 0 (unless other is NaN)."""
+    """input * log(other), and 0 where input is 0 (unless other is NaN).
+    The gradient for input is log(other), as in torch, except where input
+    is 0 and log(other) is not finite."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError(at_user_line("xlogy(): expected at least one Tensor argument"))
     x, y = _float_pair("xlogy", input, other)
-    return ew.where(ew.logical_and(ew.eq(x, 0.0), ew.logical_not(ew.isnan(y))), 0.0, ew.mul(x, ew.log(y)))
-
-
-xlogy.method = xlogy
+    # 0 * log(0) and 0 * log(inf) would be NaN: use 0 for the log there.
+    undefined = ew.logical_and(ew.eq(x, 0.0), ew.logical_or(ew.le(y, 0.0), ew.isinf(y)))
+    log_y = ew.log(_guarded(undefined, y, 1.0))
+    return ew.mul(x, ew.where(undefined, 0.0, log_y))
 
 
 @tensor_params("input")
@@ -244,15 +219,12 @@ def signbit(x):
     return ew.logical_or(ew.lt(x, 0.0), negative_zero)
 
 
-@tensor_params("input", "other")
+@tensor_params("input")
 def copysign(input, other):
     """|input| with the sign of `other` (the sign bit: -0.0 counts as negative)."""
     x, y = _float_pair("copysign", input, other)
     magnitude = ew.abs(x)
     return ew.where(signbit(y), ew.neg(magnitude), magnitude)
-
-
-copysign.method = copysign
 
 
 @tensor_params("input", "other")
@@ -294,7 +266,7 @@ def _no_bool(opname: str, x: Tensor) -> None:
 def angle(x):
     """The argument of a real number: 0 for x >= 0, pi for x < 0, NaN for NaN."""
     x = _float(x)
-    return ew.where(ew.isnan(x), x, ew.where(ew.lt(x, 0.0), math.pi, 0.0))
+    return ew.where(ew.isnan(x), x, ew.where(ew.lt(x, 0.0), ew.scalar(math.pi, x.dtype), 0.0))
 
 
 # ---------------------------------------------------------------------------
@@ -381,7 +353,7 @@ def _shift_operands(opname: str, input, other) -> tuple:
         raise TypeError(at_user_line(f"{opname}(): expected at least one Tensor argument"))
     d = ew.result_type(input, other)
     if d.is_float or d.is_bool:
-        raise RuntimeError(at_user_line(f"\"{opname}_cpu\" not implemented for '{ew.torch_type_name(d)}'"))
+        raise NotImplementedError(at_user_line(f"\"{opname}_cpu\" not implemented for '{ew.torch_type_name(d)}'"))
     return d, *ew.operands(opname, input, other, dtype=d)
 
 
@@ -400,7 +372,7 @@ def bitwise_left_shift(input, other):
     half = ew.floor_divide(s, 2)
     # Two factors of at most 2**32 each: 2**63 itself does not fit an int64.
     out = ew.mul(ew.mul(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
-    return ew.where(inside, out, 0)
+    return ew.cast(ew.where(inside, out, 0), d)
 
 
 def bitwise_right_shift(input, other):
@@ -413,4 +385,125 @@ def bitwise_right_shift(input, other):
     s = ew.where(inside, s, 0)
     half = ew.floor_divide(s, 2)
     out = ew.floor_divide(ew.floor_divide(x, _power_of_two(half, d)), _power_of_two(ew.sub(s, half), d))
-    return ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0))
+    return ew.cast(ew.where(inside, out, ew.where(ew.lt(x, 0), -1, 0)), d)
+
+
+# ---------------------------------------------------------------------------
+# the gamma function's logarithm and derivative
+
+# Arguments below this are moved up by the recurrence before the asymptotic
+# series, whose first omitted term is then under 1e-15 of the result.
+_GAMMA_SHIFT = 8
+# Stirling's series for lgamma: the coefficients of z^-1, z^-3, ... z^-13.
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+# The asymptotic series of digamma: the coefficients of z^-2, z^-4, ... z^-14.
+_DIGAMMA = (-1 / 12, 1 / 120, -1 / 252, 1 / 240, -1 / 132, 691 / 32760, -1 / 12)
+
+
+def _odd_series(z: Tensor, coefficients, first_power: int) -> Tensor:
+    """sum(c_k z^-(first_power + 2k)), by Horner's rule in 1 / z^2."""
+    w = ew.reciprocal(ew.mul(z, z))
+    total = ew.mul(ew.reciprocal(z), 0.0) if first_power == 1 else ew.mul(w, 0.0)
+    for c in reversed(coefficients):
+        total = ew.mul(ew.add(total, c), w)
+    # Horner leaves every term one power of w too high: undo it, then
+    # scale to the first power.
+    total = ew.div(total, w)
+    return ew.mul(total, ew.reciprocal(z)) if first_power == 1 else ew.mul(total, w)
+
+
+def _shifted(x: Tensor) -> tuple:
+    """z = x + 8 where x < 8 (else x), for the recurrence."""
+    small = ew.lt(x, float(_GAMMA_SHIFT))
+    return small, ew.where(small, ew.add(x, float(_GAMMA_SHIFT)), x)
+
+
+def _reflection_sin(x: Tensor) -> Tensor:
+    """|sin(pi x)| computed from x - round(x), exact however large x is."""
+    r = ew.sub(x, ew.round(x))
+    return ew.abs(ew.sin(ew.mul(r, math.pi)))
+
+
+def _lgamma_right(x: Tensor) -> Tensor:
+    """lgamma for x >= 0.5: Stirling's series at z >= 8, with the
+    recurrence lgamma(x) = lgamma(x + 8) - log(x (x + 1) ... (x + 7))."""
+    small, z = _shifted(x)
+    product = x
+    for k in range(1, _GAMMA_SHIFT):
+        product = ew.mul(product, ew.add(x, float(k)))
+    stirling = ew.add(
+        ew.sub(ew.mul(ew.sub(z, 0.5), ew.log(z)), z),
+        ew.add(_odd_series(z, _STIRLING, 1), 0.5 * math.log(2 * math.pi)),
+    )
+    correction = ew.log(_guarded(ew.logical_not(small), product, 1.0))
+    return ew.where(small, ew.sub(stirling, correction), stirling)
+
+
+@tensor_params("input")
+def lgamma(x):
+    """log|Gamma(x)|: Stirling's series with the recurrence, and the
+    reflection formula log(pi / |sin(pi x)|) - lgamma(1 - x) below 0.5;
+    +inf at the poles 0, -1, -2, ... float32 and float16 are computed in
+    float64."""
+    x = _float(x)
+    wide = ew.cast(x, dtypes.float64)
+    left = ew.lt(wide, 0.5)
+    finite = ew.logical_not(ew.isinf(wide))
+    right_arg = _guarded(ew.logical_or(left, ew.logical_not(finite)), wide, 1.0)
+    mirror_arg = _guarded(ew.logical_not(left), ew.sub(1.0, wide), 1.0)
+    s = _reflection_sin(_guarded(ew.logical_not(left), wide, 0.5))
+    pole = ew.eq(s, 0.0)
+    reflected = ew.sub(ew.sub(math.log(math.pi), ew.log(_guarded(pole, s, 1.0))), _lgamma_right(mirror_arg))
+    out = ew.where(left, ew.where(pole, math.inf, reflected), _lgamma_right(right_arg))
+    out = ew.where(ew.isinf(wide), math.inf, out)
+    return ew.cast(ew.where(ew.isnan(wide), wide, out), x.dtype)
+
+
+def _digamma_right(x: Tensor) -> Tensor:
+    """digamma for x >= 0.5: the asymptotic series at z >= 8, with the
+    recurrence digamma(x) = digamma(x + 8) - sum(1 / (x + k), k < 8)."""
+    small, z = _shifted(x)
+    series = ew.add(ew.sub(ew.log(z), ew.div(0.5, z)), _odd_series(z, _DIGAMMA, 2))
+    steps = ew.reciprocal(x)
+    for k in range(1, _GAMMA_SHIFT):
+        steps = ew.add(steps, ew.reciprocal(ew.add(x, float(k))))
+    return ew.where(small, ew.sub(series, steps), series)
+
+
+@tensor_params("input")
+def digamma(x):
+    """The derivative of lgamma: the asymptotic series with the recurrence,
+    and digamma(1 - x) - pi / tan(pi x) below 0.5. -inf at +0 (+inf at
+    -0) and NaN at the negative integers, as in torch. float32 and float16
+    are computed in float64."""
+    x = _float(x)
+    wide = ew.cast(x, dtypes.float64)
+    left = ew.lt(wide, 0.5)
+    right_arg = _guarded(ew.logical_or(left, ew.isinf(wide)), wide, 1.0)
+    xl = _guarded(ew.logical_not(left), wide, 0.25)
+    r = ew.sub(xl, ew.round(xl))
+    integer = ew.eq(r, 0.0)
+    tangent = ew.div(ew.sin(ew.mul(r, math.pi)), ew.cos(ew.mul(r, math.pi)))
+    reflected = ew.sub(_digamma_right(ew.sub(1.0, xl)), ew.div(math.pi, _guarded(integer, tangent, 1.0)))
+    at_zero = ew.where(signbit(wide), math.inf, -math.inf)
+    left_value = ew.where(integer, ew.where(ew.eq(wide, 0.0), at_zero, math.nan), reflected)
+    out = ew.where(left, left_value, _digamma_right(right_arg))
+    out = ew.where(ew.eq(wide, math.inf), math.inf, ew.where(ew.eq(wide, -math.inf), math.nan, out))
+    return ew.cast(ew.where(ew.isnan(wide), wide, out), x.dtype)
+
+
+psi = digamma
+
+
+@tensor_params("input")
+def mvlgamma(x, p: int):
+    """The multivariate log-gamma function of dimension `p`:
+    p (p - 1) / 4 log(pi) + sum(lgamma(x - j / 2), j < p)."""
+    if p < 1:
+        raise RuntimeError(at_user_line(f"p has to be greater than or equal to 1, got {p}"))
+    if not x.dtype.is_float:
+        raise RuntimeError(at_user_line("mvlgamma is not implemented for integer inputs; cast to a float dtype"))
+    total = lgamma(x)
+    for j in range(1, p):
+        total = ew.add(total, lgamma(ew.sub(x, j / 2)))
+    return ew.add(total, p * (p - 1) / 4 * math.log(math.pi))

@@ -171,6 +171,9 @@ MORE_METHODS = {
     "atanh": _more_math.atanh,
     "arctanh": _more_math.atanh,
     "erfc": _more_math.erfc,
+    "lgamma": _more_math.lgamma,
+    "digamma": _more_math.digamma,
+    "mvlgamma": _more_math.mvlgamma,
     "logit": _more_math.logit,
     "sinc": _more_math.sinc,
     "xlogy": _more_math.xlogy,
@@ -272,7 +275,8 @@ MORE_INPLACE = [
     # new functions
     *["atan", "arctan", "atan2", "arctan2", "asin", "arcsin", "acos", "arccos"],
     *["asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh"],
-    *["erfc", "logit", "sinc", "xlogy", "copysign", "ldexp", "deg2rad", "rad2deg", "conj_physical"],
+    *["erfc", "lgamma", "digamma", "mvlgamma", "logit", "sinc", "xlogy", "copysign", "ldexp"],
+    *["deg2rad", "rad2deg", "conj_physical"],
     *["addmm", "addbmm", "baddbmm", "addmv", "addr", "renorm"],
     *["index_put", "put", "masked_scatter"],
     # existing ops that lacked an in-place form

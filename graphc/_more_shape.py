@@ -318,16 +318,13 @@ def meshgrid(*tensors, indexing: str | None = None):
         if not isinstance(t, Tensor) or t.ndim > 1:
             raise RuntimeError(at_user_line("torch.meshgrid: Expected 0D or 1D tensor in the tensor list"))
     flat = [_shape.reshape(t, (-1,)) for t in tensors]
-    swap = indexing == "xy" and len(flat) >= 2
-    if swap:
-        flat[0], flat[1] = flat[1], flat[0]
     shape = tuple(t.shape[0] for t in flat)
     grids = []
     for i, t in enumerate(flat):
         view = tuple(-1 if j == i else 1 for j in range(len(flat)))
         grids.append(_shape.expand(_shape.reshape(t, view), shape))
-    if swap:
-        grids[0], grids[1] = grids[1], grids[0]
+    if indexing == "xy" and len(flat) >= 2:
+        # Cartesian indexing: the first two dims swap places.
         grids = [_shape.transpose(g, 0, 1) for g in grids]
     return tuple(grids)
 
@@ -355,7 +352,7 @@ def combinations(x, r: int = 2, with_replacement: bool = False):
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     rows = list(pick(range(x.shape[0]), r))
     if not rows:
-        return _shape.reshape(ew.mul(x[:0], 1) if not x.dtype.is_bool else x[:0], (0,)).reshape(0, r)
+        return _creation.zeros(0, r, dtype=x.dtype)
     idx = np.array(rows, dtype=np.int64)
     cols = [_indexing.index_select(x, 0, _creation.tensor(idx[:, j].copy())) for j in range(r)]
     return _shape.stack(cols, 1)

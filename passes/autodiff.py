@@ -188,6 +188,13 @@ def _div(ctx, g):
     return (ga, gb)
 
 
+def _atan2(ctx, g):
+    # atan2(a, b): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2).
+    a, b = ctx.srcs
+    scale = emit(Op.DIV, g, emit(Op.ADD, emit(Op.MUL, a, a), emit(Op.MUL, b, b)))
+    return (emit(Op.MUL, scale, b), emit(Op.NEG, emit(Op.MUL, scale, a)))
+
+
 def _pow(ctx, g):
     a, b = ctx.srcs
     zero = zeros_like(g)
@@ -388,6 +395,7 @@ VJP: dict[Op, VJPRule] = {
     Op.MUL: _mul,
     Op.DIV: _div,
     Op.POW: _pow,
+    Op.ATAN2: _atan2,
     Op.MAX: _max,
     Op.MIN: _min,
     Op.WHERE: _where,
@@ -428,6 +436,7 @@ SAVED: dict[Op, tuple[tuple[int | str, int | None], ...]] = {
     Op.MUL: ((1, 0), (0, 1)),
     Op.DIV: ((1, None), (OUT, 1)),
     Op.POW: ((0, None), (1, None), (OUT, 1)),
+    Op.ATAN2: ((0, None), (1, None)),
     Op.MAX: ((0, None), (1, None)),
     Op.MIN: ((0, None), (1, None)),
     Op.WHERE: ((0, None),),

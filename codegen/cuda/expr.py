@@ -26,6 +26,7 @@ _F32_FUNCS = {
     "erf": "erff",
     "floor": "floorf",
     "pow": "powf",
+    "atan2": "atan2f",
 }
 _F64_FUNCS = {
     "exp": "exp",
@@ -37,6 +38,7 @@ _F64_FUNCS = {
     "erf": "erf",
     "floor": "floor",
     "pow": "pow",
+    "atan2": "atan2",
 }
 _INFIX = {"add": "+", "sub": "-", "mul": "*"}
 

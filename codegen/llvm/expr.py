@@ -76,17 +76,17 @@ class ExprEmitter:
         fn = intrinsic(self.module, f"llvm.{name}.{_suffix(t)}", t, [a.type for a in args])
         return self.b.call(fn, list(args))
 
-    def _libm(self, name: str, x: ir.Value) -> ir.Value:
+    def _libm(self, name: str, x: ir.Value, *more: ir.Value) -> ir.Value:
         """A call of libm's `name` (double) or `namef` (float), for functions
         LLVM has no intrinsic for (codegen/llvm/target.py binds the symbol)."""
         symbol = name if x.type == F64 else f"{name}f"
         fn = self.module.globals.get(symbol)
         if fn is None:
-            fn = ir.Function(self.module, ir.FunctionType(x.type, [x.type]), symbol)
+            fn = ir.Function(self.module, ir.FunctionType(x.type, [x.type] * (1 + len(more))), symbol)
             # Pure: lets LLVM hoist, merge and reorder the calls.
             fn.attributes.add("nounwind")
             fn.attributes.add("readnone")
-        return self.b.call(fn, [x])
+        return self.b.call(fn, [x, *more])
 
     def _emit(self, e: Expr) -> ir.Value:
         op = e.op
@@ -149,6 +149,8 @@ class ExprEmitter:
                 return simple[op](x, y)
             if op in ("pow",):
                 return self._call("pow", x, y)
+            if op == "atan2":
+                return self._libm("atan2", x, y)
             if op == "maximum":
                 return self._call("maximum", x, y)
             if op == "minimum":

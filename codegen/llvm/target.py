@@ -34,7 +34,7 @@ def _init() -> None:
 # builds: codegen/llvm/timing.py).
 _SYMBOLS = [
     f + s
-    for f in ("exp", "log", "sin", "cos", "tanh", "erf", "pow", "floor", "sqrt", "exp2", "log2", "fmod")
+    for f in ("exp", "log", "sin", "cos", "tanh", "erf", "pow", "floor", "sqrt", "exp2", "log2", "fmod", "atan2")
     for s in ("", "f")
 ]
 

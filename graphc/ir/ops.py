@@ -46,6 +46,7 @@ class Op(enum.Enum):
     MUL = "mul"
     DIV = "div"  # true division for floats, truncation for ints
     POW = "pow"
+    ATAN2 = "atan2"  # atan2(a, b): the angle of the point (b, a); float only
     MAX = "maximum"
     MIN = "minimum"
     CMPLT = "cmplt"  # -> bool
@@ -85,7 +86,9 @@ LEAF = frozenset({Op.INPUT, Op.CONST, Op.IOTA, Op.RANDOM})
 UNARY = frozenset(
     {Op.NEG, Op.RECIP, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.ERF, Op.FLOOR, Op.NOT, Op.CAST}
 )
-BINARY = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR})
+BINARY = frozenset(
+    {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.ATAN2, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ, Op.AND, Op.OR}
+)
 TERNARY = frozenset({Op.WHERE})
 ELEMENTWISE = UNARY | BINARY | TERNARY
 COMPARISON = frozenset({Op.CMPLT, Op.CMPEQ})

@@ -139,7 +139,7 @@ def _binary_shape(op: Op):
             return TensorType(t.shape, dtypes.bool_)
         if t.dtype.is_bool:
             raise _fail(op, f"arithmetic on bool operands {t}: cast first")
-        if op is Op.POW and not t.dtype.is_float:
+        if op in (Op.POW, Op.ATAN2) and not t.dtype.is_float:
             raise _fail(op, f"needs floating-point operands, got {t}")
         return t
 
@@ -533,6 +533,7 @@ RULES: dict[Op, Rule] = {
     Op.MUL: _b(Op.MUL, np.multiply),
     Op.DIV: _b(Op.DIV, _int_div),
     Op.POW: _b(Op.POW, np.power),
+    Op.ATAN2: _b(Op.ATAN2, np.arctan2),
     Op.MAX: _b(Op.MAX, np.maximum),
     Op.MIN: _b(Op.MIN, np.minimum),
     Op.CMPLT: _b(Op.CMPLT, np.less),

@@ -71,3 +71,23 @@ def test_long_chain_renders_for_cuda():
     _, module = rt.render(_joint_graph())
     # One line of C per distinct value, not per tree node.
     assert len(module.source.splitlines()) < 5000
+
+
+def _doubling_dag(depth: int) -> Expr:
+    """x, then y + y repeated: a DAG of `depth` + 1 nodes whose tree has 2**depth leaves."""
+    from codegen.kernel import load, scalar, var
+
+    y = load("x", var("i0"), graphc.float32)
+    for _ in range(depth):
+        y = scalar("add", y, y)
+    return y
+
+
+def test_comparing_equal_dags_built_apart_is_linear():
+    # Two copies share nothing by identity; == must not walk every path
+    # (2**80 of them), so equal children get shared as they are compared.
+    a, b = _doubling_dag(80), _doubling_dag(80)
+    assert a is not b
+    assert a == b
+    assert a != _doubling_dag(79)
+    assert hash(a) == hash(b)

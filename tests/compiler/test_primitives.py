@@ -77,6 +77,14 @@ def test_pow_and_logic():
     assert_matches(g, [data((9,), dt.bool_), data((9,), dt.bool_)])
 
 
+def test_atan2_quadrants_zeros_and_infinities():
+    special = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 2.5])
+    for dtype in (dt.float32, dt.float64):
+        y, x = (a.reshape(-1).astype(dtype.np) for a in np.meshgrid(special, special))
+        a, b = input_node("a", y.shape, dtype), input_node("b", x.shape, dtype)
+        assert_matches(Graph([a, b], [node(Op.ATAN2, a, b)]), [y, x])
+
+
 def test_nan_semantics():
     x = input_node("x", (2, 4), dt.float32)
     a = np.array([[1, np.nan, 3, 3], [2, 5, 5, np.nan]], np.float32)

@@ -74,6 +74,7 @@ def elementwise_cases(c: Cases) -> None:
             positive = op in (Op.LOG, Op.SQRT, Op.RECIP)
             x = c.inp((5, 7), dt, _positive(c.rng, (5, 7), dt) if positive else None)
             c.add(f"{op.value}_{dt.short}", node(op, x))
+        c.add(f"atan2_{dt.short}", node(Op.ATAN2, c.inp((6,), dt), c.inp((6,), dt)))
         c.add(
             f"pow_{dt.short}",
             node(Op.POW, c.inp((6,), dt, _positive(c.rng, (6,), dt)), c.inp((6,), dt)),

@@ -97,6 +97,7 @@ CASES = [
     binary(Op.MUL),
     binary(Op.DIV, mb=positive(3, 4)),
     binary(Op.POW, ma=positive(3, 4)),
+    binary(Op.ATAN2),
     Case(
         Op.MAX,
         lambda rng: list(distinct(2, 3, 4)(rng)),
