@@ -375,6 +375,30 @@ def _argmax(cv: Converter, n: Node) -> str:
     return cv.emit("ArgMax", [x], axis=n.attrs["axis"], keepdims=0)
 
 
+def _atan2(cv: Converter, n: Node) -> str:
+    # ONNX has Atan but no Atan2: atan(y / x) moved to the right quadrant.
+    y_node, x_node = n.srcs
+    y, x = cv.value(y_node), cv.value(x_node)
+    npt = x_node.dtype.np
+
+    def c(v):
+        return cv.initializer(np.array(v, dtype=npt))
+
+    zero, pi = c(0.0), c(np.pi)
+    base = cv.emit("Atan", [cv.emit("Div", [y, x])])
+    left = cv.emit("Where", [cv.emit("Less", [y, zero]), cv.emit("Sub", [base, pi]), cv.emit("Add", [base, pi])])
+    vertical = cv.emit(
+        "Where",
+        [
+            cv.emit("Greater", [y, zero]),
+            c(np.pi / 2),
+            cv.emit("Where", [cv.emit("Less", [y, zero]), c(-np.pi / 2), zero]),
+        ],
+    )
+    off_axis = cv.emit("Where", [cv.emit("Less", [x, zero]), left, vertical])
+    return cv.emit("Where", [cv.emit("Greater", [x, zero]), base, off_axis])
+
+
 def _argsort(cv: Converter, n: Node) -> str:
     # TopK over the whole axis is a full sort; ONNX puts equal elements in
     # index order, so it is stable like ARGSORT.
@@ -695,6 +719,7 @@ CONVERTERS.update(
         Op.CAST: _cast,
         Op.ARGMAX: _argmax,
         Op.ARGSORT: _argsort,
+        Op.ATAN2: _atan2,
         Op.PERMUTE: _permute,
         Op.SLICE: _slice,
         Op.PAD: _pad,

@@ -52,6 +52,13 @@ CASES = [
     ("prod", lambda x: x.prod(1), (pos(2, 3),), Op.PROD),
     ("argmax", lambda x: x.argmax(1), (f32(3, 5),), Op.ARGMAX),
     ("argsort", lambda x: x.argsort(1), (f32(3, 5),), Op.ARGSORT),
+    ("atan2", lambda y, x: graphc.atan2(y, x), (f32(4, 5), f32(4, 5)), Op.ATAN2),
+    (
+        "atan2_axes",
+        lambda y, x: graphc.atan2(y, x),
+        (graphc.tensor([1.0, -1.0, 0.0, 2.0, -2.0]), graphc.tensor([0.0, 0.0, 3.0, -1.0, -1.0])),
+        Op.ATAN2,
+    ),
     ("argsort_descending", lambda x: x.argsort(0, descending=True), (f32(4, 3),), Op.ARGSORT),
     ("sort_values", lambda x: x.sort(1)[0], (f32(3, 6),), Op.ARGSORT),
     ("any_bool_reduce", lambda x: (x > 1).any(1), (f32(3, 5),), Op.REDUCE_MAX),
