@@ -84,7 +84,7 @@ def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
         optimize = None
     if optimize is not None:
         graph = optimize(graph)
-    prog = fusion.fuse(graph)
+    prog = fusion.fuse(graph, keep=llvm_module.NATIVE_OPS)
     prog.aliases = dict(aliases or {})
     memory.plan_memory(prog)
     return prog

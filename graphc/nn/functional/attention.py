@@ -1,12 +1,16 @@
-"""scaled_dot_product_attention, PyTorch's formula composed from Tensor ops
-(an unfused version: the full attention matrix is built)."""
+"""scaled_dot_product_attention: the ATTENTION primitive (compiled on the
+CPU as one fused kernel that never stores the [L, S] scores), or PyTorch's
+formula composed from Tensor ops when it needs what the primitive lacks
+(dropout, mixed dtypes)."""
 
 from __future__ import annotations
 
 import math
 
 import graphc
+from graphc import _elementwise as ew
 from graphc._checks import tensor_params
+from graphc.ir.ops import Op
 from graphc.nn.functional.activation import softmax
 from graphc.nn.functional.basic import dropout
 
@@ -50,6 +54,39 @@ def scaled_dot_product_attention(
         groups = query.shape[-3] // key.shape[-3]
         key = key.repeat_interleave(groups, dim=-3)
         value = value.repeat_interleave(groups, dim=-3)
+    if dropout_p == 0.0 and _fusable(query, key, value, attn_mask):
+        return _primitive(query, key, value, attn_mask, is_causal, float(scale_factor))
+    return _composed(query, key, value, attn_mask, dropout_p, is_causal, scale_factor)
+
+
+def _fusable(query, key, value, attn_mask) -> bool:
+    """Whether the ATTENTION primitive computes this call (else the composed
+    formula runs, and reports bad input the way torch.matmul would)."""
+    dt = query.dtype
+    if not dt.is_float or key.dtype is not dt or value.dtype is not dt:
+        return False
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        return False
+    return attn_mask is None or attn_mask.dtype.is_bool or attn_mask.dtype is dt
+
+
+def _primitive(query, key, value, attn_mask, is_causal, scale):
+    L, S = query.shape[-2], key.shape[-2]
+    shapes = [tuple(query.shape[:-2]), tuple(key.shape[:-2]), tuple(value.shape[:-2])]
+    if attn_mask is not None:
+        shapes.append(tuple(attn_mask.shape[:-2]))
+    batch = ew.broadcast_shapes(*shapes, opname="scaled_dot_product_attention")
+    srcs = [ew.expand_to(t, batch + tuple(t.shape[-2:])) for t in (query, key, value)]
+    if attn_mask is not None:
+        mask_shape = batch + (L, S)
+        ew.broadcast_shapes(tuple(attn_mask.shape), mask_shape, opname="scaled_dot_product_attention")
+        srcs.append(ew.expand_to(attn_mask, mask_shape))
+    return graphc.Tensor._emit(Op.ATTENTION, srcs, {"scale": scale, "causal": bool(is_causal)})
+
+
+def _composed(query, key, value, attn_mask, dropout_p, is_causal, scale_factor):
+    """The unfused formula: the [..., L, S] weights are built."""
+    L, S = query.shape[-2], key.shape[-2]
     scores = graphc.matmul(query, key.transpose(-2, -1)) * scale_factor
     if is_causal:
         causal = graphc.ones(L, S, dtype=query.dtype).tril() > 0
