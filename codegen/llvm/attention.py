@@ -199,7 +199,7 @@ class _Builder:
     # -- the kernel ---------------------------------------------------------
     def build(self) -> None:
         b, at, blk = self.b, self.at, self.blk
-        w, bk, bq, evp = blk.w, blk.bk, blk.bq, blk.evp
+        bk, bq, evp = blk.bk, blk.bq, blk.evp
         self.kt = self.scratch(self.t, at.E * bk, "kt")
         self.vp = self.scratch(self.t, bk * evp, "vp")
         self.p = self.scratch(self.t, bk, "p")
@@ -210,7 +210,11 @@ class _Builder:
         # masked or land in unused accumulator lanes): keep them finite.
         zero = self.fconst(0.0)
         for buf, n in ((self.kt, at.E * bk), (self.vp, bk * evp)):
-            _loop(b, _c(0), _c(n), "zero", [], lambda i, _v, buf=buf: b.store(zero, b.gep(buf, [i])) and None)
+
+            def clear(i, _v, buf=buf):
+                b.store(zero, b.gep(buf, [i]))
+
+            _loop(b, _c(0), _c(n), "zero", [], clear)
         _loop(b, self.lo, self.hi, "task", [], lambda task, _v: self.task(task))
 
     def offsets(self, bidx):

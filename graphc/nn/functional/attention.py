@@ -48,7 +48,7 @@ def scaled_dot_product_attention(
             "Expected query, key, and value to all be  at least 2 dimensional, but got "
             f"query.dim: {query.dim()} key.dim: {key.dim()} and value.dim: {value.dim()} instead."
         )
-    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    E = query.shape[-1]
     scale_factor = 1.0 / math.sqrt(E) if scale is None else scale
     if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         groups = query.shape[-3] // key.shape[-3]
