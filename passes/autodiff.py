@@ -353,6 +353,8 @@ def attention_weights(q, k, mask, scale: float, causal: bool):
     rank = len(q.shape)
     scores = emit(Op.MUL, emit(Op.DOT, q, swap_last(k)), const_like(q, scale, shape=q.shape[:-1] + (k.shape[-2],)))
     shape = tuple(scores.shape)
+    if shape[-1] == 0:  # no keys: no weights (the output is zeros, as torch)
+        return zeros_like(scores)
     neg_inf = const_like(scores, -math.inf)
     if causal:
         n_l, n_s = shape[-2:]
