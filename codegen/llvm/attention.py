@@ -373,18 +373,46 @@ class _Builder:
                 chunk = range(c0, min(c0 + ACC_CHUNK, nv))
                 base = b.mul(r, _c(blk.evp))
                 accs = [b.fmul(self.vload(self.acc, b.add(base, _c(u * blk.w))), av) for u in chunk]
-
-                def pv_step(j, accs, chunk=chunk):
-                    pj = self.splat(b.load(b.gep(self.p, [j])))
-                    vrow = b.mul(j, _c(blk.evp))
-                    return [
-                        b.call(self.fma, [pj, self.vload(self.vp, b.add(vrow, _c(u * blk.w))), a])
-                        for u, a in zip(chunk, accs)
-                    ]
-
-                accs = _loop(b, _c(0), n_keys, "pv", accs, pv_step)
+                accs = self.pv(chunk, accs, n_keys)
                 for u, a in zip(chunk, accs):
                     self.vstore(a, self.acc, b.add(base, _c(u * blk.w)))
+
+    def pv(self, chunk, accs, n_keys):
+        """accs[u] += sum_j p_j vp[j, u-th vector] over j < n_keys. With
+        few vectors, keys go in pairs into two sets of accumulators so that
+        more FMAs are in flight than one FMA's latency allows per chain."""
+        b, blk = self.b, self.blk
+
+        def fmas(j, accs):
+            pj = self.splat(b.load(b.gep(self.p, [j])))
+            vrow = b.mul(j, _c(blk.evp))
+            return [
+                b.call(self.fma, [pj, self.vload(self.vp, b.add(vrow, _c(u * blk.w))), a]) for u, a in zip(chunk, accs)
+            ]
+
+        if 2 * len(chunk) > ACC_CHUNK:
+            return _loop(b, _c(0), n_keys, "pv", accs, fmas)
+        k = len(chunk)
+        zero = [self.vconst(0.0)] * k
+
+        def pair(j2, both):
+            j = b.mul(j2, _c(2))
+            return fmas(j, both[:k]) + fmas(b.add(j, _c(1)), both[k:])
+
+        both = _loop(b, _c(0), b.udiv(n_keys, _c(2)), "pv2", list(accs) + zero, pair)
+        accs = [b.fadd(x, y) for x, y in zip(both[:k], both[k:])]
+        odd = b.icmp_unsigned("!=", b.urem(n_keys, _c(2)), _c(0))
+        pre = b.block
+        with b.if_then(odd):
+            last = fmas(b.sub(n_keys, _c(1)), accs)
+            tail = b.block
+        merged = []
+        for a, x in zip(accs, last):
+            phi = b.phi(a.type)
+            phi.add_incoming(a, pre)
+            phi.add_incoming(x, tail)
+            merged.append(phi)
+        return merged
 
     def finish(self, r, i) -> None:
         b, at, blk = self.b, self.at, self.blk
