@@ -318,13 +318,7 @@ class _Builder:
             jbase = b.add(j0, _c(t * w))
             jv = b.add(self._isplat(jbase), lanes)
             if mbuf is not None:
-                mrow = b.add(self.m_off, b.mul(i, _c(at.mask.row_stride)))
-                mt = mem_type(self.kern.acc_dtype) if at.mask_kind == "float" else I8
-                mv = ir.Constant(ir.VectorType(mt, w), ir.Undefined)
-                for lane in range(w):
-                    j = _min(b, b.add(jbase, _c(lane)), _c(at.S - 1))
-                    val = b.load(b.gep(mbuf, [b.add(mrow, b.mul(j, _c(at.mask.col_stride)))], inbounds=True))
-                    mv = b.insert_element(mv, val, ir.Constant(I32, lane))
+                mv = self.mask_vector(mbuf, b.add(self.m_off, b.mul(i, _c(at.mask.row_stride))), jbase)
                 if at.mask_kind == "float":
                     x = b.fadd(x, mv)
                 else:
@@ -335,6 +329,39 @@ class _Builder:
                 dead = b.or_(dead, b.icmp_signed(">", jv, self._isplat(i)))
             out.append(b.select(dead, neg_inf, x))
         return out
+
+    def mask_vector(self, mbuf, mrow, jbase):
+        """The mask at keys jbase .. jbase + W - 1 of the row starting at
+        mrow (keys past S read key S - 1; their scores are dropped): one
+        vector load where the mask's keys are contiguous and all in range,
+        else one load per lane."""
+        b, at, w = self.b, self.at, self.blk.w
+        mt = mem_type(self.kern.acc_dtype) if at.mask_kind == "float" else I8
+        vt = ir.VectorType(mt, w)
+
+        def lanes():
+            mv = ir.Constant(vt, ir.Undefined)
+            for lane in range(w):
+                j = _min(b, b.add(jbase, _c(lane)), _c(at.S - 1))
+                val = b.load(b.gep(mbuf, [b.add(mrow, b.mul(j, _c(at.mask.col_stride)))], inbounds=True))
+                mv = b.insert_element(mv, val, ir.Constant(I32, lane))
+            return mv
+
+        if at.mask.col_stride != 1 or at.S < w:
+            return lanes()
+        whole = b.icmp_signed("<=", b.add(jbase, _c(w)), _c(at.S))
+        with b.if_else(whole) as (then, otherwise):
+            with then:
+                ptr = b.bitcast(b.gep(mbuf, [b.add(mrow, jbase)], inbounds=True), vt.as_pointer())
+                fast = b.load(ptr, align=mt.width // 8 if isinstance(mt, ir.IntType) else self.item)
+                fast_bb = b.block
+            with otherwise:
+                slow = lanes()
+                slow_bb = b.block
+        mv = b.phi(vt)
+        mv.add_incoming(fast, fast_bb)
+        mv.add_incoming(slow, slow_bb)
+        return mv
 
     def _isplat(self, x):
         b, w = self.b, self.blk.w
