@@ -40,7 +40,12 @@ def scaled_dot_product_attention(
     upper-left aligned lower-triangular mask. scale defaults to
     1/sqrt(E); dropout_p drops attention weights (PyTorch applies it
     whenever dropout_p > 0). enable_gqa repeats key/value heads. A query
-    whose keys are all masked gets zero output, as in PyTorch."""
+    whose keys are all masked gets zero output, as in PyTorch.
+
+    Without dropout (and with q, k, v and a float mask of one dtype) this
+    is one ATTENTION primitive: under graphc.compile on the CPU a fused
+    kernel with an online softmax that never stores the [..., L, S]
+    scores (docs/nn.md)."""
     if is_causal and attn_mask is not None:
         raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
     if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
