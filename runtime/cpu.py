@@ -212,13 +212,14 @@ def _settings() -> str:
     """Code generator settings that are not in the source hash
     (`cache.code_version`): module-level knobs a caller may change at run
     time."""
-    from codegen.llvm import gemm, kernels, sync
+    from codegen.llvm import attention, gemm, kernels, sync
 
     return (
         f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={sync.SPIN_LIMIT};"
         f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
         f"k_split={gemm.K_SPLIT_MIN_BLOCKS};"
-        f"row_dot_max={kernels.ROW_DOT_MAX_N};column_tile={kernels.COLUMN_TILE}"
+        f"row_dot_max={kernels.ROW_DOT_MAX_N};column_tile={kernels.COLUMN_TILE};"
+        f"attention={attention.MAX_SCORE_VECTORS},{attention.ACC_CHUNK},{attention.MAX_BQ}"
     )
 
 
