@@ -293,3 +293,23 @@ def test_float32_exp_is_within_one_ulp():
     assert ulps.max() <= 1.0, f"exp off by {ulps.max():.2f} ulp at x={x[finite][ulps.argmax()]}"
     assert y[x == -np.inf][0] == 0.0 and y[x == -1e30][0] == 0.0 and y[x == -88.0][0] == 0.0
     assert np.isnan(y[np.isnan(x)]).all()
+
+
+@pytest.mark.parametrize("bits", [128, 512])
+def test_other_vector_widths(bits, monkeypatch):
+    """The kernel for SSE (4 lanes) and AVX-512 (16 lanes) hosts: LLVM
+    legalizes the vectors on this host, so the lane logic (tails, masks,
+    reductions) is checked for every width."""
+    from codegen.llvm import target
+
+    monkeypatch.setattr(target, "vector_bits", lambda: bits)
+    monkeypatch.setenv("GRAPHC_CACHE", "0")
+    n_l, n_s = 33 + bits // 128, 150  # shapes of their own: no in-memory cache hit
+    q = input_node("q", (2, n_l, 24), dtypes.float32)
+    k = input_node("k", (2, n_s, 24), dtypes.float32)
+    v = input_node("v", (2, n_s, 20), dtypes.float32)
+    m = input_node("m", (2, n_l, n_s), dtypes.float32)
+    g = Graph([q, k, v, m], [node(Op.ATTENTION, q, k, v, m, scale=0.2, causal=True)])
+    rng = np.random.default_rng(bits)
+    arrays = [rng.standard_normal(x.shape).astype(np.float32) for x in (q, k, v, m)]
+    assert_matches(g, arrays)
