@@ -16,8 +16,9 @@ BK:
    the key is past S, or (causal) after the query. With a new maximum
    m' = max(m, max_j s_j): alpha = exp(m - m'), p_j = exp(s_j - m'),
    l = l * alpha + sum p_j, acc = acc * alpha + sum_j p_j v_j (vectors
-   along the head dim). A row whose scores are all -inf so far changes
-   nothing.
+   along the head dim). A row whose scores are all -inf so far gets
+   alpha = 1 and p = 0. Rows go in pairs through the P.V loop, so each
+   loaded vector of values feeds two FMAs (one per row).
 3. out = acc / l, or 0 where l == 0 (every key masked: PyTorch's zeros).
 
 Causal tasks stop at the key block holding their last query and skip, per
@@ -41,8 +42,8 @@ from codegen.llvm.expr import F32, F64, I8, I32, I64, intrinsic, mem_type, reg_t
 
 # Score vectors kept in registers per row (x86 has 16 vector registers).
 MAX_SCORE_VECTORS = 8
-# Accumulator vectors updated per pass over a key block (the rest of the
-# head dim takes another pass).
+# Accumulator vectors updated per pass over a key block, over the rows of
+# a pass (the rest of the head dim takes another pass).
 ACC_CHUNK = 8
 # Query rows per task at most (more rows amortize packing less and less).
 MAX_BQ = 64
@@ -210,6 +211,7 @@ class _Builder:
         self.kt = self.scratch(self.t, at.E * bk, "kt")
         self.vp = self.scratch(self.t, bk * evp, "vp")
         self.p = self.scratch(self.t, bk, "p")
+        self.p2 = self.scratch(self.t, bk, "p2")
         self.acc = self.scratch(self.t, bq * evp, "acc")
         self.m = self.scratch(self.t, bq, "m")
         self.l = self.scratch(F64, bq, "l")
@@ -277,7 +279,16 @@ class _Builder:
         if at.causal:  # rows before the block's first key see none of it
             d = b.sub(j0, i0)
             r_lo = b.select(b.icmp_signed(">", d, _c(0)), d, _c(0))
-        _loop(b, r_lo, nrows, "row", [], lambda r, _v: self.row(b.add(i0, r), r, j0, jn))
+        pairs = b.udiv(b.sub(nrows, r_lo), _c(2))
+
+        def pair(k, _v):
+            r = b.add(r_lo, b.mul(k, _c(2)))
+            self.row_pair(b.add(i0, r), r, j0, jn)
+
+        _loop(b, _c(0), pairs, "pair", [], pair)
+        with b.if_then(b.icmp_signed("<", b.add(r_lo, b.mul(pairs, _c(2))), nrows)):
+            last = b.sub(nrows, _c(1))
+            self.row(b.add(i0, last), last, j0, jn)
 
     def pack(self, j0, jn) -> None:
         b, at, blk = self.b, self.at, self.blk
@@ -376,77 +387,93 @@ class _Builder:
         v = b.insert_element(ir.Constant(iv, ir.Undefined), x, ir.Constant(I32, 0))
         return b.shuffle_vector(v, ir.Constant(iv, ir.Undefined), ir.Constant(ir.VectorType(I32, w), [0] * w))
 
-    def row(self, i, r, j0, jn) -> None:
-        b, at, blk = self.b, self.at, self.blk
+    def softmax_row(self, i, r, j0, pbuf):
+        """Row r's scores for the key block; updates its running max and
+        sum, writes its weights p_j = exp(s_j - max) to pbuf (zeros when
+        every score so far is -inf) and returns alpha, the factor that
+        rescales its accumulator (1 in that case)."""
+        b, blk = self.b, self.blk
         s = self.scores(i, j0)
         mx = s[0]
         for x in s[1:]:
             mx = b.call(self.vmax, [mx, x])
         m_old = b.load(b.gep(self.m, [r]))
         m_new = b.call(self.smax, [m_old, self.hreduce(mx, "max")])
-        with b.if_then(b.fcmp_ordered("!=", m_new, self.fconst(-math.inf))):
-            b.store(m_new, b.gep(self.m, [r]))
-            alpha = b.call(self.sexp, [b.fsub(m_old, m_new)])
-            mv = self.splat(m_new)
-            total = None
-            for t, x in enumerate(s):
-                p = self.vexp(b.fsub(x, mv))
-                self.vstore(p, self.p, _c(t * blk.w))
-                total = p if total is None else b.fadd(total, p, flags=("reassoc", "nsz"))
-            psum = self.hreduce(total, "sum")
-            lp = b.gep(self.l, [r])
-            alpha64 = b.fpext(alpha, F64) if self.t == F32 else alpha
-            psum64 = b.fpext(psum, F64) if self.t == F32 else psum
-            b.store(b.fadd(b.fmul(b.load(lp), alpha64), psum64), lp)
-            n_keys = jn
-            if at.causal:  # keys after the query have p = 0
-                n_keys = _min(b, jn, b.add(b.sub(i, j0), _c(1)))
-            av = self.splat(alpha)
-            nv = blk.evp // blk.w
-            for c0 in range(0, nv, ACC_CHUNK):
-                chunk = range(c0, min(c0 + ACC_CHUNK, nv))
-                base = b.mul(r, _c(blk.evp))
-                accs = [b.fmul(self.vload(self.acc, b.add(base, _c(u * blk.w))), av) for u in chunk]
-                accs = self.pv(chunk, accs, n_keys)
-                for u, a in zip(chunk, accs):
-                    self.vstore(a, self.acc, b.add(base, _c(u * blk.w)))
+        seen = b.fcmp_ordered("!=", m_new, self.fconst(-math.inf))
+        with b.if_else(seen) as (then, otherwise):
+            with then:
+                b.store(m_new, b.gep(self.m, [r]))
+                alpha = b.call(self.sexp, [b.fsub(m_old, m_new)])
+                mv = self.splat(m_new)
+                total = None
+                for t, x in enumerate(s):
+                    p = self.vexp(b.fsub(x, mv))
+                    self.vstore(p, pbuf, _c(t * blk.w))
+                    total = p if total is None else b.fadd(total, p, flags=("reassoc", "nsz"))
+                psum = self.hreduce(total, "sum")
+                lp = b.gep(self.l, [r])
+                alpha64 = b.fpext(alpha, F64) if self.t == F32 else alpha
+                psum64 = b.fpext(psum, F64) if self.t == F32 else psum
+                b.store(b.fadd(b.fmul(b.load(lp), alpha64), psum64), lp)
+                then_bb = b.block
+            with otherwise:
+                for t in range(len(s)):
+                    self.vstore(self.vconst(0.0), pbuf, _c(t * blk.w))
+                else_bb = b.block
+        out = b.phi(self.t)
+        out.add_incoming(alpha, then_bb)
+        out.add_incoming(self.fconst(1.0), else_bb)
+        return out
 
-    def pv(self, chunk, accs, n_keys):
-        """accs[u] += sum_j p_j vp[j, u-th vector] over j < n_keys. With
-        few vectors, keys go in pairs into two sets of accumulators so that
-        more FMAs are in flight than one FMA's latency allows per chain."""
+    def n_keys(self, i, j0, jn):
+        """Keys of the block row i sees: all jn, or (causal) up to i."""
+        if not self.at.causal:
+            return jn
+        return _min(self.b, jn, self.b.add(self.b.sub(i, j0), _c(1)))
+
+    def row(self, i, r, j0, jn) -> None:
+        alpha = self.softmax_row(i, r, j0, self.p)
+        self.accumulate([r], [alpha], [self.p], self.n_keys(i, j0, jn))
+
+    def row_pair(self, i, r, j0, jn) -> None:
+        """Rows r and r + 1 together: their P.V loops share each value
+        vector load (one load per two FMAs instead of one per FMA)."""
+        b = self.b
+        a0 = self.softmax_row(i, r, j0, self.p)
+        i1, r1 = b.add(i, _c(1)), b.add(r, _c(1))
+        a1 = self.softmax_row(i1, r1, j0, self.p2)
+        self.accumulate([r, r1], [a0, a1], [self.p, self.p2], self.n_keys(i1, j0, jn))
+
+    def accumulate(self, rows, alphas, pbufs, n_keys) -> None:
+        """acc[r] = acc[r] * alpha_r + sum_{j < n_keys} p_r[j] vp[j] for
+        the rows, in passes over at most ACC_CHUNK accumulator vectors."""
         b, blk = self.b, self.blk
-
-        def fmas(j, accs):
-            pj = self.splat(b.load(b.gep(self.p, [j])))
-            vrow = b.mul(j, _c(blk.evp))
-            return [
-                b.call(self.fma, [pj, self.vload(self.vp, b.add(vrow, _c(u * blk.w))), a]) for u, a in zip(chunk, accs)
+        nv = blk.evp // blk.w
+        per = max(ACC_CHUNK // len(rows), 1)
+        avs = [self.splat(a) for a in alphas]
+        bases = [b.mul(r, _c(blk.evp)) for r in rows]
+        for c0 in range(0, nv, per):
+            chunk = list(range(c0, min(c0 + per, nv)))
+            accs = [
+                b.fmul(self.vload(self.acc, b.add(base, _c(u * blk.w))), av)
+                for base, av in zip(bases, avs)
+                for u in chunk
             ]
 
-        if 2 * len(chunk) > ACC_CHUNK:
-            return _loop(b, _c(0), n_keys, "pv", accs, fmas)
-        k = len(chunk)
-        zero = [self.vconst(0.0)] * k
+            def step(j, accs, chunk=chunk):
+                vrow = b.mul(j, _c(blk.evp))
+                vs = [self.vload(self.vp, b.add(vrow, _c(u * blk.w))) for u in chunk]
+                out = []
+                for k, pbuf in enumerate(pbufs):
+                    pj = self.splat(b.load(b.gep(pbuf, [j])))
+                    part = accs[k * len(chunk) : (k + 1) * len(chunk)]
+                    out += [b.call(self.fma, [pj, v, a]) for v, a in zip(vs, part)]
+                return out
 
-        def pair(j2, both):
-            j = b.mul(j2, _c(2))
-            return fmas(j, both[:k]) + fmas(b.add(j, _c(1)), both[k:])
-
-        both = _loop(b, _c(0), b.udiv(n_keys, _c(2)), "pv2", list(accs) + zero, pair)
-        accs = [b.fadd(x, y) for x, y in zip(both[:k], both[k:])]
-        odd = b.icmp_unsigned("!=", b.urem(n_keys, _c(2)), _c(0))
-        pre = b.block
-        with b.if_then(odd):
-            last = fmas(b.sub(n_keys, _c(1)), accs)
-            tail = b.block
-        merged = []
-        for a, x in zip(accs, last):
-            phi = b.phi(a.type)
-            phi.add_incoming(a, pre)
-            phi.add_incoming(x, tail)
-            merged.append(phi)
-        return merged
+            accs = _loop(b, _c(0), n_keys, "pv", accs, step)
+            for k, base in enumerate(bases):
+                for u, a in zip(chunk, accs[k * len(chunk) : (k + 1) * len(chunk)]):
+                    self.vstore(a, self.acc, b.add(base, _c(u * blk.w)))
 
     def finish(self, r, i) -> None:
         b, at, blk = self.b, self.at, self.blk
