@@ -71,6 +71,15 @@ across threads (their iterations are independent).
                  may read `acc`) are the fused epilogue.
     scatter      out (zeroed first, `out` names it) += value at
                  check(target); loops over the source shape, sequential.
+    attention    out[b, m, n] = sum_j softmax_j(scale * q[b,m,:].k[b,j,:]
+                 (+ mask[b,m,j]), causal: j <= m) v[b, j, n]: graphc/ir/
+                 rules.py's ATTENTION, a query whose keys are all masked
+                 gives zeros. `attention` holds the views of q, k, v and
+                 the mask (`Operand`s over (batch..., row, col)); the
+                 store writes `acc` row-major (no epilogue). A backend
+                 computes it blockwise with an online softmax and never
+                 stores the [L, S] scores; it chooses its own blocking and
+                 thread split.
 
 UNFOLD and FOLD need no kind of their own: unfold is an elementwise kernel
 with guarded loads, fold a reduce over the kernel window.
@@ -574,11 +583,35 @@ class Operand:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """What an attention kernel computes: q [.., L, E], k [.., S, E],
+    v [.., S, Ev] and the optional mask [.., L, S] as views over the
+    output's batch dims; mask_kind "" (none), "bool" (True takes part) or
+    "float" (added to the scores)."""
+
+    q: Operand
+    k: Operand
+    v: Operand
+    mask: Operand | None
+    mask_kind: str
+    L: int
+    S: int
+    E: int
+    Ev: int
+    scale: float
+    causal: bool
+
+    def buffers(self) -> set[str]:
+        names = {self.q.buffer, self.k.buffer, self.v.buffer}
+        return names | ({self.mask.buffer} if self.mask is not None else set())
+
+
+@dataclass(frozen=True)
 class Kernel:
     """One loop nest. Fields a kind does not use keep their defaults."""
 
     name: str
-    kind: str  # elementwise | reduce | dot | scatter
+    kind: str  # elementwise | reduce | dot | scatter | attention
     shape: tuple[int, ...]  # loop extents: elementwise/scatter shape, reduce out_shape, dot (batch..., M, N)
     stores: tuple[Store, ...] = ()
     # reduce
@@ -593,6 +626,8 @@ class Kernel:
     # scatter
     target: Expr | None = None  # flat index into `out`, wrapped in check()
     out: str = ""
+    # attention
+    attention: Attention | None = None
     # bookkeeping for printing and the cost model
     primitives: tuple[str, ...] = ()
     acc_dtype: DType | None = None
@@ -604,6 +639,8 @@ class Kernel:
         names = {x.arg for x in walk(*self._exprs()) if x.op == "load"}
         if self.a is not None:
             names |= {self.a.buffer, self.b.buffer}
+        if self.attention is not None:
+            names |= self.attention.buffers()
         return tuple(sorted(names))
 
     @property
@@ -624,7 +661,7 @@ class Kernel:
         """(name, extent) of the kernel's outer loops (not reduce/k loops)."""
         if self.kind == "reduce":
             return [(f"o{d}", n) for d, n in enumerate(self.shape)]
-        if self.kind == "dot":
+        if self.kind in ("dot", "attention"):
             nb = len(self.shape) - 2
             names = [f"b{d}" for d in range(nb)] + ["m", "n"]
             return list(zip(names, self.shape))
@@ -644,6 +681,9 @@ class Kernel:
                 n *= d
         if self.kind == "dot":
             n *= max(self.k, 1)
+        if self.attention is not None:
+            at = self.attention
+            n = n // max(at.Ev, 1) * at.S * (at.E + at.Ev)
         return n
 
 
@@ -672,6 +712,11 @@ def format_kernel(k: Kernel) -> str:
         head += f" {k.reducer} over {list(k.red_shape)}: {printer.text(k.value)}"
     if k.kind == "dot":
         head += f" k={k.k} a={k.a} b={k.b}"
+    if k.kind == "attention":
+        at = k.attention
+        mask = f" mask({at.mask_kind})={at.mask}" if at.mask is not None else ""
+        causal = " causal" if at.causal else ""
+        head += f" L={at.L} S={at.S} E={at.E} scale={at.scale!r}{causal} q={at.q} k={at.k} v={at.v}{mask}"
     if k.kind == "scatter":
         head += f" {k.out}[{printer.text(k.target)}] += {printer.text(k.value)}"
     body = []

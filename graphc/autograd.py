@@ -148,6 +148,8 @@ def _saved_versions(op: Op, srcs, out, edges) -> tuple:
     for value, needed_for in autodiff.SAVED[op]:
         if needed_for is not None and edges[needed_for] is None:
             continue
+        if value != autodiff.OUT and value >= len(srcs):
+            continue  # an optional operand the op was called without
         counter = (out if value == autodiff.OUT else srcs[value])._counter()
         checks.append((value, counter, counter.version))
     return tuple(checks)

@@ -35,6 +35,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, input_node
 from graphc.ir.ops import LEAF, NON_DIFFERENTIABLE, Op
 
@@ -109,6 +110,9 @@ def mask_to(mask, v):
 def swap_last(v):
     perm = tuple(range(len(v.shape) - 2)) + (len(v.shape) - 1, len(v.shape) - 2)
     return emit(Op.PERMUTE, v, perm=perm)
+
+
+_I64 = dtypes.int64
 
 
 def _float_or_none(src, cot):
@@ -348,6 +352,59 @@ def _dot(ctx, g):
     return (emit(Op.DOT, g, swap_last(b)), emit(Op.DOT, swap_last(a), g))
 
 
+def attention_weights(q, k, mask, scale: float, causal: bool):
+    """softmax(q k^T * scale + mask) over the keys, as values: PyTorch's
+    safe softmax (a query whose keys are all masked gets zero weights).
+    ATTENTION's VJP recomputes the weights with it, and passes/lower.py
+    builds the unfused ATTENTION from it. Materializes [..., L, S]."""
+    rank = len(q.shape)
+    scores = emit(Op.MUL, emit(Op.DOT, q, swap_last(k)), const_like(q, scale, shape=q.shape[:-1] + (k.shape[-2],)))
+    shape = tuple(scores.shape)
+    if shape[-1] == 0:  # no keys: no weights (the output is zeros, as torch)
+        return zeros_like(scores)
+    neg_inf = const_like(scores, -math.inf)
+    if causal:
+        n_l, n_s = shape[-2:]
+        row = type(q)._emit(Op.IOTA, [], {"shape": (n_l, n_s), "axis": 0, "dtype": _I64})
+        col = type(q)._emit(Op.IOTA, [], {"shape": (n_l, n_s), "axis": 1, "dtype": _I64})
+        above = emit(Op.EXPAND, emit(Op.CMPLT, row, col), shape=shape)
+        scores = emit(Op.WHERE, above, neg_inf, scores)
+    if mask is not None:
+        if mask.dtype.is_bool:
+            scores = emit(Op.WHERE, mask, scores, neg_inf)
+        else:
+            scores = emit(Op.ADD, scores, mask)
+    last = (rank - 1,)
+    # Rows whose scores are all -inf: max 0 there (no NaN from -inf - -inf),
+    # zero weights at the end.
+    m = emit(Op.REDUCE_MAX, scores, axes=last)
+    row_empty = emit(Op.CMPEQ, m, const_like(m, -math.inf))
+    m = emit(Op.WHERE, row_empty, zeros_like(m), m)
+    empty = unreduce(row_empty, shape, last)
+    zero = zeros_like(scores)
+    e = emit(Op.EXP, emit(Op.SUB, emit(Op.WHERE, empty, zero, scores), unreduce(m, shape, last)))
+    z = unreduce(emit(Op.SUM, e, axes=last), shape, last)
+    return emit(Op.WHERE, empty, zero, emit(Op.DIV, e, z))
+
+
+def _attention(ctx, g):
+    q, k, v = ctx.srcs[:3]
+    mask = ctx.srcs[3] if len(ctx.srcs) == 4 else None
+    scale = ctx.attrs["scale"]
+    p = attention_weights(q, k, mask, scale, ctx.attrs["causal"])
+    last = (len(p.shape) - 1,)
+    dv = emit(Op.DOT, swap_last(p), g)
+    dp = emit(Op.DOT, g, swap_last(v))
+    row = unreduce(emit(Op.SUM, emit(Op.MUL, dp, p), axes=last), p.shape, last)
+    ds = emit(Op.MUL, p, emit(Op.SUB, dp, row))  # the gradient of the masked scores
+    ds_scaled = emit(Op.MUL, ds, const_like(ds, scale))
+    dq = emit(Op.DOT, ds_scaled, k)
+    dk = emit(Op.DOT, swap_last(ds_scaled), q)
+    if mask is None:
+        return (dq, dk, dv)
+    return (dq, dk, dv, None if mask.dtype.is_bool else ds)
+
+
 _WINDOW_ATTRS = ("kernel", "stride", "padding", "dilation")
 
 
@@ -409,6 +466,7 @@ VJP: dict[Op, VJPRule] = {
     Op.PAD: _pad,
     Op.CONCAT: _concat,
     Op.DOT: _dot,
+    Op.ATTENTION: _attention,
     Op.UNFOLD: _unfold,
     Op.FOLD: _fold,
     Op.GATHER: _gather,
@@ -422,7 +480,8 @@ VJP: dict[Op, VJPRule] = {
 # autograd engine checks that these values were not modified in place
 # between the forward op and backward (PyTorch's saved-tensor version
 # check); a rule not listed reads none. tests/passes/test_autodiff.py checks
-# this table against the rules.
+# this table against the rules. An entry for an optional operand (ATTENTION's
+# mask) is skipped when the op has no such operand.
 OUT = "out"
 SAVED: dict[Op, tuple[tuple[int | str, int | None], ...]] = {
     Op.RECIP: ((OUT, None),),
@@ -443,6 +502,7 @@ SAVED: dict[Op, tuple[tuple[int | str, int | None], ...]] = {
     Op.REDUCE_MAX: ((0, None), (OUT, None)),
     Op.PROD: ((0, None),),
     Op.DOT: ((1, 0), (0, 1)),
+    Op.ATTENTION: ((0, None), (1, None), (2, None), (3, None)),
     Op.GATHER: ((1, None),),
     Op.SCATTER_ADD: ((1, None),),
 }

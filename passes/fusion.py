@@ -2,10 +2,11 @@
 
 What it does, in order:
 
-0. Expands the primitives that have no kernel of their own (ARGSORT) into
-   ones that do (passes/lower.py).
+0. Expands the primitives that have no kernel of their own (ARGSORT, and
+   ATTENTION for a backend without an attention kernel) into ones that do
+   (passes/lower.py).
 1. Chooses which nodes get a buffer ("materialized"): graph inputs and
-   outputs, array constants, reductions, DOT, FOLD, SCATTER_ADD, and any
+   outputs, array constants, reductions, DOT, ATTENTION, FOLD, SCATTER_ADD, and any
    elementwise node used more than once whose inlined expression is not
    cheap (recomputing `exp(x - m)` in two consumers is cheaper than a round
    trip through memory; recomputing a long chain is not).
@@ -49,7 +50,7 @@ from graphc.ir.rules import _pair, window_out_size
 from passes.lower import lower
 
 # Ops that always get their own kernel (or are leaves with their own storage).
-_MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD}
+_MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD, Op.ATTENTION}
 _REDUCERS = {Op.SUM: "sum", Op.REDUCE_MAX: "max", Op.PROD: "prod", Op.ARGMAX: "argmax"}
 # A node used by several consumers is recomputed in each while its inlined
 # expression costs at most this many scalar ops.
@@ -293,6 +294,8 @@ class _Fuser:
             return self._fold(n, buf)
         if n.op is Op.SCATTER_ADD:
             return self._scatter(n, buf)
+        if n.op is Op.ATTENTION:
+            return self._attention(n, buf)
         groups = self._refine(n, root=True)
         if any(len(g) > 1 for g in groups):
             return self._refined_elementwise(n, buf, groups, _prims(n, self.material))
@@ -435,6 +438,34 @@ class _Fuser:
         idx = [K.var(v) for v in bnames + ["m", "n"]]
         store = Store(buf, flat(idx, shape), K.acc(n.dtype))
         self._emit(Kernel("", "dot", shape, (store,), a=op_a, b=op_b, k=kk, primitives=prims, acc_dtype=n.dtype))
+
+    def _attention(self, n: Node, buf: str) -> None:
+        """The attention kernel of n: q, k, v and the mask read as views
+        (an EXPAND over batch dims is a zero stride, not a copy)."""
+        q, k, v = n.srcs[:3]
+        mask = n.srcs[3] if len(n.srcs) == 4 else None
+        nb = n.ndim - 2
+        bnames = [f"b{d}" for d in range(nb)]
+        batch = list(n.shape[:nb])
+        n_l, n_s, e, ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+        at = K.Attention(
+            q=self._operand(q, bnames + ["m", "k"], batch + [n_l, e]),
+            k=self._operand(k, bnames + ["n", "k"], batch + [n_s, e]),
+            v=self._operand(v, bnames + ["n", "k"], batch + [n_s, ev]),
+            mask=None if mask is None else self._operand(mask, bnames + ["m", "n"], batch + [n_l, n_s]),
+            mask_kind="" if mask is None else ("bool" if mask.dtype.is_bool else "float"),
+            L=n_l,
+            S=n_s,
+            E=e,
+            Ev=ev,
+            scale=float(n.attrs["scale"]),
+            causal=bool(n.attrs["causal"]),
+        )
+        idx = [K.var(x) for x in bnames + ["m", "n"]]
+        store = Store(buf, flat(idx, n.shape), K.acc(n.dtype))
+        self._emit(
+            Kernel("", "attention", n.shape, (store,), attention=at, primitives=("attention",), acc_dtype=n.dtype)
+        )
 
     def _fold(self, n: Node, buf: str) -> None:
         cols = n.srcs[0]
@@ -706,9 +737,12 @@ def merge_epilogues(prog: Program, red_axes: dict) -> None:
             i += 1
 
 
-def fuse(graph: Graph) -> Program:
-    """Group the graph's primitives into kernels (see the module docstring)."""
-    graph = lower(graph)
+def fuse(graph: Graph, keep: frozenset = frozenset()) -> Program:
+    """Group the graph's primitives into kernels (see the module docstring).
+    `keep`: primitives the backend has a kernel kind for beyond the common
+    ones (passes/lower.py expands the others: the CPU backend keeps
+    ATTENTION)."""
+    graph = lower(graph, keep)
     f = _Fuser(graph)
     f.build()
     prog = Program(

@@ -27,7 +27,14 @@ What it expands:
   Neither has data-dependent control flow, so both run unchanged on every
   backend.
 
-It changes nothing else and leaves no ARGSORT behind.
+- ATTENTION becomes its unfused formula (autodiff.attention_weights, then
+  a DOT with v): the [..., L, S] weights are materialized. Only backends
+  without an attention kernel ask for this (`keep` names the primitives a
+  backend compiles itself: the CPU backend keeps float32/float64
+  ATTENTION, codegen/llvm/attention.py).
+
+It changes nothing else and leaves no ARGSORT (and no ATTENTION not kept)
+behind.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from __future__ import annotations
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, const, node
 from graphc.ir.ops import Op
+from passes import autodiff
 from passes.rewrite import rebuild
 
 # Rows up to this long sort by counting ranks: two kernels, quick to
@@ -43,16 +51,31 @@ from passes.rewrite import rebuild
 # kernels per stage, so compiling takes tens of seconds.
 RANK_SORT_MAX = 1024
 
+# Float dtypes a backend's attention kernel handles (see `lower`'s `keep`).
+ATTENTION_DTYPES = (dtypes.float32, dtypes.float64)
 
-def lower(graph: Graph) -> Graph:
-    """`graph` with every ARGSORT expanded (see the module docstring)."""
-    if not any(n.op is Op.ARGSORT for n in graph.nodes):
+
+def _expands(n: Node, keep) -> bool:
+    if n.op is Op.ARGSORT:
+        return True
+    if n.op is not Op.ATTENTION:
+        return False
+    empty = any(s.type.numel == 0 for s in n.srcs)  # nothing for a kernel to do
+    return Op.ATTENTION not in keep or n.dtype not in ATTENTION_DTYPES or empty
+
+
+def lower(graph: Graph, keep: frozenset = frozenset()) -> Graph:
+    """`graph` with every ARGSORT, and every ATTENTION unless `keep` has it,
+    expanded (see the module docstring)."""
+    if not any(_expands(n, keep) for n in graph.nodes):
         return graph
     mapping: dict[Node, Node] = {}
     for n in graph.nodes:
         new = rebuild(n, tuple(mapping[s] for s in n.srcs))
         if new.op is Op.ARGSORT:
             new = expand_argsort(new.srcs[0], new.attrs["axis"], new.attrs["descending"])
+        elif _expands(new, keep):
+            new = expand_attention(new)
         mapping[n] = new
     return graph.replace(outputs=[mapping[o] for o in graph.outputs])
 
@@ -200,4 +223,13 @@ def _equal(a: Node, b: Node) -> Node:
     return node(Op.OR, eq, node(Op.AND, _isnan(a), _isnan(b)))
 
 
-__all__ = ["expand_argsort", "lower"]
+def expand_attention(n: Node) -> Node:
+    """ATTENTION node n as DOT(weights, v), the weights from the unfused
+    softmax formula."""
+    q, k, v = n.srcs[:3]
+    mask = n.srcs[3] if len(n.srcs) == 4 else None
+    weights = autodiff.attention_weights(q, k, mask, n.attrs["scale"], n.attrs["causal"])
+    return node(Op.DOT, weights, v)
+
+
+__all__ = ["ATTENTION_DTYPES", "expand_argsort", "expand_attention", "lower"]

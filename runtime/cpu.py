@@ -85,7 +85,7 @@ def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
         optimize = None
     if optimize is not None:
         graph = optimize(graph)
-    prog = fusion.fuse(graph)
+    prog = fusion.fuse(graph, keep=llvm_module.NATIVE_OPS)
     prog.aliases = dict(aliases or {})
     memory.plan_memory(prog)
     return prog
@@ -214,7 +214,7 @@ def _settings() -> str:
     """Code generator settings that are not in the source hash
     (`cache.code_version`): module-level knobs a caller may change at run
     time."""
-    from codegen.llvm import gemm, kernels, sync
+    from codegen.llvm import attention, gemm, kernels, sync
     from passes import lower
 
     return (
@@ -222,7 +222,8 @@ def _settings() -> str:
         f"gemm_min={gemm.GEMM_MIN_WORK},{gemm.GEMM_MIN_ROWS},{gemm.GEMM_MIN_COLS};"
         f"k_split={gemm.K_SPLIT_MIN_BLOCKS};"
         f"row_dot_max={kernels.ROW_DOT_MAX_N};column_tile={kernels.COLUMN_TILE};"
-        f"rank_sort_max={lower.RANK_SORT_MAX}"
+        f"rank_sort_max={lower.RANK_SORT_MAX};"
+        f"attention={attention.MAX_SCORE_VECTORS},{attention.ACC_CHUNK},{attention.MAX_BQ}"
     )
 
 

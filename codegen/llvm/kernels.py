@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from llvmlite import ir
 
 from codegen.kernel import Kernel, affine, walk
-from codegen.llvm import gemm
+from codegen.llvm import attention, gemm
 from codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
 from graphc.ir import dtypes
 
@@ -167,6 +167,9 @@ class KernelBuilder:
         k, env = self.kern, {}
         with loop_nest(self.b, k.loop_vars(), env, (self.lo, self.hi)):
             self._stores(k.stores, env)
+
+    def _attention(self) -> None:
+        attention.build(self.b, self.kern, self.buffers, self.lo, self.hi)
 
     def _scatter(self) -> None:
         k, b, env = self.kern, self.b, {}

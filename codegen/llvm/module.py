@@ -30,10 +30,15 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from codegen.kernel import Program
-from codegen.llvm import gemm, target, timing
+from codegen.llvm import attention, gemm, target, timing
 from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
 from codegen.llvm.kernels import KernelBuilder
 from codegen.llvm.sync import barrier_fn
+from graphc.ir.ops import Op
+
+# Primitives with a kernel kind of this backend's own (fusion keeps them;
+# passes/lower.py expands them for other backends).
+NATIVE_OPS = frozenset({Op.ATTENTION})
 
 # Kernels with less work than this (element updates / multiply-adds) run on
 # one thread: splitting them costs more in synchronisation than it saves.
@@ -123,7 +128,7 @@ def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int, profile:
                 with b.if_then(b.icmp_signed("==", tid, ir.Constant(I64, 0))):
                     b.call(fn, args + [ir.Constant(I64, 0), ir.Constant(I64, 1), err, ws, bar, stride])
         else:
-            extent = kern.shape[0] if kern.shape else 1
+            extent = _extent(kern)
             lo, hi = _split(b, extent, tid, nthreads, _parallel(kern))
             with b.if_then(b.icmp_signed("<", lo, hi)):
                 b.call(fn, args + [lo, hi, err])
@@ -204,8 +209,16 @@ def _splits(kern) -> bool:
     return bool(_parallel(kern))
 
 
+def _extent(kern) -> int:
+    """The length of the loop threads split: the outermost loop, or an
+    attention kernel's (batch, query block) tasks."""
+    if kern.kind == "attention":
+        return attention.tasks(kern)
+    return kern.shape[0] if kern.shape else 1
+
+
 def _parallel(kern) -> bool:
-    return kern.kind != "scatter" and kern.flops >= PARALLEL_MIN_WORK and kern.shape and kern.shape[0] > 1
+    return kern.kind != "scatter" and kern.flops >= PARALLEL_MIN_WORK and kern.shape and _extent(kern) > 1
 
 
 def _split(b: ir.IRBuilder, extent: int, tid, nthreads, parallel: bool):

@@ -74,6 +74,36 @@ def vector_bits() -> int:
     return 128
 
 
+# Cache sizes assumed where the OS does not report them (typical x86 cores).
+DEFAULT_CACHE = {1: 32 * 1024, 2: 512 * 1024}
+
+
+@functools.cache
+def cache_sizes() -> tuple[int, int]:
+    """(L1 data, L2) cache bytes of this machine (Linux sysfs), for
+    blocking; DEFAULT_CACHE where unknown."""
+    import glob
+
+    found: dict[int, int] = {}
+    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
+        try:
+            with open(f"{d}/level") as f:
+                level = int(f.read())
+            with open(f"{d}/type") as f:
+                kind = f.read().strip()
+            with open(f"{d}/size") as f:
+                text = f.read().strip().upper()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or level not in DEFAULT_CACHE:
+            continue
+        unit = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+        digits = text.rstrip("KM")
+        if digits.isdigit():
+            found[level] = int(digits) * unit
+    return found.get(1, DEFAULT_CACHE[1]), found.get(2, DEFAULT_CACHE[2])
+
+
 @functools.cache
 def target_machine():
     """The shared machine for optimising and emitting code."""
@@ -96,7 +126,7 @@ def fingerprint() -> str:
     cpu, features = host()
     return (
         f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
-        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL}"
+        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};cache={cache_sizes()}"
     )
 
 

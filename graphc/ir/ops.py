@@ -75,6 +75,10 @@ class Op(enum.Enum):
     DOT = "dot"  # [..., M, K] x [..., K, N] -> [..., M, N], equal batch dims
     UNFOLD = "unfold"  # im2col: [N, C, H, W] -> [N, C*kh*kw, L]; attrs: kernel, stride, padding, dilation
     FOLD = "fold"  # col2im (sums overlaps): [N, C*kh*kw, L] -> [N, C, H, W]; + attrs: output_size
+    # softmax(q k^T * scale + mask) v: srcs q [..., L, E], k [..., S, E], v [..., S, Ev] and an optional
+    # mask [..., L, S] (bool: True takes part; float: added), equal batch dims; attrs: scale, causal.
+    # A query whose keys are all masked gets zeros. -> [..., L, Ev]
+    ATTENTION = "attention"
 
     # -- indexing -------------------------------------------------------------
     GATHER = "gather"  # srcs: x, index (i64, same rank); attrs: axis (torch.gather)
@@ -96,7 +100,7 @@ LOGICAL = frozenset({Op.NOT, Op.AND, Op.OR})
 COMMUTATIVE = frozenset({Op.ADD, Op.MUL, Op.MAX, Op.MIN, Op.CMPEQ, Op.AND, Op.OR})
 REDUCE = frozenset({Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX})
 MOVEMENT = frozenset({Op.RESHAPE, Op.PERMUTE, Op.EXPAND, Op.SLICE, Op.PAD, Op.CONCAT})
-CONTRACTION = frozenset({Op.DOT, Op.UNFOLD, Op.FOLD})
+CONTRACTION = frozenset({Op.DOT, Op.UNFOLD, Op.FOLD, Op.ATTENTION})
 INDEXING = frozenset({Op.GATHER, Op.SCATTER_ADD, Op.ARGSORT})
 RANDOM_OPS = frozenset({Op.RANDOM})
 

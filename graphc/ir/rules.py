@@ -272,6 +272,52 @@ def _dot_shape(types, attrs):
     return TensorType(a.shape[:-1] + (b.shape[-1],), a.dtype)
 
 
+def _attention_shape(types, attrs):
+    if len(types) not in (3, 4):
+        raise _fail(Op.ATTENTION, f"takes q, k, v and an optional mask, got {len(types)} operands")
+    q, k, v = types[:3]
+    if q.ndim < 2 or not (q.ndim == k.ndim == v.ndim):
+        raise _fail(Op.ATTENTION, f"needs q, k, v of equal rank >= 2, got {q}, {k} and {v}")
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise _fail(Op.ATTENTION, f"batch dimensions differ: q is {q}, k is {k}, v is {v}")
+    if q.shape[-1] != k.shape[-1]:
+        raise _fail(Op.ATTENTION, f"q and k head dimensions differ: q is {q}, k is {k}")
+    if k.shape[-2] != v.shape[-2]:
+        raise _fail(Op.ATTENTION, f"k and v sequence lengths differ: k is {k}, v is {v}")
+    if not q.dtype.is_float or not (q.dtype is k.dtype is v.dtype):
+        raise _fail(Op.ATTENTION, f"needs q, k, v of one float dtype, got {q}, {k} and {v}")
+    if len(types) == 4:
+        m = types[3]
+        want = q.shape[:-1] + (k.shape[-2],)
+        if m.shape != want:
+            raise _fail(Op.ATTENTION, f"mask must have shape {list(want)}, got {m}")
+        if not (m.dtype.is_bool or m.dtype is q.dtype):
+            raise _fail(Op.ATTENTION, f"mask must be bool or {q.dtype.name}, got {m}")
+    if not isinstance(attrs["causal"], bool):
+        raise _fail(Op.ATTENTION, f"causal must be a bool, got {attrs['causal']!r}")
+    if not isinstance(attrs["scale"], float):
+        raise _fail(Op.ATTENTION, f"scale must be a float, got {attrs['scale']!r}")
+    return TensorType(q.shape[:-1] + (v.shape[-1],), q.dtype)
+
+
+def _attention_impl(q, k, v, mask=None, *, scale, causal):
+    """In float64: safe softmax (a row with every key masked gets zero
+    weights, as PyTorch's scaled_dot_product_attention)."""
+    f = np.float64
+    s = np.matmul(q.astype(f), np.swapaxes(k.astype(f), -1, -2)) * scale
+    n_l, n_s = s.shape[-2:]
+    if causal:
+        s = np.where(np.tril(np.ones((n_l, n_s), dtype=bool)), s, -np.inf)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask.astype(f)
+    m = np.max(s, axis=-1, keepdims=True) if n_s else np.full(s.shape[:-1] + (1,), -np.inf)
+    empty = m == -np.inf
+    e = np.exp(s - np.where(empty, 0.0, m))
+    z = np.sum(e, axis=-1, keepdims=True)
+    p = np.where(empty, 0.0, e / np.where(empty, 1.0, z))
+    return np.matmul(p, v.astype(f)).astype(q.dtype)
+
+
 def _window(attrs):
     return (_pair(attrs["kernel"]), _pair(attrs["stride"]), _pair(attrs["padding"]), _pair(attrs["dilation"]))
 
@@ -554,6 +600,7 @@ RULES: dict[Op, Rule] = {
     Op.DOT: Rule(_dot_shape, _dot_impl),
     Op.UNFOLD: Rule(_unfold_shape, _unfold_impl),
     Op.FOLD: Rule(_fold_shape, _fold_impl),
+    Op.ATTENTION: Rule(_attention_shape, _errstate(_attention_impl)),
     Op.GATHER: Rule(_gather_shape, _gather_impl),
     Op.SCATTER_ADD: Rule(_scatter_add_shape, _scatter_add_impl),
     Op.ARGSORT: Rule(_argsort_shape, _argsort_impl),

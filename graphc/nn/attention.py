@@ -220,15 +220,20 @@ class MultiheadAttention(Module):
             kpm = kpm.reshape(bsz * H, 1, src_len)
             attn_mask = kpm if attn_mask is None else attn_mask + kpm
 
-        scores = graphc.bmm(q * math.sqrt(1.0 / hd), k.transpose(1, 2))
-        if attn_mask is not None:
-            scores = scores + attn_mask
-        # As in PyTorch: need_weights=False goes through the SDPA path, whose
-        # safe softmax gives fully masked rows zero weights instead of NaN.
-        weights = F.softmax(scores, dim=-1) if need_weights else _safe_softmax(scores)
-        if self.training and self.dropout > 0.0:
-            weights = F.dropout(weights, p=self.dropout)
-        out = graphc.bmm(weights, v)
+        dropout = self.training and self.dropout > 0.0
+        if not need_weights and not dropout:
+            # As in PyTorch: need_weights=False goes through SDPA (the fused
+            # attention kernel when compiled), whose safe softmax gives fully
+            # masked rows zero weights instead of NaN.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=math.sqrt(1.0 / hd))
+        else:
+            scores = graphc.bmm(q * math.sqrt(1.0 / hd), k.transpose(1, 2))
+            if attn_mask is not None:
+                scores = scores + attn_mask
+            weights = F.softmax(scores, dim=-1) if need_weights else _safe_softmax(scores)
+            if dropout:
+                weights = F.dropout(weights, p=self.dropout)
+            out = graphc.bmm(weights, v)
         out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
         out = F.linear(out, self.out_proj.weight, self.out_proj.bias).reshape(tgt_len, bsz, embed_dim)
         if self.batch_first and batched:

@@ -147,6 +147,12 @@ def _trace(model, args: tuple, kwargs: dict):
     if program.state_writes:
         names = ", ".join(w.name for w in program.state_writes)
         raise ExportError(f"graphc.onnx.export: the model updates its state ({names}) in eval mode; cannot export")
+    if any(n.op is Op.ATTENTION for n in program.graph.nodes):
+        # Exported as its unfused formula (MatMul, Softmax-like ops), which
+        # every opset has.
+        from passes.lower import lower
+
+        program.graph = lower(program.graph)
     return program
 
 

@@ -199,6 +199,11 @@ def contraction_cases(c: Cases) -> None:
         node(Op.EXPAND, const(0.0, F32), shape=(64, 90)),
     )
     c.add("dot_bias_relu", relu)
+    # ATTENTION has no CUDA kernel: it renders as its unfused formula.
+    q, k, v = c.inp((2, 9, 8), F32), c.inp((2, 11, 8), F32), c.inp((2, 11, 4), F32)
+    c.add("attention_causal", node(Op.ATTENTION, q, k, v, scale=0.35, causal=True))
+    q, k, v, m = c.inp((2, 9, 8), F32), c.inp((2, 11, 8), F32), c.inp((2, 11, 4), F32), c.inp((2, 9, 11), BOOL)
+    c.add("attention_bool_mask", node(Op.ATTENTION, q, k, v, m, scale=0.35, causal=False))
     win = {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}
     c.add("unfold", node(Op.UNFOLD, c.inp((2, 3, 9, 8), F32), **win))
     c.add("fold", node(Op.FOLD, c.inp((2, 18, 30), F32), output_size=(9, 8), **win))

@@ -101,6 +101,10 @@ OPS: dict[str, tuple[Callable[..., Any], str]] = {
     "flip": (lambda m, x, dims: m.flip(x, dims), "flip({0}, {dims})"),
     # contraction and joins
     "matmul": (lambda m, a, b: a @ b, "{0} @ {1}"),
+    "sdpa": (
+        lambda m, q, k, v, causal: _f(m).scaled_dot_product_attention(q, k, v, is_causal=causal),
+        "scaled_dot_product_attention({0}, {1}, {2}, is_causal={causal})",
+    ),
     "cat": (lambda m, *xs, dim: m.cat(list(xs), dim), "cat([{all}], {dim})"),
     "stack": (lambda m, *xs, dim: m.stack(list(xs), dim), "stack([{all}], {dim})"),
     # sorting and running (scan) operations
@@ -169,6 +173,7 @@ FAMILIES = {
     "softmax": 1,
     "movement": 3,
     "matmul": 1,
+    "attention": 1,
     "join": 1,
     "scan": 1,
 }
@@ -493,6 +498,20 @@ class _Builder:
         if bound > _BOUND or _numel(out) > _MAX_NUMEL:
             return None
         return self.emit("matmul", [a, w], out, bound)
+
+    def attention(self, x: str):
+        """scaled_dot_product_attention with x as the queries and new keys
+        and values (the output is a weighted mean of the values)."""
+        shape = self.shapes[x]
+        if len(shape) < 2 or shape[-1] == 0 or self.bounds[x] > 10:
+            return None
+        s, ev = int(self.rng.integers(1, 5)), int(self.rng.integers(1, 4))
+        k = self.new_input(shape[:-2] + (s, shape[-1]))
+        v = self.new_input(shape[:-2] + (s, ev))
+        out = shape[:-1] + (ev,)
+        if _numel(out) > _MAX_NUMEL:
+            return None
+        return self.emit("sdpa", [x, k, v], out, self.bounds[v], causal=bool(self.rng.random() < 0.4))
 
     def join(self, x: str):
         shape = self.shapes[x]
