@@ -30,8 +30,10 @@ MR * NV `llvm.fma` calls (FMA contraction of a dot product, like the
 
 Scratch (pa, pb, cbuf) is a per-thread slice of a workspace the runtime
 allocates (`workspace_bytes()` per thread), so concurrent threads never
-share scratch. Threads split the rows (in MR steps) or, for wide and short
-products, the columns (in NR steps). A product whose output is a single
+share scratch. Threads split the rows (in MR steps) or the columns (in NR
+steps), whichever leaves the busiest thread fewer micro-tiles. Block sizes
+come from the target's registers and caches (`blocking`); the routine cuts
+K, rows and columns into equal blocks no larger than those. A product whose output is a single
 tile but whose K is long (a convolution's weight gradient: a few hundred
 outputs, tens of thousands of products each) would leave all threads but
 one idle, so its threads split K instead: each sums its share of K into its
@@ -165,6 +167,37 @@ def _min(b: ir.IRBuilder, x, y):
 
 def _max(b: ir.IRBuilder, x, y):
     return b.select(b.icmp_signed(">", x, y), x, y)
+
+
+def _transpose8(b: ir.IRBuilder, rows: list) -> list:
+    """Transpose 8 vectors of 8 elements (row i, element j -> result j,
+    element i) in three rounds of two-input shuffles (pairs of elements,
+    pairs of pairs, halves), the pattern x86 lowers to unpack/shuffle/
+    lane-permute instructions."""
+
+    def shuf(x, y, mask):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
+
+    lo1, hi1 = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    lo2, hi2 = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    lo4, hi4 = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    t = []
+    for i in range(0, 8, 2):
+        t += [shuf(rows[i], rows[i + 1], lo1), shuf(rows[i], rows[i + 1], hi1)]
+    # t[2p]: elements 0,1,4,5 of rows 2p, 2p+1 interleaved; t[2p+1]: 2,3,6,7
+    s = []
+    for base in (0, 4):
+        s += [
+            shuf(t[base], t[base + 2], lo2),  # elements 0, 4
+            shuf(t[base], t[base + 2], hi2),  # 1, 5
+            shuf(t[base + 1], t[base + 3], lo2),  # 2, 6
+            shuf(t[base + 1], t[base + 3], hi2),  # 3, 7
+        ]
+    out = [None] * 8
+    for j in range(4):
+        out[j] = shuf(s[j], s[4 + j], lo4)
+        out[j + 4] = shuf(s[j], s[4 + j], hi4)
+    return out
 
 
 class _Loop:
@@ -502,13 +535,55 @@ class _GenericBuilder:
             full = b.icmp_signed("<=", b.add(first, _c(panel)), outer_ext)
             with b.if_else(full) as (then, otherwise):
                 with then:
-                    self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
+                    if isinstance(ks, int) and ks == 1:
+                        kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc)
+                        self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero, kmain)
+                    else:
+                        self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
                 with otherwise:
                     self._pack_panel(read, out, first, panel, k0, kc, False, b.sub(outer_ext, first), zero)
 
-    def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero) -> None:
-        """One panel; `valid` (lines inside the matrix) is None for full panels."""
+    def _pack_panel_transposed(self, src, off, ls, out, first, panel, k0, kc):
+        """A full panel whose lines run along k (row-major A, a transposed
+        B such as a linear layer's weight): blocks of 8 k per line are one
+        vector load each, 8 lines x 8 k are transposed in registers
+        (`_transpose8`) and stored as 8 runs of the panel's lines, instead
+        of one scalar load and store per element. Returns where the scalar
+        copy takes over (kc rounded down to 8)."""
+        b, elem = self.b, self.elem
+        es = 4 if elem == ir.FloatType() else 8
+        vt = ir.VectorType(elem, 8)
+        kmain = b.mul(b.sdiv(kc, _c(8)), _c(8))
+        with _Loop(b, _c(0), kmain, 8, "pt") as kk:
+            for g0 in range(0, panel, 8):
+                width = min(8, panel - g0)
+                rows = []
+                for i in range(8):
+                    if i >= width:
+                        rows.append(ir.Constant(vt, ir.Undefined))
+                        continue
+                    idx = b.add(off, b.add(b.mul(b.add(first, _c(g0 + i)), ls), b.add(k0, kk)))
+                    ptr = b.bitcast(b.gep(src, [idx], inbounds=True), vt.as_pointer())
+                    rows.append(b.load(ptr, align=es))
+                cols = _transpose8(b, rows)
+                wt = ir.VectorType(elem, width)
+                for k in range(8):
+                    v = cols[k]
+                    if width < 8:
+                        v = b.shuffle_vector(
+                            v,
+                            ir.Constant(vt, ir.Undefined),
+                            ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width))),
+                        )
+                    at = b.add(b.mul(b.add(kk, _c(k)), _c(panel)), _c(g0))
+                    b.store(v, b.bitcast(b.gep(out, [at], inbounds=True), wt.as_pointer()), align=es)
+        return kmain
+
+    def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero, k_from=None) -> None:
+        """One panel (k from `k_from`, default 0); `valid` (lines inside the
+        matrix) is None for full panels."""
         b = self.b
+        k_from = _c(0) if k_from is None else k_from
 
         def one(i, kk):
             dst = b.gep(out, [b.add(b.mul(kk, _c(panel)), i)], inbounds=True)
@@ -526,11 +601,11 @@ class _GenericBuilder:
             # A panels (MR lines): k outer, the lines as straight-line code,
             # so the stores are contiguous (no scatter) and reads stream
             # along MR rows or one column.
-            with _Loop(b, _c(0), kc, 1, "pk") as kk:
+            with _Loop(b, k_from, kc, 1, "pk") as kk:
                 for i in range(panel):
                     one(_c(i), kk)
         else:
-            with _Loop(b, _c(0), kc, 1, "pk") as kk:
+            with _Loop(b, k_from, kc, 1, "pk") as kk:
                 with _Loop(b, _c(0), _c(panel), 1, "pi") as i:
                     one(i, kk)
 

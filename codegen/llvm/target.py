@@ -150,7 +150,7 @@ def fingerprint() -> str:
     cpu, features = host()
     return (
         f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
-        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};caches={cache_sizes()}"
+        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};caches={cache_sizes()};cores={os.cpu_count()}"
     )
 
 
