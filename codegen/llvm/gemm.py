@@ -535,7 +535,10 @@ class _GenericBuilder:
             full = b.icmp_signed("<=", b.add(first, _c(panel)), outer_ext)
             with b.if_else(full) as (then, otherwise):
                 with then:
-                    if isinstance(ks, int) and ks == 1:
+                    # B panels (NR lines, a multiple of 8): transposed in
+                    # registers. A panels of MR = 6 or 14 lines measured no
+                    # faster that way (partial groups: short stores).
+                    if isinstance(ks, int) and ks == 1 and panel % 8 == 0:
                         kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc)
                         self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero, kmain)
                     else:

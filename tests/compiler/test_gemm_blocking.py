@@ -3,6 +3,7 @@ and the routine built for other targets' blockings (AVX-512: emitted for
 that CPU without running it, and run here with its tile shape)."""
 
 import ctypes
+import functools
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -58,18 +59,24 @@ def test_avx512_routine_emits_zmm_fmas():
 _EPI = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.c_int64] * 4)
 
 
-def _run_library(blk, suffix, a, b, m_range, n_range):
-    """Compile the library with blocking `blk` for this host (wider vectors
-    are split by LLVM) and run it on a @ b for the given rows and columns,
-    collecting the epilogue's blocks."""
-    elem = np.float32 if suffix == "f32" else np.float64
+@functools.cache
+def _library(blk, suffix):
+    """The library with blocking `blk`, compiled for this host (LLVM splits
+    wider vectors): (engine, callable)."""
     mod = target.optimize(gemm.library_ir(suffix, blk), target.GEMM_OPT_LEVEL)
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.new_target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(target.emit_object(mod)))
     engine.finalize_object()
     addr = engine.get_function_address(gemm.gemm_symbol(gemm.gemm_elem(suffix)))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    fn = ctypes.CFUNCTYPE(None, ptr, i64, i64, i64, ptr, i64, i64, i64, *[i64] * 7, ptr, _EPI, ptr)(addr)
+    return engine, ctypes.CFUNCTYPE(None, ptr, i64, i64, i64, ptr, i64, i64, i64, *[i64] * 7, ptr, _EPI, ptr)(addr)
+
+
+def _run_library(blk, suffix, a, b, m_range, n_range):
+    """Run the library with blocking `blk` on a @ b for the given rows and
+    columns, collecting the epilogue's blocks (NaN elsewhere)."""
+    elem = np.float32 if suffix == "f32" else np.float64
+    fn = _library(blk, suffix)[1]
     m, k = a.shape
     n = b.shape[1]
     out = np.full((m, n), np.nan, elem)
@@ -89,7 +96,6 @@ def _run_library(blk, suffix, a, b, m_range, n_range):
     # a as stored (row-major), b through its transpose's strides
     bt = np.ascontiguousarray(b.T)
     fn(a.ctypes.data, 0, k, 1, bt.ctypes.data, 0, 1, k, m, n, k, *m_range, *n_range, ws, cb, None)
-    del engine
     return out
 
 
