@@ -65,7 +65,7 @@ class Blocking:
         self.w = max(target.vector_bits() // (8 * itemsize), 1)
         w = self.w
         self.evp = -(-at.Ev // w) * w
-        l1, l2 = target.cache_sizes()
+        l1, l2, _ = target.cache_sizes()
         bk = (l1 // 2) // (itemsize * (at.E + self.evp)) // w * w
         bk = min(max(bk, w), MAX_SCORE_VECTORS * w, -(-max(at.S, 1) // w) * w)
         self.bk = bk

@@ -30,8 +30,10 @@ MR * NV `llvm.fma` calls (FMA contraction of a dot product, like the
 
 Scratch (pa, pb, cbuf) is a per-thread slice of a workspace the runtime
 allocates (`workspace_bytes()` per thread), so concurrent threads never
-share scratch. Threads split the rows (in MR steps) or, for wide and short
-products, the columns (in NR steps). A product whose output is a single
+share scratch. Threads split the rows (in MR steps) or the columns (in NR
+steps), whichever leaves the busiest thread fewer micro-tiles. Block sizes
+come from the target's registers and caches (`blocking`); the routine cuts
+K, rows and columns into equal blocks no larger than those. A product whose output is a single
 tile but whose K is long (a convolution's weight gradient: a few hundred
 outputs, tens of thousands of products each) would leave all threads but
 one idle, so its threads split K instead: each sums its share of K into its
@@ -41,6 +43,7 @@ for its share of the rows and runs the epilogue on them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -80,18 +83,46 @@ class Blocking:
         return self.mc * self.kc + self.kc * self.nc + padded * self.nc
 
 
-def blocking(dtype) -> Blocking:
-    bits = target.vector_bits()
-    vw = max(1, bits // (8 * dtype.itemsize))
-    # Registers: MR * NV accumulators + NV B vectors + one broadcast must fit
-    # (32 vector registers with AVX-512: 28 + 2 + 1; 16 otherwise: 12 + 2 + 1).
-    mr = 14 if bits == 512 else (6 if bits == 256 else 4)
+def vector_registers(bits: int) -> int:
+    """Architectural vector registers: 32 with AVX-512 (zmm0-31), 16 with
+    AVX/AVX2 and SSE on x86-64."""
+    return 32 if bits >= 512 else 16
+
+
+def blocking(dtype, bits: int | None = None, caches: tuple[int, int, int] | None = None) -> Blocking:
+    """Tile and block sizes from the target's vector width (`bits`,
+    default the host's), register count and data cache sizes (`caches`:
+    L1, L2, L3 bytes, default the host's); see codegen/llvm/README.md.
+
+    - Tile: NV = 2 vectors of B per k step, MR rows of A broadcast; the
+      MR * NV accumulators, the NV B vectors and one broadcast fill the
+      register file (AVX-512: 14 x 2 + 2 + 1 = 31 of 32; AVX2: 6 x 2 + 2 +
+      1 = 15 of 16).
+    - KC: one packed B micro-panel (KC x NR), which the innermost loop reuses
+      for every MR rows of A, fills half of L1; the other half holds the A
+      micro-panel streaming through and the C tile.
+    - MC: the packed A block (MC x KC), reused for every B micro-panel, fills
+      half of L2.
+    - NC: the packed B panel (KC x NC) takes at most half of this core's
+      share of L3, and at most 64 micro-panels (the per-thread sum buffer
+      grows with NC, and A is repacked only N / NC times anyway).
+    """
+    bits = target.vector_bits() if bits is None else bits
+    l1, l2, l3 = target.cache_sizes() if caches is None else caches
+    es = dtype.itemsize
+    vw = max(1, bits // (8 * es))
     nv = 2
+    mr = (vector_registers(bits) - nv - 1) // nv
     nr = vw * nv
-    kc = 256 if dtype.itemsize == 4 else 192
-    mc = mr * 16
-    nc = nr * 32
+    kc = _clamp(l1 // 2 // (nr * es) // 16 * 16, 64, 512)
+    mc = _clamp(l2 // 2 // (kc * es) // mr * mr, 4 * mr, 64 * mr)
+    cores = max(1, os.cpu_count() or 1)
+    nc = _clamp(l3 // 2 // cores // (kc * es) // nr * nr, 4 * nr, 64 * nr)
     return Blocking(vw, nv, mr, kc, mc, nc)
+
+
+def _clamp(v: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, v))
 
 
 def uses_gemm(kern: Kernel) -> bool:
@@ -134,8 +165,44 @@ def _min(b: ir.IRBuilder, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+def _max(b: ir.IRBuilder, x, y):
+    return b.select(b.icmp_signed(">", x, y), x, y)
+
+
+def _transpose8(b: ir.IRBuilder, rows: list) -> list:
+    """Transpose 8 vectors of 8 elements (row i, element j -> result j,
+    element i) in three rounds of two-input shuffles (pairs of elements,
+    pairs of pairs, halves), the pattern x86 lowers to unpack/shuffle/
+    lane-permute instructions."""
+
+    def shuf(x, y, mask):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
+
+    lo1, hi1 = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    lo2, hi2 = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    lo4, hi4 = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    t = []
+    for i in range(0, 8, 2):
+        t += [shuf(rows[i], rows[i + 1], lo1), shuf(rows[i], rows[i + 1], hi1)]
+    # t[2p]: elements 0,1,4,5 of rows 2p, 2p+1 interleaved; t[2p+1]: 2,3,6,7
+    s = []
+    for base in (0, 4):
+        s += [
+            shuf(t[base], t[base + 2], lo2),  # elements 0, 4
+            shuf(t[base], t[base + 2], hi2),  # 1, 5
+            shuf(t[base + 1], t[base + 3], lo2),  # 2, 6
+            shuf(t[base + 1], t[base + 3], hi2),  # 3, 7
+        ]
+    out = [None] * 8
+    for j in range(4):
+        out[j] = shuf(s[j], s[4 + j], lo4)
+        out[j + 4] = shuf(s[j], s[4 + j], hi4)
+    return out
+
+
 class _Loop:
-    """`for (i = lo; i < hi; i += step)` as a context manager."""
+    """`for (i = lo; i < hi; i += step)` as a context manager (`step` an
+    int or a positive i64 value)."""
 
     def __init__(self, b: ir.IRBuilder, lo, hi, step: int, name: str):
         self.b, self.lo, self.hi, self.step, self.name = b, lo, hi, step, name
@@ -156,7 +223,8 @@ class _Loop:
 
     def __exit__(self, *exc):
         b = self.b
-        nxt = b.add(self.i, _c(self.step), name=f"{self.name}.next", flags=("nsw",))
+        step = _c(self.step) if isinstance(self.step, int) else self.step
+        nxt = b.add(self.i, step, name=f"{self.name}.next", flags=("nsw",))
         self.i.add_incoming(nxt, b.block)
         b.branch(self.head)
         b.position_at_end(self.done)
@@ -184,6 +252,21 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
         module, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.{suffix}"
     )
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    # The C tile (MR rows of the sum buffer, NC apart) is read and written
+    # only after the K loop; start loading its lines now so that the misses
+    # (the buffer block is larger than L1, often than L2) overlap the FMAs.
+    prefetch = module.globals.get("llvm.prefetch.p0i8") or ir.Function(
+        module,
+        ir.FunctionType(ir.VoidType(), [I8.as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
+        "llvm.prefetch.p0i8",
+    )
+    i32 = ir.IntType(32)
+    for r in range(blk.mr):
+        crow = b.gep(c, [b.mul(_c(r), ldc)], inbounds=True)
+        # first and last element: the row may straddle a line boundary
+        for at in (0, blk.nr - 1):
+            addr = b.bitcast(b.gep(crow, [_c(at)], inbounds=True), I8.as_pointer())
+            b.call(prefetch, [addr, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
     entry = b.block
     loop = b.append_basic_block("k")
     done = b.append_basic_block("done")
@@ -330,16 +413,17 @@ def generic_gemm(module: ir.Module, elem: ir.Type, blk: Blocking, define: bool =
     return fn
 
 
-def library_ir(suffix: str) -> str:
+def library_ir(suffix: str, blk: Blocking | None = None) -> str:
     """LLVM IR of the module that defines the GEMM routine for one element
-    type ("f32"/"f64")."""
+    type ("f32"/"f64"), with the host's blocking unless `blk` is given (the
+    tests build other targets' blockings)."""
     from graphc.ir import dtypes as dt
 
     triple, layout = target.triple_and_layout()
     module = ir.Module(name=f"graphc_gemm_{suffix}")
     module.triple, module.data_layout = triple, layout
     dtype = {"f32": dt.float32, "f64": dt.float64}[suffix]
-    generic_gemm(module, gemm_elem(suffix), blocking(dtype), define=True)
+    generic_gemm(module, gemm_elem(suffix), blk or blocking(dtype), define=True)
     return str(module)
 
 
@@ -373,19 +457,34 @@ class _GenericBuilder:
         self.cbuf = b.gep(ws, [_c(blk.mc * blk.kc + blk.kc * blk.nc)], inbounds=True)
         self.uk = _microkernel(fn.module, elem, blk)
 
+    def _balanced(self, extent, cap: int, unit: int):
+        """The block step for `extent` elements in blocks of at most `cap`:
+        as many blocks as `cap` needs, of equal size rounded up to `unit`
+        (so 784 = 4 x 196 rather than 3 x 256 + 16: no short last block
+        whose fixed costs are paid for little work). Never above `cap`
+        (a multiple of `unit`), never below `unit`."""
+        b = self.b
+        ext = _max(b, extent, _c(1))
+        nblocks = b.sdiv(b.add(ext, _c(cap - 1)), _c(cap))
+        per = b.sdiv(b.add(ext, b.sub(nblocks, _c(1))), nblocks)
+        return b.mul(b.sdiv(b.add(per, _c(unit - 1)), _c(unit)), _c(unit))
+
     def emit(self) -> None:
         b, blk = self.b, self.blk
-        last_pc = b.mul(b.sdiv(b.sub(self.K, _c(1)), _c(blk.kc)), _c(blk.kc))
-        with _Loop(b, self.n_lo, self.n_hi, blk.nc, "jc") as jc:
-            nc = _min(b, _c(blk.nc), b.sub(self.n_hi, jc))
-            with _Loop(b, _c(0), self.K, blk.kc, "pc") as pc:
-                kc = _min(b, _c(blk.kc), b.sub(self.K, pc))
+        kc_step = self._balanced(self.K, blk.kc, 8 if blk.kc % 8 == 0 else 1)
+        mc_step = self._balanced(b.sub(self.m_hi, self.m_lo), blk.mc, blk.mr)
+        nc_step = self._balanced(b.sub(self.n_hi, self.n_lo), blk.nc, blk.nr)
+        last_pc = b.mul(b.sdiv(b.sub(self.K, _c(1)), kc_step), kc_step)
+        with _Loop(b, self.n_lo, self.n_hi, nc_step, "jc") as jc:
+            nc = _min(b, nc_step, b.sub(self.n_hi, jc))
+            with _Loop(b, _c(0), self.K, kc_step, "pc") as pc:
+                kc = _min(b, kc_step, b.sub(self.K, pc))
                 # B is packed once per (jc, pc) for all of this thread's rows.
                 # B lines are its columns: line stride b_cs, k stride b_rs.
                 self._pack(self.B, self.b_off, self.b_cs, self.b_rs, blk.nr, jc, nc, self.N, pc, kc, self.pb, False)
                 accumulate = b.icmp_signed(">", pc, _c(0))
-                with _Loop(b, self.m_lo, self.m_hi, blk.mc, "ic") as ic:
-                    mc = _min(b, _c(blk.mc), b.sub(self.m_hi, ic))
+                with _Loop(b, self.m_lo, self.m_hi, mc_step, "ic") as ic:
+                    mc = _min(b, mc_step, b.sub(self.m_hi, ic))
                     self._pack(self.A, self.a_off, self.a_rs, self.a_cs, blk.mr, ic, mc, self.M, pc, kc, self.pa, True)
                     crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), _c(blk.nc))], inbounds=True)
                     with _Loop(b, _c(0), nc, blk.nr, "jr") as jr:
@@ -436,13 +535,58 @@ class _GenericBuilder:
             full = b.icmp_signed("<=", b.add(first, _c(panel)), outer_ext)
             with b.if_else(full) as (then, otherwise):
                 with then:
-                    self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
+                    # B panels (NR lines, a multiple of 8): transposed in
+                    # registers. A panels of MR = 6 or 14 lines measured no
+                    # faster that way (partial groups: short stores).
+                    if isinstance(ks, int) and ks == 1 and panel % 8 == 0:
+                        kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc)
+                        self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero, kmain)
+                    else:
+                        self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
                 with otherwise:
                     self._pack_panel(read, out, first, panel, k0, kc, False, b.sub(outer_ext, first), zero)
 
-    def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero) -> None:
-        """One panel; `valid` (lines inside the matrix) is None for full panels."""
+    def _pack_panel_transposed(self, src, off, ls, out, first, panel, k0, kc):
+        """A full panel whose lines run along k (row-major A, a transposed
+        B such as a linear layer's weight): blocks of 8 k per line are one
+        vector load each, 8 lines x 8 k are transposed in registers
+        (`_transpose8`) and stored as 8 runs of the panel's lines, instead
+        of one scalar load and store per element. Returns where the scalar
+        copy takes over (kc rounded down to 8)."""
+        b, elem = self.b, self.elem
+        es = 4 if elem == ir.FloatType() else 8
+        vt = ir.VectorType(elem, 8)
+        kmain = b.mul(b.sdiv(kc, _c(8)), _c(8))
+        with _Loop(b, _c(0), kmain, 8, "pt") as kk:
+            for g0 in range(0, panel, 8):
+                width = min(8, panel - g0)
+                rows = []
+                for i in range(8):
+                    if i >= width:
+                        rows.append(ir.Constant(vt, ir.Undefined))
+                        continue
+                    idx = b.add(off, b.add(b.mul(b.add(first, _c(g0 + i)), ls), b.add(k0, kk)))
+                    ptr = b.bitcast(b.gep(src, [idx], inbounds=True), vt.as_pointer())
+                    rows.append(b.load(ptr, align=es))
+                cols = _transpose8(b, rows)
+                wt = ir.VectorType(elem, width)
+                for k in range(8):
+                    v = cols[k]
+                    if width < 8:
+                        v = b.shuffle_vector(
+                            v,
+                            ir.Constant(vt, ir.Undefined),
+                            ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width))),
+                        )
+                    at = b.add(b.mul(b.add(kk, _c(k)), _c(panel)), _c(g0))
+                    b.store(v, b.bitcast(b.gep(out, [at], inbounds=True), wt.as_pointer()), align=es)
+        return kmain
+
+    def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero, k_from=None) -> None:
+        """One panel (k from `k_from`, default 0); `valid` (lines inside the
+        matrix) is None for full panels."""
         b = self.b
+        k_from = _c(0) if k_from is None else k_from
 
         def one(i, kk):
             dst = b.gep(out, [b.add(b.mul(kk, _c(panel)), i)], inbounds=True)
@@ -460,11 +604,11 @@ class _GenericBuilder:
             # A panels (MR lines): k outer, the lines as straight-line code,
             # so the stores are contiguous (no scatter) and reads stream
             # along MR rows or one column.
-            with _Loop(b, _c(0), kc, 1, "pk") as kk:
+            with _Loop(b, k_from, kc, 1, "pk") as kk:
                 for i in range(panel):
                     one(_c(i), kk)
         else:
-            with _Loop(b, _c(0), kc, 1, "pk") as kk:
+            with _Loop(b, k_from, kc, 1, "pk") as kk:
                 with _Loop(b, _c(0), _c(panel), 1, "pi") as i:
                     one(i, kk)
 
@@ -508,12 +652,7 @@ class GemmEmitter:
         for i, p in enumerate(self.uniq + [self.kb.err]):
             b.store(b.ptrtoint(p, I64), slot(i))
         epi = self._epilogue_fn(len(batch))
-        # This thread's rows and columns: split the longer side in tile steps.
-        m_lo, m_hi, n_lo, n_hi = _c(0), _c(m_ext), _c(0), _c(n_ext)
-        if m_ext // blk.mr >= n_ext // blk.nr:
-            m_lo, m_hi = self._share(m_ext, blk.mr)
-        else:
-            n_lo, n_hi = self._share(n_ext, blk.nr)
+        m_lo, m_hi, n_lo, n_hi = self._thread_split(m_ext, n_ext)
         env: dict = {}
         ws = b.bitcast(self.ws, ptr)
         ctx8 = b.bitcast(ctx, I8.as_pointer())
@@ -577,6 +716,33 @@ class GemmEmitter:
         with b.if_then(b.icmp_signed("<", r_lo, r_hi)):
             crows = b.gep(first, [b.mul(r_lo, _c(blk.nc))], inbounds=True)
             b.call(epi, [ctx8, crows, r_lo, b.sub(r_hi, r_lo), _c(0), _c(n_ext)])
+
+    def _thread_split(self, m_ext: int, n_ext: int):
+        """This thread's rows and columns: the rows (in MR steps) or the
+        columns (in NR steps), whichever gives the busiest thread fewer
+        micro-tiles (64 rows x 128 columns on 2 threads: 4 of 8 column
+        tiles beats 6 of 11 row tiles); on a tie rows when B is the smaller
+        operand, as every thread of a row split packs all of B."""
+        b, blk, nt = self.b, self.blk, self.nthreads
+        tm, tn = _c(-(-m_ext // blk.mr)), _c(-(-n_ext // blk.nr))
+
+        def ceil_div(x, y):
+            return b.sdiv(b.add(x, b.sub(y, _c(1))), y)
+
+        cost_rows = b.mul(ceil_div(tm, nt), tn)
+        cost_cols = b.mul(tm, ceil_div(tn, nt))
+        tie_rows = ir.Constant(I1, 1 if n_ext <= m_ext else 0)
+        rows = b.or_(
+            b.icmp_signed("<", cost_rows, cost_cols), b.and_(b.icmp_signed("==", cost_rows, cost_cols), tie_rows)
+        )
+        r_lo, r_hi = self._share(m_ext, blk.mr)
+        c_lo, c_hi = self._share(n_ext, blk.nr)
+        return (
+            b.select(rows, r_lo, _c(0)),
+            b.select(rows, r_hi, _c(m_ext)),
+            b.select(rows, _c(0), c_lo),
+            b.select(rows, _c(n_ext), c_hi),
+        )
 
     def _share(self, extent: int, step: int):
         b = self.b

@@ -4,6 +4,7 @@ pipeline (LLVM's new pass manager at OPT_LEVEL) and object/assembly emission."""
 from __future__ import annotations
 
 import functools
+import os
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -64,44 +65,68 @@ def host() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
-def vector_bits() -> int:
-    """Widest SIMD register the generated micro-kernels use."""
-    features = host()[1]
+# Data cache sizes (bytes) assumed where the OS does not report them: small
+# enough for any x86-64 or AArch64 core of the last decade.
+DEFAULT_CACHES = (32 * 1024, 256 * 1024, 2 * 1024 * 1024)
+
+
+def _read_sys_caches() -> dict[int, int]:
+    """{level: bytes} of cpu0's data/unified caches from sysfs (Linux)."""
+    found: dict[int, int] = {}
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return found
+    for name in entries:
+        if not name.startswith("index"):
+            continue
+        try:
+            with open(f"{root}/{name}/level") as f:
+                level = int(f.read())
+            with open(f"{root}/{name}/type") as f:
+                kind = f.read().strip()
+            with open(f"{root}/{name}/size") as f:
+                text = f.read().strip().upper()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+        try:
+            found[level] = int(text.rstrip("KM")) * scale
+        except ValueError:
+            continue
+    return found
+
+
+@functools.cache
+def cache_sizes() -> tuple[int, int, int]:
+    """(L1 data, L2, L3) bytes of this machine, for the GEMM blocking: sysfs,
+    else sysconf, else DEFAULT_CACHES (per level)."""
+    found = _read_sys_caches()
+    names = {1: "SC_LEVEL1_DCACHE_SIZE", 2: "SC_LEVEL2_CACHE_SIZE", 3: "SC_LEVEL3_CACHE_SIZE"}
+    sizes = []
+    for level, default in zip((1, 2, 3), DEFAULT_CACHES):
+        size = found.get(level, 0)
+        if size <= 0:
+            try:
+                size = int(os.sysconf(names[level]))
+            except (ValueError, OSError, AttributeError):
+                size = 0
+        sizes.append(size if size > 0 else default)
+    return sizes[0], sizes[1], sizes[2]
+
+
+def vector_bits(features: str | None = None) -> int:
+    """Widest SIMD register the generated micro-kernels use (on this host,
+    or for a feature string)."""
+    features = host()[1] if features is None else features
     if "+avx512f" in features:
         return 512
     if "+avx2" in features or "+avx" in features:
         return 256
     return 128
-
-
-# Cache sizes assumed where the OS does not report them (typical x86 cores).
-DEFAULT_CACHE = {1: 32 * 1024, 2: 512 * 1024}
-
-
-@functools.cache
-def cache_sizes() -> tuple[int, int]:
-    """(L1 data, L2) cache bytes of this machine (Linux sysfs), for
-    blocking; DEFAULT_CACHE where unknown."""
-    import glob
-
-    found: dict[int, int] = {}
-    for d in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
-        try:
-            with open(f"{d}/level") as f:
-                level = int(f.read())
-            with open(f"{d}/type") as f:
-                kind = f.read().strip()
-            with open(f"{d}/size") as f:
-                text = f.read().strip().upper()
-        except (OSError, ValueError):
-            continue
-        if kind == "Instruction" or level not in DEFAULT_CACHE:
-            continue
-        unit = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
-        digits = text.rstrip("KM")
-        if digits.isdigit():
-            found[level] = int(digits) * unit
-    return found.get(1, DEFAULT_CACHE[1]), found.get(2, DEFAULT_CACHE[2])
 
 
 @functools.cache
@@ -126,15 +151,24 @@ def fingerprint() -> str:
     cpu, features = host()
     return (
         f"llvmlite={llvmlite.__version__};llvm={llvm.llvm_version_info};cpu={cpu};"
-        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};cache={cache_sizes()}"
+        f"features={features};opt={OPT_LEVEL},{GEMM_OPT_LEVEL};caches={cache_sizes()};cores={os.cpu_count()}"
     )
 
 
-def optimize(ir_text: str, level: int | None = None):
-    """Parse, verify and optimise LLVM IR text (at `level`, default
-    OPT_LEVEL); returns the ModuleRef."""
+def machine_for(cpu: str, features: str, triple: str | None = None):
+    """A target machine for another CPU (name, LLVM feature string such as
+    "+avx512f,+fma"): code for it can be emitted here but not run."""
     _init()
-    tm = target_machine()
+    target = llvm.Target.from_triple(triple or llvm.get_process_triple())
+    return target.create_target_machine(cpu=cpu, features=features, opt=3)
+
+
+def optimize(ir_text: str, level: int | None = None, tm=None):
+    """Parse, verify and optimise LLVM IR text (at `level`, default
+    OPT_LEVEL; for target machine `tm`, default the host's); returns the
+    ModuleRef."""
+    _init()
+    tm = tm or target_machine()
     mod = llvm.parse_assembly(ir_text)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
