@@ -142,6 +142,16 @@ def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
 GEMM_IN_CHILD = (os.cpu_count() or 1) > 1
 
 
+def _core_idle() -> bool:
+    """Whether a core is likely free for the child: with every core busy
+    (load average >= cores - 1) the child's start-up only adds work (measured
+    on 2 loaded cores: no gain, sometimes a loss)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+    except OSError:
+        return False
+
+
 def _gemm_object_in_child(suffix: str) -> bytes | None:
     """The GEMM library's object code compiled by a child process, or None
     if the child failed (the caller then compiles it here). The waiting
@@ -194,6 +204,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     # Ask LLVM for everything module building needs now, before the thread
     # holds llvmlite's lock for seconds.
     target.triple_and_layout()
+    in_child = GEMM_IN_CHILD and bool(want) and _core_idle()
 
     def work():
         try:
@@ -201,7 +212,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
             # main thread is still lowering in Python.
             if pool:  # the thread pool's hand-off routines (first threaded call)
                 _pool_fns()
-            _load_gemm_libs(sorted(want), in_child=GEMM_IN_CHILD)
+            _load_gemm_libs(sorted(want), in_child=in_child)
         except Exception:  # the program's own load retries and reports
             pass
 

@@ -28,6 +28,7 @@ from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
 
 cpu.GEMM_IN_CHILD = sys.argv[1] == "1"
+cpu._core_idle = lambda: True  # whatever the machine's load
 a = input_node("a", (96, 80), dt.float32)
 b = input_node("b", (80, 72), dt.float32)
 g = Graph([a, b], [node(Op.TANH, node(Op.DOT, a, b))])
