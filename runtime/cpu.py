@@ -168,7 +168,7 @@ def _gemm_object_in_child(suffix: str) -> bytes | None:
             [sys.executable, "-m", "codegen.llvm.compile_child", f"gemm-{suffix}"],
             env=env,
             capture_output=True,
-            timeout=600,
+            timeout=120,  # a stuck child must not hang the compile: fall back
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
