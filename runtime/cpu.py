@@ -41,7 +41,7 @@ _NUM_THREADS = max(1, os.cpu_count() or 1)
 THREADED_MIN_WORK = 1 << 20
 # key -> _Native (program entries) or _GraphEntry (graph entries)
 _MEMORY_CACHE: dict[str, object] = {}
-STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "gemm_compiles": 0}
+STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "gemm_compiles": 0, "gemm_child_compiles": 0}
 
 
 def set_num_threads(n: int) -> None:
@@ -99,12 +99,13 @@ def _gemm_key(suffix: str) -> str:
     return cache.cache_key("cpu-gemm", target.fingerprint(), suffix)
 
 
-def _load_gemm_libs(suffixes: Sequence[str]) -> None:
+def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
     """Make the GEMM routines in `suffixes` resolvable by programs that call
     them: each is its own LLVM module (codegen/llvm/gemm.py `library_ir`),
     compiled once per (element type, target, code version), cached like a
     program, loaded into an engine that lives as long as the process, and
-    its address registered with LLVM's symbol resolver."""
+    its address registered with LLVM's symbol resolver. `in_child`: compile
+    a missing routine in a child process (see _gemm_object_in_child)."""
     import llvmlite.binding as llvm
 
     from codegen.llvm import gemm
@@ -125,8 +126,9 @@ def _load_gemm_libs(suffixes: Sequence[str]) -> None:
                 except Exception:  # unreadable object code: recompile below
                     engine = None
             if engine is None:
-                mod = target.optimize(gemm.library_ir(suffix), target.GEMM_OPT_LEVEL)
-                obj = target.emit_object(mod)
+                obj = _gemm_object_in_child(suffix) if in_child else None
+                if obj is None:
+                    obj = target.emit_object(target.optimize(gemm.library_ir(suffix), target.GEMM_OPT_LEVEL))
                 STATS["gemm_compiles"] += 1
                 cache.store(key, obj, {"kind": "gemm", "symbol": symbol})
                 engine, addr = _engine(obj, symbol)
@@ -134,26 +136,83 @@ def _load_gemm_libs(suffixes: Sequence[str]) -> None:
             _GEMM_ENGINES[suffix] = engine
 
 
+# Compile a missing GEMM library in a child process while this process
+# compiles the program (codegen/llvm/compile_child.py). Off on one core,
+# where the two compiles could not overlap.
+GEMM_IN_CHILD = (os.cpu_count() or 1) > 1
+
+
+def _core_idle() -> bool:
+    """Whether a core is likely free for the child: with every core busy
+    (load average >= cores - 1) the child's start-up only adds work (measured
+    on 2 loaded cores: no gain, sometimes a loss)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+    except OSError:
+        return False
+
+
+def _gemm_object_in_child(suffix: str) -> bytes | None:
+    """The GEMM library's object code compiled by a child process, or None
+    if the child failed (the caller then compiles it here). The waiting
+    thread holds no LLVM lock, so the main thread compiles the program
+    meanwhile."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "codegen.llvm.compile_child", f"gemm-{suffix}"],
+            env=env,
+            capture_output=True,
+            timeout=120,  # a stuck child must not hang the compile: fall back
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0 or not done.stdout:
+        return None
+    STATS["gemm_child_compiles"] += 1
+    return done.stdout
+
+
 def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     """Start loading (or compiling) the GEMM routines the graph's float dots
-    will likely need on a thread, so that it overlaps lowering and module
-    building in Python (llvmlite runs one LLVM call at a time; ctypes
-    releases the GIL during it). Returns the thread, or None."""
+    will likely need, and the thread pool's routines, on a thread, so that
+    it overlaps lowering and module building in Python (llvmlite runs one
+    LLVM call at a time; ctypes releases the GIL during it). Returns the
+    thread, or None."""
     from codegen.llvm import gemm
 
     want = set()
+    dot_work = 0
     for n in graph.nodes:
         if n.op is Op.DOT and n.dtype.is_float and n.dtype.itemsize in (4, 8) and len(n.shape) >= 2:
             m, nn, k = n.shape[-2], n.shape[-1], n.srcs[0].shape[-1]
             if m >= gemm.GEMM_MIN_ROWS and nn >= gemm.GEMM_MIN_COLS and m * nn * k >= gemm.GEMM_MIN_WORK:
                 want.add("f32" if n.dtype.itemsize == 4 else "f64")
+                dot_work += m * nn * k
     want -= set(_GEMM_ENGINES)
-    if not want:
+    # The pool's routines only for a program sure to run threaded (a small
+    # one never needs them).
+    pool = _NUM_THREADS > 1 and _POOL_FNS is None and dot_work >= THREADED_MIN_WORK
+    if not want and not pool:
         return None
+    # Ask LLVM for everything module building needs now, before the thread
+    # holds llvmlite's lock for seconds.
+    target.triple_and_layout()
+    in_child = GEMM_IN_CHILD and bool(want) and _core_idle()
 
     def work():
         try:
-            _load_gemm_libs(sorted(want))
+            # The pool's routines first: a small LLVM job, done while the
+            # main thread is still lowering in Python.
+            if pool:  # the thread pool's hand-off routines (first threaded call)
+                _pool_fns()
+            _load_gemm_libs(sorted(want), in_child=in_child)
         except Exception:  # the program's own load retries and reports
             pass
 

@@ -191,6 +191,10 @@ def emit_assembly(mod) -> str:
     return target_machine().emit_assembly(mod)
 
 
+@functools.cache
 def triple_and_layout() -> tuple[str, str]:
+    """The host triple and data layout. Cached: IR generation asks for them
+    while another thread may hold llvmlite's global lock for a whole LLVM
+    compile (the GEMM routine's), and must not wait for it."""
     tm = target_machine()
     return tm.triple, str(tm.target_data)
