@@ -33,6 +33,7 @@ def assert_matches_torch(work, run):
         assert not np.allclose(want[0], want[-1])
 
 
+@pytest.mark.slow  # compiling forward, backward and optimizer: minutes on a shared 2-core machine
 @pytest.mark.parametrize("cls", [mw.CharGPT, mw.WordLSTM])
 def test_training_step_compiled_matches_torch(cls):
     work = tiny(cls)
