@@ -112,7 +112,7 @@ def main(args) -> int:
         try:
             bench(row, median_time)
         except Exception as e:  # a broken peer must not hide the other results
-            row.note = f"failed: {type(e).__name__}: {e}"
+            row.note = "; ".join(filter(None, [row.note, f"failed: {type(e).__name__}: {e}"]))
         rows.append(row)
     print(f"# graphc bench: {machine_line()}")
     print(format_table(rows))

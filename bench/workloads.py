@@ -358,6 +358,9 @@ def all_workloads(quick: bool):
     work.append(("fused relu(a*b+c), 16M floats", bench_fused_elementwise))
     work.append(("call overhead, tiny input", bench_call_overhead))
     work.append(("cold compile, MLP training step", bench_cold_compile))
+    import model_workloads  # bench/model_workloads.py: ResNet-18, GPT, LSTM
+
+    work.extend(model_workloads.workloads(quick))
     return work
 
 
