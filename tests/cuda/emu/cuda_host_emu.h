@@ -34,9 +34,9 @@
 // costs most of a module's build time.
 extern "C" {
 float expf(float), logf(float), sqrtf(float), sinf(float), cosf(float), tanhf(float), erff(float), floorf(float);
-float powf(float, float), ldexpf(float, int);
+float powf(float, float), atan2f(float, float), ldexpf(float, int);
 double exp(double), log(double), sqrt(double), sin(double), cos(double), tanh(double), erf(double), floor(double);
-double pow(double, double);
+double pow(double, double), atan2(double, double);
 }
 
 #define __global__ __attribute__((visibility("default")))
