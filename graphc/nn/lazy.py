@@ -98,7 +98,27 @@ class LazyLinear(LazyModuleMixin, Linear):
 class _LazyConv(LazyModuleMixin):
     """Conv layers whose in_channels is read from the first input."""
 
-    def _lazy_init(self, out_channels: int, bias: bool, dtype) -> None:
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device=None,
+        dtype=None,
+    ):
+        # The layer's own constructor with a placeholder in_channels (groups
+        # divides it), then uninitialized parameters until the first input.
+        self.cls_to_become.__init__(
+            self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode
+        )
+        self._lazy_init(bias, dtype)
+
+    def _lazy_init(self, bias: bool, dtype) -> None:
         self.in_channels = 0
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
@@ -135,40 +155,8 @@ class LazyConv1d(_LazyConv, Conv1d):
 
     cls_to_become = Conv1d
 
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        Conv1d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
-        self._lazy_init(out_channels, bias, dtype)
-
 
 class LazyConv2d(_LazyConv, Conv2d):
     """Conv2d whose in_channels is read from the first input."""
 
     cls_to_become = Conv2d
-
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        Conv2d.__init__(self, groups, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
-        self._lazy_init(out_channels, bias, dtype)
