@@ -70,3 +70,30 @@ def check_grad(fn, arrays, rtol=1e-5, atol=1e-7, name="fn"):
                 f"{name}: gradient of argument {i} at index {pos}: "
                 f"autograd {got[pos]!r}, finite difference {expected[pos]!r}"
             )
+
+
+def outputs(out) -> list:
+    """A function's result as a list of tensors."""
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def weighted_sum(m, outs):
+    """A scalar from `outs` whose weights distinguish every output element,
+    so each gradient path counts (`m` is graphc or torch)."""
+    total = 0
+    for out in outs:
+        n = out.numel()
+        total = total + (out * m.arange(1.0, n + 1, dtype=out.dtype).reshape(tuple(out.shape))).sum()
+    return total
+
+
+def run_case(m, fn, arrays, dtype, grad):
+    """(output arrays, input gradient arrays) of `fn(m, *tensors)` on the
+    `arrays` cast to `dtype`, with module `m` (graphc or torch); an input
+    that gets no gradient counts as zeros."""
+    xs = [m.tensor(a.astype(dtype), requires_grad=grad) for a in arrays]
+    outs = outputs(fn(m, *xs))
+    if grad:
+        weighted_sum(m, outs).backward()
+    grads = [np.zeros(x.shape) if x.grad is None else x.grad.numpy() for x in xs] if grad else []
+    return [o.detach().numpy() for o in outs], grads

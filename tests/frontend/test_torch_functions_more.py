@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from frontend_helpers import check_grad  # noqa: E402
+from frontend_helpers import check_grad, outputs, run_case, weighted_sum  # noqa: E402
 
 import graphc  # noqa: E402
 
@@ -122,34 +122,12 @@ CASES = [
 IDS = [c[0] for c in CASES]
 
 
-def _outputs(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-def _weighted_sum(m, outs):
-    # Weights distinguish the outputs' elements, so each gradient path counts.
-    total = 0
-    for out in outs:
-        n = out.numel()
-        total = total + (out * m.arange(1.0, n + 1, dtype=out.dtype).reshape(tuple(out.shape))).sum()
-    return total
-
-
-def _run(m, fn, arrays, dtype, grad):
-    xs = [m.tensor(a.astype(dtype), requires_grad=grad) for a in arrays]
-    outs = _outputs(fn(m, *xs))
-    if grad:
-        _weighted_sum(m, outs).backward()
-    grads = [np.zeros(x.shape) if x.grad is None else x.grad.numpy() for x in xs] if grad else []
-    return [o.detach().numpy() for o in outs], grads
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_values_match_torch(case, dtype):
     name, fn, arrays = case
-    got, _ = _run(graphc, fn, arrays, dtype, grad=False)
-    want, _ = _run(torch, fn, arrays, dtype, grad=False)
+    got, _ = run_case(graphc, fn, arrays, dtype, grad=False)
+    want, _ = run_case(torch, fn, arrays, dtype, grad=False)
     tol = dict(rtol=1e-12, atol=1e-13) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     assert len(got) == len(want)
     for g, w in zip(got, want):
@@ -167,10 +145,10 @@ FINITE_DIFFERENCE = {"vander"}
 def test_gradients_match_torch(case):
     name, fn, arrays = case
     if name in FINITE_DIFFERENCE:
-        check_grad(lambda *xs: _weighted_sum(graphc, _outputs(fn(graphc, *xs))), arrays, name=name)
+        check_grad(lambda *xs: weighted_sum(graphc, outputs(fn(graphc, *xs))), arrays, name=name)
         return
-    _, got_g = _run(graphc, fn, arrays, np.float64, grad=True)
-    _, want_g = _run(torch, fn, arrays, np.float64, grad=True)
+    _, got_g = run_case(graphc, fn, arrays, np.float64, grad=True)
+    _, want_g = run_case(torch, fn, arrays, np.float64, grad=True)
     for g, w in zip(got_g, want_g):
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11, err_msg=name)
 
@@ -184,11 +162,11 @@ def test_compiled_matches_eager(case):
     def step(*xs):
         for x in xs:
             x.grad = None
-        outs = _outputs(fn(graphc, *xs))
-        _weighted_sum(graphc, outs).backward()
+        outs = outputs(fn(graphc, *xs))
+        weighted_sum(graphc, outs).backward()
         return [o.detach() for o in outs]
 
-    want_v, want_g = _run(graphc, fn, arrays, np.float64, grad=True)
+    want_v, want_g = run_case(graphc, fn, arrays, np.float64, grad=True)
     for _ in range(2):  # eager, then traced and compiled
         outs = step(*xs)
         for g, w in zip(outs, want_v):
