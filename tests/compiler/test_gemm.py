@@ -160,7 +160,16 @@ def test_single_tile_products_split_k_across_threads(rows, cols, k_blocks, k_ext
 
 
 def test_wide_or_short_k_products_do_not_split_k():
-    for shape_a, shape_b in [((10, 3000), (3000, 40)), ((10, 900), (900, 25)), ((3, 10, 2000), (3, 2000, 5))]:
+    # Shapes from this target's blocking (AVX2 and AVX-512 tiles differ):
+    # two column tiles, K just short of the split threshold, and a batch.
+    blk = gemm.blocking(dt.float32)
+    long_k, short_k = 3 * gemm.K_SPLIT_MIN_BLOCKS * blk.kc, gemm.K_SPLIT_MIN_BLOCKS * blk.kc - 100
+    cases = [
+        ((10, long_k), (long_k, blk.nr + 8)),
+        ((10, short_k), (short_k, blk.nr - 7)),
+        ((3, 10, long_k), (3, long_k, 5)),
+    ]
+    for shape_a, shape_b in cases:
         exe = cpu.compile_cpu(_dot_graph(shape_a, shape_b, dt.float32))
         assert not any(gemm.splits_k(k) for k in exe.program.kernels if gemm.uses_gemm(k)), shape_a
 
