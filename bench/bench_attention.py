@@ -19,7 +19,7 @@ def _graphs(L: int, S: int, causal: bool):
     from graphc.ir import dtypes as dt
     from graphc.ir.graph import Graph, input_node, node
     from graphc.ir.ops import Op
-    from passes.lower import expand_attention
+    from graphc.passes.lower import expand_attention
 
     q = input_node("q", (B, H, L, E), dt.float32)
     k = input_node("k", (B, H, S, E), dt.float32)
@@ -31,7 +31,7 @@ def _graphs(L: int, S: int, causal: bool):
 def main(lengths) -> None:
     import torch
 
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
 
     threads = cpu.get_num_threads()
     torch.set_num_threads(threads)

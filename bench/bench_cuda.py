@@ -19,7 +19,7 @@ import numpy as np
 
 def _event_time(fn, repeat: int) -> float:
     """Median seconds of `fn()` (queues GPU work) over `repeat` runs."""
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     drv = rt.driver()
     fn()
@@ -37,7 +37,7 @@ def _event_time(fn, repeat: int) -> float:
 
 def peak_bandwidth() -> float:
     """Theoretical DRAM bandwidth of device 0 in GB/s (DDR: 2 transfers per clock)."""
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     drv = rt.driver()
     dev = drv.Device(0)
@@ -47,7 +47,7 @@ def peak_bandwidth() -> float:
 
 
 def copy_bandwidth(nbytes: int, repeat: int) -> float:
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     drv = rt.driver()
     src, dst = drv.mem_alloc(nbytes), drv.mem_alloc(nbytes)
@@ -59,7 +59,7 @@ def bench_elementwise(n: int, repeat: int) -> tuple[float, float]:
     from graphc.ir import dtypes
     from graphc.ir.graph import Graph, input_node, node
     from graphc.ir.ops import Op
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     a, b, c = (input_node(name, (n,), dtypes.float32) for name in "abc")
     graph = Graph([a, b, c], [node(Op.TANH, node(Op.ADD, node(Op.MUL, a, b), c))])
@@ -74,7 +74,7 @@ def bench_matmul(n: int, repeat: int) -> tuple[float, float | None]:
     from graphc.ir import dtypes
     from graphc.ir.graph import Graph, input_node, node
     from graphc.ir.ops import Op
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     a, b = (
         input_node("a", (n, n), dtypes.float32),
@@ -111,7 +111,7 @@ def _torch_matmul(n: int, repeat: int) -> float | None:
 
 
 def main(argv: list[str]) -> None:
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     if not rt.is_available():
         print(f"CUDA unavailable: {rt.unavailable_reason()}")

@@ -14,7 +14,7 @@ from bench_sgemm import median_time
 def main(numel: int) -> None:
     import torch
 
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
     from graphc.ir import dtypes as dt
     from graphc.ir.graph import Graph, const, input_node, node
     from graphc.ir.ops import Op

@@ -68,7 +68,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
     from graphc.ir import dtypes as dt
     from graphc.ir.graph import Graph, input_node, node
     from graphc.ir.ops import Op

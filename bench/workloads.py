@@ -316,12 +316,12 @@ def bench_cold_compile(row, timer, sizes=(784, 128, 64, 10)):
             g_step(x, y)  # the first call runs eagerly to create state; the second compiles
             return time.perf_counter() - start
 
-        import runtime.cpu
+        import graphc.runtime.cpu
 
         # Other workloads may have compiled the same program in this process.
-        runtime.cpu._MEMORY_CACHE.clear()
+        graphc.runtime.cpu._MEMORY_CACHE.clear()
         row.times["graphc"] = first_call()
-        runtime.cpu._MEMORY_CACHE.clear()  # keep only the disk cache
+        graphc.runtime.cpu._MEMORY_CACHE.clear()  # keep only the disk cache
         row.note = f"graphc with a warm disk cache: {first_call() * 1e3:.0f} ms"
         if jax is not None:
             rng = np.random.default_rng(0)

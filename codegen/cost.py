@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codegen.kernel import Buffer, Expr, Kernel
+from graphc.codegen.kernel import Buffer, Expr, Kernel
 
 # Leaves and index helpers: no arithmetic of their own.
 _FREE = frozenset({"var", "const", "acc", "load", "check", "random"})

@@ -690,7 +690,7 @@ class Kernel:
 @dataclass
 class Program:
     """Ordered kernels over buffers, the graph's inputs/outputs by buffer
-    name, constant arrays, and (after passes/memory.py) the memory plan."""
+    name, constant arrays, and (after codegen/memory.py) the memory plan."""
 
     name: str
     buffers: dict[str, Buffer]
@@ -699,7 +699,7 @@ class Program:
     outputs: list[str]
     constants: dict[str, Any] = field(default_factory=dict)  # name -> numpy array
     aliases: dict[int, int] = field(default_factory=dict)  # output index -> input index
-    plan: Any = None  # passes.memory.MemoryPlan
+    plan: Any = None  # codegen.memory.MemoryPlan
 
 
 def format_kernel(k: Kernel) -> str:

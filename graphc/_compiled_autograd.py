@@ -38,13 +38,13 @@ import dataclasses
 
 import numpy as np
 
-import passes.autodiff as autodiff
-import runtime.backends as backends
+import graphc.passes.autodiff as autodiff
+import graphc.runtime.backends as backends
 from graphc import autograd
 from graphc.errors import GraphcError, at_user_line
 from graphc.ir.graph import Graph, Node, input_node
 from graphc.ir.ops import Op
-from passes.partition import partition
+from graphc.passes.partition import partition
 
 _CREATE_GRAPH = (
     "graphc.compile: create_graph=True (double backward) is not supported through a compiled forward; "

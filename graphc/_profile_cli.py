@@ -59,9 +59,9 @@ def run(args) -> int:
 
     target = args.target
     if args.threads is not None:
-        import runtime.cpu
+        import graphc.runtime.cpu
 
-        runtime.cpu.set_num_threads(args.threads)
+        graphc.runtime.cpu.set_num_threads(args.threads)
     if target in WORKLOADS:
         step, inputs = _workload(target)
         with profile():  # warm-up: eager call, compile, the profiled build

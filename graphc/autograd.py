@@ -22,7 +22,7 @@ import weakref
 
 import numpy as np
 
-import passes.autodiff as autodiff
+import graphc.passes.autodiff as autodiff
 from graphc._device_storage import DeviceArray, value_device
 from graphc.errors import at_user_line
 from graphc.ir.ops import Op

@@ -128,15 +128,15 @@ def cmd_ir(args) -> int:
     if stage in ("traced", "autodiff"):
         text = str(graph)
     elif stage == "optimized":
-        from passes.pipeline import optimize
+        from graphc.passes.pipeline import optimize
 
         text = str(optimize(graph))
     elif stage == "cuda":
-        from runtime.cuda import explain as cuda_explain
+        from graphc.runtime.cuda import explain as cuda_explain
 
         text = cuda_explain(graph)["cuda"]
     else:
-        from runtime.cpu import explain
+        from graphc.runtime.cpu import explain
 
         text = explain(graph)[stage]
     print(text)
@@ -151,7 +151,7 @@ def cmd_ir(args) -> int:
 def _with_grad(graph, reduce: str | None):
     from graphc.ir.graph import node
     from graphc.ir.ops import Op
-    from passes.autodiff import grad
+    from graphc.passes.autodiff import grad
 
     out = graph.outputs[0]
     if out.shape != ():

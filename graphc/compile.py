@@ -48,7 +48,7 @@ import sys
 
 import numpy as np
 
-import runtime.backends as backends
+import graphc.runtime.backends as backends
 from graphc import _compiled_autograd, _guards, autograd
 from graphc.debug import dump
 from graphc.device import get_default_device

@@ -18,9 +18,9 @@ def _rt():
     pycuda only when asked about a GPU) registers itself on first use."""
     global _runtime
     if _runtime is None:
-        import runtime.cuda
+        import graphc.runtime.cuda
 
-        _runtime = runtime.cuda
+        _runtime = graphc.runtime.cuda
     return _runtime
 
 
@@ -66,7 +66,7 @@ def __getattr__(name):
     # torch.cuda.OutOfMemoryError; the class lives with the runtime, which
     # is imported only when asked for.
     if name == "OutOfMemoryError":
-        from runtime.cuda import CudaOutOfMemoryError
+        from graphc.runtime.cuda import CudaOutOfMemoryError
 
         return CudaOutOfMemoryError
     raise AttributeError(f"module 'graphc.cuda' has no attribute {name!r}")

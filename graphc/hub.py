@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 
 from graphc.errors import GraphcError
-from runtime.cache import atomic_write
+from graphc.runtime.cache import atomic_write
 
 __all__ = ["DownloadError", "download_url_to_file", "get_dir", "load_state_dict_from_url", "set_dir"]
 

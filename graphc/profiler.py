@@ -37,8 +37,8 @@ import os
 import threading
 import time
 
-from runtime import profiling
-from runtime.cache import atomic_write
+from graphc.runtime import profiling
+from graphc.runtime.cache import atomic_write
 
 __all__ = ["ProfilerActivity", "profile", "record_function"]
 

@@ -37,7 +37,7 @@ from graphc import _torch_pickle
 from graphc._torch_pickle import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from graphc.errors import GraphcError
 from graphc.ir.dtypes import DType
-from runtime.cache import atomic_write
+from graphc.runtime.cache import atomic_write
 
 __all__ = [
     "save",

@@ -42,9 +42,9 @@ from graphc.ir.dtypes import DType
 from graphc.ir.graph import IRTypeError, Node, TensorType, node
 from graphc.ir.ops import NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import evaluate, infer_type
+from graphc.runtime import host_memory
+from graphc.runtime import profiling as _profiling
 from graphc.trace import active as _active_trace
-from runtime import host_memory
-from runtime import profiling as _profiling
 
 _new_object = object.__new__
 

@@ -29,7 +29,7 @@ import numpy as np
 from graphc.ir.graph import ConstArray, Graph, Node, node
 from graphc.ir.ops import ELEMENTWISE, LEAF, RANDOM_OPS, Op
 from graphc.ir.rules import evaluate
-from passes.rewrite import rebuild
+from graphc.passes.rewrite import rebuild
 
 DEFAULT_MAX_ELEMENTS = 1024
 

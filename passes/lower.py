@@ -1,5 +1,5 @@
 """Lowering: Graph -> Graph, replacing the primitives that have no kernel of
-their own by primitives that do. Fusion (passes/fusion.py) runs it first, so
+their own by primitives that do. Fusion (codegen/fusion.py) runs it first, so
 every backend compiles the same expansion; the interpreter and eager tensors
 run the primitive's numpy reference instead.
 
@@ -42,8 +42,8 @@ from __future__ import annotations
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, const, node
 from graphc.ir.ops import Op
-from passes import autodiff
-from passes.rewrite import rebuild
+from graphc.passes import autodiff
+from graphc.passes.rewrite import rebuild
 
 # Rows up to this long sort by counting ranks: two kernels, quick to
 # compile. Longer ones go through the bitonic network: far fewer operations

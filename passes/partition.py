@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from graphc.ir.graph import Graph, Node, input_node
 from graphc.ir.ops import MOVEMENT, Op
-from passes.rewrite import rebuild
+from graphc.passes.rewrite import rebuild
 
 # Residuals of these ops are recomputed in the backward (see the module doc).
 RECOMPUTE = MOVEMENT | {Op.UNFOLD, Op.CAST}

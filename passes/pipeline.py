@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from graphc.ir.graph import Graph
 from graphc.ir.verifier import verify as verify_graph
-from passes.cse import cse
-from passes.dce import dce
-from passes.fold import fold
-from passes.simplify import simplify
+from graphc.passes.cse import cse
+from graphc.passes.dce import dce
+from graphc.passes.fold import fold
+from graphc.passes.simplify import simplify
 
 PassFn = Callable[[Graph], Graph]
 DumpFn = Callable[[str, Graph], None]

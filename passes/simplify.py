@@ -51,7 +51,7 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, const, node
 from graphc.ir.ops import Op
-from passes.rewrite import P, Pat, PatternMatcher, Replace, graph_rewrite, is_value, scalar_value
+from graphc.passes.rewrite import P, Pat, PatternMatcher, Replace, graph_rewrite, is_value, scalar_value
 
 X = P(name="x")
 ONE = P(where=is_value(1))

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from graphc.ir.graph import Graph
-from runtime import interpreter
+from graphc.runtime import interpreter
 
 
 class Executable(Protocol):
@@ -55,7 +55,7 @@ BACKENDS: dict[str, BackendFn] = {"interp": InterpExecutable}
 # The module that registers each backend; imported on first use because
 # llvmlite (and pycuda, which runtime.cuda imports only when a GPU is asked
 # for) are heavy. An import error here is a real bug and is not hidden.
-_PROVIDERS = {"llvm": "runtime.cpu", "cuda": "runtime.cuda"}
+_PROVIDERS = {"llvm": "graphc.runtime.cpu", "cuda": "graphc.runtime.cuda"}
 
 
 def load_backend(name: str) -> None:

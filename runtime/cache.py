@@ -49,9 +49,11 @@ from pathlib import Path
 FORMAT = 3
 _MAGIC = b"GRAPHC-CACHE "
 _SUFFIX = ".entry"
-_ROOT = Path(__file__).resolve().parent.parent
+# The graphc package (not resolving links: in a checkout graphc/runtime links
+# to the top-level runtime/ folder).
+_ROOT = Path(os.path.abspath(__file__)).parent.parent
 # Sources whose edits change generated code (or how an entry is read).
-_CODE_DIRS = ("codegen", "passes", "graphc/ir")
+_CODE_DIRS = ("codegen", "passes", "ir")
 _CODE_FILES = ("runtime/cache.py", "runtime/cpu.py", "runtime/cuda.py")
 
 

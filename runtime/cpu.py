@@ -22,16 +22,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-import runtime.cache as cache
-from codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
-from codegen.llvm import module as llvm_module
-from codegen.llvm import target
+import graphc.runtime.cache as cache
+from graphc.codegen import fusion, memory
+from graphc.codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
+from graphc.codegen.llvm import module as llvm_module
+from graphc.codegen.llvm import target
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import ConstArray, Graph
 from graphc.ir.ops import Op
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
-from passes import fusion, memory
-from runtime import backends, host_memory, profiling
+from graphc.runtime import backends, host_memory, profiling
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -80,7 +80,7 @@ def _dump(level: int, text: str) -> None:
 def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
     """Optimize, fuse and plan memory: the Program codegen renders."""
     try:
-        from passes.pipeline import optimize
+        from graphc.passes.pipeline import optimize
     except ImportError:
         optimize = None
     if optimize is not None:
@@ -108,7 +108,7 @@ def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
     a missing routine in a child process (see _gemm_object_in_child)."""
     import llvmlite.binding as llvm
 
-    from codegen.llvm import gemm
+    from graphc.codegen.llvm import gemm
 
     for suffix in suffixes:
         if suffix in _GEMM_ENGINES:
@@ -160,12 +160,13 @@ def _gemm_object_in_child(suffix: str) -> bytes | None:
     import subprocess
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The folder holding the graphc package (graphc/runtime/cpu.py, links not resolved).
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "codegen.llvm.compile_child", f"gemm-{suffix}"],
+            [sys.executable, "-m", "graphc.codegen.llvm.compile_child", f"gemm-{suffix}"],
             env=env,
             capture_output=True,
             timeout=120,  # a stuck child must not hang the compile: fall back
@@ -185,7 +186,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     it overlaps lowering and module building in Python (llvmlite runs one
     LLVM call at a time; ctypes releases the GIL during it). Returns the
     thread, or None."""
-    from codegen.llvm import gemm
+    from graphc.codegen.llvm import gemm
 
     want = set()
     dot_work = 0
@@ -273,8 +274,8 @@ def _settings() -> str:
     """Code generator settings that are not in the source hash
     (`cache.code_version`): module-level knobs a caller may change at run
     time."""
-    from codegen.llvm import attention, gemm, kernels, sync
-    from passes import lower
+    from graphc.codegen.llvm import attention, gemm, kernels, sync
+    from graphc.passes import lower
 
     return (
         f"parallel_min={llvm_module.PARALLEL_MIN_WORK};spin={sync.SPIN_LIMIT};"
@@ -771,7 +772,7 @@ class CpuExecutable:
 
     def _profiled_build(self):
         if self._profiled is None:
-            from codegen import cost
+            from graphc.codegen import cost
 
             prog = self.program
             native = _native(prog, profile=True)
@@ -827,7 +828,7 @@ def _pool_fns():
     global _POOL_FNS, _POOL_ENGINE
     if _POOL_FNS is not None:
         return _POOL_FNS
-    from codegen.llvm import pool as llvm_pool
+    from graphc.codegen.llvm import pool as llvm_pool
 
     with _GEMM_LOCK:
         if _POOL_FNS is not None:
@@ -865,7 +866,7 @@ class _Pool:
     worker then blocks on its lock; the caller releases only those."""
 
     def __init__(self, n: int):
-        from codegen.llvm import pool as llvm_pool
+        from graphc.codegen.llvm import pool as llvm_pool
 
         self.n = n
         self.fns = _pool_fns()

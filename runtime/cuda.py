@@ -37,7 +37,7 @@ import numpy as np
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import Graph
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
-from runtime import backends, cache, profiling
+from graphc.runtime import backends, cache, profiling
 
 # err[2] of a division by zero (gc_check_div in codegen/cuda/prelude.py).
 _DIVISION_MARK = (1 << 64) - 1
@@ -418,7 +418,8 @@ def from_device(pointer: int, out: np.ndarray) -> np.ndarray:
 def lower(graph: Graph, aliases: Mapping[int, int] | None = None):
     """Graph -> kernel-form Program with a memory plan (the CPU backend's
     front half, shared so both backends run the same kernels)."""
-    from passes import fusion, memory, pipeline
+    from graphc.codegen import fusion, memory
+    from graphc.passes import pipeline
 
     program = fusion.fuse(pipeline.optimize(graph))
     program.aliases = dict(aliases or {})
@@ -428,7 +429,7 @@ def lower(graph: Graph, aliases: Mapping[int, int] | None = None):
 
 def render(graph: Graph, aliases: Mapping[int, int] | None = None):
     """(kernel-form Program, CudaModule) for `graph`; needs no GPU."""
-    from codegen.cuda import render_program
+    from graphc.codegen.cuda import render_program
 
     program = lower(graph, aliases)
     return program, render_program(program)
@@ -591,7 +592,7 @@ class CudaExecutable:
         import threading
         import time
 
-        from codegen import cost
+        from graphc.codegen import cost
 
         costs = {k.name.split("_")[0]: cost.kernel_cost(k, self.program.buffers) for k in self.program.kernels}
         start = time.perf_counter()

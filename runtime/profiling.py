@@ -150,8 +150,8 @@ def clock() -> Clock:
         return _CLOCK
     with _CLOCK_LOCK:
         if _CLOCK is None:
-            from codegen.llvm import target, timing
-            from runtime.cpu import _engine
+            from graphc.codegen.llvm import target, timing
+            from graphc.runtime.cpu import _engine
 
             obj = target.emit_object(target.optimize(timing.clock_module_ir()))
             _CLOCK_ENGINE, addr = _engine(obj, "graphc_timestamp")
@@ -188,7 +188,7 @@ def peak() -> Peak:
 def _gemm_gflops(n: int = 512, repeats: int = 20) -> float:
     import numpy as np
 
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
     from graphc.ir import dtypes
     from graphc.ir.graph import Graph, input_node, node
     from graphc.ir.ops import Op

@@ -5,6 +5,6 @@ needs neither a GPU nor the CUDA toolkit. The runtime (runtime/cuda.py)
 compiles the source and launches the kernels.
 """
 
-from codegen.cuda.render import CudaModule, render_program
+from graphc.codegen.cuda.render import CudaModule, render_program
 
 __all__ = ["CudaModule", "render_program"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from codegen import kernel as kf
-from codegen.cuda import cdefs
+from graphc.codegen import kernel as kf
+from graphc.codegen.cuda import cdefs
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from codegen import kernel as kf
-from codegen.cuda import cdefs
-from codegen.cuda.expr import CudaRenderError, ExprWriter, scalar_op
+from graphc.codegen import kernel as kf
+from graphc.codegen.cuda import cdefs
+from graphc.codegen.cuda.expr import CudaRenderError, ExprWriter, scalar_op
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 

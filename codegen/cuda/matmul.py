@@ -12,8 +12,8 @@ epilogue (the kernel's stores, reading `acc`) runs on each accumulator.
 
 from __future__ import annotations
 
-from codegen import kernel as kf
-from codegen.cuda.kernels import (
+from graphc.codegen import kernel as kf
+from graphc.codegen.cuda.kernels import (
     MAX_BLOCKS,
     REG,
     THREADS,

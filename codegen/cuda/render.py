@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codegen import kernel as kf
-from codegen.cuda import cdefs
-from codegen.cuda.expr import CudaRenderError
-from codegen.cuda.kernels import (
+from graphc.codegen import kernel as kf
+from graphc.codegen.cuda import cdefs
+from graphc.codegen.cuda.expr import CudaRenderError
+from graphc.codegen.cuda.kernels import (
     CudaKernel,
     KernelEnv,
     render_elementwise,
     render_reduce,
     render_scatter,
 )
-from codegen.cuda.matmul import render_dot
-from codegen.cuda.prelude import PRELUDE
+from graphc.codegen.cuda.matmul import render_dot
+from graphc.codegen.cuda.prelude import PRELUDE
 
 RENDERERS = {
     "elementwise": render_elementwise,

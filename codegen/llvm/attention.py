@@ -36,9 +36,9 @@ import math
 
 from llvmlite import ir
 
-from codegen.kernel import Kernel
-from codegen.llvm import target
-from codegen.llvm.expr import F32, F64, I8, I32, I64, intrinsic, mem_type, reg_type
+from graphc.codegen.kernel import Kernel
+from graphc.codegen.llvm import target
+from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, intrinsic, mem_type, reg_type
 
 # Score vectors kept in registers per row (x86 has 16 vector registers).
 MAX_SCORE_VECTORS = 8

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from codegen.llvm import gemm, target
+from graphc.codegen.llvm import gemm, target
 
 
 def library_object(name: str) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from codegen.kernel import ERROR_INDEX, ERROR_ZERO_DIVISION, INDEX, Expr, bounds
+from graphc.codegen.kernel import ERROR_INDEX, ERROR_ZERO_DIVISION, INDEX, Expr, bounds
 from graphc.ir.dtypes import DType
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)

@@ -48,10 +48,10 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from codegen.kernel import Kernel
-from codegen.llvm import target
-from codegen.llvm.expr import I1, I8, I64, reg_type
-from codegen.llvm.sync import barrier_fn
+from graphc.codegen.kernel import Kernel
+from graphc.codegen.llvm import target
+from graphc.codegen.llvm.expr import I1, I8, I64, reg_type
+from graphc.codegen.llvm.sync import barrier_fn
 
 # Products with fewer multiply-adds, fewer rows or fewer columns than this
 # use the simple row loop: packing would cost more than it saves.

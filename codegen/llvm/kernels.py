@@ -19,9 +19,9 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from codegen.kernel import Kernel, affine, walk
-from codegen.llvm import attention, gemm
-from codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
+from graphc.codegen.kernel import Kernel, affine, walk
+from graphc.codegen.llvm import attention, gemm
+from graphc.codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
 from graphc.ir import dtypes
 
 REDUCE_FLAGS = ("reassoc", "contract", "nsz")

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from codegen.kernel import Program
-from codegen.llvm import attention, gemm, target, timing
-from codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
-from codegen.llvm.kernels import KernelBuilder
-from codegen.llvm.sync import barrier_fn
+from graphc.codegen.kernel import Program
+from graphc.codegen.llvm import attention, gemm, target, timing
+from graphc.codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
+from graphc.codegen.llvm.kernels import KernelBuilder
+from graphc.codegen.llvm.sync import barrier_fn
 from graphc.ir.ops import Op
 
 # Primitives with a kernel kind of this backend's own (fusion keeps them;

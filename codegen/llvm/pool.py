@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from codegen.llvm import target
-from codegen.llvm.expr import I64, intrinsic
+from graphc.codegen.llvm import target
+from graphc.codegen.llvm.expr import I64, intrinsic
 
 LINE = 8  # i64s per 64-byte line
 # How long (TSC cycles, ~1 ms) an idle worker spins before it blocks.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from codegen.llvm.expr import I64, intrinsic
+from graphc.codegen.llvm.expr import I64, intrinsic
 
 # Barrier spin rounds (~a few microseconds) before waiting threads start
 # yielding their core.

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from codegen.llvm import target
-from codegen.llvm.expr import I32, I64, intrinsic
+from graphc.codegen.llvm import target
+from graphc.codegen.llvm.expr import I32, I64, intrinsic
 
 # clock_gettime's clock id for CLOCK_MONOTONIC (Linux; macOS numbers it 6).
 _CLOCK_MONOTONIC = {"linux": 1, "darwin": 6}

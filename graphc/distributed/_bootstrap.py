@@ -34,9 +34,9 @@ def _share_cores() -> None:
     starting one thread per core."""
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if local_size > 1:
-        import runtime.cpu
+        import graphc.runtime.cpu
 
-        runtime.cpu.set_num_threads(max(1, (os.cpu_count() or 1) // local_size))
+        graphc.runtime.cpu.set_num_threads(max(1, (os.cpu_count() or 1) // local_size))
 
 
 def _abort(code: int) -> None:

@@ -150,7 +150,7 @@ def _trace(model, args: tuple, kwargs: dict):
     if any(n.op is Op.ATTENTION for n in program.graph.nodes):
         # Exported as its unfused formula (MatMul, Softmax-like ops), which
         # every opset has.
-        from passes.lower import lower
+        from graphc.passes.lower import lower
 
         program.graph = lower(program.graph)
     return program

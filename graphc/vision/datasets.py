@@ -19,9 +19,9 @@ import numpy as np
 
 import graphc
 from graphc.errors import GraphcError
+from graphc.runtime.cache import atomic_write
 from graphc.utils.data import Dataset
 from graphc.vision.idx import IDXError, read_idx
-from runtime.cache import atomic_write
 
 __all__ = ["VisionDataset", "MNIST", "FashionMNIST", "SyntheticDigits", "DatasetNotFoundError"]
 

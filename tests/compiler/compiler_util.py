@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from runtime import interpreter
+from graphc.runtime import interpreter
 
 
 def assert_matches(graph, arrays, rtol=1e-5, atol=1e-6, aliases=None):
     """Run graph compiled and interpreted; outputs must agree in dtype,
     shape and value. Returns the executable."""
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
 
     exe = cpu.compile_cpu(graph, aliases)
     want = interpreter.run(graph, [a.copy() for a in arrays])

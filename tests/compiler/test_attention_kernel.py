@@ -11,7 +11,7 @@ from compiler_util import assert_matches
 
 import graphc
 import graphc.nn.functional as F
-import runtime.cpu as cpu
+import graphc.runtime.cpu as cpu
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
@@ -229,7 +229,7 @@ def test_dropout_and_other_backends_use_the_unfused_formula():
     graph, _ = _program(_sdpa(), *arrays)
     assert any(n.op is Op.ATTENTION for n in graph.nodes)
     # The CUDA backend has no attention kernel: fusion expands the primitive.
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     prog = rt.lower(graph)
     assert "attention" not in [k.kind for k in prog.kernels]
@@ -256,8 +256,8 @@ def test_float32_exp_is_within_one_ulp():
     import llvmlite.binding as llvm
     from llvmlite import ir
 
-    from codegen.llvm import attention, target
-    from codegen.llvm.expr import F32, I64
+    from graphc.codegen.llvm import attention, target
+    from graphc.codegen.llvm.expr import F32, I64
 
     w = target.vector_bits() // 32
     module = ir.Module("exp_test")
@@ -300,7 +300,7 @@ def test_other_vector_widths(bits, monkeypatch):
     """The kernel for SSE (4 lanes) and AVX-512 (16 lanes) hosts: LLVM
     legalizes the vectors on this host, so the lane logic (tails, masks,
     reductions) is checked for every width."""
-    from codegen.llvm import target
+    from graphc.codegen.llvm import target
 
     monkeypatch.setattr(target, "vector_bits", lambda: bits)
     monkeypatch.setenv("GRAPHC_CACHE", "0")

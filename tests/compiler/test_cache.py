@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-import runtime.cache as cache
-import runtime.cpu as cpu
+import graphc.runtime.cache as cache
+import graphc.runtime.cpu as cpu
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import ConstArray, Graph, input_node, node
 from graphc.ir.ops import Op
@@ -145,8 +145,8 @@ def test_graph_key_sees_constants_names_and_aliases():
 
 _GEMM_SCRIPT = """
 import numpy as np
-import runtime.cache as cache
-import runtime.cpu as cpu
+import graphc.runtime.cache as cache
+import graphc.runtime.cpu as cpu
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
@@ -248,7 +248,7 @@ def test_key_mismatch_reason_at_debug_level_1(tmp_path, monkeypatch, capsys):
 
 
 def test_key_covers_code_target_and_settings(monkeypatch):
-    from codegen.llvm import gemm
+    from graphc.codegen.llvm import gemm
 
     prog = cpu.lower(graph(109))
     base = cpu._key(prog)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import runtime.cpu as cpu
-from codegen.llvm import compile_child
+import graphc.runtime.cpu as cpu
+from graphc.codegen.llvm import compile_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 import numpy as np
-import runtime.cpu as cpu
+import graphc.runtime.cpu as cpu
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op

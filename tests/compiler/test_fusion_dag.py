@@ -9,10 +9,10 @@ import torch
 from compiler_util import assert_matches
 
 import graphc
-import passes.autodiff as autodiff
-import runtime.cpu as cpu
-from codegen.kernel import Expr, format_program, walk
-from runtime import cuda as rt
+import graphc.passes.autodiff as autodiff
+import graphc.runtime.cpu as cpu
+from graphc.codegen.kernel import Expr, format_program, walk
+from graphc.runtime import cuda as rt
 
 CHAIN = 30
 
@@ -75,7 +75,7 @@ def test_long_chain_renders_for_cuda():
 
 def _doubling_dag(depth: int) -> Expr:
     """x, then y + y repeated: a DAG of `depth` + 1 nodes whose tree has 2**depth leaves."""
-    from codegen.kernel import load, scalar, var
+    from graphc.codegen.kernel import load, scalar, var
 
     y = load("x", var("i0"), graphc.float32)
     for _ in range(depth):

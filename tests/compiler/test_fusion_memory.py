@@ -4,11 +4,11 @@ and writes aliased outputs in place."""
 import numpy as np
 from compiler_util import assert_matches
 
-import runtime.cpu as cpu
+import graphc.runtime.cpu as cpu
+from graphc.codegen import memory
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
-from passes import memory
 
 RNG = np.random.default_rng(1)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from compiler_util import assert_matches
 
-import runtime.cpu as cpu
-from codegen.llvm import gemm
+import graphc.runtime.cpu as cpu
+from graphc.codegen.llvm import gemm
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op

@@ -9,7 +9,7 @@ import llvmlite.binding as llvm
 import numpy as np
 import pytest
 
-from codegen.llvm import gemm, target
+from graphc.codegen.llvm import gemm, target
 from graphc.ir import dtypes as dt
 
 AVX512 = "+avx512f,+avx512vl,+avx512bw,+avx512dq,+avx2,+avx,+fma,+f16c"

@@ -144,7 +144,7 @@ def test_reduce_over_strided_axes_in_column_tiles(op, shape, axes, dtype):
     # Output columns are contiguous and the reduced axes strided: these run
     # COLUMN_TILE columns at a time (with a partial last tile; the last case
     # is large enough to run on several threads).
-    from codegen.llvm.kernels import _column_tiled
+    from graphc.codegen.llvm.kernels import _column_tiled
 
     if dtype.is_bool and op is not Op.REDUCE_MAX:
         pytest.skip("bool tensors only reduce with max")
@@ -249,7 +249,7 @@ def test_gather_scatter(axis):
 
 @pytest.mark.parametrize("op", [Op.GATHER, Op.SCATTER_ADD])
 def test_out_of_range_index_raises(op):
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
 
     x = input_node("x", (4, 5), dt.float32)
     idx = input_node("i", (4, 5), dt.int64)

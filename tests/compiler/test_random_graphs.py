@@ -11,7 +11,7 @@ from compiler_util import assert_matches
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ir"))
 from graphgen import random_graph  # noqa: E402
 
-from runtime import interpreter  # noqa: E402
+from graphc.runtime import interpreter  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -5,7 +5,7 @@ host emulator of cuda_emu.py (skipped only without a C++ compiler)."""
 import cuda_emu
 import pytest
 
-from runtime import cuda as rt
+from graphc.runtime import cuda as rt
 
 
 @pytest.fixture(params=[pytest.param("gpu", marks=pytest.mark.cuda), "emulated"])

@@ -233,7 +233,7 @@ def indexing_cases(c: Cases) -> None:
 def mlp_training_step(batch: int = 16, n_in: int = 20, hidden: int = 32, classes: int = 10, seed: int = 0):
     """(name, Graph, inputs): a 2-layer MLP, a softmax cross-entropy loss
     and its gradients w.r.t. all four parameters (passes/autodiff.grad)."""
-    from passes import autodiff
+    from graphc.passes import autodiff
 
     rng = np.random.default_rng(seed)
     x = input_node("x", (batch, n_in), F32)

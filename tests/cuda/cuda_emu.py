@@ -48,7 +48,7 @@ def compiler() -> str | None:
 def host_compile(source: str, arch: str, output: str = "cubin", flags: Sequence[str] = ()) -> bytes:
     """Stand-in for runtime.cuda.nvcc_compile: `source` built for the host
     emulator; returns the shared library's bytes (what the disk cache stores)."""
-    from runtime.cuda import CudaCompileError
+    from graphc.runtime.cuda import CudaCompileError
 
     entries = "\n".join(_entry(name, params) for name, params in _KERNEL.findall(source))
     with tempfile.TemporaryDirectory(prefix="graphc-emu-") as tmp:
@@ -307,7 +307,7 @@ def install(monkeypatch, capacity: int = 1 << 30) -> EmulatedDriver:
     """Point runtime/cuda.py (and so graphc.cuda) at a fresh emulated GPU
     for one test; monkeypatch restores the real driver afterwards."""
     from graphc import _device_storage
-    from runtime import cuda as rt
+    from graphc.runtime import cuda as rt
 
     driver = EmulatedDriver(capacity)
     state = rt._Driver()

@@ -11,9 +11,9 @@ import re
 import pytest
 from cuda_cases import all_cases, mlp_training_step, ops_covered
 
-from codegen.cuda.prelude import PRELUDE
+from graphc.codegen.cuda.prelude import PRELUDE
 from graphc.ir.ops import Op
-from runtime import cuda as rt
+from graphc.runtime import cuda as rt
 
 PTX_ARCH = "sm_80"
 

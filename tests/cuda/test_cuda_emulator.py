@@ -13,7 +13,7 @@ from cuda_emu import EmulatedDriver, LaunchError, compiler, host_compile
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
-from runtime import backends
+from graphc.runtime import backends
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no host C++ compiler (g++) for the CUDA emulator")
 

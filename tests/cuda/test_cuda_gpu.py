@@ -18,8 +18,8 @@ from cuda_cases import all_cases, mlp_training_step
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
-from runtime import backends, interpreter
-from runtime import cuda as rt
+from graphc.runtime import backends, interpreter
+from graphc.runtime import cuda as rt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ir"))
 from graphgen import random_graph  # noqa: E402

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import graphc
-import passes.autodiff as autodiff
+import graphc.passes.autodiff as autodiff
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
-from runtime import backends
+from graphc.runtime import backends
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
 from numerics_cases import (  # noqa: E402

@@ -12,10 +12,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from codegen.cuda import cdefs
-from codegen.cuda.prelude import PRELUDE
+from graphc.codegen.cuda import cdefs
+from graphc.codegen.cuda.prelude import PRELUDE
 from graphc.ir import dtypes, rules
-from runtime import cuda as rt
+from graphc.runtime import cuda as rt
 
 pytestmark = pytest.mark.skipif(rt.find_nvcc() is None, reason="nvcc (CUDA toolkit) not found")
 

@@ -9,8 +9,8 @@ import pytest
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
-from runtime import backends, cache
-from runtime import cuda as rt
+from graphc.runtime import backends, cache
+from graphc.runtime import cuda as rt
 
 
 def _graph() -> Graph:

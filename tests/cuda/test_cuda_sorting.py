@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from cuda_cases import all_cases
 
-from runtime import backends, interpreter
+from graphc.runtime import backends, interpreter
 
 pytestmark = pytest.mark.usefixtures("cuda_device")
 
@@ -22,7 +22,7 @@ def test_argsort_cases_match_the_interpreter():
 
 
 def test_argsort_through_the_bitonic_network(monkeypatch):
-    from passes import lower
+    from graphc.passes import lower
 
     monkeypatch.setattr(lower, "RANK_SORT_MAX", 4)  # the cases' rows are 5 long
     for name, graph, inputs in all_cases():

@@ -16,8 +16,8 @@ import itertools
 
 import numpy as np
 
-from runtime import backends, interpreter
-from runtime.cuda import CudaOutOfMemoryError
+from graphc.runtime import backends, interpreter
+from graphc.runtime.cuda import CudaOutOfMemoryError
 
 
 class FakeBuffer:

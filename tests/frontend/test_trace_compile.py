@@ -10,7 +10,7 @@ import pytest
 import graphc
 from graphc.errors import GraphcError, TraceError
 from graphc.ir.ops import Op
-from runtime import interpreter
+from graphc.runtime import interpreter
 
 
 class TinyMLP:

@@ -39,7 +39,7 @@ def small_thresholds():
     so the fuzzer's small programs take the packed-GEMM, split-K and
     threaded code paths that real sizes take. (The thresholds are part of
     the compile-cache key.)"""
-    from codegen.llvm import gemm, module
+    from graphc.codegen.llvm import gemm, module
 
     names = [(gemm, "GEMM_MIN_WORK"), (gemm, "GEMM_MIN_ROWS"), (gemm, "GEMM_MIN_COLS"), (gemm, "K_SPLIT_MIN_BLOCKS")]
     names.append((module, "PARALLEL_MIN_WORK"))

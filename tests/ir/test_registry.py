@@ -7,7 +7,7 @@ import pytest
 from graphc.ir import ops
 from graphc.ir.ops import LEAF, NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import RULES
-from passes.autodiff import VJP
+from graphc.passes.autodiff import VJP
 
 
 @pytest.mark.parametrize("op", list(Op), ids=lambda o: o.value)

@@ -13,9 +13,9 @@ import pytest
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, Graph, const, input_node, node
 from graphc.ir.ops import LEAF, NON_DIFFERENTIABLE, Op
-from passes import autodiff
-from passes.autodiff import VJP, grad, vjp_graph
-from runtime.interpreter import run
+from graphc.passes import autodiff
+from graphc.passes.autodiff import VJP, grad, vjp_graph
+from graphc.runtime.interpreter import run
 
 F64 = dtypes.float64
 

@@ -11,10 +11,10 @@ from graphc.ir.ops import Op
 from graphc.ir.parser import parse_graph
 from graphc.ir.printer import format_graph
 from graphc.ir.verifier import verify
-from passes.cse import cse
-from passes.dce import dce
-from passes.fold import fold
-from runtime.interpreter import run
+from graphc.passes.cse import cse
+from graphc.passes.dce import dce
+from graphc.passes.fold import fold
+from graphc.runtime.interpreter import run
 
 
 def _graph(params: str, result: str, body: str) -> Graph:

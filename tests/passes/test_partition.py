@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-import passes.autodiff as autodiff
+import graphc.passes.autodiff as autodiff
 from graphc.ir.graph import Graph, input_node
 from graphc.ir.parser import parse_graph
 from graphc.ir.verifier import verify
-from passes.partition import partition
-from runtime.interpreter import run
+from graphc.passes.partition import partition
+from graphc.runtime.interpreter import run
 
 FORWARD = """graph @f(%x: f32[4,3], %w: f32[3,2]) -> (f32[2,4]) {
   %0: f32[4,2] = dot %x, %w

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["passes.autodiff", "passes.pipeline", "graphc.ir.parser"]
+MODULES = ["graphc.passes.autodiff", "graphc.passes.pipeline", "graphc.ir.parser"]
 
 
 @pytest.mark.parametrize("name", MODULES)

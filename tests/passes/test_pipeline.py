@@ -12,10 +12,10 @@ from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import MOVEMENT, Op
 from graphc.ir.parser import parse_graph
 from graphc.ir.verifier import IRVerifyError, verify
-from passes import pipeline
-from passes.autodiff import grad
-from passes.pipeline import PIPELINE, Timeline, optimize, run_passes
-from runtime.interpreter import run
+from graphc.passes import pipeline
+from graphc.passes.autodiff import grad
+from graphc.passes.pipeline import PIPELINE, Timeline, optimize, run_passes
+from graphc.runtime.interpreter import run
 
 
 def _compute(g: Graph) -> int:

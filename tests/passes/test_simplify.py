@@ -9,8 +9,8 @@ from graphc.ir import dtypes
 from graphc.ir.parser import parse_graph
 from graphc.ir.printer import format_graph
 from graphc.ir.verifier import verify
-from passes.simplify import RULES, is_lossless, simplify
-from runtime.interpreter import run
+from graphc.passes.simplify import RULES, is_lossless, simplify
+from graphc.runtime.interpreter import run
 
 
 def _graph(params: str, result: str, body: str):

@@ -12,14 +12,14 @@ import graphc
 import graphc.nn as nn
 import graphc.nn.functional as F
 import graphc.optim as optim
-import runtime.cpu as cpu
-from codegen import cost
-from codegen.llvm import module as llvm_module
+import graphc.runtime.cpu as cpu
+from graphc.codegen import cost
+from graphc.codegen.llvm import module as llvm_module
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, const, input_node, node
 from graphc.ir.ops import Op
 from graphc.profiler import profile, record_function
-from runtime import profiling
+from graphc.runtime import profiling
 
 RNG = np.random.default_rng(0)
 
@@ -318,7 +318,7 @@ def test_clock_gettime_build_is_valid_ir():
     import llvmlite.binding as llvm
     from llvmlite import ir
 
-    from codegen.llvm import timing
+    from graphc.codegen.llvm import timing
 
     module = ir.Module(name="t")
     module.triple = "aarch64-unknown-linux-gnu"

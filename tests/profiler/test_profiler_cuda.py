@@ -10,7 +10,7 @@ import pytest
 
 import graphc
 from graphc.profiler import profile
-from runtime import cuda as rt
+from graphc.runtime import cuda as rt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cuda"))
 import cuda_emu  # noqa: E402

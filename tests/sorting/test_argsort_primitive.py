@@ -11,9 +11,9 @@ from graphc.ir import dtypes
 from graphc.ir.graph import Graph, IRTypeError, input_node, node
 from graphc.ir.ops import Op
 from graphc.ir.rules import evaluate
-from passes import lower as lower_pass
-from passes.lower import lower
-from runtime import interpreter
+from graphc.passes import lower as lower_pass
+from graphc.passes.lower import lower
+from graphc.runtime import interpreter
 
 
 def _graph(shape, dtype, axis, descending):
@@ -65,7 +65,7 @@ def test_expansion_matches_reference(dtype, descending, network, monkeypatch):
 @pytest.mark.parametrize("network", [False, True], ids=["ranks", "bitonic"])
 @pytest.mark.parametrize("descending", [False, True])
 def test_llvm_backend_matches_interpreter(descending, network, monkeypatch):
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
 
     if network:
         monkeypatch.setattr(lower_pass, "RANK_SORT_MAX", 4)  # the 11-long rows; not the 4-long columns
@@ -80,7 +80,7 @@ def test_llvm_backend_matches_interpreter(descending, network, monkeypatch):
 def test_sort_threshold_is_part_of_the_cpu_cache_key(monkeypatch):
     # Otherwise the bitonic test above could run the rank-count program
     # cached for the same graph.
-    import runtime.cpu as cpu
+    import graphc.runtime.cpu as cpu
 
     g = _graph((4, 11), dtypes.float32, 1, False)
     before = cpu.graph_key(g, {})

@@ -34,20 +34,20 @@ What it does, in order:
    kernel that computes `s`, so softmax is two kernels).
 
 It does not reorder the graph, choose loop orders or plan memory
-(passes/memory.py does).
+(codegen/memory.py does).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from codegen import kernel as K
-from codegen.kernel import Buffer, Expr, Kernel, Program, Store
+from graphc.codegen import kernel as K
+from graphc.codegen.kernel import Buffer, Expr, Kernel, Program, Store
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, Graph, Node
 from graphc.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from graphc.ir.rules import _pair, window_out_size
-from passes.lower import lower
+from graphc.passes.lower import lower
 
 # Ops that always get their own kernel (or are leaves with their own storage).
 _MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD, Op.ATTENTION}

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codegen.kernel import Kernel, Program, loads_of, walk
+from graphc.codegen.kernel import Kernel, Program, loads_of, walk
 
 ALIGN = 64
 
