@@ -103,7 +103,7 @@ class CompiledBackward(autograd.FunctionNode):
 
 
 def _tensor_class():
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     return Tensor
 

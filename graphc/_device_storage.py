@@ -204,7 +204,7 @@ def move(t, dev):
     gradient returns to `t`'s device (the autograd engine moves cotangents
     to the device of the value they belong to)."""
     from graphc import autograd
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     v = t._value
     if dev.type == "cuda":

@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from graphc import _elementwise as ew
+from graphc import _tensor_core as _t
 from graphc import autograd
-from graphc import tensor as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from graphc import _elementwise as ew
 from graphc import _layout as layout
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import int_sizes, tensor_sequence
 from graphc.errors import ShapeError, at_user_line
 from graphc.ir import dtypes

@@ -18,6 +18,7 @@ calls the node's `apply` once.
 from __future__ import annotations
 
 import functools
+import importlib
 import weakref
 
 import numpy as np
@@ -236,7 +237,7 @@ class Record:
 
     def context(self):
         """The VJP context (operand values, output value, attrs) as Tensors."""
-        from graphc.tensor import Tensor
+        from graphc._tensor_core import Tensor
 
         if self.saved is None:
             raise RuntimeError(_FREED)
@@ -614,7 +615,7 @@ def _fresh(g):
     one `.grad` must not change another."""
     import numpy as np
 
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     v = g._value
     if isinstance(v, DeviceArray):
@@ -623,7 +624,8 @@ def _fresh(g):
 
 
 def _seed(t, gradient):
-    from graphc.tensor import Tensor, as_tensor_like
+    from graphc._creation import as_tensor_like
+    from graphc._tensor_core import Tensor
 
     if gradient is None:
         if t.numel() != 1:
@@ -644,7 +646,7 @@ def _seed(t, gradient):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the `.grad` of the leaves."""
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -682,7 +684,7 @@ def grad(
 ):
     """Gradients of `outputs` w.r.t. `inputs`, returned as a tuple (torch.autograd.grad).
     `.grad` attributes are not touched."""
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
@@ -716,28 +718,44 @@ def grad(
     return tuple(result)
 
 
-# Custom Functions build on the engine above (imported last: they use it).
-from graphc import _function as function  # noqa: E402  (torch.autograd.function)
-from graphc._function import Function, FunctionCtx, once_differentiable  # noqa: E402
-from graphc._gradcheck import GradcheckError, gradcheck  # noqa: E402
+# Custom Functions and gradcheck build on this engine and on graphc.Tensor,
+# which builds on this engine: they live in graphc/_function.py and
+# graphc/_gradcheck.py, and are served here on first use (torch.autograd.*).
+_ABOVE = {
+    "function": ("graphc._function", None),
+    "Function": ("graphc._function", "Function"),
+    "FunctionCtx": ("graphc._function", "FunctionCtx"),
+    "once_differentiable": ("graphc._function", "once_differentiable"),
+    "GradcheckError": ("graphc._gradcheck", "GradcheckError"),
+    "gradcheck": ("graphc._gradcheck", "gradcheck"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _ABOVE:
+        raise AttributeError(f"module 'graphc.autograd' has no attribute {name!r}")
+    module_name, attr = _ABOVE[name]
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)
+
 
 __all__ = [
-    "Function",
-    "FunctionCtx",
     "FunctionNode",
-    "GradcheckError",
     "OutputSlot",
     "Record",
     "backward",
     "enable_grad",
     "grad",
-    "gradcheck",
     "inference_mode",
     "is_grad_enabled",
-    "function",
     "no_grad",
-    "once_differentiable",
     "queue_callback",
     "register_post_accumulate_grad_hook",
     "set_grad_enabled",
+    "Function",  # noqa: F822 -- served by __getattr__, like the five below
+    "FunctionCtx",  # noqa: F822
+    "GradcheckError",  # noqa: F822
+    "function",  # noqa: F822
+    "gradcheck",  # noqa: F822
+    "once_differentiable",  # noqa: F822
 ]

@@ -44,15 +44,15 @@ from __future__ import annotations
 
 import functools
 import operator
-import sys
 
 import numpy as np
 
 import graphc.runtime.backends as backends
-from graphc import _compiled_autograd, _guards, autograd
+from graphc import _compiled_autograd, _guards, _tensor_core, autograd
 from graphc.debug import dump
 from graphc.device import get_default_device
 from graphc.errors import DeviceError, GraphcError, at_user_line
+from graphc.tensor import Tensor
 from graphc.trace import _ACTIVE as _TRACES
 from graphc.trace import build_result, trace_program
 
@@ -64,21 +64,7 @@ MAX_PROGRAMS_PER_SIGNATURE = 8
 
 def _creation_defaults() -> tuple:
     """The default dtype and device: tensors a traced function creates depend on them."""
-    return _tensor_module._default_dtype.name, str(get_default_device())
-
-
-# graphc.tensor and its Tensor class, bound when the first CompiledFunction
-# is made (graphc.tensor imports after this module).
-_tensor_module = None
-_Tensor = None
-
-
-def _bind_tensor_module() -> None:
-    global _tensor_module, _Tensor
-    if _tensor_module is None:
-        from graphc.tensor import Tensor
-
-        _tensor_module, _Tensor = sys.modules[Tensor.__module__], Tensor
+    return _tensor_core.get_default_dtype().name, str(get_default_device())
 
 
 _VALUE = operator.attrgetter("_value")
@@ -116,8 +102,6 @@ def _tensor_key(v) -> tuple:
 
 
 def _value_key(v):
-    from graphc.tensor import Tensor
-
     if isinstance(v, Tensor):
         return _tensor_key(v)
     static = getattr(type(v), "_graphc_static_fields", ())
@@ -135,8 +119,6 @@ def _value_key(v):
 
 
 def _static_key(v):
-    from graphc.tensor import Tensor
-
     return ("S", tuple(v.tolist())) if isinstance(v, Tensor) else _value_key(v)
 
 
@@ -208,8 +190,6 @@ class _Entry:
         self._no_writes = not (self._aliased or self._dropped_grads or self._value_writes or self._grad_writes)
         spec = program.out_spec
         self._single_out = spec[1] if spec[0] == "out" else None
-        from graphc.tensor import Tensor
-
         # Tensor._wrap for numpy results, without the generic checks.
         self._wrap = Tensor._from_numpy
 
@@ -302,8 +282,6 @@ class _Entry:
 
     def _run_on_device(self, args: tuple, kwargs: dict):
         """Run on device storage: no host copies except CPU 0-d inputs."""
-        from graphc.tensor import Tensor
-
         outs = self._execute_on_device(self._device_inputs(args, kwargs))
         return build_result(self.program.out_spec, outs, Tensor._wrap)
 
@@ -335,7 +313,6 @@ class _Entry:
         """Run the program on `values` (from _device_inputs) and apply its
         state writes; the output device arrays."""
         from graphc import _device_storage as ds
-        from graphc.tensor import Tensor
 
         program, dev = self.program, self.device
         buffers = self.executable.run_device([v.buffer for v in values])
@@ -403,7 +380,6 @@ class CompiledFunction:
         # and have a compiled program: the per-call fast path.
         self._ready: dict = {}
         self._module = _module_of(fn)
-        _bind_tensor_module()
         functools.update_wrapper(self, fn, updated=())
 
     def reset(self) -> None:
@@ -420,7 +396,7 @@ class CompiledFunction:
             # The common case, same key: positional tensors, no module.
             keys = []
             for a in args:
-                if not isinstance(a, _Tensor):
+                if not isinstance(a, Tensor):
                     break
                 keys.append(_tensor_key(a))
             else:
@@ -440,10 +416,8 @@ class CompiledFunction:
         key = self.signature(args, kwargs)
         entries = self._ready.get(key)
         if entries is not None:
-            hooks = _pre_call_hooks()
-            if hooks:
-                for hook in list(hooks):
-                    hook()
+            if PRE_CALL_HOOKS:
+                _sync_python_state()
             for entry in entries:
                 if entry.static or entry.stale_reason() is None:
                     return entry.run(args, kwargs)
@@ -573,26 +547,14 @@ def compile(model=None, *, backend: str | None = None, **options):
     return CompiledFunction(model, backend, **options)
 
 
-def _pre_call_hooks() -> list:
-    """The optimizers' pre-call hook list once graphc.optim.optimizer is
-    imported (the list object itself, so it stays current), else ()."""
-    global _HOOKS
-    if _HOOKS is None:
-        optimizer = sys.modules.get("graphc.optim.optimizer")
-        if optimizer is None:
-            return ()
-        _HOOKS = optimizer._pre_call_hooks
-    return _HOOKS
-
-
-_HOOKS = None
+# Functions run before every compiled call, to copy Python-side settings that
+# compiled programs read as tensors into those tensors: graphc.optim registers
+# each optimizer's learning-rate refresh here (a scheduler changes the Python
+# lr between calls).
+PRE_CALL_HOOKS: list = []
 
 
 def _sync_python_state() -> None:
-    """Copy Python-side settings that compiled programs read as tensors
-    (optimizers' learning rates, which schedulers change between calls)
-    into those tensors before a compiled call. Only modules already
-    imported can hold such state, so nothing is imported here."""
-    optimizer = sys.modules.get("graphc.optim.optimizer")
-    if optimizer is not None:
-        optimizer.run_pre_call_hooks()
+    """Run the pre-call hooks (a copy: a hook may unregister itself)."""
+    for hook in list(PRE_CALL_HOOKS):
+        hook()

@@ -213,7 +213,7 @@ class Tracer:
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):
-        from graphc.tensor import Tensor
+        from graphc._tensor_core import Tensor
 
         if isinstance(obj, Tensor):
             self.results_need_grad = self.results_need_grad or obj.requires_grad
@@ -331,7 +331,7 @@ def _referenced_modules(fn) -> list:
 def _name_optimizer(names: dict, opt, prefix: str) -> None:
     """Optimizer state tensors: "<var>.state.<param name>.<key>", and the
     learning-rate tensors: "<var>.param_groups.<i>.lr"."""
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     for i, (param, state) in enumerate(getattr(opt, "state", {}).items()):
         pname = names.get(id(param), f"p{i}")
@@ -365,7 +365,7 @@ def state_names(fn) -> dict:
 
 
 def _arg_leaves(obj, path: tuple, name: str, out: list) -> None:
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     if isinstance(obj, Tensor):
         out.append((obj, name, path))
