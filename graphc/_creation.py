@@ -323,10 +323,3 @@ def eye(
 @placed
 def scalar_tensor(value, *, dtype: DType | None = None, device=None) -> Tensor:
     return full((), value, dtype=dtype or _t.get_default_dtype())
-
-
-def as_tensor_like(value, like: Tensor) -> Tensor:
-    """`value` as a tensor; Python numbers take `like`'s dtype."""
-    if isinstance(value, Tensor):
-        return value
-    return tensor(value, dtype=like.dtype)

@@ -436,9 +436,8 @@ def _condition(condition) -> Tensor:
 def where(condition, input=None, other=None):
     """Elementwise choice: `input` where `condition` holds, else `other`."""
     if input is None and other is None:
-        from graphc._indexing import nonzero
-
-        return nonzero(condition, as_tuple=True)
+        # The method: graphc/_indexing.py builds on this module.
+        return condition.nonzero(as_tuple=True)
     cond = _condition(condition)
     x, y = operands("where", input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(x.shape), opname="where")

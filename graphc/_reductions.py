@@ -411,13 +411,6 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
     )
 
 
-def einsum(equation: str, *operands):
-    """Einstein summation (graphc/_einsum.py)."""
-    from graphc._einsum import einsum as _einsum
-
-    return _einsum(equation, *operands)
-
-
 @tensor_params("input")
 def nanmean(x, dim=None, keepdim: bool = False, *, dtype=None):
     """Mean over `dim` of the elements that are not NaN (NaN where all are)."""

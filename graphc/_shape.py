@@ -372,14 +372,12 @@ def unbind(x, dim: int = 0):
 
 def flip(x, dims):
     """Reverse the order of elements along `dims`."""
-    from graphc._indexing import index_select
-
     out = x
     for dim in dims if isinstance(dims, (tuple, list)) else (dims,):
         d = _norm(dim, x.ndim, "flip")
         n = x.shape[d]
         idx = _emit(Op.IOTA, shape=(n,), axis=0, dtype=dtypes.int64)
-        out = index_select(out, d, ew.sub(n - 1, idx))
+        out = out.index_select(d, ew.sub(n - 1, idx))  # the method: _indexing builds on this module
     return out
 
 

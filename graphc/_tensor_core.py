@@ -29,6 +29,7 @@ from time import perf_counter
 import numpy as np
 
 from graphc import _device_storage, _layout, autograd
+from graphc import trace as _trace
 from graphc._device_storage import DeviceArray
 from graphc.device import CPU, placement
 from graphc.errors import (
@@ -536,7 +537,7 @@ class Tensor:
         out = self if dtype is None or dtype is self.dtype else _cast(self, dtype)
         moved = dev is not None and dev != self.device
         if moved and not out.is_symbolic:
-            return _device_storage.move(out, dev)
+            return _move(out, dev)
         if moved or (kwargs.get("copy") and out is self):
             out = out.clone()
         if moved:
@@ -747,6 +748,22 @@ _TYPE_NAMES = {
 }
 
 
+def _move(t: Tensor, dev) -> Tensor:
+    """`t` copied to device `dev` (Tensor.to): a differentiable copy whose
+    gradient returns to `t`'s device (the autograd engine moves cotangents
+    to the device of the value they belong to)."""
+    v = t._value
+    if dev.type == "cuda":
+        value = _device_storage.to_device(_device_storage.to_host(v) if isinstance(v, DeviceArray) else v, dev)
+    else:
+        value = _device_storage.to_host(v) if isinstance(v, DeviceArray) else np.array(v)
+    out = Tensor._wrap(value)
+    out._device = dev
+    if autograd._grad_enabled and t._requires_grad:
+        autograd.record(Op.CAST, {"dtype": t.dtype}, [t], out)
+    return out
+
+
 def _cast(x: Tensor, dtype: DType) -> Tensor:
     """`x` converted to `dtype` (itself when it already is)."""
     return x if x.dtype is dtype else Tensor._emit(Op.CAST, [x], {"dtype": dtype})
@@ -773,6 +790,9 @@ def filled_like(t: Tensor, value) -> Tensor:
 
 
 TensorCore = Tensor
+# The modules the core builds on learn its class here rather than import it.
+autograd.bind_tensor_class(Tensor)
+_trace.bind_tensor_class(Tensor)
 
 
 def register_tensor_class(cls: type) -> None:

@@ -28,6 +28,17 @@ from graphc._device_storage import DeviceArray, value_device
 from graphc.errors import at_user_line
 from graphc.ir.ops import Op
 
+# The tensor class, bound by graphc/_tensor_core.py as it loads: the tensor
+# builds on this engine, so the engine cannot import it.
+Tensor: type | None = None
+
+
+def bind_tensor_class(cls: type) -> None:
+    """Called once by the tensor core with its class."""
+    global Tensor
+    Tensor = cls
+
+
 _grad_enabled = True
 
 
@@ -237,8 +248,6 @@ class Record:
 
     def context(self):
         """The VJP context (operand values, output value, attrs) as Tensors."""
-        from graphc._tensor_core import Tensor
-
         if self.saved is None:
             raise RuntimeError(_FREED)
         if self.checks:
@@ -615,8 +624,6 @@ def _fresh(g):
     one `.grad` must not change another."""
     import numpy as np
 
-    from graphc._tensor_core import Tensor
-
     v = g._value
     if isinstance(v, DeviceArray):
         return Tensor._wrap(v.copy())
@@ -624,16 +631,14 @@ def _fresh(g):
 
 
 def _seed(t, gradient):
-    from graphc._creation import as_tensor_like
-    from graphc._tensor_core import Tensor
-
     if gradient is None:
         if t.numel() != 1:
             raise RuntimeError(
                 at_user_line(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})")
             )
         return Tensor._ones_like(t)
-    g = as_tensor_like(gradient, t)
+    # A number or nested list: the output's dtype, as torch takes it.
+    g = gradient if isinstance(gradient, Tensor) else Tensor._wrap(np.asarray(gradient, dtype=t.dtype.np))
     if tuple(g.shape) != tuple(t.shape):
         raise RuntimeError(
             at_user_line(
@@ -646,8 +651,6 @@ def _seed(t, gradient):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the `.grad` of the leaves."""
-    from graphc._tensor_core import Tensor
-
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors)
@@ -684,8 +687,6 @@ def grad(
 ):
     """Gradients of `outputs` w.r.t. `inputs`, returned as a tuple (torch.autograd.grad).
     `.grad` attributes are not touched."""
-    from graphc._tensor_core import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from graphc import _creation, autograd
+from graphc import _creation, autograd, trace
 from graphc import _elementwise as ew
 from graphc import _tensor_core as _t
 from graphc.errors import at_user_line
@@ -76,6 +76,7 @@ class Generator:
 
 
 default_generator = Generator()
+trace.name_state(lambda: default_generator._state, "rng_state")
 
 
 def manual_seed(seed: int) -> Generator:
