@@ -29,6 +29,7 @@ from graphc._creation import (
     zeros,
     zeros_like,
 )
+from graphc._einsum import einsum
 from graphc._elementwise import (
     abs,
     absolute,
@@ -273,7 +274,6 @@ from graphc._reductions import (
     count_nonzero,
     cumsum,
     dot,
-    einsum,
     inner,
     log_softmax,
     logsumexp,

@@ -41,6 +41,7 @@ import numpy as np
 import graphc.passes.autodiff as autodiff
 import graphc.runtime.backends as backends
 from graphc import autograd
+from graphc._program_entry import _at_path, _Entry
 from graphc.errors import GraphcError, at_user_line
 from graphc.ir.graph import Graph, Node, input_node
 from graphc.ir.ops import Op
@@ -103,7 +104,7 @@ class CompiledBackward(autograd.FunctionNode):
 
 
 def _tensor_class():
-    from graphc.tensor import Tensor
+    from graphc._tensor_core import Tensor
 
     return Tensor
 
@@ -231,8 +232,6 @@ class AutogradEntry:
     rest (inputs, state writes, staleness) is graphc.compile's `_Entry`."""
 
     def __init__(self, program, executable, backward, saved, wrt, result_outputs, cotangents, device=None, guards=None):
-        from graphc.compile import _Entry
-
         self.base = _Entry(program, executable, device, guards)
         self.program = program
         self.backward = backward
@@ -298,8 +297,6 @@ class AutogradEntry:
         return self.base.stale_reason()
 
     def run(self, args: tuple, kwargs: dict):
-        from graphc.compile import _at_path
-
         base = self.base
         if self.device is None:
             inputs = base._inputs(args, kwargs)

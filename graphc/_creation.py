@@ -15,14 +15,13 @@ import numbers
 import numpy as np
 
 from graphc import _device_storage
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import int_sizes
 from graphc.device import as_device, check_available, get_default_device, placement
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
-from graphc.ir.graph import const, node
-from graphc.ir.ops import Op
+from graphc.ir.graph import const
 from graphc.trace import active as _active_trace
 
 Tensor = _t.Tensor
@@ -67,15 +66,6 @@ def from_array(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
         dtype = dtypes.from_numpy(arr.dtype)
         return Tensor._wrap(const(np.ascontiguousarray(arr), dtype, arr.shape), requires_grad)
     return Tensor._wrap(arr, requires_grad)
-
-
-def _filled(shape: tuple, value, dtype: DType, requires_grad: bool) -> Tensor:
-    if _active_trace() is not None:
-        c = const(value, dtype)
-        v = c if shape == () else node(Op.EXPAND, c, shape=shape)
-        return Tensor._wrap(v, requires_grad)
-    _t.check_host_allocation(math.prod(shape) * dtype.itemsize, f"a {dtype.name} tensor of shape {list(shape)}")
-    return Tensor._wrap(np.full(shape, value, dtype=dtype.np), requires_grad)
 
 
 def _infer_dtype(data) -> DType:
@@ -178,7 +168,7 @@ def full(
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dtype = dtype or _infer_dtype(fill_value)
-    return _filled(_size((size,), "full"), fill_value, dtype, requires_grad)
+    return _t.filled(_size((size,), "full"), fill_value, dtype, requires_grad)
 
 
 @placed
@@ -191,7 +181,7 @@ def zeros(
 ) -> Tensor:
     """A tensor of zeros (default dtype float32)."""
     _check_device(device)
-    return _filled(_size(size, "zeros"), 0, dtype or _t.get_default_dtype(), requires_grad)
+    return _t.filled(_size(size, "zeros"), 0, dtype or _t.get_default_dtype(), requires_grad)
 
 
 @placed
@@ -204,7 +194,7 @@ def ones(
 ) -> Tensor:
     """A tensor of ones (default dtype float32)."""
     _check_device(device)
-    return _filled(_size(size, "ones"), 1, dtype or _t.get_default_dtype(), requires_grad)
+    return _t.filled(_size(size, "ones"), 1, dtype or _t.get_default_dtype(), requires_grad)
 
 
 empty = zeros
@@ -221,7 +211,7 @@ def full_like(
     memory_format=None,
 ) -> Tensor:
     _check_device(device)
-    return _filled(tuple(x.shape), fill_value, dtype or x.dtype, requires_grad)
+    return _t.filled(tuple(x.shape), fill_value, dtype or x.dtype, requires_grad)
 
 
 @placed

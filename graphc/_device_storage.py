@@ -199,25 +199,6 @@ def run(op: Op, values, attrs: dict, device) -> DeviceArray:
     return DeviceArray(buffer, out.shape, out.dtype.np, device, rt)
 
 
-def move(t, dev):
-    """`t` copied to device `dev` (Tensor.to): a differentiable copy whose
-    gradient returns to `t`'s device (the autograd engine moves cotangents
-    to the device of the value they belong to)."""
-    from graphc import autograd
-    from graphc.tensor import Tensor
-
-    v = t._value
-    if dev.type == "cuda":
-        value = to_device(to_host(v) if isinstance(v, DeviceArray) else v, dev)
-    else:
-        value = to_host(v) if isinstance(v, DeviceArray) else np.array(v)
-    out = Tensor._wrap(value)
-    out._device = dev
-    if autograd._grad_enabled and t._requires_grad:
-        autograd.record(Op.CAST, {"dtype": t.dtype}, [t], out)
-    return out
-
-
 def value_device(value):
     """The device of a value (a device array's, else the CPU)."""
     from graphc.device import CPU

@@ -24,8 +24,8 @@ import string
 from graphc import _elementwise as ew
 from graphc import _reductions as red
 from graphc import _shape
+from graphc._tensor_core import Tensor
 from graphc.errors import at_user_line
-from graphc.tensor import Tensor
 
 _LETTERS = set(string.ascii_letters)
 # Private labels for the dims an ellipsis stands for (not letters, so they

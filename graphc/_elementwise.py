@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes
@@ -436,9 +436,8 @@ def _condition(condition) -> Tensor:
 def where(condition, input=None, other=None):
     """Elementwise choice: `input` where `condition` holds, else `other`."""
     if input is None and other is None:
-        from graphc._indexing import nonzero
-
-        return nonzero(condition, as_tuple=True)
+        # The method: graphc/_indexing.py builds on this module.
+        return condition.nonzero(as_tuple=True)
     cond = _condition(condition)
     x, y = operands("where", input, other)
     shape = broadcast_shapes(tuple(cond.shape), tuple(x.shape), opname="where")

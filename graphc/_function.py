@@ -21,14 +21,10 @@ from __future__ import annotations
 import functools
 import inspect
 
-from graphc import autograd
+from graphc import _creation, autograd
+from graphc._tensor_core import Tensor
 from graphc.errors import at_user_line
-
-
-def _tensor_class():
-    from graphc.tensor import Tensor
-
-    return Tensor
+from graphc.trace import active
 
 
 def _edge(t):
@@ -40,14 +36,11 @@ class BackwardFunction(autograd.FunctionNode):
     """The backward node of one `Function.apply` call; also its `ctx`."""
 
     def __init__(self, fn_cls, args: tuple):
-        Tensor = _tensor_class()
         self._cls = fn_cls
         self.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         self.edges = tuple(_edge(a) if need else None for a, need in zip(args, self.needs_input_grad))
         # (shape, dtype, device) of each tensor input, to check gradients.
         self._input_meta = [(tuple(a.shape), a.dtype, a.device) if isinstance(a, Tensor) else None for a in args]
-        from graphc.trace import active
-
         self._tracer = active()
         self.traced = self._tracer is not None
         # The inputs' values: where the compiled backward walk sends
@@ -67,7 +60,6 @@ class BackwardFunction(autograd.FunctionNode):
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for `backward`, read back as `saved_tensors`."""
-        Tensor = _tensor_class()
         saved = []
         for i, t in enumerate(tensors):
             if t is None:
@@ -86,7 +78,6 @@ class BackwardFunction(autograd.FunctionNode):
         """The tensors given to `save_for_backward`, as they were then."""
         if self._freed:
             raise RuntimeError(autograd._FREED)
-        Tensor = _tensor_class()
         out = []
         for i, entry in enumerate(self._saved or ()):
             if entry is None:
@@ -130,8 +121,6 @@ class BackwardFunction(autograd.FunctionNode):
     def apply(self, grads: dict, retain_graph: bool, create_graph: bool) -> tuple:
         if self._freed:
             raise RuntimeError(autograd._FREED)
-        from graphc import _creation
-
         gs = []
         for k, (shape, dtype, device) in enumerate(self._output_meta):
             g = grads.get(k)
@@ -144,7 +133,6 @@ class BackwardFunction(autograd.FunctionNode):
         return self._check_grads(result)
 
     def _check_grads(self, result) -> tuple:
-        Tensor = _tensor_class()
         result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
         n = len(self.edges)
         if len(result) > n and all(g is None for g in result[n:]):
@@ -177,7 +165,6 @@ class BackwardFunction(autograd.FunctionNode):
     def symbolic_apply(self, grads: dict) -> list:
         """The gradient nodes of the inputs from output gradient nodes, with
         the user's backward traced into the finished trace (see module doc)."""
-        Tensor = _tensor_class()
         tracer = self._tracer
         with tracer.reentered(f"the backward of custom Function {self._cls.__name__}"):
             with autograd.no_grad():
@@ -255,7 +242,6 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run `forward` and connect its results to `backward` for autograd."""
-        Tensor = _tensor_class()
         separate = cls.setup_context is not Function.setup_context
         args = _bind(cls.forward, args, kwargs, skip_ctx=not separate)
         if cls.backward is Function.backward and cls.vjp is not Function.vjp:

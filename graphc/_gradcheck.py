@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import autograd
+from graphc._tensor_core import Tensor
 
 
 class GradcheckError(RuntimeError):
@@ -13,15 +14,11 @@ class GradcheckError(RuntimeError):
 
 
 def _outputs(out) -> list:
-    from graphc.tensor import Tensor
-
     return [out] if isinstance(out, Tensor) else [o for o in out if isinstance(o, Tensor)]
 
 
 def _numerical(func, inputs: list, j: int, outs: list, eps: float) -> list:
     """d(every output element)/d(input j), one central difference per input element."""
-    from graphc.tensor import Tensor
-
     x = inputs[j]
     base = x.detach().numpy().astype(np.float64)
     jac = [np.zeros((o.numel(), x.numel())) for o in outs]
@@ -75,8 +72,6 @@ def gradcheck(
     >>> graphc.autograd.gradcheck(lambda t: (t * t).sin(), (x,))
     True
     """
-    from graphc.tensor import Tensor
-
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     wrt = [j for j, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not wrt:

@@ -10,7 +10,7 @@ import numpy as np
 
 from graphc import _elementwise as ew
 from graphc import _shape, autograd
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc.errors import TraceError, at_user_line, user_frame
 from graphc.ir import dtypes
 from graphc.ir.ops import Op

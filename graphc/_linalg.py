@@ -8,7 +8,7 @@ import numbers
 
 from graphc import _elementwise as ew
 from graphc import _reductions as red
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, at_user_line
 

@@ -1,27 +1,30 @@
 """The Tensor method table: every functional op bound as a method, the
 Python operators, and the in-place `op_` forms. Kept in one place so what a
-Tensor can do is visible at a glance."""
+Tensor can do is visible at a glance.
+
+`TensorMethods` is the mixin these tables make; graphc/tensor.py derives the
+public `Tensor` from it and the core (graphc/_tensor_core.py). This module
+sits above every op module and below graphc/tensor.py, so nothing here
+imports the public class."""
 
 from __future__ import annotations
 
-from graphc import _creation, _indexing, _linalg, _reductions, _shape
+from graphc import _creation, _indexing, _linalg, _reductions, _scans, _scatter, _shape, _sorting
 from graphc import _elementwise as ew
+from graphc import random as _random
+from graphc._checks import int_sizes
+from graphc._more_methods import more_methods
+from graphc._out import assign_shape
+from graphc._tensor_core import Tensor
 
 
 def _random_method(name: str):
-    # Looked up at call time: graphc.random imports the tensor module, so
-    # it may not be initialized yet when this table is built.
-    def method(self, *args, **kwargs):
-        from graphc import random
-
-        return getattr(random, name)(self, *args, **kwargs)
-
-    method.__name__ = name
-    return method
+    return getattr(_random, name)
 
 
 def _functional_method(name: str):
-    # Looked up at call time: graphc.nn loads lazily (graphc.__getattr__).
+    # Looked up at call time: graphc.nn is a layer above the tensor (it
+    # builds on graphc.Tensor), so the tensor cannot import it.
     def method(self, *args, **kwargs):
         from graphc.nn import functional
 
@@ -41,8 +44,6 @@ def _reflect(fn):
 def _same_or_not_implemented(fn):
     # Let Python try the other operand's reflected method for foreign types.
     def op(self, other):
-        from graphc.tensor import Tensor
-
         if not isinstance(other, Tensor) and not ew._is_scalar(other):
             return NotImplemented
         return fn(self, other)
@@ -61,8 +62,6 @@ def _inplace(fn, name: str):
 
 
 def _fill_(self, value):
-    from graphc.tensor import Tensor
-
     if isinstance(value, Tensor):
         filled = ew.expand_to(ew.cast(value, self.dtype), tuple(self.shape))
     else:
@@ -75,8 +74,6 @@ def _zero_(self):
 
 
 def _copy_(self, src, non_blocking: bool = False):
-    from graphc.tensor import Tensor
-
     if isinstance(src, Tensor) and src.device != self.device:
         src = src.to(self.device)  # copy_ crosses devices, as in torch
     return self._assign(_shape.expand(ew.cast(src, self.dtype), tuple(self.shape)), "copy_")
@@ -118,16 +115,12 @@ def _mT(self):
 
 
 def _matmul_op(self, other):
-    from graphc.tensor import Tensor
-
     if not isinstance(other, Tensor):
         return NotImplemented
     return _reductions.matmul(self, other)
 
 
 def _rmatmul_op(self, other):
-    from graphc.tensor import Tensor
-
     if not isinstance(other, Tensor):
         return NotImplemented
     return _reductions.matmul(other, self)
@@ -370,8 +363,6 @@ METHODS = {
 
 
 def _sorting_methods() -> dict:
-    from graphc import _scans, _scatter, _sorting
-
     names = ["argsort", "sort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "unique"]
     table = {name: getattr(_sorting, name) for name in names}
     table.update({name: getattr(_scans, name) for name in ("cumprod", "cummax", "cummin", "logcumsumexp")})
@@ -385,8 +376,6 @@ def _shape_inplace(fn, name: str):
     """`x.op_(...)`: `x` takes the shape and value of `op(x, ...)`."""
 
     def method(self, *args, **kwargs):
-        from graphc._out import assign_shape
-
         return assign_shape(self, fn(self, *args, **kwargs), name)
 
     method.__name__ = name
@@ -397,8 +386,6 @@ def _shape_inplace(fn, name: str):
 def _resize_(self, *size, memory_format=None):
     """Reshape in place to `size`, keeping the leading elements (new ones,
     when growing, are zeros: torch leaves them uninitialized)."""
-    from graphc._checks import int_sizes
-
     shape = int_sizes("resize_", "size", size)
     n = 1
     for d in shape:
@@ -484,22 +471,24 @@ _OPERATORS_INPLACE = {
 }
 
 
-def bind_methods(cls) -> None:
-    """Attach METHODS and the in-place forms to the Tensor class."""
-    for name, fn in METHODS.items():
-        # Ops that check their Tensor arguments have a method form (graphc/_checks.py).
-        setattr(cls, name, getattr(fn, "method", fn))
-    for name in _INPLACE:
-        setattr(cls, name + "_", _inplace(METHODS[name], name + "_"))
-    for name, fn in _sorting_methods().items():
-        setattr(cls, name, getattr(fn, "method", fn))
-    for name, fn in _SHAPE_INPLACE.items():
-        setattr(cls, name, _shape_inplace(fn, name))
-    for dunder, name in _OPERATORS_INPLACE.items():
-        setattr(cls, dunder, _inplace(METHODS[name], dunder))
-    cls.T = property(_T)
-    cls.mT = property(_mT)
-    cls.H = property(_T)
-    from graphc._more_methods import bind_more
+def _namespace() -> dict:
+    """Every method and property of the mixin, by name; later tables win,
+    as each adds to or refines the ones before it."""
+    ns = {name: getattr(fn, "method", fn) for name, fn in METHODS.items()}
+    # Ops that check their Tensor arguments have a method form (graphc/_checks.py).
+    ns.update({name + "_": _inplace(METHODS[name], name + "_") for name in _INPLACE})
+    ns.update({name: getattr(fn, "method", fn) for name, fn in _sorting_methods().items()})
+    ns.update({name: _shape_inplace(fn, name) for name, fn in _SHAPE_INPLACE.items()})
+    ns.update({dunder: _inplace(METHODS[name], dunder) for dunder, name in _OPERATORS_INPLACE.items()})
+    ns.update(T=property(_T), mT=property(_mT), H=property(_T))
+    ns.update(more_methods(METHODS, _inplace))
+    return ns
 
-    bind_more(cls, METHODS, _inplace)
+
+# The mixin defines __eq__, so Python would make it unhashable: graphc/tensor.py
+# keeps the core's identity hash.
+TensorMethods = type(
+    "TensorMethods",
+    (),
+    {"__module__": __name__, "__doc__": "The op methods of graphc.Tensor (see the tables above).", **_namespace()},
+)

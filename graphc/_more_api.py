@@ -11,10 +11,10 @@ import math
 import numpy as np
 
 from graphc import _creation, _repr
+from graphc._tensor_core import Tensor, get_default_dtype
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
-from graphc.tensor import Tensor, get_default_dtype
 
 # ---------------------------------------------------------------------------
 # dtype rules

@@ -13,10 +13,10 @@ from graphc import _creation, _linalg, _shape
 from graphc import _elementwise as ew
 from graphc import _reductions as red
 from graphc._checks import tensor_params
+from graphc._tensor_core import Tensor, get_default_dtype
+from graphc._tensor_core import _norm_dim as norm_dim
 from graphc.errors import ShapeError, at_user_line
 from graphc.ir import dtypes
-from graphc.tensor import Tensor, get_default_dtype
-from graphc.tensor import _norm_dim as norm_dim
 
 
 def _scaled_sum(opname: str, input, product, beta, alpha):

@@ -16,10 +16,10 @@ import math
 
 from graphc import _elementwise as ew
 from graphc._checks import tensor_params
+from graphc._tensor_core import Tensor, get_default_dtype
 from graphc.errors import DTypeError, at_user_line
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
-from graphc.tensor import Tensor, get_default_dtype
 
 
 def _float(x: Tensor) -> Tensor:

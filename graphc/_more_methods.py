@@ -1,15 +1,17 @@
 """Tensor methods of the functions in graphc/_more_*.py, more in-place
 `op_` forms of existing ops, and the Tensor attributes that describe the
-data (itemsize, nbytes, layout, data_ptr, ...). Bound by
-graphc._methods.bind_methods, after the main table."""
+data (itemsize, nbytes, layout, data_ptr, ...). graphc/_methods.py adds
+them to the Tensor method mixin after its main table."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphc import _creation, _indexing, _layout, _more_linalg, _more_math, _more_shape, _reductions, _shape
 from graphc import _elementwise as ew
-from graphc import _indexing, _more_linalg, _more_math, _more_shape, _reductions, _shape
+from graphc import random as _random
 from graphc._checks import int_sizes
+from graphc._tensor_core import _norm_dim
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 
@@ -29,13 +31,7 @@ strided = layout("strided")
 
 
 def _random_method(name: str):
-    def method(self, *args, **kwargs):
-        from graphc import random
-
-        return getattr(random, name)(self, *args, **kwargs)
-
-    method.__name__ = name
-    return method
+    return getattr(_random, name)
 
 
 def _sum_to_size(self, *size):
@@ -111,8 +107,6 @@ def _get_device(self) -> int:
 
 def _new_empty(self, *size, dtype=None, device=None, requires_grad=False):
     """A new tensor of `size` with this one's dtype (zero-filled)."""
-    from graphc import _creation
-
     return _creation.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
@@ -131,17 +125,12 @@ def _pin_memory(self, device=None):
 def _stride(self, dim=None):
     """The step in elements between neighbours along each dim (row-major
     for fresh tensors; views keep their base's steps)."""
-    from graphc import _layout
-    from graphc.tensor import _norm_dim
-
     steps = _layout.strides(self._value)
     return steps if dim is None else steps[_norm_dim(dim, self.ndim, "stride")]
 
 
 def _dim_order(self, *, ambiguity_check=False):
     """The dims from outermost to innermost in memory, by stride."""
-    from graphc import _layout
-
     steps = _layout.strides(self._value)
     return tuple(sorted(range(self.ndim), key=lambda d: -steps[d]))
 
@@ -301,13 +290,11 @@ def _property_table():
     }
 
 
-def bind_more(cls, methods: dict, inplace) -> None:
-    """Attach MORE_METHODS, the MORE_INPLACE forms (made by `inplace(fn, name)`)
-    and the data-describing properties to the Tensor class."""
-    for name, fn in MORE_METHODS.items():
-        setattr(cls, name, getattr(fn, "method", fn))
+def more_methods(methods: dict, inplace) -> dict:
+    """MORE_METHODS, the MORE_INPLACE forms (made by `inplace(fn, name)`) and
+    the data-describing properties, by name, for the Tensor method mixin."""
+    ns = {name: getattr(fn, "method", fn) for name, fn in MORE_METHODS.items()}
     table = {**methods, **MORE_METHODS}
-    for name in MORE_INPLACE:
-        setattr(cls, name + "_", inplace(table[name], name + "_"))
-    for name, fget in _property_table().items():
-        setattr(cls, name, property(fget))
+    ns.update({name + "_": inplace(table[name], name + "_") for name in MORE_INPLACE})
+    ns.update({name: property(fget) for name, fget in _property_table().items()})
+    return ns

@@ -15,11 +15,11 @@ from graphc import _creation, _indexing, _shape
 from graphc import _elementwise as ew
 from graphc import _reductions as red
 from graphc._checks import tensor_params
+from graphc._tensor_core import Tensor
+from graphc._tensor_core import _norm_dim as norm_dim
 from graphc.errors import ShapeError, at_user_line
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
-from graphc.tensor import Tensor
-from graphc.tensor import _norm_dim as norm_dim
 
 
 def _iota(shape: tuple, axis: int) -> Tensor:

@@ -19,8 +19,8 @@ import functools
 import numpy as np
 
 from graphc import autograd
+from graphc._tensor_core import Tensor
 from graphc.errors import at_user_line
-from graphc.tensor import Tensor
 from graphc.trace import active as _active_trace
 
 

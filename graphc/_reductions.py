@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from graphc import _elementwise as ew
+from graphc import _tensor_core as _t
 from graphc import autograd
-from graphc import tensor as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, ShapeError, at_user_line
 from graphc.ir import dtypes
@@ -409,13 +409,6 @@ def addmm(bias, a, b, *, beta=1, alpha=1):
         ew.mul(bias, beta) if beta != 1 else bias,
         ew.mul(matmul(a, b), alpha) if alpha != 1 else matmul(a, b),
     )
-
-
-def einsum(equation: str, *operands):
-    """Einstein summation (graphc/_einsum.py)."""
-    from graphc._einsum import einsum as _einsum
-
-    return _einsum(equation, *operands)
 
 
 @tensor_params("input")

@@ -86,7 +86,7 @@ def format_array(arr: np.ndarray, indent: int = 7) -> str:
 
 
 def format_tensor(t) -> str:
-    from graphc.tensor import get_default_dtype
+    from graphc._tensor_core import get_default_dtype
 
     suffix = []
     if t.is_symbolic:

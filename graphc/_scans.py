@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 
 from graphc import _elementwise as ew
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import tensor_params
 from graphc.errors import DTypeError, at_user_line
 from graphc.ir import dtypes

@@ -16,10 +16,10 @@ import numpy as np
 from graphc import _elementwise as ew
 from graphc import _reductions as red
 from graphc import _shape
+from graphc._tensor_core import Tensor, _norm_dim
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
-from graphc.tensor import Tensor, _norm_dim
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from graphc import _elementwise as ew
 from graphc import _layout as layout
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc._checks import int_sizes, tensor_sequence
 from graphc.errors import ShapeError, at_user_line
 from graphc.ir import dtypes
@@ -372,14 +372,12 @@ def unbind(x, dim: int = 0):
 
 def flip(x, dims):
     """Reverse the order of elements along `dims`."""
-    from graphc._indexing import index_select
-
     out = x
     for dim in dims if isinstance(dims, (tuple, list)) else (dims,):
         d = _norm(dim, x.ndim, "flip")
         n = x.shape[d]
         idx = _emit(Op.IOTA, shape=(n,), axis=0, dtype=dtypes.int64)
-        out = index_select(out, d, ew.sub(n - 1, idx))
+        out = out.index_select(d, ew.sub(n - 1, idx))  # the method: _indexing builds on this module
     return out
 
 

@@ -48,7 +48,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 
 import graphc
-from graphc.errors import GraphcError
+from graphc.errors import CheckpointError, GraphcError
 from graphc.ir.dtypes import DType
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -102,14 +102,6 @@ _OTHER_TORCH_DTYPES = (
     "quint4x2",
     "quint2x4",
 )
-
-
-def _error_class():
-    # The error class lives in graphc.serialization; imported late because
-    # that module imports this one.
-    from graphc.serialization import CheckpointError
-
-    return CheckpointError
 
 
 # -- user-allowed globals -----------------------------------------------------
@@ -278,10 +270,10 @@ class _Loader:
     # errors
 
     def corrupt(self, detail: str):
-        return _error_class()(f"{self.name} is not a valid graphc checkpoint (PyTorch checkpoint: {detail})")
+        return CheckpointError(f"{self.name} is not a valid graphc checkpoint (PyTorch checkpoint: {detail})")
 
     def unsupported(self, detail: str):
-        return _error_class()(f"{self.name}: cannot load this PyTorch checkpoint: {detail}")
+        return CheckpointError(f"{self.name}: cannot load this PyTorch checkpoint: {detail}")
 
     # unpickling
 
@@ -345,12 +337,12 @@ class _Loader:
         if full in self._globals:
             return self._globals[full]
         if module == "torch" or module.startswith("torch."):
-            raise _error_class()(
+            raise CheckpointError(
                 f"{self.name}: the checkpoint refers to '{full}', a PyTorch object graphc cannot rebuild "
                 "(sparse, quantized, nested or subclassed tensors, TorchScript or other torch classes); "
                 "save plain dense tensors (e.g. t.to_dense()) and a state_dict instead"
             )
-        raise _error_class()(
+        raise CheckpointError(
             f"{self.name}: the checkpoint refers to the global '{full}', which graphc does not load. "
             "graphc never runs code from a checkpoint: it rebuilds only tensors, dtypes, devices and plain "
             "containers (what torch.load(weights_only=True) allows). If you trust this file and the object is "
@@ -364,7 +356,7 @@ class _Loader:
         # is an OrderedDict with a `_metadata` attribute set this way.
         allowed = (OrderedDict, *(obj for obj in _safe_globals.values() if isinstance(obj, type)))
         if type(inst) not in allowed:
-            raise _error_class()(
+            raise CheckpointError(
                 f"{self.name}: the checkpoint sets the state of a {type(inst).__name__} object, which graphc "
                 "does not allow (only instances of classes allowed with graphc.serialization.add_safe_globals)"
             )
@@ -490,7 +482,7 @@ class _Loader:
         if device.type == "cpu":
             return tensor
         if device.type == "cuda" and not graphc.cuda.is_available():
-            raise _error_class()(
+            raise CheckpointError(
                 f"{self.name}: attempting to deserialize a tensor on a CUDA device but graphc.cuda.is_available() "
                 "is False. If you are running on a CPU-only machine, please use graphc.load with "
                 "map_location='cpu' to map your storages to the CPU."
@@ -577,7 +569,7 @@ def _zip_data_offset(mapped, info: zipfile.ZipInfo) -> int | None:
 
 def load_zip(source, name: str, map_location, mmap: bool, encoding: str = "utf-8", errors: str = "strict"):
     """Load a `torch.save` zip archive from a path or a binary file object."""
-    error = _error_class()
+    error = CheckpointError
     mapped = None
     try:
         if mmap:
@@ -632,7 +624,7 @@ def load_legacy(file, name: str, map_location, encoding: str = "utf-8", errors: 
     loader = _LegacyLoader(name=name, map_location=map_location, encoding=encoding, errors=errors)
     magic = loader.unpickle(file)
     if magic != LEGACY_MAGIC:
-        raise _error_class()(
+        raise CheckpointError(
             f"{name} is not a valid graphc checkpoint (a pickle, but not one torch.save wrote: "
             "graphc reads only PyTorch checkpoints and safetensors files)"
         )

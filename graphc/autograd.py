@@ -18,6 +18,7 @@ calls the node's `apply` once.
 from __future__ import annotations
 
 import functools
+import importlib
 import weakref
 
 import numpy as np
@@ -26,6 +27,17 @@ import graphc.passes.autodiff as autodiff
 from graphc._device_storage import DeviceArray, value_device
 from graphc.errors import at_user_line
 from graphc.ir.ops import Op
+
+# The tensor class, bound by graphc/_tensor_core.py as it loads: the tensor
+# builds on this engine, so the engine cannot import it.
+Tensor: type | None = None
+
+
+def bind_tensor_class(cls: type) -> None:
+    """Called once by the tensor core with its class."""
+    global Tensor
+    Tensor = cls
+
 
 _grad_enabled = True
 
@@ -236,8 +248,6 @@ class Record:
 
     def context(self):
         """The VJP context (operand values, output value, attrs) as Tensors."""
-        from graphc.tensor import Tensor
-
         if self.saved is None:
             raise RuntimeError(_FREED)
         if self.checks:
@@ -614,8 +624,6 @@ def _fresh(g):
     one `.grad` must not change another."""
     import numpy as np
 
-    from graphc.tensor import Tensor
-
     v = g._value
     if isinstance(v, DeviceArray):
         return Tensor._wrap(v.copy())
@@ -623,15 +631,14 @@ def _fresh(g):
 
 
 def _seed(t, gradient):
-    from graphc.tensor import Tensor, as_tensor_like
-
     if gradient is None:
         if t.numel() != 1:
             raise RuntimeError(
                 at_user_line(f"grad can be implicitly created only for scalar outputs (got shape {list(t.shape)})")
             )
         return Tensor._ones_like(t)
-    g = as_tensor_like(gradient, t)
+    # A number or nested list: the output's dtype, as torch takes it.
+    g = gradient if isinstance(gradient, Tensor) else Tensor._wrap(np.asarray(gradient, dtype=t.dtype.np))
     if tuple(g.shape) != tuple(t.shape):
         raise RuntimeError(
             at_user_line(
@@ -644,8 +651,6 @@ def _seed(t, gradient):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate gradients of `tensors` into the `.grad` of the leaves."""
-    from graphc.tensor import Tensor
-
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors)
@@ -682,8 +687,6 @@ def grad(
 ):
     """Gradients of `outputs` w.r.t. `inputs`, returned as a tuple (torch.autograd.grad).
     `.grad` attributes are not touched."""
-    from graphc.tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
@@ -716,28 +719,44 @@ def grad(
     return tuple(result)
 
 
-# Custom Functions build on the engine above (imported last: they use it).
-from graphc import _function as function  # noqa: E402  (torch.autograd.function)
-from graphc._function import Function, FunctionCtx, once_differentiable  # noqa: E402
-from graphc._gradcheck import GradcheckError, gradcheck  # noqa: E402
+# Custom Functions and gradcheck build on this engine and on graphc.Tensor,
+# which builds on this engine: they live in graphc/_function.py and
+# graphc/_gradcheck.py, and are served here on first use (torch.autograd.*).
+_ABOVE = {
+    "function": ("graphc._function", None),
+    "Function": ("graphc._function", "Function"),
+    "FunctionCtx": ("graphc._function", "FunctionCtx"),
+    "once_differentiable": ("graphc._function", "once_differentiable"),
+    "GradcheckError": ("graphc._gradcheck", "GradcheckError"),
+    "gradcheck": ("graphc._gradcheck", "gradcheck"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _ABOVE:
+        raise AttributeError(f"module 'graphc.autograd' has no attribute {name!r}")
+    module_name, attr = _ABOVE[name]
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)
+
 
 __all__ = [
-    "Function",
-    "FunctionCtx",
     "FunctionNode",
-    "GradcheckError",
     "OutputSlot",
     "Record",
     "backward",
     "enable_grad",
     "grad",
-    "gradcheck",
     "inference_mode",
     "is_grad_enabled",
-    "function",
     "no_grad",
-    "once_differentiable",
     "queue_callback",
     "register_post_accumulate_grad_hook",
     "set_grad_enabled",
+    "Function",  # noqa: F822 -- served by __getattr__, like the five below
+    "FunctionCtx",  # noqa: F822
+    "GradcheckError",  # noqa: F822
+    "function",  # noqa: F822
+    "gradcheck",  # noqa: F822
+    "once_differentiable",  # noqa: F822
 ]

@@ -115,3 +115,11 @@ class DistributedError(GraphcError):
     RuntimeError). Fix: check that every rank calls the same collectives in
     the same order with tensors of the same shape and dtype, and that the
     script runs under `graphc run -n N` (mpiexec)."""
+
+
+class CheckpointError(GraphcError, ValueError):
+    """A file is not a valid checkpoint (truncated, corrupt, an unknown
+    format), a PyTorch checkpoint names a global graphc does not load, or an
+    object cannot be stored in one. Fix: re-save the checkpoint; allow
+    trusted plain-data classes with `add_safe_globals`; store only tensors,
+    numbers, strings, None and lists/tuples/dicts of them."""

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from graphc import _creation, autograd
+from graphc import _creation, autograd, trace
 from graphc import _elementwise as ew
-from graphc import tensor as _t
+from graphc import _tensor_core as _t
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
@@ -35,7 +35,16 @@ class Generator:
 
     def __init__(self, device="cpu"):
         self._seed = 67280421310721
-        self._state = Tensor._wrap(np.array(_key_of(self._seed), dtype=np.int64))
+        self._state_tensor: Tensor | None = None
+
+    @property
+    def _state(self) -> Tensor:
+        """The state: an int64 scalar tensor, updated in place by each draw."""
+        # Made on first use: the default generator exists from import time,
+        # before graphc/tensor.py has registered the public Tensor class.
+        if self._state_tensor is None:
+            self._state_tensor = Tensor._wrap(np.array(_key_of(self._seed), dtype=np.int64))
+        return self._state_tensor
 
     def manual_seed(self, seed: int) -> Generator:
         """Reset the state to `seed` (in place, so compiled functions see it)."""
@@ -67,6 +76,7 @@ class Generator:
 
 
 default_generator = Generator()
+trace.name_state(lambda: default_generator._state, "rng_state")
 
 
 def manual_seed(seed: int) -> Generator:

@@ -35,7 +35,7 @@ import safetensors.numpy
 import graphc
 from graphc import _torch_pickle
 from graphc._torch_pickle import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
-from graphc.errors import GraphcError
+from graphc.errors import CheckpointError
 from graphc.ir.dtypes import DType
 from graphc.runtime.cache import atomic_write
 
@@ -89,14 +89,6 @@ _ST_NUMPY = {
     "U32": "<u4",
     "U64": "<u8",
 }
-
-
-class CheckpointError(GraphcError, ValueError):
-    """A file is not a valid checkpoint (truncated, corrupt, an unknown
-    format), a PyTorch checkpoint names a global graphc does not load, or an
-    object cannot be stored in one. Fix: re-save the checkpoint; allow
-    trusted plain-data classes with `add_safe_globals`; store only tensors,
-    numbers, strings, None and lists/tuples/dicts of them."""
 
 
 # -- encoding ---------------------------------------------------------------

@@ -28,6 +28,28 @@ from graphc.debug import dump
 from graphc.errors import TraceError
 from graphc.ir.graph import Graph, Node, input_node
 
+# The tensor class, bound by graphc/_tensor_core.py as it loads: the tensor
+# records into traces, so this module cannot import it.
+Tensor: type | None = None
+
+
+def bind_tensor_class(cls: type) -> None:
+    """Called once by the tensor core with its class."""
+    global Tensor
+    Tensor = cls
+
+
+# Global state tensors a trace may capture, with the input name each gets:
+# (getter, name) pairs registered by the modules that own them (graphc.random
+# registers its generator state as "rng_state").
+_NAMED_STATE: list = []
+
+
+def name_state(getter, name: str) -> None:
+    """Name the tensor `getter()` returns `name` when a trace captures it."""
+    _NAMED_STATE.append((getter, name))
+
+
 _ACTIVE: list = []
 
 
@@ -213,8 +235,6 @@ class Tracer:
         )
 
     def _flatten(self, obj, outputs: list, names: list, prefix: str = "out"):
-        from graphc.tensor import Tensor
-
         if isinstance(obj, Tensor):
             self.results_need_grad = self.results_need_grad or obj.requires_grad
             if not isinstance(obj._value, Node):
@@ -331,8 +351,6 @@ def _referenced_modules(fn) -> list:
 def _name_optimizer(names: dict, opt, prefix: str) -> None:
     """Optimizer state tensors: "<var>.state.<param name>.<key>", and the
     learning-rate tensors: "<var>.param_groups.<i>.lr"."""
-    from graphc.tensor import Tensor
-
     for i, (param, state) in enumerate(getattr(opt, "state", {}).items()):
         pname = names.get(id(param), f"p{i}")
         for key, value in state.items() if isinstance(state, dict) else ():
@@ -348,9 +366,7 @@ def state_names(fn) -> dict:
     for parameters, buffers and their gradients ("fc1.weight",
     "fc1.weight.grad"; "model.fc1.weight" for a module a plain function
     uses), and "rng_state" for the default generator."""
-    from graphc import random
-
-    names = {id(random.default_generator._state): "rng_state"}
+    names = {id(get()): name for get, name in _NAMED_STATE}
     module = fn if hasattr(fn, "named_parameters") else getattr(fn, "__self__", None)
     if module is not None and hasattr(module, "named_parameters"):
         _name_module(names, module, "")
@@ -365,8 +381,6 @@ def state_names(fn) -> dict:
 
 
 def _arg_leaves(obj, path: tuple, name: str, out: list) -> None:
-    from graphc.tensor import Tensor
-
     if isinstance(obj, Tensor):
         out.append((obj, name, path))
     elif isinstance(obj, (tuple, list)):

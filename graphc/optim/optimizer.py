@@ -34,12 +34,14 @@ import weakref
 from collections import defaultdict
 
 import graphc
+from graphc.compile import PRE_CALL_HOOKS
 from graphc.trace import active as _active_trace
 
 # Callables the compiled-call machinery runs before every call of a compiled
 # program (see the module docstring). Entries are removed when their
 # optimizer is garbage collected.
-_pre_call_hooks: list = []
+# The compiled-call hook list itself (graphc/compile.py runs it before each call).
+_pre_call_hooks: list = PRE_CALL_HOOKS
 
 
 def run_pre_call_hooks() -> None:

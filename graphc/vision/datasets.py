@@ -20,7 +20,10 @@ import numpy as np
 import graphc
 from graphc.errors import GraphcError
 from graphc.runtime.cache import atomic_write
-from graphc.utils.data import Dataset
+from graphc.vision._base import VisionDataset
+
+# Datasets of image files and generated images live in folder.py.
+from graphc.vision.folder import DatasetFolder, FakeData, ImageFolder
 from graphc.vision.idx import IDXError, read_idx
 
 __all__ = ["VisionDataset", "MNIST", "FashionMNIST", "SyntheticDigits", "DatasetNotFoundError"]
@@ -32,38 +35,6 @@ class DatasetNotFoundError(GraphcError, FileNotFoundError):
     URL attempted. Fix: put the files in one of the listed folders, pass
     `download=True` on a machine with network access, or use
     `SyntheticDigits` for offline experiments."""
-
-
-class VisionDataset(Dataset):
-    """Base of the image datasets: holds `root`, `transform` and
-    `target_transform`, and `.data` / `.targets` tensors."""
-
-    def __init__(self, root, transform=None, target_transform=None):
-        self.root = os.fspath(os.path.expanduser(root)) if root is not None else None
-        self.transform = transform
-        self.target_transform = target_transform
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int):
-        """(transform(image), target_transform(label)); the image is a uint8
-        HxW numpy array, the label a Python int."""
-        image = self.data.numpy()[index]
-        target = int(self.targets.numpy()[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def __repr__(self) -> str:
-        lines = [f"Dataset {type(self).__name__}", f"    Number of datapoints: {len(self)}"]
-        if self.root is not None:
-            lines.append(f"    Root location: {self.root}")
-        if self.transform is not None:
-            lines.append(f"    Transform: {self.transform}")
-        return "\n".join(lines)
 
 
 class MNIST(VisionDataset):
@@ -293,9 +264,5 @@ class SyntheticDigits(VisionDataset):
         image = image + rng.normal(0.0, noise, size=image.shape)
         return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
 
-
-# Datasets of image files and generated images live in folder.py, which
-# builds on VisionDataset above (hence the import at the end).
-from graphc.vision.folder import DatasetFolder, FakeData, ImageFolder  # noqa: E402
 
 __all__ += ["DatasetFolder", "FakeData", "ImageFolder"]

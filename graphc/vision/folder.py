@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
+from graphc.vision._base import VisionDataset
 from graphc.vision._pil import require_pil
-from graphc.vision.datasets import VisionDataset
 
 __all__ = ["IMG_EXTENSIONS", "DatasetFolder", "FakeData", "ImageFolder", "default_loader", "pil_loader"]
 
