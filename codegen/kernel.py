@@ -47,7 +47,7 @@ Expressions (`Expr`)
     them into KOp.CONST, KOp.RANDOM, a cast loop variable and KOp.LOAD. A
     backend has one lowering per op in each of its tables (UNARY, BINARY,
     TERNARY keyed by Op, NODES keyed by KOp); tests/compiler/
-    test_registry.py fails when one is missing.
+    test_op_tables.py fails when one is missing.
 
     A guarded read (PAD, CONCAT, UNFOLD borders) is
     `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is

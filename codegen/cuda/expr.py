@@ -191,7 +191,7 @@ def _lowering(table: dict, op: Op | KOp) -> Callable:
 # ---------------------------------------------------------------------------
 # The lowering of every expression op: one entry per op and table. A new
 # elementwise primitive needs its entry in UNARY, BINARY or TERNARY
-# (tests/compiler/test_registry.py checks them against graphc/ir/ops.py).
+# (tests/compiler/test_op_tables.py checks them against graphc/ir/ops.py).
 
 NodeLowering = Callable[[ExprWriter, kf.Expr, list[str]], str]
 UnaryLowering = Callable[[str, DType, DType], str]  # (operand, its dtype, result dtype)

@@ -205,7 +205,7 @@ def index_type() -> ir.Type:
 # ---------------------------------------------------------------------------
 # The lowering of every expression op: one entry per op and table. A new
 # elementwise primitive needs its entry in UNARY, BINARY or TERNARY
-# (tests/compiler/test_registry.py checks them against graphc/ir/ops.py).
+# (tests/compiler/test_op_tables.py checks them against graphc/ir/ops.py).
 
 NodeLowering = Callable[[ExprEmitter, Expr], ir.Value]
 UnaryLowering = Callable[[ExprEmitter, ir.Value, DType, DType], ir.Value]
