@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.codegen.kernel import Buffer, Expr, Kernel
+from graphc.codegen.kernel import Buffer, Expr, Kernel, KOp
 
 # Leaves and index helpers: no arithmetic of their own.
-_FREE = frozenset({"var", "const", "acc", "load", "check", "random"})
+_FREE = frozenset({KOp.VAR, KOp.CONST, KOp.ACC, KOp.LOAD, KOp.CHECK, KOp.RANDOM})
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def value_ops(*roots: Expr | None) -> int:
         if e in seen:
             continue
         seen.add(e)
-        if e.op == "load":
+        if e.op is KOp.LOAD:
             continue
         if e.op not in _FREE and (e.dtype.is_float or any(a.dtype.is_float for a in e.args)):
             count += 1

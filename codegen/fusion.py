@@ -39,18 +39,18 @@ It does not reorder the graph, choose loop orders or plan memory
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 from graphc.codegen import kernel as K
-from graphc.codegen.kernel import Buffer, Expr, Kernel, Program, Store
+from graphc.codegen.kernel import Buffer, Expr, Kernel, KOp, Program, Store
 from graphc.ir import dtypes
 from graphc.ir.graph import ConstArray, Graph, Node
 from graphc.ir.ops import ELEMENTWISE, MOVEMENT, Op
 from graphc.ir.rules import _pair, window_out_size
 from graphc.passes.lower import lower
 
-# Ops that always get their own kernel (or are leaves with their own storage).
-_MATERIAL = {Op.INPUT, Op.SUM, Op.REDUCE_MAX, Op.PROD, Op.ARGMAX, Op.DOT, Op.FOLD, Op.SCATTER_ADD, Op.ATTENTION}
 _REDUCERS = {Op.SUM: "sum", Op.REDUCE_MAX: "max", Op.PROD: "prod", Op.ARGMAX: "argmax"}
 # A node used by several consumers is recomputed in each while its inlined
 # expression costs at most this many scalar ops.
@@ -161,29 +161,32 @@ class _Fuser:
         return self.inline(n, idx)
 
     def inline(self, n: Node, idx: list[Expr]) -> Expr:
-        op, a = n.op, n.attrs
-        if op is Op.CONST:
-            return K.const(a["value"], n.dtype)
-        if op is Op.CAST:
-            return K.scalar("cast", self.read(n.srcs[0], idx), dtype=n.dtype)
-        if op in ELEMENTWISE:
+        """The value of node n at multi-index idx, computed from its sources
+        (an elementwise op's scalar expression, or n's entry in INLINED)."""
+        if n.op in ELEMENTWISE:
             args = [self.read(s, idx) for s in n.srcs]
-            return K.scalar(op.value, *args, dtype=n.dtype)
-        if op is Op.IOTA:
-            return K.scalar("cast", idx[a["axis"]], dtype=n.dtype)
-        if op is Op.RANDOM:
-            key = self.read(n.srcs[0], [])
-            return Expr("random", (key, flat(idx, n.shape)), dtypes.float32)
-        if op is Op.GATHER:
-            x, index = n.srcs
-            ax = a["axis"]
-            src_idx = list(idx)
-            src_idx[ax] = K.check(self.read(index, idx), x.shape[ax])
-            return self.read(x, src_idx)
-        handler = getattr(self, f"_mv_{op.value}", None)
-        if handler is None:
-            raise NotImplementedError(f"fusion cannot inline {op.value}")
-        return handler(n, idx)
+            return K.scalar(n.op, *args, dtype=n.dtype)
+        inliner = INLINED.get(n.op)
+        if inliner is None:
+            raise NotImplementedError(f"fusion cannot inline {n.op.value}")
+        return inliner(self, n, idx)
+
+    def _inline_const(self, n, idx):
+        return K.const(n.attrs["value"], n.dtype)
+
+    def _inline_iota(self, n, idx):
+        return K.scalar(Op.CAST, idx[n.attrs["axis"]], dtype=n.dtype)
+
+    def _inline_random(self, n, idx):
+        key = self.read(n.srcs[0], [])
+        return Expr(KOp.RANDOM, (key, flat(idx, n.shape)), dtypes.float32)
+
+    def _inline_gather(self, n, idx):
+        x, index = n.srcs
+        ax = n.attrs["axis"]
+        src_idx = list(idx)
+        src_idx[ax] = K.check(self.read(index, idx), x.shape[ax])
+        return self.read(x, src_idx)
 
     def _mv_reshape(self, n, idx):
         src = n.srcs[0]
@@ -284,18 +287,11 @@ class _Fuser:
 
     def _kernel_for(self, n: Node) -> None:
         buf = self.buf_of[n]
-        if n.op in _REDUCERS:
-            return self._reduce(n, buf)
-        if n.op is Op.DOT:
-            return self._dot(n, buf)
         if n in self.transposed_dots:
             return self._dot(n.srcs[0], buf, transposed=True)
-        if n.op is Op.FOLD:
-            return self._fold(n, buf)
-        if n.op is Op.SCATTER_ADD:
-            return self._scatter(n, buf)
-        if n.op is Op.ATTENTION:
-            return self._attention(n, buf)
+        own = OWN_KERNEL.get(n.op)
+        if own is not None:
+            return own.build(self, n, buf)
         groups = self._refine(n, root=True)
         if any(len(g) > 1 for g in groups):
             return self._refined_elementwise(n, buf, groups, _prims(n, self.material))
@@ -357,7 +353,7 @@ class _Fuser:
         if copied is None:
             with K.loop_ranges(dict(zip(names, extents))):
                 e = self.read(n, idx)
-            form = K.affine(e.args[0]) if e.op == "load" else None
+            form = K.affine(e.args[0]) if e.op is KOp.LOAD else None
         else:
             form = None
         if form is None:
@@ -484,9 +480,9 @@ class _Fuser:
             oy, ox = y // sh, x // sw
             conds = [_in_ranges([oy, ox], [(0, oh), (0, ow)])]
             if sh > 1:
-                conds.append(K.scalar("cmpeq", y % sh, K.const(0)))
+                conds.append(K.scalar(Op.CMPEQ, y % sh, K.const(0)))
             if sw > 1:
-                conds.append(K.scalar("cmpeq", x % sw, K.const(0)))
+                conds.append(K.scalar(Op.CMPEQ, x % sw, K.const(0)))
             guard = _and([c for c in conds if c is not None])
             src_idx = [o[0], o[1] * (kh * kw) + r0 * kw + r1, oy * ow + ox]
             if guard is not None:
@@ -549,6 +545,49 @@ class _Fuser:
         self._emit(Kernel("", "scatter", shape, (), value=value, target=target, out=buf, primitives=("scatter_add",)))
 
 
+class OwnKernel(NamedTuple):
+    """How fusion computes a primitive with a kernel of its own: the kinds
+    of the kernels it emits (operand copies included) and the builder."""
+
+    kinds: frozenset[str]
+    build: Callable[[_Fuser, Node, str], None]
+
+
+# How fusion computes each primitive that is not elementwise (elementwise
+# ops become scalar expressions of codegen/kernel.py). A primitive in
+# INLINED becomes part of the expression of every kernel reading it (index
+# arithmetic, a leaf) or, when stored, an elementwise kernel of its own; one
+# in OWN_KERNEL always gets its own kernels. passes/lower.py expands ARGSORT
+# (and ATTENTION for a backend without an attention kernel) before fusion.
+INLINED: dict[Op, Callable[[_Fuser, Node, list[Expr]], Expr]] = {
+    Op.CONST: _Fuser._inline_const,
+    Op.IOTA: _Fuser._inline_iota,
+    Op.RANDOM: _Fuser._inline_random,
+    Op.GATHER: _Fuser._inline_gather,
+    Op.RESHAPE: _Fuser._mv_reshape,
+    Op.PERMUTE: _Fuser._mv_permute,
+    Op.EXPAND: _Fuser._mv_expand,
+    Op.SLICE: _Fuser._mv_slice,
+    Op.PAD: _Fuser._mv_pad,
+    Op.CONCAT: _Fuser._mv_concat,
+    Op.UNFOLD: _Fuser._mv_unfold,
+}
+_REDUCE_KERNEL = OwnKernel(frozenset({"reduce"}), _Fuser._reduce)
+OWN_KERNEL: dict[Op, OwnKernel] = {
+    Op.SUM: _REDUCE_KERNEL,
+    Op.REDUCE_MAX: _REDUCE_KERNEL,
+    Op.PROD: _REDUCE_KERNEL,
+    Op.ARGMAX: _REDUCE_KERNEL,
+    Op.DOT: OwnKernel(frozenset({"dot", "elementwise"}), _Fuser._dot),
+    # A reduce over the window, or elementwise when windows do not overlap.
+    Op.FOLD: OwnKernel(frozenset({"reduce", "elementwise"}), _Fuser._fold),
+    Op.SCATTER_ADD: OwnKernel(frozenset({"scatter"}), _Fuser._scatter),
+    Op.ATTENTION: OwnKernel(frozenset({"attention", "elementwise"}), _Fuser._attention),
+}
+# Ops that always get their own kernel (or are leaves with their own storage).
+_MATERIAL = {Op.INPUT} | set(OWN_KERNEL)
+
+
 def _window(attrs):
     return (_pair(attrs["kernel"]), _pair(attrs["stride"]), _pair(attrs["padding"]), _pair(attrs["dilation"]))
 
@@ -596,7 +635,7 @@ def _prod(xs) -> int:
 def _and(conds):
     result = None
     for c in conds:
-        result = c if result is None else K.scalar("and", result, c)
+        result = c if result is None else K.scalar(Op.AND, result, c)
     return result
 
 
@@ -609,9 +648,9 @@ def _in_ranges(idx: list[Expr], ranges) -> Expr | None:
         lo, hi = r
         b = K.bounds(i)
         if b is None or b[0] < lo:
-            conds.append(K.scalar("not", K.scalar("cmplt", i, K.const(lo))))
+            conds.append(K.scalar(Op.NOT, K.scalar(Op.CMPLT, i, K.const(lo))))
         if b is None or b[1] >= hi:
-            conds.append(K.scalar("cmplt", i, K.const(hi)))
+            conds.append(K.scalar(Op.CMPLT, i, K.const(hi)))
     return _and(conds)
 
 
@@ -642,7 +681,7 @@ def _replace_loads(e: Expr, buf: str, index: Expr, value: Expr) -> Expr | None:
     DAGs: merged epilogues share the producer's values)."""
     memo: dict[int, Expr] = {}
     for x in K.walk(e):
-        if x.op == "load" and x.arg == buf:
+        if x.op is KOp.LOAD and x.arg == buf:
             if x.args[0] != index:
                 return None
             memo[id(x)] = value

@@ -14,28 +14,40 @@ Buffers
 
 Expressions (`Expr`)
     A small scalar expression language for kernel bodies. Each Expr has an
-    `op` (a string), `args` (Exprs), a `dtype` and an `arg` (the op's
-    attribute). Ops:
+    `op`, `args` (Exprs), a `dtype` and an `arg` (the op's attribute). The
+    op is an `Op` (graphc/ir/ops.py) for every elementwise IR op and a
+    `KOp` for the nodes only kernels have; each prints as its lowercase
+    `.value`. Ops:
 
-    leaves      var (arg = loop variable name, int64), const (arg = Python
-                scalar), acc (the running/finished reduction result of the
-                enclosing reduce or dot kernel), load (arg = buffer name,
-                args = (flat index,)), random (args = (key i64, counter i64),
-                f32: the splitmix64 function in graphc/ir/rules.py)
-    index math  add, mul, floordiv, mod (int64, floor semantics like Python;
-                `bounds()` tells when operands are non-negative), check
-                (args = (index,), arg = size: the index if 0 <= index < size,
-                else 0 and the kernel raises the program's error flag; used
-                for GATHER / SCATTER_ADD indices so nothing reads out of
-                bounds)
-    scalar      every elementwise IR op by its `Op.value` name: neg, recip,
-                exp, log, sqrt, sin, cos, tanh, floor, not, cast (arg =
-                target DType, the result dtype), add, sub, mul, div, pow,
-                maximum, minimum, cmplt, cmpeq, and, or, where
-                (args = cond, a, b). Semantics are exactly graphc/ir/rules.py:
-                integer div truncates toward zero; a zero integer divisor
-                raises the program's error flag (ERROR_ZERO_DIVISION) and
-                never reaches the hardware divide.
+    leaves      KOp.VAR (arg = loop variable name, int64), KOp.CONST (arg =
+                Python scalar), KOp.ACC (the running/finished reduction
+                result of the enclosing reduce or dot kernel), KOp.LOAD
+                (arg = buffer name, args = (flat index,)), KOp.RANDOM (args
+                = (key i64, counter i64), f32: the splitmix64 function in
+                graphc/ir/rules.py)
+    index math  Op.ADD, Op.MUL, KOp.FLOORDIV, KOp.MOD (int64, floor
+                semantics like Python; `bounds()` tells when operands are
+                non-negative), KOp.CHECK (args = (index,), arg = size: the
+                index if 0 <= index < size, else 0 and the kernel raises the
+                program's error flag; used for GATHER / SCATTER_ADD indices
+                so nothing reads out of bounds). Index add/mul are the IR's
+                ADD/MUL on int64 (both wrap, as the IR's do); a backend tells
+                them from value arithmetic by the INDEX dtype only where it
+                wants plainer code.
+    scalar      every elementwise IR op (`ops.ELEMENTWISE`): NEG, RECIP,
+                EXP, LOG, SQRT, SIN, COS, TANH, ERF, FLOOR, NOT, CAST (arg =
+                target DType, the result dtype), ADD, SUB, MUL, DIV, POW,
+                ATAN2, MAX, MIN, CMPLT, CMPEQ, AND, OR, WHERE (args = cond,
+                a, b). Semantics are exactly graphc/ir/rules.py: integer DIV
+                truncates toward zero; a zero integer divisor raises the
+                program's error flag (ERROR_ZERO_DIVISION) and never reaches
+                the hardware divide.
+
+    IR leaves (CONST, RANDOM, IOTA, INPUT) are not kernel ops: fusion turns
+    them into KOp.CONST, KOp.RANDOM, a cast loop variable and KOp.LOAD. A
+    backend has one lowering per op in each of its tables (UNARY, BINARY,
+    TERNARY keyed by Op, NODES keyed by KOp); tests/compiler/
+    test_op_tables.py fails when one is missing.
 
     A guarded read (PAD, CONCAT, UNFOLD borders) is
     `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
@@ -87,6 +99,7 @@ with guarded loads, fold a reduce over the kernel window.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -94,6 +107,7 @@ from typing import Any
 
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
+from graphc.ir.ops import COMPARISON, Op
 
 INDEX = dtypes.int64
 
@@ -105,11 +119,25 @@ ERROR_ZERO_DIVISION = 2
 # expressions
 
 
+class KOp(enum.Enum):
+    """Expression nodes that only kernels have (see the module docstring);
+    every other node's op is the elementwise `Op` it computes."""
+
+    VAR = "var"
+    CONST = "const"
+    ACC = "acc"
+    LOAD = "load"
+    RANDOM = "random"
+    CHECK = "check"
+    FLOORDIV = "floordiv"
+    MOD = "mod"
+
+
 @dataclass(frozen=True)
 class Expr:
     """One node of a kernel-body expression (see the module docstring)."""
 
-    op: str
+    op: Op | KOp
     args: tuple[Expr, ...] = ()
     dtype: DType = INDEX
     arg: Any = None
@@ -166,7 +194,7 @@ def as_expr(value) -> Expr:
 
 
 def var(name: str) -> Expr:
-    return Expr("var", arg=name)
+    return Expr(KOp.VAR, arg=name)
 
 
 def const(value, dtype: DType = INDEX) -> Expr:
@@ -176,36 +204,36 @@ def const(value, dtype: DType = INDEX) -> Expr:
         value = bool(value)
     else:
         value = int(value)
-    return Expr("const", dtype=dtype, arg=value)
+    return Expr(KOp.CONST, dtype=dtype, arg=value)
 
 
 def load(buffer: str, index: Expr, dtype: DType) -> Expr:
-    return Expr("load", (index,), dtype, buffer)
+    return Expr(KOp.LOAD, (index,), dtype, buffer)
 
 
 def acc(dtype: DType) -> Expr:
-    return Expr("acc", dtype=dtype)
+    return Expr(KOp.ACC, dtype=dtype)
 
 
-def scalar(op: str, *args: Expr, dtype: DType | None = None, arg: Any = None) -> Expr:
+def scalar(op: Op, *args: Expr, dtype: DType | None = None, arg: Any = None) -> Expr:
     """An elementwise op node; the result dtype defaults to the operands'."""
     if dtype is None:
-        dtype = dtypes.bool_ if op in ("cmplt", "cmpeq") else args[-1].dtype
+        dtype = dtypes.bool_ if op in COMPARISON else args[-1].dtype
     return Expr(op, tuple(args), dtype, arg)
 
 
 def where(cond: Expr, a: Expr, b: Expr) -> Expr:
-    if cond.op == "const":
+    if cond.op is KOp.CONST:
         return a if cond.arg else b
-    return Expr("where", (cond, a, b), a.dtype)
+    return Expr(Op.WHERE, (cond, a, b), a.dtype)
 
 
 def check(index: Expr, size: int) -> Expr:
-    return Expr("check", (index,), INDEX, int(size))
+    return Expr(KOp.CHECK, (index,), INDEX, int(size))
 
 
 def is_const(e: Expr, value=None) -> bool:
-    return e.op == "const" and (value is None or e.arg == value)
+    return e.op is KOp.CONST and (value is None or e.arg == value)
 
 
 # --- index arithmetic with a light simplifier ------------------------------
@@ -242,40 +270,40 @@ def loop_ranges(ranges: dict[str, int]) -> _RangeScope:
 
 def bounds(e: Expr) -> tuple[int, int] | None:
     """Inclusive (lo, hi) of an int64 index expression, or None if unknown."""
-    if e.op == "const" and e.dtype.is_int:
+    if e.op is KOp.CONST and e.dtype.is_int:
         return (e.arg, e.arg)
-    if e.op == "var":
+    if e.op is KOp.VAR:
         n = _RANGES.get(e.arg)
         return None if n is None else (0, max(n - 1, 0))
-    if e.op in ("add", "mul") and e.dtype is INDEX:
+    if e.op in (Op.ADD, Op.MUL) and e.dtype is INDEX:
         a, b = bounds(e.args[0]), bounds(e.args[1])
         if a is None or b is None:
             return None
-        if e.op == "add":
+        if e.op is Op.ADD:
             return (a[0] + b[0], a[1] + b[1])
         prods = [x * y for x in a for y in b]
         return (min(prods), max(prods))
-    if e.op == "floordiv":
+    if e.op is KOp.FLOORDIV:
         a = bounds(e.args[0])
         return None if a is None else (a[0] // e.arg, a[1] // e.arg)
-    if e.op == "mod":
+    if e.op is KOp.MOD:
         return (0, e.arg - 1)
-    if e.op == "check":
+    if e.op is KOp.CHECK:
         return (0, max(e.arg - 1, 0))
     return None
 
 
 def _terms(e: Expr) -> list[Expr]:
-    if e.op == "add" and e.dtype is INDEX:
+    if e.op is Op.ADD and e.dtype is INDEX:
         return _terms(e.args[0]) + _terms(e.args[1])
     return [e]
 
 
 def _coef(term: Expr) -> tuple[int, Expr | None]:
     """term == coef * rest (rest None for a constant term)."""
-    if term.op == "const":
+    if term.op is KOp.CONST:
         return term.arg, None
-    if term.op == "mul" and term.args[1].op == "const":
+    if term.op is Op.MUL and term.args[1].op is KOp.CONST:
         return term.args[1].arg, term.args[0]
     return 1, term
 
@@ -289,7 +317,7 @@ def _sum(terms: Iterable[Expr]) -> Expr:
 
 def add(a: Expr, b: Expr) -> Expr:
     if a.dtype is not INDEX or b.dtype is not INDEX:
-        return scalar("add", a, b)
+        return scalar(Op.ADD, a, b)
     if is_const(a) and is_const(b):
         return const(a.arg + b.arg)
     if is_const(a, 0):
@@ -299,14 +327,14 @@ def add(a: Expr, b: Expr) -> Expr:
     if is_const(a):
         a, b = b, a
     # Keep constants on the right and fold c1 + c2.
-    if b.op == "const" and a.op == "add" and is_const(a.args[1]):
+    if b.op is KOp.CONST and a.op is Op.ADD and is_const(a.args[1]):
         return add(a.args[0], const(a.args[1].arg + b.arg))
-    return Expr("add", (a, b))
+    return Expr(Op.ADD, (a, b))
 
 
 def mul(a: Expr, b: Expr) -> Expr:
     if a.dtype is not INDEX or b.dtype is not INDEX:
-        return scalar("mul", a, b)
+        return scalar(Op.MUL, a, b)
     if is_const(a):
         a, b = b, a
     if is_const(b):
@@ -316,11 +344,11 @@ def mul(a: Expr, b: Expr) -> Expr:
             return const(0)
         if b.arg == 1:
             return a
-        if a.op == "add":  # distribute so terms stay affine
+        if a.op is Op.ADD:  # distribute so terms stay affine
             return add(mul(a.args[0], b), mul(a.args[1], b))
-        if a.op == "mul" and is_const(a.args[1]):
+        if a.op is Op.MUL and is_const(a.args[1]):
             return mul(a.args[0], const(a.args[1].arg * b.arg))
-    return Expr("mul", (a, b))
+    return Expr(Op.MUL, (a, b))
 
 
 def _split(e: Expr, d: int) -> tuple[Expr, Expr] | None:
@@ -381,9 +409,9 @@ def floordiv(a: Expr, d: int) -> Expr:
     fac = _factor(a, d)
     if fac is not None:
         return floordiv(fac[1], d // fac[0])
-    if a.op == "floordiv":
+    if a.op is KOp.FLOORDIV:
         return floordiv(a.args[0], a.arg * d)
-    return Expr("floordiv", (a,), INDEX, d)
+    return Expr(KOp.FLOORDIV, (a,), INDEX, d)
 
 
 def mod(a: Expr, d: int) -> Expr:
@@ -399,7 +427,7 @@ def mod(a: Expr, d: int) -> Expr:
     fac = _factor(a, d)
     if fac is not None:
         return add(mul(mod(fac[1], d // fac[0]), const(fac[0])), fac[2])
-    return Expr("mod", (a,), INDEX, d)
+    return Expr(KOp.MOD, (a,), INDEX, d)
 
 
 def affine(e: Expr) -> tuple[dict[str, int], int] | None:
@@ -410,7 +438,7 @@ def affine(e: Expr) -> tuple[dict[str, int], int] | None:
         c, rest = _coef(t)
         if rest is None:
             offset += c
-        elif rest.op == "var":
+        elif rest.op is KOp.VAR:
             coefs[rest.arg] = coefs.get(rest.arg, 0) + c
         else:
             return None
@@ -423,7 +451,7 @@ def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
     shared (fused bodies are DAGs whose trees can be exponentially large)."""
     memo: dict[int, Expr] = {}
     for x in walk(e):
-        if x.op == "var":
+        if x.op is KOp.VAR:
             memo[id(x)] = mapping.get(x.arg, x)
         elif not x.args:
             memo[id(x)] = x
@@ -434,13 +462,13 @@ def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
 
 def rebuild(e: Expr, args: tuple[Expr, ...]) -> Expr:
     """e with new operands, through the simplifying constructors."""
-    if e.dtype is INDEX and e.op in ("add", "mul"):
-        return add(*args) if e.op == "add" else mul(*args)
-    if e.op == "floordiv":
+    if e.dtype is INDEX and e.op in (Op.ADD, Op.MUL):
+        return add(*args) if e.op is Op.ADD else mul(*args)
+    if e.op is KOp.FLOORDIV:
         return floordiv(args[0], e.arg)
-    if e.op == "mod":
+    if e.op is KOp.MOD:
         return mod(args[0], e.arg)
-    if e.op == "where":
+    if e.op is Op.WHERE:
         return where(*args)
     if all(a is b for a, b in zip(args, e.args)):
         return e  # keeps the node shared with other users
@@ -469,7 +497,7 @@ def walk(*roots: Expr) -> list[Expr]:
 
 
 def loads_of(e: Expr) -> set[str]:
-    return {x.arg for x in walk(e) if x.op == "load"}
+    return {x.arg for x in walk(e) if x.op is KOp.LOAD}
 
 
 # A sub-expression used more than once whose tree has more than this many
@@ -506,26 +534,26 @@ class _Printer:
 
     def _format(self, e: Expr) -> str:
         args = [self.texts[id(a)] for a in e.args]
-        if e.op == "var":
+        if e.op is KOp.VAR:
             return e.arg
-        if e.op == "const":
+        if e.op is KOp.CONST:
             return repr(e.arg)
-        if e.op == "acc":
+        if e.op is KOp.ACC:
             return "acc"
-        if e.op == "load":
+        if e.op is KOp.LOAD:
             return f"{e.arg}[{args[0]}]"
-        if e.op in ("add", "mul") and e.dtype is INDEX:
-            sym = " + " if e.op == "add" else "*"
+        if e.op in (Op.ADD, Op.MUL) and e.dtype is INDEX:
+            sym = " + " if e.op is Op.ADD else "*"
             return f"({args[0]}{sym}{args[1]})"
-        if e.op in ("floordiv", "mod"):
-            sym = "//" if e.op == "floordiv" else "%"
+        if e.op in (KOp.FLOORDIV, KOp.MOD):
+            sym = "//" if e.op is KOp.FLOORDIV else "%"
             return f"({args[0]}{sym}{e.arg})"
         inner = ", ".join(args)
-        if e.op == "cast":
+        if e.op is Op.CAST:
             return f"cast<{e.dtype.short}>({inner})"
-        if e.op == "check":
+        if e.op is KOp.CHECK:
             return f"check({inner}, {e.arg})"
-        return f"{e.op}({inner})"
+        return f"{e.op.value}({inner})"
 
 
 def format_expr(e: Expr) -> str:
@@ -636,7 +664,7 @@ class Kernel:
     def inputs(self) -> tuple[str, ...]:
         # Cached: fusion asks every kernel for its inputs after each merge,
         # and a kernel (frozen) never changes.
-        names = {x.arg for x in walk(*self._exprs()) if x.op == "load"}
+        names = {x.arg for x in walk(*self._exprs()) if x.op is KOp.LOAD}
         if self.a is not None:
             names |= {self.a.buffer, self.b.buffer}
         if self.attention is not None:

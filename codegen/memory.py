@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphc.codegen.kernel import Kernel, Program, loads_of, walk
+from graphc.codegen.kernel import Kernel, KOp, Program, loads_of, walk
 
 ALIGN = 64
 
@@ -83,7 +83,7 @@ def reads_only_at(k: Kernel, buf: str, index) -> bool:
         return False
     for s in k.stores:
         for e in walk(s.value):
-            if e.op == "load" and e.arg == buf and e.args[0] != index:
+            if e.op is KOp.LOAD and e.arg == buf and e.args[0] != index:
                 return False
         if buf in loads_of(s.index):
             return False

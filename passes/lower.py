@@ -39,6 +39,8 @@ behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, Node, const, node
 from graphc.ir.ops import Op
@@ -56,12 +58,13 @@ ATTENTION_DTYPES = (dtypes.float32, dtypes.float64)
 
 
 def _expands(n: Node, keep) -> bool:
-    if n.op is Op.ARGSORT:
-        return True
-    if n.op is not Op.ATTENTION:
+    if n.op not in EXPANSIONS:
         return False
-    empty = any(s.type.numel == 0 for s in n.srcs)  # nothing for a kernel to do
-    return Op.ATTENTION not in keep or n.dtype not in ATTENTION_DTYPES or empty
+    if n.op is Op.ATTENTION and Op.ATTENTION in keep:
+        # A backend's attention kernel takes float32/float64 and non-empty operands.
+        empty = any(s.type.numel == 0 for s in n.srcs)  # nothing for a kernel to do
+        return n.dtype not in ATTENTION_DTYPES or empty
+    return True
 
 
 def lower(graph: Graph, keep: frozenset = frozenset()) -> Graph:
@@ -72,10 +75,8 @@ def lower(graph: Graph, keep: frozenset = frozenset()) -> Graph:
     mapping: dict[Node, Node] = {}
     for n in graph.nodes:
         new = rebuild(n, tuple(mapping[s] for s in n.srcs))
-        if new.op is Op.ARGSORT:
-            new = expand_argsort(new.srcs[0], new.attrs["axis"], new.attrs["descending"])
-        elif _expands(new, keep):
-            new = expand_attention(new)
+        if _expands(new, keep):
+            new = EXPANSIONS[new.op](new)
         mapping[n] = new
     return graph.replace(outputs=[mapping[o] for o in graph.outputs])
 
@@ -232,4 +233,17 @@ def expand_attention(n: Node) -> Node:
     return node(Op.DOT, weights, v)
 
 
-__all__ = ["ATTENTION_DTYPES", "expand_argsort", "expand_attention", "lower"]
+def _expand_argsort_node(n: Node) -> Node:
+    return expand_argsort(n.srcs[0], n.attrs["axis"], n.attrs["descending"])
+
+
+# What `lower` expands, by its expansion: ARGSORT always, ATTENTION where
+# the backend has no kernel for it (`_expands`). codegen/fusion.py computes
+# every other primitive.
+EXPANSIONS: dict[Op, Callable[[Node], Node]] = {
+    Op.ARGSORT: _expand_argsort_node,
+    Op.ATTENTION: expand_attention,
+}
+
+
+__all__ = ["ATTENTION_DTYPES", "EXPANSIONS", "expand_argsort", "expand_attention", "lower"]

@@ -13,34 +13,10 @@ from collections.abc import Callable
 
 from graphc.codegen import kernel as kf
 from graphc.codegen.cuda import cdefs
+from graphc.codegen.kernel import KOp
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
-
-_F32_FUNCS = {
-    "exp": "expf",
-    "log": "logf",
-    "sqrt": "sqrtf",
-    "sin": "sinf",
-    "cos": "cosf",
-    "tanh": "tanhf",
-    "erf": "erff",
-    "floor": "floorf",
-    "pow": "powf",
-    "atan2": "atan2f",
-}
-_F64_FUNCS = {
-    "exp": "exp",
-    "log": "log",
-    "sqrt": "sqrt",
-    "sin": "sin",
-    "cos": "cos",
-    "tanh": "tanh",
-    "erf": "erf",
-    "floor": "floor",
-    "pow": "pow",
-    "atan2": "atan2",
-}
-_INFIX = {"add": "+", "sub": "-", "mul": "*"}
+from graphc.ir.ops import Op
 
 
 class CudaRenderError(ValueError):
@@ -86,7 +62,7 @@ class ExprWriter:
         if found is not None:
             return found
         text = self._render(e)
-        if e.op not in ("var", "const", "acc"):
+        if e.op not in _UNBOUND:
             text = self._bind(e.dtype, text)
         self._memo[e] = text
         return text
@@ -112,37 +88,31 @@ class ExprWriter:
         return name
 
     def _render(self, e: kf.Expr) -> str:
-        op = e.op
-        if op == "var":
-            return e.arg
-        if op == "const":
-            return cdefs.literal(e.arg, e.dtype)
-        if op == "acc":
-            if self.acc is None:
-                raise CudaRenderError("`acc` used outside a reduce or dot kernel")
-            return _convert(self.acc, e.dtype)
         args = [self.value(a) for a in e.args]
-        if op == "load":
-            return self._load(e.arg, args[0])
-        if op == "random":
-            return f"gc_random({args[0]}, {args[1]})"
-        if op == "check":
-            self.uses_err = True
-            return f"gc_check({args[0]}, {e.arg}LL, gc_err, {self.check_code()}ULL)"
-        if op in ("floordiv", "mod"):
-            return self._index_div(e, args[0])
-        if op in ("add", "mul") and _is_index(e):
+        if isinstance(e.op, KOp):
+            return _lowering(NODES, e.op)(self, e, args)
+        if e.op in (Op.ADD, Op.MUL) and _is_index(e):
             # Index arithmetic never overflows: plain, readable C.
-            return f"({args[0]} {_INFIX[op]} {args[1]})"
-        if op == "where":
-            return f"({args[0]} ? {args[1]} : {args[2]})"
-        if op == "cast":
-            return _cast(args[0], e.args[0].dtype, e.dtype)
-        if op == "div" and not e.dtype.is_float:
-            self.uses_err = True
-            divisor = f"gc_check_div<{cdefs.register(e.dtype)}>({args[1]}, gc_err, {self.check_code()}ULL)"
-            args = [args[0], self._bind(e.dtype, divisor)]
-        return scalar_op(op, args, e.args[0].dtype if e.args else e.dtype)
+            return f"({args[0]} {_INFIX[e.op]} {args[1]})"
+        if e.op is Op.DIV and not e.dtype.is_float:
+            args = [args[0], self._checked_divisor(e.dtype, args[1])]
+        return scalar_op(e.op, args, e.args[0].dtype, e.dtype)
+
+    def _acc(self, dtype: DType) -> str:
+        if self.acc is None:
+            raise CudaRenderError("`acc` used outside a reduce or dot kernel")
+        return _convert(self.acc, dtype)
+
+    def _check(self, index: str, size: int) -> str:
+        self.uses_err = True
+        return f"gc_check({index}, {size}LL, gc_err, {self.check_code()}ULL)"
+
+    def _checked_divisor(self, dtype: DType, divisor: str) -> str:
+        """The divisor of an integer division, bound after a check that
+        sets the error flag (and yields 1) when it is zero."""
+        self.uses_err = True
+        checked = f"gc_check_div<{cdefs.register(dtype)}>({divisor}, gc_err, {self.check_code()}ULL)"
+        return self._bind(dtype, checked)
 
     def _load(self, name: str, index: str) -> str:
         try:
@@ -157,20 +127,22 @@ class ExprWriter:
         # truncating / and %, which equal floor semantics there.
         b = kf.bounds(e.args[0])
         if b is not None and b[0] >= 0:
-            sym = "/" if e.op == "floordiv" else "%"
+            sym = "/" if e.op is KOp.FLOORDIV else "%"
             return f"({a} {sym} {e.arg}LL)"
-        fn = "gc_floordiv" if e.op == "floordiv" else "gc_mod"
+        fn = "gc_floordiv" if e.op is KOp.FLOORDIV else "gc_mod"
         return f"{fn}({a}, {e.arg}LL)"
 
 
-_INDEX_OPS = {"var", "const", "add", "mul", "floordiv", "mod", "check"}
+# Nodes whose C text is used as is (a name or a literal), never bound.
+_UNBOUND = frozenset({KOp.VAR, KOp.CONST, KOp.ACC})
+_INDEX_OPS = frozenset({KOp.VAR, KOp.CONST, Op.ADD, Op.MUL, KOp.FLOORDIV, KOp.MOD, KOp.CHECK})
 
 
 def _is_index(e: kf.Expr) -> bool:
     """Whether `e` is pure index arithmetic (loop variables and constants)."""
     if e.dtype is not kf.INDEX:
         return False
-    if e.op == "where":  # a guarded index: where(cond, index, 0)
+    if e.op is Op.WHERE:  # a guarded index: where(cond, index, 0)
         return _is_index(e.args[1]) and _is_index(e.args[2])
     return e.op in _INDEX_OPS and all(_is_index(a) for a in e.args)
 
@@ -198,48 +170,137 @@ def _cast(a: str, src: DType, dst: DType) -> str:
     return f"(({cdefs.register(dst)}){a})"
 
 
-def scalar_op(op: str, args: list[str], dtype: DType) -> str:
+def scalar_op(op: Op, args: list[str], dtype: DType, out: DType | None = None) -> str:
     """An elementwise op on operands of `dtype` (the first operand's dtype;
-    for `where` the condition's, handled by the caller)."""
-    if op in _INFIX:
-        return _arith(op, args, dtype)
-    if op == "neg":
-        if dtype in cdefs.UNSIGNED:
-            return f"(({cdefs.register(dtype)})((({cdefs.UNSIGNED[dtype]})0) - ({cdefs.UNSIGNED[dtype]}){args[0]}))"
-        return f"(({cdefs.register(dtype)})(-{args[0]}))"
-    if op == "recip":
-        one = "1.0" if dtype is dtypes.float64 else "1.0f"
-        return _round(dtype, f"({one} / {args[0]})")
-    if op in _F32_FUNCS:
-        funcs = _F64_FUNCS if dtype is dtypes.float64 else _F32_FUNCS
-        return _round(dtype, f"{funcs[op]}({', '.join(args)})")
-    if op == "div":
-        if dtype.is_float:
-            return _round(dtype, f"({args[0]} / {args[1]})")
-        unsigned = cdefs.UNSIGNED.get(dtype, "unsigned int")
-        return f"gc_idiv<{cdefs.register(dtype)}, {unsigned}>({args[0]}, {args[1]})"
-    if op in ("maximum", "minimum"):
-        fn = "gc_max" if op == "maximum" else "gc_min"
-        return f"{fn}<{cdefs.register(dtype)}>({args[0]}, {args[1]})"
-    if op == "cmplt":
-        return f"({args[0]} < {args[1]})"
-    if op == "cmpeq":
-        return f"({args[0]} == {args[1]})"
-    if op == "and":
-        return f"({args[0]} && {args[1]})"
-    if op == "or":
-        return f"({args[0]} || {args[1]})"
-    if op == "not":
-        return f"(!{args[0]})"
-    raise CudaRenderError(f"no CUDA lowering for kernel-form op {op!r}")
+    for `where` the condition's, unused); `out`: the result's dtype (a
+    cast's target), by default `dtype`."""
+    if len(args) == 1:
+        return _lowering(UNARY, op)(args[0], dtype, out or dtype)
+    if len(args) == 2:
+        return _lowering(BINARY, op)(args[0], args[1], dtype)
+    return _lowering(TERNARY, op)(*args)
 
 
-def _arith(op: str, args: list[str], dtype: DType) -> str:
-    sym = _INFIX[op]
-    a, b = args
+def _lowering(table: dict, op: Op | KOp) -> Callable:
+    found = table.get(op)
+    if found is None:
+        raise CudaRenderError(f"no CUDA lowering for kernel-form op {op.value!r}")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# The lowering of every expression op: one entry per op and table. A new
+# elementwise primitive needs its entry in UNARY, BINARY or TERNARY
+# (tests/compiler/test_op_tables.py checks them against graphc/ir/ops.py).
+
+NodeLowering = Callable[[ExprWriter, kf.Expr, list[str]], str]
+UnaryLowering = Callable[[str, DType, DType], str]  # (operand, its dtype, result dtype)
+BinaryLowering = Callable[[str, str, DType], str]  # (operands, their dtype)
+TernaryLowering = Callable[[str, str, str], str]
+
+NODES: dict[KOp, NodeLowering] = {
+    KOp.VAR: lambda w, e, args: e.arg,
+    KOp.CONST: lambda w, e, args: cdefs.literal(e.arg, e.dtype),
+    KOp.ACC: lambda w, e, args: w._acc(e.dtype),
+    KOp.LOAD: lambda w, e, args: w._load(e.arg, args[0]),
+    KOp.RANDOM: lambda w, e, args: f"gc_random({args[0]}, {args[1]})",
+    KOp.CHECK: lambda w, e, args: w._check(args[0], e.arg),
+    KOp.FLOORDIV: lambda w, e, args: w._index_div(e, args[0]),
+    KOp.MOD: lambda w, e, args: w._index_div(e, args[0]),
+}
+
+
+def _libm(name: str, args: list[str], dtype: DType) -> str:
+    """A CUDA math function: `name` for double, `namef` otherwise (float16
+    computes in float and rounds)."""
+    fn = name if dtype is dtypes.float64 else f"{name}f"
+    return _round(dtype, f"{fn}({', '.join(args)})")
+
+
+def _math1(name: str) -> UnaryLowering:
+    return lambda a, dtype, out: _libm(name, [a], dtype)
+
+
+def _math2(name: str) -> BinaryLowering:
+    return lambda a, b, dtype: _libm(name, [a, b], dtype)
+
+
+def _neg(a: str, dtype: DType, out: DType) -> str:
     if dtype in cdefs.UNSIGNED:
-        u = cdefs.UNSIGNED[dtype]
-        return f"(({cdefs.register(dtype)})(({u}){a} {sym} ({u}){b}))"
+        return f"(({cdefs.register(dtype)})((({cdefs.UNSIGNED[dtype]})0) - ({cdefs.UNSIGNED[dtype]}){a}))"
+    return f"(({cdefs.register(dtype)})(-{a}))"
+
+
+def _recip(a: str, dtype: DType, out: DType) -> str:
+    one = "1.0" if dtype is dtypes.float64 else "1.0f"
+    return _round(dtype, f"({one} / {a})")
+
+
+UNARY: dict[Op, UnaryLowering] = {
+    Op.NEG: _neg,
+    Op.RECIP: _recip,
+    Op.EXP: _math1("exp"),
+    Op.LOG: _math1("log"),
+    Op.SQRT: _math1("sqrt"),
+    Op.SIN: _math1("sin"),
+    Op.COS: _math1("cos"),
+    Op.TANH: _math1("tanh"),
+    Op.ERF: _math1("erf"),
+    Op.FLOOR: _math1("floor"),
+    Op.NOT: lambda a, dtype, out: f"(!{a})",
+    Op.CAST: _cast,
+}
+
+_INFIX = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*"}
+
+
+def _arith(op: Op) -> BinaryLowering:
+    """a op b in the operands' type: unsigned types compute in their
+    promoted unsigned type, float16 rounds."""
+    sym = _INFIX[op]
+
+    def lowering(a: str, b: str, dtype: DType) -> str:
+        if dtype in cdefs.UNSIGNED:
+            u = cdefs.UNSIGNED[dtype]
+            return f"(({cdefs.register(dtype)})(({u}){a} {sym} ({u}){b}))"
+        if dtype.is_float:
+            return _round(dtype, f"({a} {sym} {b})")
+        return f"(({cdefs.register(dtype)})({a} {sym} {b}))"
+
+    return lowering
+
+
+def _div(a: str, b: str, dtype: DType) -> str:
     if dtype.is_float:
-        return _round(dtype, f"({a} {sym} {b})")
-    return f"(({cdefs.register(dtype)})({a} {sym} {b}))"
+        return _round(dtype, f"({a} / {b})")
+    unsigned = cdefs.UNSIGNED.get(dtype, "unsigned int")
+    return f"gc_idiv<{cdefs.register(dtype)}, {unsigned}>({a}, {b})"
+
+
+def _extremum(fn: str) -> BinaryLowering:
+    return lambda a, b, dtype: f"{fn}<{cdefs.register(dtype)}>({a}, {b})"
+
+
+def _infix(sym: str) -> BinaryLowering:
+    """a sym b with C's own typing (comparisons and logic: a bool)."""
+    return lambda a, b, dtype: f"({a} {sym} {b})"
+
+
+BINARY: dict[Op, BinaryLowering] = {
+    Op.ADD: _arith(Op.ADD),
+    Op.SUB: _arith(Op.SUB),
+    Op.MUL: _arith(Op.MUL),
+    Op.DIV: _div,
+    Op.POW: _math2("pow"),
+    Op.ATAN2: _math2("atan2"),
+    Op.MAX: _extremum("gc_max"),
+    Op.MIN: _extremum("gc_min"),
+    Op.CMPLT: _infix("<"),
+    Op.CMPEQ: _infix("=="),
+    Op.AND: _infix("&&"),
+    Op.OR: _infix("||"),
+}
+
+TERNARY: dict[Op, TernaryLowering] = {
+    Op.WHERE: lambda c, a, b: f"({c} ? {a} : {b})",
+}

@@ -25,6 +25,7 @@ from graphc.codegen.cuda import cdefs
 from graphc.codegen.cuda.expr import CudaRenderError, ExprWriter, scalar_op
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
+from graphc.ir.ops import Op
 
 THREADS = 256  # threads per block of every kernel
 MAX_BLOCKS = 65535  # grid cap; loops stride over the rest
@@ -161,7 +162,7 @@ class _Reducer:
     shuffle_type: str  # type passed through __shfl_xor_sync
 
     def combine(self, reducer: str, acc: str, other: str) -> str:
-        op = {"sum": "add", "prod": "mul", "max": "maximum"}[reducer]
+        op = {"sum": Op.ADD, "prod": Op.MUL, "max": Op.MAX}[reducer]
         return scalar_op(op, [acc, other], self.dtype)
 
 

@@ -10,10 +10,13 @@ and MIN / -1 wraps instead of trapping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llvmlite import ir
 
-from graphc.codegen.kernel import ERROR_INDEX, ERROR_ZERO_DIVISION, INDEX, Expr, bounds
+from graphc.codegen.kernel import ERROR_INDEX, ERROR_ZERO_DIVISION, INDEX, Expr, KOp, bounds
 from graphc.ir.dtypes import DType
+from graphc.ir.ops import Op
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -89,29 +92,22 @@ class ExprEmitter:
         return self.b.call(fn, [x, *more])
 
     def _emit(self, e: Expr) -> ir.Value:
-        op = e.op
-        if op == "var":
-            return self.env[e.arg]
-        if op == "const":
-            return ir.Constant(reg_type(e.dtype), e.arg)
-        if op == "acc":
-            return self.acc
-        if op == "load":
-            return self.load(e.arg, self.emit(e.args[0]), e.dtype)
-        if op == "random":
-            return self._random(self.emit(e.args[0]), self.emit(e.args[1]))
-        if op == "check":
-            return self._check(self.emit(e.args[0]), e.arg)
-        if op in ("floordiv", "mod"):
-            return self._floordiv_mod(e)
+        if isinstance(e.op, KOp):
+            return _lowering(NODES, e.op)(self, e)
         args = [self.emit(a) for a in e.args]
-        if op == "where":
-            return self.b.select(*args)
-        if op == "cast":
-            return self.cast(args[0], e.args[0].dtype, e.dtype)
         if len(args) == 1:
-            return self._unary(op, args[0], e.dtype)
-        return self._binary(op, args[0], args[1], e.args[0].dtype)
+            return self.unary(e.op, args[0], e.args[0].dtype, e.dtype)
+        if len(args) == 2:
+            return self.binary(e.op, args[0], args[1], e.args[0].dtype)
+        return _lowering(TERNARY, e.op)(self, *args)
+
+    def unary(self, op: Op, x: ir.Value, src: DType, dst: DType) -> ir.Value:
+        """op applied to x, a value of dtype src; dst: the result's dtype."""
+        return _lowering(UNARY, op)(self, x, src, dst)
+
+    def binary(self, op: Op, x: ir.Value, y: ir.Value, dt: DType) -> ir.Value:
+        """op applied to x and y, values of dtype dt."""
+        return _lowering(BINARY, op)(self, x, y, dt)
 
     # -- memory -----------------------------------------------------------
     def pointer(self, buf: str, index: ir.Value) -> ir.Value:
@@ -127,53 +123,6 @@ class ExprEmitter:
         self.b.store(value, self.pointer(buf, index))
 
     # -- scalar ops ---------------------------------------------------------
-    def _unary(self, op: str, x: ir.Value, dt: DType) -> ir.Value:
-        b = self.b
-        if op == "neg":
-            return b.fneg(x) if dt.is_float else b.neg(x)
-        if op == "not":
-            return b.xor(x, ir.Constant(I1, 1))
-        if op == "recip":
-            return b.fdiv(ir.Constant(x.type, 1.0), x)
-        if op in ("exp", "log", "sin", "cos", "sqrt", "floor", "tanh"):
-            return self._call(op, x)
-        if op == "erf":
-            return self._libm("erf", x)
-        raise NotImplementedError(f"LLVM backend: unary {op}")
-
-    def _binary(self, op: str, x: ir.Value, y: ir.Value, dt: DType) -> ir.Value:
-        b = self.b
-        if dt.is_float:
-            simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}
-            if op in simple:
-                return simple[op](x, y)
-            if op in ("pow",):
-                return self._call("pow", x, y)
-            if op == "atan2":
-                return self._libm("atan2", x, y)
-            if op == "maximum":
-                return self._call("maximum", x, y)
-            if op == "minimum":
-                return self._call("minimum", x, y)
-            if op == "cmplt":
-                return b.fcmp_ordered("<", x, y)
-            if op == "cmpeq":
-                return b.fcmp_ordered("==", x, y)
-        unsigned = not dt.is_int or dt.np.kind == "u"  # bool and uint8 compare unsigned
-        simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_}
-        if op in simple:
-            return simple[op](x, y)
-        if op == "div":
-            return self._int_div(x, y, unsigned)
-        if op in ("maximum", "minimum"):
-            name = ("u" if unsigned else "s") + ("max" if op == "maximum" else "min")
-            return self._call(name, x, y)
-        if op == "cmplt":
-            return b.icmp_unsigned("<", x, y) if unsigned else b.icmp_signed("<", x, y)
-        if op == "cmpeq":
-            return b.icmp_unsigned("==", x, y)
-        raise NotImplementedError(f"LLVM backend: binary {op} on {dt}")
-
     def _int_div(self, x, y, unsigned: bool) -> ir.Value:
         # A zero divisor is reported and replaced by 1; MIN / -1 wraps
         # (computed as -x) instead of trapping.
@@ -198,10 +147,10 @@ class ExprEmitter:
         d = ir.Constant(I64, e.arg)
         lo = bounds(e.args[0])
         if lo is not None and lo[0] >= 0:
-            return b.udiv(x, d) if e.op == "floordiv" else b.urem(x, d)
+            return b.udiv(x, d) if e.op is KOp.FLOORDIV else b.urem(x, d)
         r = b.srem(x, d)
         neg = b.icmp_signed("<", r, ir.Constant(I64, 0))
-        if e.op == "mod":
+        if e.op is KOp.MOD:
             return b.select(neg, b.add(r, d), r)
         q = b.sdiv(x, d)
         return b.select(neg, b.sub(q, ir.Constant(I64, 1)), q)
@@ -251,3 +200,146 @@ class ExprEmitter:
 
 def index_type() -> ir.Type:
     return reg_type(INDEX)
+
+
+# ---------------------------------------------------------------------------
+# The lowering of every expression op: one entry per op and table. A new
+# elementwise primitive needs its entry in UNARY, BINARY or TERNARY
+# (tests/compiler/test_op_tables.py checks them against graphc/ir/ops.py).
+
+NodeLowering = Callable[[ExprEmitter, Expr], ir.Value]
+UnaryLowering = Callable[[ExprEmitter, ir.Value, DType, DType], ir.Value]
+BinaryLowering = Callable[[ExprEmitter, ir.Value, ir.Value, DType], ir.Value]
+TernaryLowering = Callable[[ExprEmitter, ir.Value, ir.Value, ir.Value], ir.Value]
+
+
+def _lowering(table: dict, op: Op | KOp) -> Callable:
+    found = table.get(op)
+    if found is None:
+        raise NotImplementedError(f"LLVM backend: no lowering for {op.value}")
+    return found
+
+
+def _load(em: ExprEmitter, e: Expr) -> ir.Value:
+    return em.load(e.arg, em.emit(e.args[0]), e.dtype)
+
+
+def _random(em: ExprEmitter, e: Expr) -> ir.Value:
+    return em._random(em.emit(e.args[0]), em.emit(e.args[1]))
+
+
+def _check(em: ExprEmitter, e: Expr) -> ir.Value:
+    return em._check(em.emit(e.args[0]), e.arg)
+
+
+NODES: dict[KOp, NodeLowering] = {
+    KOp.VAR: lambda em, e: em.env[e.arg],
+    KOp.CONST: lambda em, e: ir.Constant(reg_type(e.dtype), e.arg),
+    KOp.ACC: lambda em, e: em.acc,
+    KOp.LOAD: _load,
+    KOp.RANDOM: _random,
+    KOp.CHECK: _check,
+    KOp.FLOORDIV: ExprEmitter._floordiv_mod,
+    KOp.MOD: ExprEmitter._floordiv_mod,
+}
+
+
+def _intrinsic(name: str) -> UnaryLowering:
+    """The LLVM intrinsic llvm.<name>.<type> of the operand."""
+    return lambda em, x, src, dst: em._call(name, x)
+
+
+def _neg(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
+    return em.b.fneg(x) if src.is_float else em.b.neg(x)
+
+
+def _recip(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
+    return em.b.fdiv(ir.Constant(x.type, 1.0), x)
+
+
+def _not(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
+    return em.b.xor(x, ir.Constant(I1, 1))
+
+
+UNARY: dict[Op, UnaryLowering] = {
+    Op.NEG: _neg,
+    Op.RECIP: _recip,
+    Op.EXP: _intrinsic("exp"),
+    Op.LOG: _intrinsic("log"),
+    Op.SQRT: _intrinsic("sqrt"),
+    Op.SIN: _intrinsic("sin"),
+    Op.COS: _intrinsic("cos"),
+    Op.TANH: _intrinsic("tanh"),
+    Op.ERF: lambda em, x, src, dst: em._libm("erf", x),
+    Op.FLOOR: _intrinsic("floor"),
+    Op.NOT: _not,
+    Op.CAST: lambda em, x, src, dst: em.cast(x, src, dst),
+}
+
+
+def _unsigned(dt: DType) -> bool:
+    """Whether integer ops on dt are unsigned (bool and uint8 are)."""
+    return not dt.is_int or dt.np.kind == "u"
+
+
+def _arith(float_op: str, int_op: str) -> BinaryLowering:
+    """The IRBuilder method float_op for floats, int_op otherwise."""
+    return lambda em, x, y, dt: getattr(em.b, float_op if dt.is_float else int_op)(x, y)
+
+
+def _float_only(name: str, lower: BinaryLowering) -> BinaryLowering:
+    """lower for floats; the op is not defined on integers (graphc/ir/rules.py)."""
+
+    def lowering(em: ExprEmitter, x, y, dt: DType) -> ir.Value:
+        if not dt.is_float:
+            raise NotImplementedError(f"LLVM backend: binary {name} on {dt}")
+        return lower(em, x, y, dt)
+
+    return lowering
+
+
+def _div(em: ExprEmitter, x, y, dt: DType) -> ir.Value:
+    return em.b.fdiv(x, y) if dt.is_float else em._int_div(x, y, _unsigned(dt))
+
+
+def _extremum(float_name: str, int_name: str) -> BinaryLowering:
+    """llvm.maximum/minimum for floats (NaN propagates, as numpy), else
+    llvm.[us]max/[us]min."""
+
+    def lowering(em: ExprEmitter, x, y, dt: DType) -> ir.Value:
+        if dt.is_float:
+            return em._call(float_name, x, y)
+        return em._call(("u" if _unsigned(dt) else "s") + int_name, x, y)
+
+    return lowering
+
+
+def _cmplt(em: ExprEmitter, x, y, dt: DType) -> ir.Value:
+    b = em.b
+    if dt.is_float:
+        return b.fcmp_ordered("<", x, y)
+    return b.icmp_unsigned("<", x, y) if _unsigned(dt) else b.icmp_signed("<", x, y)
+
+
+def _cmpeq(em: ExprEmitter, x, y, dt: DType) -> ir.Value:
+    return em.b.fcmp_ordered("==", x, y) if dt.is_float else em.b.icmp_unsigned("==", x, y)
+
+
+BINARY: dict[Op, BinaryLowering] = {
+    Op.ADD: _arith("fadd", "add"),
+    Op.SUB: _arith("fsub", "sub"),
+    Op.MUL: _arith("fmul", "mul"),
+    Op.DIV: _div,
+    Op.POW: _float_only("pow", lambda em, x, y, dt: em._call("pow", x, y)),
+    Op.ATAN2: _float_only("atan2", lambda em, x, y, dt: em._libm("atan2", x, y)),
+    Op.MAX: _extremum("maximum", "max"),
+    Op.MIN: _extremum("minimum", "min"),
+    Op.CMPLT: _cmplt,
+    Op.CMPEQ: _cmpeq,
+    Op.AND: lambda em, x, y, dt: em.b.and_(x, y),
+    Op.OR: lambda em, x, y, dt: em.b.or_(x, y),
+}
+
+TERNARY: dict[Op, TernaryLowering] = {
+    Op.WHERE: lambda em, cond, a, b: em.b.select(cond, a, b),
+}

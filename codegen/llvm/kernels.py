@@ -19,10 +19,11 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from graphc.codegen.kernel import Kernel, affine, walk
+from graphc.codegen.kernel import Kernel, KOp, affine, walk
 from graphc.codegen.llvm import attention, gemm
 from graphc.codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
 from graphc.ir import dtypes
+from graphc.ir.ops import Op
 
 REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 # Dots with at most this many output columns accumulate a whole row at once
@@ -127,9 +128,9 @@ class KernelBuilder:
         invariant: dict[int, bool] = {}
         reads: dict[int, bool] = {}
         for x in walk(*exprs):
-            varies = x.op in ("var", "acc", "check") or (x.op == "load" and x.arg not in frozen)
+            varies = x.op in (KOp.VAR, KOp.ACC, KOp.CHECK) or (x.op is KOp.LOAD and x.arg not in frozen)
             invariant[id(x)] = not varies and all(invariant[id(a)] for a in x.args)
-            reads[id(x)] = x.op == "load" or any(reads[id(a)] for a in x.args)
+            reads[id(x)] = x.op is KOp.LOAD or any(reads[id(a)] for a in x.args)
         if not any(invariant[i] and reads[i] for i in invariant):
             return
         # Emit every largest invariant subtree that reads memory.
@@ -154,7 +155,7 @@ class KernelBuilder:
     def build(self) -> ir.Function:
         if self.kern.kind in ("elementwise", "reduce"):
             self._hoist_invariants()
-        getattr(self, f"_{self.kern.kind}")()
+        KINDS[self.kern.kind](self)
         self.b.ret_void()
         return self.fn
 
@@ -259,14 +260,14 @@ class KernelBuilder:
         elif k.reducer == "prod":
             new = b.fmul(acc, v, flags=REDUCE_FLAGS) if dt.is_float else b.mul(acc, v)
         elif k.reducer == "max":
-            new = b.or_(acc, v) if dt.is_bool else em._binary("maximum", acc, v, dt)
+            new = b.or_(acc, v) if dt.is_bool else em.binary(Op.MAX, acc, v, dt)
         else:  # argmax: strictly greater, or the first NaN
             if dt.is_float:
                 better = b.or_(
                     b.fcmp_ordered(">", v, acc), b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc))
                 )
             else:
-                better = em._binary("cmplt", acc, v, dt)
+                better = em.binary(Op.CMPLT, acc, v, dt)
             new = b.select(better, v, acc)
             b.store(b.select(better, env["r0"], b.load(best_ptr)), best_ptr)
         b.store(new, acc_ptr)
@@ -321,6 +322,16 @@ class KernelBuilder:
                 self._stores(k.stores, env, b.load(b.gep(row, [zero, n], inbounds=True)))
 
 
+# The loop nest of each kernel kind (codegen/kernel.py), by builder method.
+KINDS = {
+    "elementwise": KernelBuilder._elementwise,
+    "reduce": KernelBuilder._reduce,
+    "dot": KernelBuilder._dot,
+    "scatter": KernelBuilder._scatter,
+    "attention": KernelBuilder._attention,
+}
+
+
 def _column_tiled(k: Kernel) -> bool:
     """Whether a reduce kernel runs `_reduce_columns`: its loads are affine,
     the last output dim steps through some of them contiguously, and the
@@ -330,7 +341,7 @@ def _column_tiled(k: Kernel) -> bool:
     col, red = k.loop_vars()[-1][0], k.red_vars()[-1][0]
     contiguous = False
     for e in walk(k.value):
-        if e.op != "load":
+        if e.op is not KOp.LOAD:
             continue
         form = affine(e.args[0])
         if form is None or abs(form[0].get(red, 0)) == 1:

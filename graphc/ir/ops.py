@@ -4,8 +4,9 @@ Everything a user calls (softmax, linear, conv2d, Adam's update ...) is
 decomposed by the frontend into these. Passes never list ops inline; they ask
 `node.op in ELEMENTWISE`. Adding a primitive means one entry here, one shape
 rule and reference implementation in `graphc/ir/rules.py`, one VJP in
-`passes/autodiff.py`, and one lowering per backend; `tests/ir/test_registry.py`
-fails until every table has it.
+`passes/autodiff.py`, one way for fusion to compute it and one lowering per
+backend (codegen/README.md, "Adding a primitive"); `tests/ir/test_registry.py`
+and `tests/compiler/test_op_tables.py` fail until every table has it.
 
 Conventions shared by all layers:
 - Elementwise ops take operands of identical shape (the frontend inserts

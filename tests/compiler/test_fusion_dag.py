@@ -76,10 +76,11 @@ def test_long_chain_renders_for_cuda():
 def _doubling_dag(depth: int) -> Expr:
     """x, then y + y repeated: a DAG of `depth` + 1 nodes whose tree has 2**depth leaves."""
     from graphc.codegen.kernel import load, scalar, var
+    from graphc.ir.ops import Op
 
     y = load("x", var("i0"), graphc.float32)
     for _ in range(depth):
-        y = scalar("add", y, y)
+        y = scalar(Op.ADD, y, y)
     return y
 
 
