@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import graphc.runtime.cache as cache
-from graphc.codegen import fusion, memory
+from graphc.codegen import lower as codegen_lower
+from graphc.codegen import memory
 from graphc.codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
 from graphc.codegen.llvm import module as llvm_module
 from graphc.codegen.llvm import target
@@ -78,17 +79,9 @@ def _dump(level: int, text: str) -> None:
 
 
 def lower(graph: Graph, aliases: Mapping[int, int] | None = None) -> Program:
-    """Optimize, fuse and plan memory: the Program codegen renders."""
-    try:
-        from graphc.passes.pipeline import optimize
-    except ImportError:
-        optimize = None
-    if optimize is not None:
-        graph = optimize(graph)
-    prog = fusion.fuse(graph, keep=llvm_module.NATIVE_OPS)
-    prog.aliases = dict(aliases or {})
-    memory.plan_memory(prog)
-    return prog
+    """The Program this backend renders: `codegen.lower.lower` keeping the
+    primitives the LLVM code generator has kernels for (attention)."""
+    return codegen_lower.lower(graph, aliases, keep=llvm_module.NATIVE_OPS)
 
 
 _GEMM_ENGINES: dict[str, object] = {}  # "f32"/"f64" -> engine holding the routine

@@ -416,15 +416,12 @@ def from_device(pointer: int, out: np.ndarray) -> np.ndarray:
 
 
 def lower(graph: Graph, aliases: Mapping[int, int] | None = None):
-    """Graph -> kernel-form Program with a memory plan (the CPU backend's
-    front half, shared so both backends run the same kernels)."""
-    from graphc.codegen import fusion, memory
-    from graphc.passes import pipeline
+    """Graph -> kernel-form Program with a memory plan: `codegen.lower.lower`
+    with no primitive kept beyond the common kernel kinds (the CUDA code
+    generator has no attention kernel, so attention is expanded)."""
+    from graphc.codegen import lower as codegen_lower
 
-    program = fusion.fuse(pipeline.optimize(graph))
-    program.aliases = dict(aliases or {})
-    memory.plan_memory(program)
-    return program
+    return codegen_lower.lower(graph, aliases)
 
 
 def render(graph: Graph, aliases: Mapping[int, int] | None = None):
