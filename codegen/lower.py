@@ -14,12 +14,14 @@ Backends differ only in the options they pass (runtime/cpu.py keeps
 Debugging, with the pass pipeline's hooks: GRAPHC_DEBUG>=1 prints one
 timeline line per stage (time, and what went in and came out) after the
 pipeline's own per-pass timeline; >=2 also prints the graph after every
-pass and the fused program; >=3 also the memory plan. `verify=True` (or
-GRAPHC_VERIFY=1) runs the IR verifier after every pass.
+pass and the fused program; >=3 also the memory plan. `verify=True` (the
+default under GRAPHC_VERIFY=1) runs the IR verifier after every pass and
+the kernel-form verifier (codegen/verify.py) on the planned program.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 from graphc.codegen import fusion, memory
 from graphc.codegen.kernel import Program, format_program
+from graphc.codegen.verify import verify_program
 from graphc.ir.graph import Graph
 from graphc.passes import pipeline
 
@@ -61,7 +64,7 @@ def lower(
     aliases: Mapping[int, int] | None = None,
     *,
     keep: frozenset = frozenset(),
-    verify: bool = False,
+    verify: bool | None = None,
     stages: list[Stage] | None = None,
 ) -> Program:
     """Optimize, fuse and plan memory: the Program a code generator renders.
@@ -69,9 +72,12 @@ def lower(
     `aliases`: output index -> input index of outputs that update an input
     (the memory plan writes them in place when safe). `keep`: primitives the
     backend renders itself (see `fusion.fuse`). `verify`: run the IR
-    verifier after every pass. `stages`: if given, each stage's `Stage` is
+    verifier after every pass and the kernel-form verifier on the result
+    (None: when GRAPHC_VERIFY=1). `stages`: if given, each stage's `Stage` is
     appended to it (the GRAPHC_DEBUG=1 timeline lines)."""
     level = _debug_level()
+    if verify is None:
+        verify = os.environ.get("GRAPHC_VERIFY", "0") not in ("", "0")
     record: list[Stage] = []
     start = time.perf_counter()
     nodes_in = len(graph.nodes)
@@ -93,6 +99,10 @@ def lower(
     record.append(Stage("plan", time.perf_counter() - start, summary))
     if level >= 3:
         _print(f"memory plan of @{prog.name}:\n{memory.format_plan(prog)}")
+    if verify:
+        start = time.perf_counter()
+        verify_program(prog)
+        record.append(Stage("verify", time.perf_counter() - start, f"{len(prog.kernels)} kernels checked"))
     if level >= 1:
         _print(f"lowering timeline for @{prog.name}:\n" + "\n".join(str(s) for s in record))
     if stages is not None:
