@@ -48,6 +48,11 @@ def verify_program(prog: Program) -> Program:
     return prog
 
 
+def _op(e: Expr) -> str:
+    """The name of e's op (its enum value, when ops are enum members)."""
+    return getattr(e.op, "value", e.op)
+
+
 def _fail(where: str, what: str) -> None:
     raise KernelVerifyError(f"{where}: {what}")
 
@@ -129,7 +134,7 @@ def _check_buffers(prog: Program, k: Kernel, where: str) -> None:
             _fail(where, f"writes buffer {name}, a graph {prog.buffers[name].kind}")
     for what, e in _exprs_of(k):
         for x in walk(e):
-            if x.op == "load" and x.dtype is not prog.buffers[x.arg].dtype:
+            if _op(x) == "load" and x.dtype is not prog.buffers[x.arg].dtype:
                 buf = prog.buffers[x.arg]
                 _fail(where, f"{what} loads {x.dtype.short} from buffer {x.arg} of {buf.dtype.short}")
     for s in k.stores + k.row_stores:
@@ -151,9 +156,9 @@ def _check_vars(k: Kernel, where: str) -> None:
         if k.kind == "reduce" and any(e is s.index or e is s.value for s in k.row_stores):
             allowed = inner
         for x in walk(e):
-            if x.op == "var" and x.arg not in allowed:
+            if _op(x) == "var" and x.arg not in allowed:
                 _fail(where, f"{what} reads loop variable {x.arg}, not one of {sorted(allowed)}")
-            if x.op == "acc" and (not has_acc or what == "the reduced value"):
+            if _op(x) == "acc" and (not has_acc or what == "the reduced value"):
                 _fail(where, f"{what} reads acc, which a {k.kind} kernel does not have there")
 
 
@@ -164,9 +169,9 @@ def _check_bounds(prog: Program, k: Kernel, where: str) -> None:
     with loop_ranges(dict(extents)):
         for what, e in _exprs_of(k):
             for x in walk(e):
-                if x.op == "load":
+                if _op(x) == "load":
                     _check_index(prog, x.arg, x.args[0], f"{what}, loading", where)
-                elif x.op == "check":
+                elif _op(x) == "check":
                     _check_index(prog, None, x, what, where)
         for s in k.stores + k.row_stores:
             _check_index(prog, s.buffer, s.index, "a store", where)
