@@ -21,12 +21,12 @@ the kernel-form verifier (codegen/verify.py) on the planned program.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from graphc import config, debug
 from graphc.codegen import fusion, memory
 from graphc.codegen.kernel import Program, format_program
 from graphc.codegen.verify import verify_program
@@ -45,14 +45,6 @@ class Stage:
 
     def __str__(self) -> str:
         return f"{self.name:<9}{self.seconds * 1e3:>10.2f} ms  {self.summary}"
-
-
-def _debug_level() -> int:
-    try:
-        from graphc import debug  # the frontend's one dump helper
-    except ImportError:
-        return 0
-    return debug.level()
 
 
 def _print(text: str) -> None:
@@ -75,9 +67,9 @@ def lower(
     verifier after every pass and the kernel-form verifier on the result
     (None: when GRAPHC_VERIFY=1). `stages`: if given, each stage's `Stage` is
     appended to it (the GRAPHC_DEBUG=1 timeline lines)."""
-    level = _debug_level()
+    level = debug.level()
     if verify is None:
-        verify = os.environ.get("GRAPHC_VERIFY", "0") not in ("", "0")
+        verify = config.get("GRAPHC_VERIFY")
     record: list[Stage] = []
     start = time.perf_counter()
     nodes_in = len(graph.nodes)

@@ -16,21 +16,22 @@ The levels, each including those below it:
 
 Every setting that changes generated code is part of the compile-cache key;
 this variable only changes what is printed (level 2 runs the separately
-cached profiled build of each program, whose results are identical).
+cached profiled build of each program, whose results are identical). It is
+declared, with every other GRAPHC_* variable, in graphc/config.py; like
+that module this one is part of the base layer (standard library only), so
+every layer may print through it.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+
+from graphc import config
 
 
 def level() -> int:
     """The current GRAPHC_DEBUG level (0 when unset or not a number)."""
-    try:
-        return int(os.environ.get("GRAPHC_DEBUG", "0"))
-    except ValueError:
-        return 0
+    return config.get("GRAPHC_DEBUG")
 
 
 def dump(lvl: int, text: str) -> None:

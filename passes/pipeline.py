@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from graphc import debug
 from graphc.ir.graph import Graph
 from graphc.ir.verifier import verify as verify_graph
 from graphc.passes.cse import cse
@@ -69,14 +70,6 @@ class Timeline:
         return "\n".join(lines)
 
 
-def _debug_level() -> int:
-    try:
-        from graphc import debug  # the frontend's one dump helper
-    except ImportError:
-        return 0
-    return debug.level()
-
-
 def run_passes(
     graph: Graph,
     passes: Sequence[tuple[str, PassFn]],
@@ -125,7 +118,7 @@ def optimize(
     >>> optimize(g).outputs == g.inputs
     True
     """
-    level = _debug_level()
+    level = debug.level()
     if level >= 2 and dump is None:
         dump = _print_dump
     timeline = Timeline() if timeline is None else timeline

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 import graphc.runtime.cache as cache
+from graphc import config, debug
 from graphc.codegen import lower as codegen_lower
 from graphc.codegen import memory
 from graphc.codegen.kernel import ERROR_ZERO_DIVISION, Program, format_kernel, format_program
@@ -55,23 +56,6 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     return _NUM_THREADS
-
-
-def _debug_level() -> int:
-    try:
-        return int(os.environ.get("GRAPHC_DEBUG", "0"))
-    except ValueError:
-        return 0
-
-
-def _dump(level: int, text: str) -> None:
-    try:
-        from graphc.debug import dump
-    except ImportError:
-        if _debug_level() >= level:
-            print(text, file=sys.stderr)
-        return
-    dump(level, text)
 
 
 # ---------------------------------------------------------------------------
@@ -292,9 +276,9 @@ def _native(prog: Program, profile: bool = False) -> _Native:
         _MEMORY_CACHE[key] = native
         return native
     info = llvm_module.build_module(prog, profile)
-    _dump(4, info.ir)
+    debug.dump(4, info.ir)
     mod = target.optimize(info.ir)
-    _dump(5, target.emit_assembly(mod) if _debug_level() >= 5 else "")
+    debug.dump(5, target.emit_assembly(mod) if debug.level() >= 5 else "")
     obj = target.emit_object(mod)
     STATS["compiles"] += 1
     cache.store(
@@ -448,8 +432,9 @@ def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
 
 def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable:
     aliases = dict(aliases or {})
-    # Debug output (pass timeline, dumps) comes from lowering: do it then.
-    gkey = graph_key(graph, aliases) if _debug_level() < 1 else None
+    # Debug output (pass timeline, dumps) and verification come from
+    # lowering: do it then.
+    gkey = graph_key(graph, aliases) if debug.level() < 1 and not config.get("GRAPHC_VERIFY") else None
     if gkey is not None:
         hit = _MEMORY_CACHE.get(gkey)
         if isinstance(hit, _GraphEntry):
@@ -596,7 +581,7 @@ class CpuExecutable:
         self._ensure_workspace(1)
         self._n_out = n_out
         self._profiled = None  # (native, timing array, kernel labels and costs), built when first profiled
-        if _debug_level() >= 2:
+        if debug.level() >= 2:
             # GRAPHC_DEBUG=2: every call profiled, its table printed. An
             # instance attribute, so plain calls never check the level.
             self._run = self._run_with_table
@@ -798,7 +783,7 @@ class CpuExecutable:
                 for e in session.events:
                     outer.add(e)
         rows = profiling.averages(session.events)
-        _dump(2, f"profile of @{self.graph.name}:\n{profiling.table(rows)}")
+        debug.dump(2, f"profile of @{self.graph.name}:\n{profiling.table(rows)}")
 
 
 def _raise_program_error(name: str, bits: int) -> None:

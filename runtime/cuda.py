@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from graphc import config, debug
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import Graph
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
@@ -85,7 +86,7 @@ class CudaLaunchError(CudaError):
 def find_nvcc() -> str | None:
     """Path of nvcc: $GRAPHC_NVCC, else PATH, else $CUDA_HOME/bin, else
     /usr/local/cuda/bin."""
-    env = os.environ.get("GRAPHC_NVCC")
+    env = config.get("GRAPHC_NVCC")
     if env:
         return env if os.path.exists(env) else None
     found = shutil.which("nvcc")
@@ -448,13 +449,11 @@ def explain(graph: Graph) -> dict[str, str]:
 
 def _dump(level: int, text: str) -> None:
     """GRAPHC_DEBUG output (graphc/debug.py); level 4 prints the generated CUDA C."""
-    from graphc.debug import dump
-
-    dump(level, text)
+    debug.dump(level, text)
 
 
 def _sync_each_launch() -> bool:
-    return os.environ.get("GRAPHC_CUDA_SYNC", "") not in ("", "0")
+    return config.get("GRAPHC_CUDA_SYNC")
 
 
 class CudaExecutable:
