@@ -12,7 +12,7 @@ and features, optimisation levels) and its run-time settings; the CUDA
 backend the GPU architecture, nvcc's version and flags. Kinds in use:
 
 - "cpu-program": object code of a fused program, by the program's text and
-  memory plan (runtime/cpu.py); "cpu-gemm" and "cpu-pool": the GEMM
+  memory plan (runtime/native.py); "cpu-gemm" and "cpu-pool": the GEMM
   routines and the thread pool's hand-off code, loaded once per process;
 - "cpu-graph": a manifest only (empty payload), keyed on the traced graph
   before any pass, holding what an executable needs besides the object code
@@ -57,7 +57,15 @@ _SUFFIX = ".entry"
 _ROOT = Path(os.path.abspath(__file__)).parent.parent
 # Sources whose edits change generated code (or how an entry is read).
 _CODE_DIRS = ("codegen", "passes", "ir")
-_CODE_FILES = ("config.py", "runtime/cache.py", "runtime/cpu.py", "runtime/cuda.py")
+_CODE_FILES = (
+    "config.py",
+    "runtime/cache.py",
+    "runtime/cpu.py",
+    "runtime/cuda.py",
+    "runtime/executable.py",
+    "runtime/native.py",
+    "runtime/threads.py",
+)
 
 
 @functools.cache
