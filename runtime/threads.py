@@ -31,6 +31,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """Threads compiled programs use (like torch.get_num_threads)."""
     return _NUM_THREADS
 
 
