@@ -2,10 +2,10 @@
 
 `PIPELINE` is the optimization sequence every compiled graph goes through;
 `optimize(graph)` runs it repeatedly until a round changes nothing (at most
-`max_rounds`). Later stages (fusion, memory planning) are not graph ->
-graph optimizations and are appended by the compile pipeline with
-`run_passes(graph, more_passes, ...)`, which gives them the same timeline,
-verification and dumping.
+`max_rounds`). `run_passes(graph, passes, ...)` runs any other list of
+graph passes once with the same timeline, verification and dumping. The
+later stages (fusion, memory planning) are not graph -> graph: the lowering
+driver, codegen/lower.py, runs them after `optimize` with the same hooks.
 
 Debugging: `verify=True` runs the IR verifier after every pass (tests always
 do); `dump(name, graph)` is called after every pass; GRAPHC_DEBUG>=1 prints
