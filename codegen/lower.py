@@ -57,6 +57,8 @@ def lower(
     *,
     keep: frozenset = frozenset(),
     verify: bool | None = None,
+    dump: pipeline.DumpFn | None = None,
+    timeline: pipeline.Timeline | None = None,
     stages: list[Stage] | None = None,
 ) -> Program:
     """Optimize, fuse and plan memory: the Program a code generator renders.
@@ -65,15 +67,17 @@ def lower(
     (the memory plan writes them in place when safe). `keep`: primitives the
     backend renders itself (see `fusion.fuse`). `verify`: run the IR
     verifier after every pass and the kernel-form verifier on the result
-    (None: when GRAPHC_VERIFY=1). `stages`: if given, each stage's `Stage` is
-    appended to it (the GRAPHC_DEBUG=1 timeline lines)."""
+    (None: when GRAPHC_VERIFY=1). `dump` and `timeline` go to
+    `pipeline.optimize` (called with each pass's graph; filled with each
+    pass's record). `stages`: if given, each stage's `Stage` is appended to
+    it (the GRAPHC_DEBUG=1 timeline lines)."""
     level = debug.level()
     if verify is None:
         verify = config.get("GRAPHC_VERIFY")
     record: list[Stage] = []
     start = time.perf_counter()
     nodes_in = len(graph.nodes)
-    graph = pipeline.optimize(graph, verify=verify)
+    graph = pipeline.optimize(graph, verify=verify, dump=dump, timeline=timeline)
     record.append(Stage("optimize", time.perf_counter() - start, f"{nodes_in} -> {len(graph.nodes)} nodes"))
 
     start = time.perf_counter()

@@ -20,6 +20,7 @@ from graphc.codegen.verify import KernelVerifyError, verify_program
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
+from graphc.passes.pipeline import PIPELINE, Timeline
 from graphc.runtime import cuda as rt
 
 RNG = np.random.default_rng(3)
@@ -75,11 +76,30 @@ def test_training_step_program_with_aliases_verifies():
     verify_program(exe.program)
 
 
-def test_driver_records_a_verify_stage():
+def test_driver_records_its_stages_and_passes_the_pipeline_hooks():
     x = input_node("x", (4, 8), dt.float32)
     stages: list[Stage] = []
-    lower(Graph([x], [node(Op.EXP, x)], name="one"), verify=True, stages=stages)
+    dumped: list[str] = []
+    timeline = Timeline()
+    graph = Graph([x], [node(Op.EXP, node(Op.NEG, node(Op.NEG, x)))], name="one")
+    lower(graph, verify=True, stages=stages, dump=lambda name, g: dumped.append(name), timeline=timeline)
     assert [s.name for s in stages] == ["optimize", "fuse", "plan", "verify"]
+    assert dumped[:4] == [name for name, _ in PIPELINE]
+    assert [r.name for r in timeline.records] == dumped
+
+
+def test_driver_debug_output(monkeypatch, capsys):
+    x = input_node("x", (4, 8), dt.float32)
+    graph = Graph([x], [node(Op.EXP, x)], name="dbg")
+    monkeypatch.setenv("GRAPHC_DEBUG", "1")
+    lower(graph)
+    err = capsys.readouterr().err
+    assert "pass timeline for @dbg" in err and "lowering timeline for @dbg" in err
+    assert "after fuse" not in err and "memory plan of @dbg" not in err
+    monkeypatch.setenv("GRAPHC_DEBUG", "3")
+    lower(graph)
+    err = capsys.readouterr().err
+    assert "after fuse:\nprogram @dbg" in err and "memory plan of @dbg:\nbuffer" in err
 
 
 def test_graphc_verify_runs_the_verifier_in_the_driver(monkeypatch):
