@@ -4,12 +4,12 @@ The levels, each including those below it:
 
 1. why a compiled function (re)compiles (a new signature, a changed global:
    "recompiling f: global 'scale' changed from 2.0 to 3.0"), why a disk
-   cache entry was ignored, and the pass timeline (time and node counts per
-   pass);
-2. the IR after every pass, and for every compiled CPU call the profiler's
-   table for that call (graphc/profiler.py, docs/profiler.md): each
-   executable built at this level runs its profiled build and prints the
-   time, GFLOP/s and GB/s of each kernel;
+   cache entry was ignored, the pass timeline (time and node counts per
+   pass) and the lowering timeline (codegen/lower.py: optimize, fuse, plan);
+2. the IR after every pass, the fused program, and for every compiled CPU
+   call the profiler's table for that call (graphc/profiler.py,
+   docs/profiler.md): each executable built at this level runs its
+   profiled build and prints the time, GFLOP/s and GB/s of each kernel;
 3. the memory plan of each compiled program;
 4. the generated code (LLVM IR, CUDA C);
 5. the host assembly.
