@@ -103,11 +103,14 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.ops import COMPARISON, Op
+
+if TYPE_CHECKING:  # memory.py imports this module
+    from graphc.codegen.memory import MemoryPlan
 
 INDEX = dtypes.int64
 
@@ -727,7 +730,7 @@ class Program:
     outputs: list[str]
     constants: dict[str, Any] = field(default_factory=dict)  # name -> numpy array
     aliases: dict[int, int] = field(default_factory=dict)  # output index -> input index
-    plan: Any = None  # codegen.memory.MemoryPlan
+    plan: MemoryPlan | None = None  # set by codegen.memory.plan_memory
 
 
 def format_kernel(k: Kernel) -> str:

@@ -42,14 +42,28 @@ class Slot:
     nbytes: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class MemoryPlan:
+    """Where every buffer of one Program lives; built once by `plan_memory`
+    and never changed after (the runtimes and code generators only read it).
+    Buffer names are the Program's; kernel positions index `Program.kernels`."""
+
     slots: dict[str, Slot]
+    """Every buffer the kernels touch, and every graph input, output and
+    constant -> its Slot."""
     peak_bytes: int
-    in_place: list[tuple[str, str]] = field(default_factory=list)  # (output, reused input)
-    direct_aliases: dict[int, int] = field(default_factory=dict)  # aliases written in place
-    copy_aliases: dict[int, int] = field(default_factory=dict)  # aliases the runtime copies
+    """The arena's size: the end of the highest arena slot (0 with no temps)."""
+    in_place: tuple[tuple[str, str], ...] = ()
+    """(output, input) pairs where an elementwise kernel writes its output
+    over a temp input that dies in that kernel (the two share one slot)."""
+    direct_aliases: dict[int, int] = field(default_factory=dict)
+    """Aliased outputs written straight into their input's array
+    (output index -> input index)."""
+    copy_aliases: dict[int, int] = field(default_factory=dict)
+    """Aliased outputs the runtime copies back into the input after the run
+    (output index -> input index)."""
     live: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Buffer -> (first, last) kernel position that writes or reads it."""
 
 
 def _round(n: int) -> int:
@@ -117,8 +131,9 @@ def plan_memory(prog: Program) -> MemoryPlan:
             slots[name] = Slot("input", direct[out_i])
         else:
             slots[name] = Slot("output", out_i)
-    plan = MemoryPlan(slots, 0, direct_aliases=direct, copy_aliases=copies, live=live)
-    _place_temps(prog, live, plan)
+    in_place: list[tuple[str, str]] = []
+    peak = _place_temps(prog, live, slots, in_place)
+    plan = MemoryPlan(slots, peak, tuple(in_place), direct_aliases=direct, copy_aliases=copies, live=live)
     prog.plan = plan
     return plan
 
@@ -150,54 +165,67 @@ def _plan_aliases(prog: Program, live) -> tuple[dict[int, int], dict[int, int]]:
     return direct, copies
 
 
-def _place_temps(prog: Program, live, plan: MemoryPlan) -> None:
+def _place_temps(prog: Program, live, slots: dict[str, Slot], in_place: list[tuple[str, str]]) -> int:
+    """Give every temp an arena slot (added to `slots`, in-place reuses to
+    `in_place`); returns the arena's size."""
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
-    by_name: dict[str, int] = {}
     peak = 0
     for i, k in enumerate(prog.kernels):
         for name in k.outputs:
             buf = prog.buffers[name]
-            if name in plan.slots or buf.kind != "temp":
+            if name in slots or buf.kind != "temp":
                 continue
             size = _round(buf.nbytes)
             span = live[name]
-            offset = _reuse_in_place(prog, k, i, name, size, live, plan, by_name)
+            offset = _reuse_in_place(prog, k, i, name, size, live, slots, in_place)
             if offset is None:
                 offset = _place(size, span, placed)
             placed.append((offset, size, span[0], span[1]))
-            by_name[name] = len(placed) - 1
-            plan.slots[name] = Slot("arena", offset=offset, nbytes=size)
+            slots[name] = Slot("arena", offset=offset, nbytes=size)
             peak = max(peak, offset + size)
-    plan.peak_bytes = peak
+    return peak
 
 
-def _reuse_in_place(prog, k, i, name, size, live, plan, by_name):
+def _reuse_in_place(prog, k, i, name, size, live, slots, in_place):
     """The arena offset of an input of k that dies here and k may overwrite."""
     store = next((s for s in k.stores if s.buffer == name), None)
     if store is None or len(k.stores) != 1:
         return None
     for src in k.inputs:
-        slot = plan.slots.get(src)
+        slot = slots.get(src)
         if slot is None or slot.kind != "arena" or slot.nbytes != size or live[src][1] != i:
             continue
         if reads_only_at(k, src, store.index) and prog.buffers[src].dtype is prog.buffers[name].dtype:
-            plan.in_place.append((name, src))
+            in_place.append((name, src))
             return slot.offset
     return None
 
 
+def _placement(slot: Slot | None) -> str:
+    if slot is None:
+        return "-"
+    if slot.kind == "arena":
+        return f"arena+{slot.offset}"
+    if slot.kind == "const":
+        return "const"
+    return f"{slot.kind}[{slot.index}]"
+
+
 def format_plan(prog: Program) -> str:
-    """A table of buffers: size, lifetime and placement; then peak bytes."""
+    """The plan as a table, one buffer per line: its type, byte size,
+    lifetime (first and last kernel) and placement (arena offset, input or
+    output index, constant); then in-place reuses, aliases and the peak
+    arena bytes. What GRAPHC_DEBUG=3 and `graphc ir --stage plan` print."""
     plan = prog.plan
-    lines = [f"{'buffer':<10} {'type':<16} {'live':<10} placement"]
+    if plan is None:
+        raise ValueError(f"program @{prog.name} has no memory plan (run codegen.memory.plan_memory first)")
+    lines = [f"{'buffer':<10} {'type':<16} {'bytes':>10} {'live':<10} placement"]
     for name, buf in prog.buffers.items():
-        slot = plan.slots.get(name)
         span = plan.live.get(name)
-        where = (
-            "-" if slot is None else (f"arena+{slot.offset}" if slot.kind == "arena" else f"{slot.kind}[{slot.index}]")
-        )
         typ = f"{buf.dtype.short}{list(buf.shape)}"
-        lines.append(f"{name:<10} {typ:<16} {str(span) if span else '-':<10} {where}")
+        lines.append(
+            f"{name:<10} {typ:<16} {buf.nbytes:>10} {str(span) if span else '-':<10} {_placement(plan.slots.get(name))}"
+        )
     for out, src in plan.in_place:
         lines.append(f"in place: {out} overwrites {src}")
     for o, i in plan.direct_aliases.items():

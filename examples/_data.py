@@ -2,9 +2,9 @@
 ../shared/data/mnist (the 10,000-image test set, split 8,000 / 2,000),
 else ./data (downloaded)."""
 
-import os
 from pathlib import Path
 
+from graphc import config
 from graphc.utils.data import Subset
 from graphc.vision import datasets
 
@@ -12,8 +12,9 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist
 
 
 def mnist_root():
-    if os.environ.get("GRAPHC_DATA"):
-        return Path(os.environ["GRAPHC_DATA"])
+    folder = config.get("GRAPHC_DATA")
+    if folder:
+        return Path(folder)
     return SHARED if SHARED.is_dir() else Path("data")
 
 

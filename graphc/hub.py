@@ -22,6 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from graphc import config
 from graphc.errors import GraphcError
 from graphc.runtime.cache import atomic_write
 
@@ -45,8 +46,9 @@ def get_dir() -> str:
     """The hub cache folder (checkpoints go to its `checkpoints` subfolder)."""
     if _hub_dir is not None:
         return _hub_dir
-    if os.environ.get("GRAPHC_HOME"):
-        return os.path.join(os.path.expanduser(os.environ["GRAPHC_HOME"]), "hub")
+    home = config.get("GRAPHC_HOME")
+    if home:
+        return os.path.join(os.path.expanduser(home), "hub")
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
     return os.path.join(os.path.expanduser(cache), "graphc", "hub")
 

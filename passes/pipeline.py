@@ -2,10 +2,10 @@
 
 `PIPELINE` is the optimization sequence every compiled graph goes through;
 `optimize(graph)` runs it repeatedly until a round changes nothing (at most
-`max_rounds`). Later stages (fusion, memory planning) are not graph ->
-graph optimizations and are appended by the compile pipeline with
-`run_passes(graph, more_passes, ...)`, which gives them the same timeline,
-verification and dumping.
+`max_rounds`). `run_passes(graph, passes, ...)` runs any other list of
+graph passes once with the same timeline, verification and dumping. The
+later stages (fusion, memory planning) are not graph -> graph: the lowering
+driver, codegen/lower.py, runs them after `optimize` with the same hooks.
 
 Debugging: `verify=True` runs the IR verifier after every pass (tests always
 do); `dump(name, graph)` is called after every pass; GRAPHC_DEBUG>=1 prints
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from graphc import debug
 from graphc.ir.graph import Graph
 from graphc.ir.verifier import verify as verify_graph
 from graphc.passes.cse import cse
@@ -69,14 +70,6 @@ class Timeline:
         return "\n".join(lines)
 
 
-def _debug_level() -> int:
-    try:
-        from graphc import debug  # the frontend's one dump helper
-    except ImportError:
-        return 0
-    return debug.level()
-
-
 def run_passes(
     graph: Graph,
     passes: Sequence[tuple[str, PassFn]],
@@ -125,7 +118,7 @@ def optimize(
     >>> optimize(g).outputs == g.inputs
     True
     """
-    level = _debug_level()
+    level = debug.level()
     if level >= 2 and dump is None:
         dump = _print_dump
     timeline = Timeline() if timeline is None else timeline

@@ -2,7 +2,9 @@
 
 Keys. `cache_key(kind, *parts)` is the one key function: a sha256 over the
 entry format, `code_version()` (the source of everything that generates
-code: codegen/, passes/, graphc/ir/ and the runtime's compilers), the kind
+code: codegen/, passes/, graphc/ir/ and the runtime's compilers), the
+environment variables that change generated code (`config.code_settings()`,
+graphc/config.py), the kind
 of entry and the caller's parts, each length-prefixed so that no two
 different inputs collide by concatenation. Callers pass what else changes
 the code: the CPU backend the target (llvmlite and LLVM versions, CPU name
@@ -10,7 +12,7 @@ and features, optimisation levels) and its run-time settings; the CUDA
 backend the GPU architecture, nvcc's version and flags. Kinds in use:
 
 - "cpu-program": object code of a fused program, by the program's text and
-  memory plan (runtime/cpu.py); "cpu-gemm" and "cpu-pool": the GEMM
+  memory plan (runtime/native.py); "cpu-gemm" and "cpu-pool": the GEMM
   routines and the thread pool's hand-off code, loaded once per process;
 - "cpu-graph": a manifest only (empty payload), keyed on the traced graph
   before any pass, holding what an executable needs besides the object code
@@ -43,8 +45,9 @@ import hashlib
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
+
+from graphc import config, debug
 
 FORMAT = 3
 _MAGIC = b"GRAPHC-CACHE "
@@ -54,7 +57,15 @@ _SUFFIX = ".entry"
 _ROOT = Path(os.path.abspath(__file__)).parent.parent
 # Sources whose edits change generated code (or how an entry is read).
 _CODE_DIRS = ("codegen", "passes", "ir")
-_CODE_FILES = ("runtime/cache.py", "runtime/cpu.py", "runtime/cuda.py")
+_CODE_FILES = (
+    "config.py",
+    "runtime/cache.py",
+    "runtime/cpu.py",
+    "runtime/cuda.py",
+    "runtime/executable.py",
+    "runtime/native.py",
+    "runtime/threads.py",
+)
 
 
 @functools.cache
@@ -73,7 +84,7 @@ def code_version() -> str:
 def cache_key(kind: str, *parts: str) -> str:
     """The key of an entry of `kind` (see the module doc)."""
     h = hashlib.sha256()
-    for part in (str(FORMAT), code_version(), kind, *parts):
+    for part in (str(FORMAT), code_version(), config.code_settings(), kind, *parts):
         data = part.encode()
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
@@ -82,9 +93,9 @@ def cache_key(kind: str, *parts: str) -> str:
 
 def cache_dir() -> Path | None:
     """The disk cache folder, or None when the disk cache is off."""
-    if os.environ.get("GRAPHC_CACHE", "1") == "0":
+    if not config.get("GRAPHC_CACHE"):
         return None
-    base = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
+    base = config.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
     return Path(base)
 
 
@@ -95,13 +106,7 @@ def entry_path(key: str) -> Path | None:
 
 
 def _debug(text: str) -> None:
-    try:
-        from graphc.debug import dump
-    except ImportError:  # the runtime used without the frontend
-        if os.environ.get("GRAPHC_DEBUG", "0") not in ("", "0"):
-            print(text, file=sys.stderr)
-        return
-    dump(1, text)
+    debug.dump(1, text)
 
 
 def _unpack(data: bytes, key: str) -> tuple[bytes, dict] | str:

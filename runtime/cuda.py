@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from graphc import config, debug
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir.graph import Graph
 from graphc.ir.rules import ZERO_DIVISION_MESSAGE
@@ -85,7 +86,7 @@ class CudaLaunchError(CudaError):
 def find_nvcc() -> str | None:
     """Path of nvcc: $GRAPHC_NVCC, else PATH, else $CUDA_HOME/bin, else
     /usr/local/cuda/bin."""
-    env = os.environ.get("GRAPHC_NVCC")
+    env = config.get("GRAPHC_NVCC")
     if env:
         return env if os.path.exists(env) else None
     found = shutil.which("nvcc")
@@ -416,15 +417,12 @@ def from_device(pointer: int, out: np.ndarray) -> np.ndarray:
 
 
 def lower(graph: Graph, aliases: Mapping[int, int] | None = None):
-    """Graph -> kernel-form Program with a memory plan (the CPU backend's
-    front half, shared so both backends run the same kernels)."""
-    from graphc.codegen import fusion, memory
-    from graphc.passes import pipeline
+    """Graph -> kernel-form Program with a memory plan: `codegen.lower.lower`
+    with no primitive kept beyond the common kernel kinds (the CUDA code
+    generator has no attention kernel, so attention is expanded)."""
+    from graphc.codegen import lower as codegen_lower
 
-    program = fusion.fuse(pipeline.optimize(graph))
-    program.aliases = dict(aliases or {})
-    memory.plan_memory(program)
-    return program
+    return codegen_lower.lower(graph, aliases)
 
 
 def render(graph: Graph, aliases: Mapping[int, int] | None = None):
@@ -451,13 +449,11 @@ def explain(graph: Graph) -> dict[str, str]:
 
 def _dump(level: int, text: str) -> None:
     """GRAPHC_DEBUG output (graphc/debug.py); level 4 prints the generated CUDA C."""
-    from graphc.debug import dump
-
-    dump(level, text)
+    debug.dump(level, text)
 
 
 def _sync_each_launch() -> bool:
-    return os.environ.get("GRAPHC_CUDA_SYNC", "") not in ("", "0")
+    return config.get("GRAPHC_CUDA_SYNC")
 
 
 class CudaExecutable:

