@@ -15,6 +15,7 @@ alone does not pull in the frontend.
 from __future__ import annotations
 
 import importlib
+import os
 
 from graphc.ir import dtypes as _dtypes
 
@@ -32,8 +33,6 @@ bool = _dtypes.bool_
 
 __version__ = "0.1.0"
 
-# Subsystems that load on first use even after the namespace is in place.
-_SUBMODULES = ("linalg", "nn", "optim", "utils", "vision", "serialization", "onnx", "hub", "profiler", "func")
 _api_loaded = False
 
 
@@ -45,20 +44,31 @@ def _load_api() -> None:
     # A frontend module reading graphc.<name> while graphc._api is still
     # importing gets the partial namespace; only a finished import sets the flag.
     api = importlib.import_module("graphc._api")
-    # Functions win over same-named submodules (graphc.compile the function,
-    # not the module graphc/compile.py), as the eager namespace always had it.
     globals().update({k: v for k, v in vars(api).items() if not k.startswith("__")})
     _api_loaded = not getattr(api.__spec__, "_initializing", False)
+
+
+def _is_submodule(name: str) -> bool:
+    # A loop, not any(): the namespace's torch-like any() replaces the builtin here.
+    for folder in __path__:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path + ".py") or os.path.isfile(os.path.join(path, "__init__.py")):
+            return True
+    return False
 
 
 def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
+    if _is_submodule(name):
+        # graphc.nn, and `from graphc import debug` (the import system asks
+        # the package for the name first): the submodule alone. No public
+        # name is also a submodule's (graphc.compile is the function; the
+        # module is graphc/_compile.py), so this never hides one.
+        return importlib.import_module(f"graphc.{name}")
     _load_api()
     if name in globals():
         return globals()[name]
-    if name in _SUBMODULES:
-        return importlib.import_module(f"graphc.{name}")
     if name in ("celu", "hardshrink", "prelu", "selu", "threshold"):
         # torch.selu and friends: the activations of graphc.nn.functional.
         return getattr(importlib.import_module("graphc.nn.functional"), name)
@@ -78,6 +88,10 @@ def __getattr__(name: str):
     raise missing("torch", name, globals())
 
 
+# The subsystems `dir(graphc)` lists besides the namespace (they load on use).
+_SUBSYSTEMS = ("linalg", "nn", "optim", "utils", "vision", "serialization", "onnx", "hub", "profiler", "func")
+
+
 def __dir__() -> list[str]:
     _load_api()
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBSYSTEMS))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 
 from graphc import accelerator, autograd, backends, cuda, errors, random
+from graphc._compile import compile
 from graphc._creation import (
     arange,
     as_tensor,
@@ -29,6 +30,7 @@ from graphc._creation import (
     zeros,
     zeros_like,
 )
+from graphc._device import device, get_default_device, set_default_device
 from graphc._einsum import einsum
 from graphc._elementwise import (
     abs,
@@ -358,6 +360,8 @@ from graphc._sorting import (
     topk,
     unique,
 )
+from graphc._tensor import Size, Tensor, get_default_dtype, set_default_dtype
+from graphc._trace import TracedProgram, trace, trace_program
 from graphc.autograd import (
     enable_grad,
     inference_mode,
@@ -365,8 +369,6 @@ from graphc.autograd import (
     no_grad,
     set_grad_enabled,
 )
-from graphc.compile import compile
-from graphc.device import device, get_default_device, set_default_device
 from graphc.ir import dtypes as _dtypes
 from graphc.random import (
     Generator,
@@ -386,8 +388,6 @@ from graphc.random import (
     seed,
     set_rng_state,
 )
-from graphc.tensor import Size, Tensor, get_default_dtype, set_default_dtype
-from graphc.trace import TracedProgram, trace, trace_program
 
 
 def is_inference(x: Tensor) -> builtins.bool:

@@ -16,7 +16,7 @@ from graphc.errors import at_user_line
 
 
 def _tensor_class():
-    # Imported on use: graphc.tensor imports the op modules, which import this one.
+    # Imported on use: graphc._tensor imports the op modules, which import this one.
     from graphc._tensor_core import Tensor
 
     return Tensor

@@ -337,7 +337,7 @@ class AutogradEntry:
 
 
 def _build(spec, results: list):
-    from graphc.trace import build_result
+    from graphc._trace import build_result
 
     return build_result(spec, results, lambda t: t)
 

@@ -17,12 +17,12 @@ import numpy as np
 from graphc import _device_storage
 from graphc import _tensor_core as _t
 from graphc._checks import int_sizes
-from graphc.device import as_device, check_available, get_default_device, placement
+from graphc._device import as_device, check_available, get_default_device, placement
+from graphc._trace import active as _active_trace
 from graphc.errors import at_user_line
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.graph import const
-from graphc.trace import active as _active_trace
 
 Tensor = _t.Tensor
 

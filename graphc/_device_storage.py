@@ -92,7 +92,7 @@ class DeviceArray:
 
 
 def _unpickle(array: np.ndarray, device: str) -> DeviceArray:
-    from graphc.device import placement
+    from graphc._device import placement
 
     return to_device(array, placement(device))
 
@@ -201,6 +201,6 @@ def run(op: Op, values, attrs: dict, device) -> DeviceArray:
 
 def value_device(value):
     """The device of a value (a device array's, else the CPU)."""
-    from graphc.device import CPU
+    from graphc._device import CPU
 
     return value.device if isinstance(value, DeviceArray) else CPU

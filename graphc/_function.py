@@ -23,8 +23,8 @@ import inspect
 
 from graphc import _creation, autograd
 from graphc._tensor_core import Tensor
+from graphc._trace import active
 from graphc.errors import at_user_line
-from graphc.trace import active
 
 
 def _edge(t):

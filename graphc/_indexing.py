@@ -11,10 +11,10 @@ import numpy as np
 from graphc import _elementwise as ew
 from graphc import _shape, autograd
 from graphc import _tensor_core as _t
+from graphc._trace import active as _active_trace
 from graphc.errors import TraceError, at_user_line, user_frame
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
-from graphc.trace import active as _active_trace
 
 Tensor = _t.Tensor
 

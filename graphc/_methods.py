@@ -2,9 +2,9 @@
 Python operators, and the in-place `op_` forms. Kept in one place so what a
 Tensor can do is visible at a glance.
 
-`TensorMethods` is the mixin these tables make; graphc/tensor.py derives the
+`TensorMethods` is the mixin these tables make; graphc/_tensor.py derives the
 public `Tensor` from it and the core (graphc/_tensor_core.py). This module
-sits above every op module and below graphc/tensor.py, so nothing here
+sits above every op module and below graphc/_tensor.py, so nothing here
 imports the public class."""
 
 from __future__ import annotations
@@ -485,7 +485,7 @@ def _namespace() -> dict:
     return ns
 
 
-# The mixin defines __eq__, so Python would make it unhashable: graphc/tensor.py
+# The mixin defines __eq__, so Python would make it unhashable: graphc/_tensor.py
 # keeps the core's identity hash.
 TensorMethods = type(
     "TensorMethods",

@@ -20,8 +20,8 @@ import numpy as np
 
 from graphc import autograd
 from graphc._tensor_core import Tensor
+from graphc._trace import active as _active_trace
 from graphc.errors import at_user_line
-from graphc.trace import active as _active_trace
 
 
 def write_out(result, out, opname: str):

@@ -1,7 +1,7 @@
 """A compiled program as graphc.compile caches it: the executable, the
 state it was traced against, and how a call feeds it and writes state back.
 
-graphc/compile.py keeps these per call signature; graphc/_compiled_autograd.py
+graphc/_compile.py keeps these per call signature; graphc/_compiled_autograd.py
 wraps one for the forward of a program with a compiled backward.
 """
 
@@ -11,9 +11,9 @@ import operator
 
 import numpy as np
 
+from graphc._tensor import Tensor
+from graphc._trace import build_result
 from graphc.errors import DeviceError, GraphcError
-from graphc.tensor import Tensor
-from graphc.trace import build_result
 
 _VALUE = operator.attrgetter("_value")
 _DEVICE = operator.attrgetter("_device")

@@ -235,7 +235,7 @@ def contiguous(x, memory_format=None):
 def clone(x, *, memory_format=None):
     """A copy that does not share data (gradients flow through it)."""
     if isinstance(x._value, (_t.np.ndarray, _t.DeviceArray)) and not x._requires_grad:
-        from graphc.trace import active
+        from graphc._trace import active
 
         if active() is None:
             out = Tensor._wrap(x._value.copy())

@@ -1,5 +1,5 @@
 """The core of `graphc.Tensor`: storage, the one dispatch point, autograd
-and device bookkeeping. The op modules import this module; graphc/tensor.py
+and device bookkeeping. The op modules import this module; graphc/_tensor.py
 builds the public class from it and the method mixins.
 
 A tensor holds `_value`: a numpy array when eager, or an IR `Node` while a
@@ -15,7 +15,7 @@ through one function, `Tensor._emit(op, srcs, attrs)`:
 The ops themselves live in graphc/_elementwise.py, _reductions.py,
 _shape.py, _indexing.py, _creation.py and their neighbours, each importing
 this module and never the public class; graphc/_methods.py turns them into
-methods. `register_tensor_class` (called once by graphc/tensor.py) makes the
+methods. `register_tensor_class` (called once by graphc/_tensor.py) makes the
 tensors built here instances of the public class.
 """
 
@@ -28,10 +28,10 @@ from time import perf_counter
 
 import numpy as np
 
-from graphc import _device_storage, _layout, autograd
-from graphc import trace as _trace
+from graphc import _device_storage, _layout, _trace, autograd
+from graphc._device import CPU, placement
 from graphc._device_storage import DeviceArray
-from graphc.device import CPU, placement
+from graphc._trace import active as _active_trace
 from graphc.errors import (
     DeviceError,
     DivisionByZeroError,
@@ -50,7 +50,6 @@ from graphc.ir.ops import NON_DIFFERENTIABLE, Op
 from graphc.ir.rules import evaluate, infer_type
 from graphc.runtime import host_memory
 from graphc.runtime import profiling as _profiling
-from graphc.trace import active as _active_trace
 
 _new_object = object.__new__
 
@@ -797,7 +796,7 @@ _trace.bind_tensor_class(Tensor)
 
 def register_tensor_class(cls: type) -> None:
     """Make `cls` (graphc.Tensor: this core plus the op methods) the class of
-    every tensor built from now on. Called once, by graphc/tensor.py."""
+    every tensor built from now on. Called once, by graphc/_tensor.py."""
     global Tensor
     if not issubclass(cls, TensorCore):
         raise TypeError(f"{cls!r} does not derive from the tensor core")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphc import cuda
-from graphc.device import device
+from graphc._device import device
 
 
 def is_available() -> bool:

@@ -24,7 +24,7 @@ from graphc import autograd
 
 
 def _tensor_class():
-    from graphc.tensor import Tensor
+    from graphc._tensor import Tensor
 
     return Tensor
 

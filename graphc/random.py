@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from graphc import _creation, autograd, trace
+from graphc import _creation, _trace, autograd
 from graphc import _elementwise as ew
 from graphc import _tensor_core as _t
 from graphc.errors import at_user_line
@@ -41,7 +41,7 @@ class Generator:
     def _state(self) -> Tensor:
         """The state: an int64 scalar tensor, updated in place by each draw."""
         # Made on first use: the default generator exists from import time,
-        # before graphc/tensor.py has registered the public Tensor class.
+        # before graphc/_tensor.py has registered the public Tensor class.
         if self._state_tensor is None:
             self._state_tensor = Tensor._wrap(np.array(_key_of(self._seed), dtype=np.int64))
         return self._state_tensor
@@ -76,7 +76,7 @@ class Generator:
 
 
 default_generator = Generator()
-trace.name_state(lambda: default_generator._state, "rng_state")
+_trace.name_state(lambda: default_generator._state, "rng_state")
 
 
 def manual_seed(seed: int) -> Generator:

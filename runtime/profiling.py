@@ -2,7 +2,7 @@
 the machine's peak, and the per-name averages table.
 
 `ACTIVE` is the recording `Session` or None. Compiled CPU calls
-(runtime/executable.py) and eager ops (graphc/tensor.py) check it once each and do
+(runtime/executable.py) and eager ops (graphc/_tensor.py) check it once each and do
 nothing more when it is None. The user API (`graphc.profiler`) starts and
 stops sessions; `GRAPHC_DEBUG=2` uses a session of its own per compiled
 call to print the table.
@@ -67,7 +67,7 @@ def stop(previous: Session | None) -> None:
 
 
 def record_eager(session: Session, op, srcs: list, value, start: float) -> None:
-    """An eager op that ran from `start` until now (graphc/tensor.py)."""
+    """An eager op that ran from `start` until now (graphc/_tensor.py)."""
     end = time.perf_counter()
     flops, nbytes = eager_cost(op, srcs, value)
     shapes = tuple(tuple(getattr(s, "shape", ())) for s in srcs) if session.record_shapes else ()

@@ -119,8 +119,8 @@ def test_op_modules_build_on_the_tensor_core_not_the_public_class():
         nx.DiGraph((m, t) for m in MODULES for t in imports(m, top_level_only=True)), "graphc._methods"
     )
     assert "graphc._tensor_core" in below
-    users = sorted(m for m in below if "graphc.tensor" in imports(m, top_level_only=False))
-    assert not users, f"below graphc/tensor.py yet importing it: {users}"
+    users = sorted(m for m in below if "graphc._tensor" in imports(m, top_level_only=False))
+    assert not users, f"below graphc/_tensor.py yet importing it: {users}"
 
 
 def test_layers_import_only_under_the_graphc_name():
@@ -160,6 +160,21 @@ def test_importing_a_layer_loads_nothing_above_it(statement, allowed):
 
 def test_the_public_namespace_loads_on_first_use():
     loaded = _loaded_after("import graphc; graphc.float32")
-    assert "graphc.tensor" not in loaded
+    assert "graphc._tensor" not in loaded
     loaded = _loaded_after("import graphc; graphc.zeros(2)")
-    assert {"graphc.tensor", "graphc._api"} <= set(loaded)
+    assert {"graphc._tensor", "graphc._api"} <= set(loaded)
+
+
+def test_no_public_name_is_also_a_submodule_name():
+    # Importing such a submodule would rebind graphc.<name> to the module
+    # (how graphc.compile once could become a module object).
+    import types
+
+    import graphc._api as api
+
+    clashes = sorted(
+        n
+        for n, v in vars(api).items()
+        if f"graphc.{n}" in MODULES and not isinstance(v, types.ModuleType) and not n.startswith("_")
+    )
+    assert not clashes, clashes

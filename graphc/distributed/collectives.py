@@ -95,7 +95,7 @@ class Work:
 
 
 def _check_tensor(t, pg: ProcessGroup, op: str, what: str = "tensor"):
-    from graphc.tensor import Tensor
+    from graphc._tensor import Tensor
 
     if not isinstance(t, Tensor):
         raise TypeError(f"{pg.where(op)}: {what} must be a graphc Tensor, got {type(t).__name__}")

@@ -110,7 +110,7 @@ class _BackwardState:
         return [*_global_backward_hooks.values(), *_hooks(self.module, "_backward_hooks").values()]
 
     def wrap_inputs(self, args: tuple) -> tuple:
-        from graphc.tensor import Tensor
+        from graphc._tensor import Tensor
 
         where = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.n_inputs = len(where)
@@ -124,7 +124,7 @@ class _BackwardState:
         return tuple(args)
 
     def wrap_outputs(self, output):
-        from graphc.tensor import Tensor
+        from graphc._tensor import Tensor
 
         if isinstance(output, Tensor):
             return _Identity.apply(self, "output", output)[0] if output.requires_grad else output

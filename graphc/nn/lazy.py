@@ -10,11 +10,11 @@ once eagerly before compiling it or building its optimizer.
 from __future__ import annotations
 
 import graphc
+from graphc._trace import active as _tracing
 from graphc.errors import TraceError
 from graphc.nn.conv import Conv1d, Conv2d
 from graphc.nn.linear import Linear
 from graphc.nn.parameter import Parameter
-from graphc.trace import active as _tracing
 
 
 class UninitializedParameter(Parameter):

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import graphc
+from graphc._trace import active as _active_trace
 from graphc.nn import _hooks
 from graphc.nn.parameter import Parameter
-from graphc.trace import active as _active_trace
 from graphc.utils.hooks import RemovableHandle
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 import graphc
 import graphc.nn.functional as F
+from graphc._trace import active as _active_trace
 from graphc.nn import init
 from graphc.nn.activation import GELU, ReLU
 from graphc.nn.attention import MultiheadAttention, generate_square_subsequent_mask
@@ -27,7 +28,6 @@ from graphc.nn.dropout import Dropout
 from graphc.nn.linear import Linear
 from graphc.nn.module import Module
 from graphc.nn.normalization import LayerNorm
-from graphc.trace import active as _active_trace
 
 __all__ = [
     "Transformer",

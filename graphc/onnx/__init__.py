@@ -1,6 +1,6 @@
 """Export to ONNX: `graphc.onnx.export(model, args, f, ...)`, as torch.onnx.export.
 
-The model's forward is traced on `args` into graphc's IR (graphc/trace.py,
+The model's forward is traced on `args` into graphc's IR (graphc/_trace.py,
 as graphc.compile traces it), in eval mode, and each IR primitive becomes
 ONNX ops (graphc/onnx/convert.py). Parameters and buffers become
 initializers named by their module path ("fc1.weight"); the tensors in
@@ -103,7 +103,7 @@ def export(
 
 
 def _split_args(args) -> tuple:
-    from graphc.tensor import Tensor
+    from graphc._tensor import Tensor
 
     if isinstance(args, Tensor):
         return (args,), {}
@@ -133,8 +133,8 @@ def _no_grad():
 
 
 def _trace(model, args: tuple, kwargs: dict):
+    from graphc._trace import trace_program
     from graphc.ir.ops import Op
-    from graphc.trace import trace_program
 
     program = trace_program(model, args, kwargs)
     if program.n_results == 0:

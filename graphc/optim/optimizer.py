@@ -34,13 +34,13 @@ import weakref
 from collections import defaultdict
 
 import graphc
-from graphc.compile import PRE_CALL_HOOKS
-from graphc.trace import active as _active_trace
+from graphc._compile import PRE_CALL_HOOKS
+from graphc._trace import active as _active_trace
 
 # Callables the compiled-call machinery runs before every call of a compiled
 # program (see the module docstring). Entries are removed when their
 # optimizer is garbage collected.
-# The compiled-call hook list itself (graphc/compile.py runs it before each call).
+# The compiled-call hook list itself (graphc/_compile.py runs it before each call).
 _pre_call_hooks: list = PRE_CALL_HOOKS
 
 

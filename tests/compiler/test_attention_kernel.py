@@ -12,11 +12,11 @@ from compiler_util import assert_matches
 import graphc
 import graphc.nn.functional as F
 import graphc.runtime.cpu as cpu
+from graphc._trace import trace_program
 from graphc.ir import dtypes
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
 from graphc.nn.functional.attention import _composed
-from graphc.trace import trace_program
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -11,7 +11,7 @@ import torch
 import graphc
 import graphc.nn as nn
 import graphc.nn.functional as F
-from graphc.compile import _Entry
+from graphc._compile import _Entry
 from graphc.vision.models import Net
 
 RNG = np.random.default_rng(7)

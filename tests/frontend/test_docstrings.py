@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["graphc.tensor", "graphc.autograd", "graphc.trace", "graphc.compile", "graphc._creation", "graphc.device"]
+MODULES = [
+    "graphc._tensor",
+    "graphc.autograd",
+    "graphc._trace",
+    "graphc._compile",
+    "graphc._creation",
+    "graphc._device",
+]
 MODULES += ["graphc._function", "graphc._gradcheck", "graphc.func"]
 
 

@@ -16,7 +16,7 @@ from frontend_helpers import assert_same
 import graphc
 import graphc.nn as nn
 from graphc import _guards
-from graphc.compile import MAX_PROGRAMS_PER_SIGNATURE
+from graphc._compile import MAX_PROGRAMS_PER_SIGNATURE
 
 THIS = sys.modules[__name__]
 SCALE = 2.0

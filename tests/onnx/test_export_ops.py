@@ -9,9 +9,9 @@ from onnx_testutil import assert_matches, export_and_run
 
 import graphc
 import graphc.nn.functional as F
+from graphc._trace import trace
 from graphc.ir.ops import Op
 from graphc.onnx.convert import _LAZY, CONVERTERS
-from graphc.trace import trace
 
 rng = np.random.default_rng(0)
 

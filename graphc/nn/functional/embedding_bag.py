@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc._trace import active as _tracing
 from graphc.errors import InputShapeError
-from graphc.trace import active as _tracing
 
 _MODES = ("sum", "mean", "max")
 

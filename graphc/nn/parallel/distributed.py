@@ -30,13 +30,13 @@ import numpy as np
 
 import graphc
 from graphc import autograd
+from graphc._trace import active as active_trace
 from graphc.distributed import _mpi
 from graphc.distributed.collectives import _Buffer
 from graphc.distributed.collectives import broadcast as _broadcast
 from graphc.distributed.process_group import default_group, wait_for
 from graphc.errors import DistributedError
 from graphc.nn.module import Module
-from graphc.trace import active as active_trace
 
 DEFAULT_BUCKET_CAP_MB = 25.0  # torch's default
 # Newer torch keywords, accepted so ported code runs; they change nothing here.
@@ -89,7 +89,7 @@ class _Bucket:
         gradient_as_bucket_view): a compiled optimizer step that reads the
         gradients then finds the `.grad` it was traced with and does not
         recompile, however the gradients were produced."""
-        from graphc.tensor import Tensor
+        from graphc._tensor import Tensor
 
         self.flat /= world_size
         if self.views is None:
@@ -179,7 +179,7 @@ class DistributedDataParallel(Module):
             bucket_cap_mb = DEFAULT_BUCKET_CAP_MB
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}")
-        from graphc.compile import CompiledModule
+        from graphc._compile import CompiledModule
 
         # A compiled model is called compiled; its Module is what `.module`,
         # parameters() and state_dict() see (keys stay "module.<name>").

@@ -9,7 +9,7 @@ The class is assembled here, at the top of the tensor's import chain:
                              op modules before it
     graphc/_methods.py       the method tables: the ops as methods, the
                              Python operators, the in-place forms
-    graphc/tensor.py         Tensor = the methods over the core
+    graphc/_tensor.py         Tensor = the methods over the core
 
 Nothing below this module imports it; the core builds every tensor as an
 instance of the class registered here.

@@ -8,7 +8,7 @@ train/eval flags and its parameters):
 1. The first call runs eagerly. Lazily created state (optimizer moment
    buffers, `.grad`) then exists as concrete tensors, so the trace captures
    it instead of creating it inside the graph.
-2. The second call traces (graphc/trace.py), compiles with
+2. The second call traces (graphc/_trace.py), compiles with
    `runtime.backends.compile_graph(graph, backend, aliases)` and caches.
 3. Later calls feed the arguments and captured state to the compiled
    program, write the state back (in-place updates are aliased into the
@@ -48,13 +48,13 @@ import numpy as np
 
 import graphc.runtime.backends as backends
 from graphc import _compiled_autograd, _guards, _tensor_core, autograd
+from graphc._device import get_default_device
 from graphc._program_entry import _Entry, _on_device
+from graphc._tensor import Tensor
+from graphc._trace import _ACTIVE as _TRACES
+from graphc._trace import trace_program
 from graphc.debug import dump
-from graphc.device import get_default_device
 from graphc.errors import DeviceError, GraphcError, at_user_line
-from graphc.tensor import Tensor
-from graphc.trace import _ACTIVE as _TRACES
-from graphc.trace import trace_program
 
 _NO_KWARGS = ("dict", ())
 # Compiled programs kept per call signature (programs for other values of
