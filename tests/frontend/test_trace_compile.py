@@ -197,7 +197,7 @@ def test_compile_decorator_forms_and_recompile_log(monkeypatch, capsys):
     def triple(x):
         return x * 3
 
-    assert isinstance(triple, graphc._compile.__globals__["CompiledFunction"])
+    assert isinstance(triple, graphc._compile.CompiledFunction)
     for shape in [(2,), (2,), (2,), (3,), (3,)]:
         assert double(graphc.ones(shape)).tolist() == [2.0] * shape[0]
     err = capsys.readouterr().err

@@ -151,7 +151,7 @@ def main() -> None:
         "compile",
         lambda: [reduce_in_compile(graphc.ones(2)) for _ in range(2)],
         "all_reduce " + where,
-        "graphc._compile",
+        "graphc.compile",
     )
     dist.destroy_process_group()
     assert not dist.is_initialized()
