@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,63 +23,11 @@ import numpy as np
 from graphc.ir import dtypes
 from graphc.ir.dtypes import DType
 from graphc.ir.ops import Op
+from graphc.ir.rules import infer_type
 
-
-@dataclass(frozen=True)
-class TensorType:
-    """Static shape and element type of a value."""
-
-    shape: tuple[int, ...]
-    dtype: DType
-
-    def __post_init__(self):
-        # Normalize numpy ints and lists so structurally equal types hash equal.
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-    @property
-    def nbytes(self) -> int:
-        return self.numel * self.dtype.itemsize
-
-    def __str__(self) -> str:
-        return f"{self.dtype.short}[{','.join(str(d) for d in self.shape)}]"
-
-
-class ConstArray:
-    """A hashable, read-only array used as the `value` of a CONST node."""
-
-    __slots__ = ("array", "_hash")
-
-    def __init__(self, array):
-        arr = np.array(array, copy=True)
-        arr.setflags(write=False)
-        self.array = arr
-        self._hash = hash((arr.shape, arr.dtype.str, arr.tobytes()))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other) -> bool:
-        return (
-            isinstance(other, ConstArray)
-            and self._hash == other._hash
-            and self.array.shape == other.array.shape
-            and self.array.dtype == other.array.dtype
-            and self.array.tobytes() == other.array.tobytes()
-        )
-
-    def __repr__(self) -> str:
-        return f"ConstArray({self.array.tolist()!r})"
+# The value types live in graphc/ir/types.py (the shape rules use them);
+# they are part of this module's interface too.
+from graphc.ir.types import ConstArray, IRTypeError, TensorType
 
 
 def _attr_key(value: Any):
@@ -93,10 +40,6 @@ def _attr_key(value: Any):
     if isinstance(value, tuple):
         return tuple(_attr_key(v) for v in value)
     return value
-
-
-class IRTypeError(TypeError):
-    """An op was given operands its shape/dtype rule rejects."""
 
 
 class Node:
@@ -149,8 +92,6 @@ _INTERNED: weakref.WeakValueDictionary[tuple, Node] = weakref.WeakValueDictionar
 
 def node(op: Op, *srcs: Node, **attrs: Any) -> Node:
     """Build (or find) the node `op(srcs; attrs)`, type-checked by its rule."""
-    from graphc.ir.rules import infer_type  # rules import this module's types
-
     attrs = {k: v for k, v in sorted(attrs.items())}
     out_type = infer_type(op, [s.type for s in srcs], attrs)
     key = (op, tuple(id(s) for s in srcs), tuple((k, _attr_key(v)) for k, v in attrs.items()), out_type)

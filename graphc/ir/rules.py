@@ -35,8 +35,8 @@ import numpy as np
 # module with no imports of ours, so the IR may raise them.
 from graphc.errors import DivisionByZeroError, IndexOutOfRangeError
 from graphc.ir import dtypes
-from graphc.ir.graph import ConstArray, IRTypeError, TensorType
 from graphc.ir.ops import Op
+from graphc.ir.types import ConstArray, IRTypeError, TensorType
 
 ShapeRule = Callable[[Sequence[TensorType], dict], TensorType]
 Impl = Callable[..., np.ndarray]
