@@ -22,6 +22,7 @@ Bytes
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from graphc.codegen.kernel import Buffer, Expr, Kernel, KOp
@@ -60,21 +61,14 @@ def value_ops(*roots: Expr | None) -> int:
     return count
 
 
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def kernel_flops(k: Kernel) -> int:
     """Floating-point operations of one run of `k`."""
-    outer = _numel(k.shape)
+    outer = math.prod(k.shape)
     store_ops = value_ops(*(s.value for s in k.stores))
     if k.kind == "dot":
         return 2 * outer * k.k + outer * store_ops
     if k.kind == "reduce":
-        inner = _numel(k.red_shape)
+        inner = math.prod(k.red_shape)
         row_ops = value_ops(*(s.value for s in k.row_stores))
         return outer * inner * (value_ops(k.value) + 1 + row_ops) + outer * store_ops
     if k.kind == "scatter":

@@ -39,6 +39,7 @@ It does not reorder the graph, choose loop orders or plan memory
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
@@ -598,9 +599,9 @@ def _loop_shape(groups) -> tuple[int, ...]:
     split, has at least _MIN_OUTER iterations."""
     factors = [f for g in groups for f in g]
     lead = 1
-    while lead < len(factors) and 0 < _prod(factors[:lead]) < _MIN_OUTER and 0 not in factors:
+    while lead < len(factors) and 0 < math.prod(factors[:lead]) < _MIN_OUTER and 0 not in factors:
         lead += 1
-    return (_prod(factors[:lead]),) + tuple(factors[lead:])
+    return (math.prod(factors[:lead]),) + tuple(factors[lead:])
 
 
 def _group_indices(groups, prefix: str) -> list[Expr]:
@@ -613,7 +614,7 @@ def _group_indices(groups, prefix: str) -> list[Expr]:
     if lead == 1:
         parts = [outer]
     else:
-        parts = [(outer // _prod(factors[j + 1 : lead])) % factors[j] for j in range(lead)]
+        parts = [(outer // math.prod(factors[j + 1 : lead])) % factors[j] for j in range(lead)]
     parts += [K.var(f"{prefix}{d}") for d in range(1, len(shape))]
     out, pos = [], 0
     for g in groups:
@@ -623,13 +624,6 @@ def _group_indices(groups, prefix: str) -> list[Expr]:
             pos += 1
         out.append(e)
     return out
-
-
-def _prod(xs) -> int:
-    p = 1
-    for x in xs:
-        p *= x
-    return p
 
 
 def _and(conds):
