@@ -310,3 +310,30 @@ def test_compiled_function_called_inside_a_trace_is_inlined():
     inner = graphc.compile(lambda x: x * 3, backend="interp")
     graph = graphc.trace(lambda x: inner(x) + 1, graphc.ones(2))
     assert interpreter.run(graph, [np.ones(2, np.float32)])[0].tolist() == [4.0, 4.0]
+
+
+def test_a_smaller_last_batch_compiles_once_not_every_epoch(monkeypatch):
+    import graphc._compile as compile_module
+
+    traces = []
+    real = compile_module.trace_program
+    monkeypatch.setattr(compile_module, "trace_program", lambda *a, **k: traces.append(1) or real(*a, **k))
+    model = graphc.nn.Sequential(graphc.nn.Linear(5, 8), graphc.nn.ReLU(), graphc.nn.Linear(8, 3))
+    opt = graphc.optim.SGD(model.parameters(), 0.1)
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = graphc.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    per_epoch = []
+    for _ in range(4):
+        before = len(traces)
+        for bs in (8, 8, 8, 3):
+            step(graphc.randn(bs, 5), graphc.randint(0, 3, (bs,)))
+        per_epoch.append(len(traces) - before)
+    # Batch 8 traces in epoch 1 (its second call), batch 3 in epoch 2; then none.
+    assert per_epoch == [1, 1, 0, 0]
