@@ -15,7 +15,7 @@ columns at once (see `_column_tiled`).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from llvmlite import ir
 
@@ -31,11 +31,15 @@ REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 ROW_DOT_MAX_N = 8192
 # Reduces over a strided axis accumulate this many output columns at once.
 COLUMN_TILE = 64
+# Elementwise kernels whose loads run along another loop than the innermost
+# (a transposing copy, a sum of transposed gradients) walk that loop
+# innermost in strips of this many elements (a 64-byte line of float32).
+TRANSPOSE_TILE = 16
 
 
 @contextmanager
-def for_range(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, name: str):
-    """`for (i = lo; i < hi; i++)`; yields the induction variable."""
+def for_range(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, name: str, step: int = 1):
+    """`for (i = lo; i < hi; i += step)`; yields the induction variable."""
     pre = b.block
     head = b.append_basic_block(f"{name}.head")
     body = b.append_basic_block(f"{name}.body")
@@ -47,7 +51,7 @@ def for_range(b: ir.IRBuilder, lo: ir.Value, hi: ir.Value, name: str):
     b.cbranch(b.icmp_signed("<", i, hi), body, done)
     b.position_at_end(body)
     yield i
-    nxt = b.add(i, ir.Constant(I64, 1), name=f"{name}.next", flags=("nsw",))
+    nxt = b.add(i, ir.Constant(I64, step), name=f"{name}.next", flags=("nsw",))
     i.add_incoming(nxt, b.block)
     b.branch(head)
     b.position_at_end(done)
@@ -166,7 +170,27 @@ class KernelBuilder:
 
     def _elementwise(self) -> None:
         k, env = self.kern, {}
-        with loop_nest(self.b, k.loop_vars(), env, (self.lo, self.hi)):
+        dims = k.loop_vars()
+        unit = transposed_dim(k)
+        if unit is None:
+            with loop_nest(self.b, dims, env, (self.lo, self.hi)):
+                self._stores(k.stores, env)
+            return
+        # The loop `unit` (along which most accessed bytes are contiguous)
+        # moves innermost, in strips of TRANSPOSE_TILE: every line a load
+        # brings in is used whole, and the strided stores touch only
+        # TRANSPOSE_TILE lines, which stay in L1 across the other loops.
+        b = self.b
+        with ExitStack() as stack:
+            for d, (name, extent) in enumerate(dims):
+                lo, hi = (self.lo, self.hi) if d == 0 else (ir.Constant(I64, 0), ir.Constant(I64, extent))
+                if d == unit:
+                    strip = stack.enter_context(for_range(b, lo, hi, f"{name}.strip", TRANSPOSE_TILE))
+                    strip_end = b.add(strip, ir.Constant(I64, TRANSPOSE_TILE), flags=("nsw",))
+                    strip_end = b.select(b.icmp_signed("<", strip_end, hi), strip_end, hi)
+                else:
+                    env[name] = stack.enter_context(for_range(b, lo, hi, name))
+            env[dims[unit][0]] = stack.enter_context(for_range(b, strip, strip_end, dims[unit][0]))
             self._stores(k.stores, env)
 
     def _attention(self) -> None:
@@ -330,6 +354,32 @@ KINDS = {
     "scatter": KernelBuilder._scatter,
     "attention": KernelBuilder._attention,
 }
+
+
+def transposed_dim(k: Kernel) -> int | None:
+    """For an elementwise kernel whose accesses are mostly contiguous along a
+    loop other than the innermost (the loads of a transposing copy), that
+    loop's position; None when the innermost loop is the contiguous one for
+    at least as many accessed bytes, or an index is not affine."""
+    dims = k.loop_vars()
+    if k.kind != "elementwise" or len(dims) < 2:
+        return None
+    accesses = [(s.index, s.value.dtype.itemsize) for s in k.stores]
+    for s in k.stores:
+        accesses += [(x.args[0], x.dtype.itemsize) for x in walk(s.value) if x.op is KOp.LOAD]
+    score = [0] * len(dims)
+    for index, nbytes in accesses:
+        form = affine(index)
+        if form is None:
+            return None
+        for d, (name, _) in enumerate(dims):
+            if abs(form[0].get(name, 0)) == 1:
+                score[d] += nbytes
+    inner = len(dims) - 1
+    best = max(range(inner), key=lambda d: score[d])
+    if score[best] <= score[inner] or dims[best][1] < TRANSPOSE_TILE or dims[inner][1] < 2:
+        return None
+    return best
 
 
 def _column_tiled(k: Kernel) -> bool:
