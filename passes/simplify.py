@@ -34,6 +34,9 @@ array constant whose elements are all equal):
     differ in the last bits (integers are exact).
   - dot(expand(W [M,K] -> [B,M,K]), C [B,K,N]) (a convolution) ->
     permute(reshape(W @ batch_major(C), [M,B,N]), [1,0,2]); exact.
+  - dot(A [...,M,K], expand(W [K,N] -> [...,K,N])) (a Linear layer on a
+    sequence) -> reshape(reshape(A, [(...)*M, K]) @ W, [...,M,N]): one
+    large GEMM that packs W once instead of once per batch; exact.
 - scatter_add(src, reshape(argmax(x, axis)), axis, shape) with src of
   extent 1 on the axis and x of the output's shape (max-pool's backward)
   -> where(iota(axis) == index, src, 0): the argmax is in range, so no
@@ -187,6 +190,21 @@ def _shared_lhs_dot(d: Node, w: Node) -> Node | None:
     return node(Op.PERMUTE, node(Op.RESHAPE, flat, shape=(m, nb, n)), perm=(1, 0, 2))
 
 
+def _shared_rhs_dot(d: Node, w: Node) -> Node | None:
+    """A[b] @ W for every b, W one matrix (a Linear layer on [batch, seq,
+    features]): one dot of A's rows, all batches stacked, with W. Only when
+    the expand just adds leading axes (W [k, n] -> [..., k, n])."""
+    if d.ndim < 3 or w.srcs[0].ndim != 2 or tuple(w.shape[-2:]) != tuple(w.srcs[0].shape):
+        return None
+    a = d.srcs[0]
+    *batch, m, k = a.shape
+    rows = 1
+    for extent in batch:
+        rows *= extent
+    flat = node(Op.DOT, node(Op.RESHAPE, a, shape=(rows * m, k)), w.srcs[0])
+    return node(Op.RESHAPE, flat, shape=d.shape)
+
+
 def _permute_expand(outer: Node, inner: Node) -> Node | None:
     """permute(expand(x)) -> expand(permute(x)) when the expand only adds
     leading axes and the permute keeps them in place."""
@@ -275,6 +293,7 @@ RULES: list[tuple[str, Pat, Replace]] = [
     ),
     ("sum-batched-dot", P(Op.SUM, P(Op.DOT, name="d"), name=OUTER), _batch_sum_dot),
     ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
+    ("dot-shared-rhs", P(Op.DOT, P(), P(Op.EXPAND, name="w"), name="d"), _shared_rhs_dot),
     ("scatter-argmax-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),
 ]
 

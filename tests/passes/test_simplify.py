@@ -205,6 +205,14 @@ GOLDEN = [
         " %4: f32[2,3,5] = permute %3 {perm=[1,0,2]}\n return %4",
     ),
     (
+        "dot-shared-rhs",
+        "%a: f32[2,3,4], %w: f32[4,5]",
+        "f32[2,3,5]",
+        "%0: f32[2,4,5] = expand %w {shape=[2,4,5]}\n %1: f32[2,3,5] = dot %a, %0\n return %1",
+        "%0: f32[6,4] = reshape %a {shape=[6,4]}\n %1: f32[6,5] = dot %0, %w\n"
+        " %2: f32[2,3,5] = reshape %1 {shape=[2,3,5]}\n return %2",
+    ),
+    (
         "scatter-argmax-one-hot",
         "%x: f32[2,4,3], %s: f32[2,1,3]",
         "f32[2,4,3]",
@@ -425,3 +433,29 @@ def test_dot_shared_lhs_skips_an_expand_that_grows_the_matrix():
     rng = np.random.default_rng(0)
     w, c = rng.standard_normal((4, 1)).astype(np.float32), rng.standard_normal((3, 3, 2)).astype(np.float32)
     np.testing.assert_allclose(run(got, [w, c])[0], np.broadcast_to(w, (3, 4, 3)) @ c, rtol=1e-6)
+
+
+def test_dot_shared_rhs_skips_an_expand_that_grows_the_matrix():
+    # expand [1,2] -> [3,4,2] adds a batch axis and grows W's rows: W is not
+    # the [4, 2] matrix the dot contracts with.
+    g = _graph(
+        "%a: f32[3,5,4], %w: f32[1,2]",
+        "f32[3,5,2]",
+        "%0: f32[3,4,2] = expand %w {shape=[3,4,2]}\n %1: f32[3,5,2] = dot %a, %0\n return %1",
+    )
+    got = verify(simplify(g), pass_name="simplify")
+    assert format_graph(got) == format_graph(g)
+
+
+def test_dot_shared_rhs_stacks_every_batch_axis():
+    g = _graph(
+        "%a: f32[2,3,4,6], %w: f32[6,5]",
+        "f32[2,3,4,5]",
+        "%0: f32[2,3,6,5] = expand %w {shape=[2,3,6,5]}\n %1: f32[2,3,4,5] = dot %a, %0\n return %1",
+    )
+    got = verify(simplify(g), pass_name="simplify")
+    assert [n.op.value for n in got.nodes if n.op.value == "dot"] == ["dot"]
+    assert next(n for n in got.nodes if n.op.value == "dot").shape == (24, 5)
+    rng = np.random.default_rng(0)
+    a, w = rng.standard_normal((2, 3, 4, 6)).astype(np.float32), rng.standard_normal((6, 5)).astype(np.float32)
+    np.testing.assert_allclose(run(got, [a, w])[0], a @ w, rtol=1e-5)
