@@ -36,6 +36,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = ("mlp", "cnn", "resnet18")
 
 
+def _training_step(model, opt, loss_fn):
+    """The tutorial training step: zero_grad, loss, backward, optimizer step."""
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _mlp_step():
     import graphc
     import graphc.nn as nn
@@ -47,14 +60,7 @@ def _mlp_step():
     opt = optim.Adam(model.parameters(), lr=1e-3)
     x, y = graphc.randn(64, 784), graphc.randint(0, 10, (64,))
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, (x, y)
+    return _training_step(model, opt, F.cross_entropy), (x, y)
 
 
 def _cnn_step():
@@ -68,14 +74,7 @@ def _cnn_step():
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = graphc.randn(64, 1, 28, 28), graphc.randint(0, 10, (64,))
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.nll_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, (x, y)
+    return _training_step(model, opt, F.nll_loss), (x, y)
 
 
 def _resnet18_step():
@@ -89,14 +88,7 @@ def _resnet18_step():
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = graphc.randn(32, 3, 32, 32), graphc.randint(0, 10, (32,))
 
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, (x, y)
+    return _training_step(model, opt, F.cross_entropy), (x, y)
 
 
 STEPS = {"mlp": _mlp_step, "cnn": _cnn_step, "resnet18": _resnet18_step}

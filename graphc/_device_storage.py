@@ -26,6 +26,8 @@ tests/device/fake_cuda.py simulates it with host memory):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc.errors import ShapeError, at_user_line
@@ -61,10 +63,7 @@ class DeviceArray:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:

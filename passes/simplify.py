@@ -49,6 +49,8 @@ It does not fold constants (passes/fold.py), merge duplicates
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc.ir import dtypes
@@ -198,10 +200,7 @@ def _shared_rhs_dot(d: Node, w: Node) -> Node | None:
         return None
     a = d.srcs[0]
     *batch, m, k = a.shape
-    rows = 1
-    for extent in batch:
-        rows *= extent
-    flat = node(Op.DOT, node(Op.RESHAPE, a, shape=(rows * m, k)), w.srcs[0])
+    flat = node(Op.DOT, node(Op.RESHAPE, a, shape=(math.prod(batch) * m, k)), w.srcs[0])
     return node(Op.RESHAPE, flat, shape=d.shape)
 
 

@@ -11,6 +11,7 @@ tensor core, never on the public class assembled from them.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import subprocess
 import sys
@@ -56,26 +57,36 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
-def imports(module: str, top_level_only: bool) -> set[str]:
-    """The package modules `module` imports: at module level (including
-    inside top-level if/try, but not `if TYPE_CHECKING:`), or anywhere when `top_level_only` is False.
+def _is_type_checking(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.If) and ast.unparse(stmt.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _import_nodes(tree: ast.Module, scope: str) -> list:
+    """The import statements of a module in `scope`: "module" (run at import:
+    top level, including inside top-level if/try but not `if TYPE_CHECKING:`),
+    "typing" (inside `if TYPE_CHECKING:`, never run) or "anywhere"."""
+    is_import = (ast.Import, ast.ImportFrom)
+    if scope == "anywhere":
+        return [n for n in ast.walk(tree) if isinstance(n, is_import)]
+    nodes = []
+    for stmt in tree.body:
+        if _is_type_checking(stmt) != (scope == "typing"):
+            continue
+        if isinstance(stmt, (ast.If, ast.Try)):
+            nodes += [n for n in ast.walk(stmt) if isinstance(n, is_import)]
+        elif isinstance(stmt, is_import):
+            nodes.append(stmt)
+    return nodes
+
+
+@functools.cache
+def imports(module: str, scope: str = "module") -> frozenset[str]:
+    """The package modules `module` imports in `scope` (see _import_nodes).
     `from a.b import c` counts as importing a.b.c when that is a module,
     else a.b. The package uses absolute imports only."""
     path = MODULES[module]
-    tree = ast.parse(path.read_text(), str(path))
-    if top_level_only:
-        nodes = []
-        for stmt in tree.body:
-            if isinstance(stmt, ast.If) and ast.unparse(stmt.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-                continue  # annotations only: never runs
-            if isinstance(stmt, (ast.If, ast.Try)):
-                nodes += [n for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))]
-            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                nodes.append(stmt)
-    else:
-        nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     found = set()
-    for n in nodes:
+    for n in _import_nodes(ast.parse(path.read_text(), str(path)), scope):
         if isinstance(n, ast.Import):
             names = [a.name for a in n.names]
         else:
@@ -83,7 +94,13 @@ def imports(module: str, top_level_only: bool) -> set[str]:
             base = n.module or ""
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in n.names]
         found.update(r for r in map(_resolve, names) if r and r != module)
-    return found
+    return frozenset(found)
+
+
+@functools.cache
+def module_level_graph() -> nx.DiGraph:
+    """Module -> the modules it imports as it loads."""
+    return nx.DiGraph((m, t) for m in MODULES for t in imports(m))
 
 
 def test_the_walk_sees_every_layer():
@@ -92,7 +109,7 @@ def test_the_walk_sees_every_layer():
 
 
 def test_no_module_level_import_cycle():
-    graph = nx.DiGraph((m, t) for m in MODULES for t in imports(m, top_level_only=True))
+    graph = module_level_graph()
     cycles = [sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1]
     assert not cycles, f"modules importing each other at module level: {cycles}"
 
@@ -104,22 +121,20 @@ def test_no_import_goes_up_a_layer():
         f"{m} ({LAYERS[layer(m)]}) imports {t} ({LAYERS[layer(t)]})"
         for m in MODULES
         if m != "graphc"
-        for t in imports(m, top_level_only=False)
+        for t in imports(m, "anywhere")
         if layer(t) > layer(m)
     ]
     assert not upward, "\n".join(upward)
 
 
 def test_the_package_init_imports_only_the_ir_at_load():
-    assert {layer(t) for t in imports("graphc", top_level_only=True)} <= {0}
+    assert {layer(t) for t in imports("graphc")} <= {0}
 
 
 def test_op_modules_build_on_the_tensor_core_not_the_public_class():
-    below = nx.descendants(
-        nx.DiGraph((m, t) for m in MODULES for t in imports(m, top_level_only=True)), "graphc._methods"
-    )
+    below = nx.descendants(module_level_graph(), "graphc._methods")
     assert "graphc._tensor_core" in below
-    users = sorted(m for m in below if "graphc._tensor" in imports(m, top_level_only=False))
+    users = sorted(m for m in below if "graphc._tensor" in imports(m, "anywhere"))
     assert not users, f"below graphc/_tensor.py yet importing it: {users}"
 
 
@@ -188,23 +203,12 @@ DEFERRED = {
 }
 
 
-def _typing_only(module: str) -> set[str]:
-    tree = ast.parse(MODULES[module].read_text())
-    found = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.If) and ast.unparse(stmt.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            for n in ast.walk(stmt):
-                if isinstance(n, ast.ImportFrom):
-                    found |= {_resolve(f"{n.module}.{a.name}") or _resolve(n.module) for a in n.names}
-    return found
-
-
 def test_no_import_inside_a_function_closes_a_cycle():
-    graph = nx.DiGraph((m, t) for m in MODULES for t in imports(m, top_level_only=True))
+    graph = module_level_graph()
     late = [
         (m, t)
         for m in MODULES
-        for t in imports(m, top_level_only=False) - imports(m, top_level_only=True) - _typing_only(m)
+        for t in imports(m, "anywhere") - imports(m) - imports(m, "typing")
         if t in graph and m in graph and nx.has_path(graph, t, m) and (m, t) not in DEFERRED
     ]
     assert not late, f"imports inside functions that close an import cycle: {sorted(late)}"

@@ -97,3 +97,28 @@ def run_case(m, fn, arrays, dtype, grad):
         weighted_sum(m, outs).backward()
     grads = [np.zeros(x.shape) if x.grad is None else x.grad.numpy() for x in xs] if grad else []
     return [o.detach().numpy() for o in outs], grads
+
+
+def check_compiled_matches_eager(case, calls: int, value_tol: tuple, grad_tol: tuple) -> None:
+    """graphc.compile of `fn` plus the weighted-sum backward gives the eager
+    values and input gradients on each of `calls` calls (the eager first
+    call, the traced one, then cached ones); tolerances are (rtol, atol)."""
+    name, fn, arrays = case
+    xs = [graphc.tensor(a, requires_grad=True) for a in arrays]
+
+    @graphc.compile
+    def step(*xs):
+        for x in xs:
+            x.grad = None
+        outs = outputs(fn(graphc, *xs))
+        weighted_sum(graphc, outs).backward()
+        return [o.detach() for o in outs]
+
+    want_v, want_g = run_case(graphc, fn, arrays, np.float64, grad=True)
+    for _ in range(calls):
+        outs = step(*xs)
+        for g, w in zip(outs, want_v):
+            np.testing.assert_allclose(g.numpy(), w, rtol=value_tol[0], atol=value_tol[1], err_msg=name)
+        for x, w in zip(xs, want_g):
+            got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+            np.testing.assert_allclose(got, w, rtol=grad_tol[0], atol=grad_tol[1], err_msg=name)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from frontend_helpers import outputs, run_case, weighted_sum
+from frontend_helpers import check_compiled_matches_eager, run_case
 
 import graphc
 
@@ -136,24 +136,8 @@ def test_gradients_match_torch(case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_compiled_matches_eager(case):
-    name, fn, arrays = case
-    xs = [graphc.tensor(a, requires_grad=True) for a in arrays]
-
-    @graphc.compile
-    def step(*xs):
-        for x in xs:
-            x.grad = None
-        outs = outputs(fn(graphc, *xs))
-        weighted_sum(graphc, outs).backward()
-        return [o.detach() for o in outs]
-
-    want_v, want_g = run_case(graphc, fn, arrays, np.float64, grad=True)
-    for _ in range(3):  # eager, then traced and compiled, then cached
-        outs = step(*xs)
-        for g, w in zip(outs, want_v):
-            np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-14, err_msg=name)
-        for x, w in zip(xs, want_g):
-            np.testing.assert_allclose(x.grad.numpy(), w, rtol=1e-12, atol=1e-14, err_msg=name)
+    # Three calls: eager, then traced and compiled, then cached.
+    check_compiled_matches_eager(case, calls=3, value_tol=(1e-12, 1e-14), grad_tol=(1e-12, 1e-14))
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from frontend_helpers import check_grad, outputs, run_case, weighted_sum  # noqa: E402
+from frontend_helpers import check_compiled_matches_eager, check_grad, outputs, run_case, weighted_sum  # noqa: E402
 
 import graphc  # noqa: E402
 
@@ -155,22 +155,5 @@ def test_gradients_match_torch(case):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_compiled_matches_eager(case):
-    name, fn, arrays = case
-    xs = [graphc.tensor(a, requires_grad=True) for a in arrays]
-
-    @graphc.compile
-    def step(*xs):
-        for x in xs:
-            x.grad = None
-        outs = outputs(fn(graphc, *xs))
-        weighted_sum(graphc, outs).backward()
-        return [o.detach() for o in outs]
-
-    want_v, want_g = run_case(graphc, fn, arrays, np.float64, grad=True)
-    for _ in range(2):  # eager, then traced and compiled
-        outs = step(*xs)
-        for g, w in zip(outs, want_v):
-            np.testing.assert_allclose(g.numpy(), w, rtol=1e-12, atol=1e-13, err_msg=name)
-        for x, w in zip(xs, want_g):
-            got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
-            np.testing.assert_allclose(got, w, rtol=1e-11, atol=1e-12, err_msg=name)
+    # Two calls: eager, then traced and compiled.
+    check_compiled_matches_eager(case, calls=2, value_tol=(1e-12, 1e-13), grad_tol=(1e-11, 1e-12))
