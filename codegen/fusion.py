@@ -224,7 +224,7 @@ class _Fuser:
         guard = _in_ranges(src_idx, ranges)
         if guard is None:
             return self.read(src, src_idx)
-        safe = [K.where(guard, i, K.const(0)) for i in src_idx]
+        safe = [i if r is None else K.clamp(i, r[0], r[1] - 1) for i, r in zip(src_idx, ranges)]
         return K.where(guard, self.read(src, safe), K.const(fill, src.dtype))
 
     def _mv_pad(self, n, idx):
@@ -485,10 +485,8 @@ class _Fuser:
             if sw > 1:
                 conds.append(K.scalar(Op.CMPEQ, x % sw, K.const(0)))
             guard = _and([c for c in conds if c is not None])
-            src_idx = [o[0], o[1] * (kh * kw) + r0 * kw + r1, oy * ow + ox]
-            if guard is not None:
-                src_idx = [K.where(guard, i, K.const(0)) for i in src_idx]
-            value = self.read(cols, src_idx)
+            oy, ox = K.clamp(oy, 0, oh - 1), K.clamp(ox, 0, ow - 1)
+            value = self.read(cols, [o[0], o[1] * (kh * kw) + r0 * kw + r1, oy * ow + ox])
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
@@ -521,10 +519,8 @@ class _Fuser:
             y, x = i[2] + ph, i[3] + pw
             oy, ox = y // kh, x // kw
             guard = _in_ranges([oy, ox], [(0, oh), (0, ow)])
-            src_idx = [i[0], i[1] * (kh * kw) + (y % kh) * kw + x % kw, oy * ow + ox]
-            if guard is not None:
-                src_idx = [K.where(guard, e, K.const(0)) for e in src_idx]
-            value = self.read(cols, src_idx)
+            oy, ox = K.clamp(oy, 0, oh - 1), K.clamp(ox, 0, ow - 1)
+            value = self.read(cols, [i[0], i[1] * (kh * kw) + (y % kh) * kw + x % kw, oy * ow + ox])
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat(i, n.shape), value)

@@ -33,7 +33,8 @@ Expressions (`Expr`)
                 so nothing reads out of bounds). Index add/mul are the IR's
                 ADD/MUL on int64 (both wrap, as the IR's do); a backend tells
                 them from value arithmetic by the INDEX dtype only where it
-                wants plainer code.
+                wants plainer code. Op.MAX/Op.MIN on int64 clamp a
+                guarded read's index (`clamp`).
     scalar      every elementwise IR op (`ops.ELEMENTWISE`): NEG, RECIP,
                 EXP, LOG, SQRT, SIN, COS, TANH, ERF, FLOOR, NOT, CAST (arg =
                 target DType, the result dtype), ADD, SUB, MUL, DIV, POW,
@@ -49,10 +50,12 @@ Expressions (`Expr`)
     TERNARY keyed by Op, NODES keyed by KOp); tests/compiler/
     test_op_tables.py fails when one is missing.
 
-    A guarded read (PAD, CONCAT, UNFOLD borders) is
-    `where(cond, load(buf, where(cond, idx, 0)), fill)`: the index is
-    clamped to 0 when the guard is false, so a backend may evaluate both
-    sides of a `where` (select) and still never reads out of bounds.
+    A guarded read (PAD, CONCAT, UNFOLD borders, FOLD windows) is
+    `where(cond, load(buf, idx'), fill)` where each coordinate of idx' is
+    clamped into its extent (`clamp`: Op.MIN/Op.MAX on int64), so a
+    backend may evaluate both sides of a `where` (select) and still never
+    reads out of bounds, and the clamped coordinates keep bounds the
+    simplifier uses to drop a reshape's div/mod.
     Fusion never emits a load from an empty buffer.
 
 Error flag
@@ -232,6 +235,21 @@ def where(cond: Expr, a: Expr, b: Expr) -> Expr:
     return Expr(Op.WHERE, (cond, a, b), a.dtype)
 
 
+def clamp(index: Expr, lo: int, hi: int) -> Expr:
+    """index moved into [lo, hi] (inclusive), as min(max(index, lo), hi);
+    index itself where its bounds already lie there. A guarded read clamps
+    its index rather than selecting 0, so the index keeps known bounds and
+    the reshapes it passes through still simplify their div/mod."""
+    b = bounds(index)
+    if b is not None and lo <= b[0] and b[1] <= hi:
+        return index
+    if b is None or b[0] < lo:
+        index = Expr(Op.MAX, (index, const(lo)), INDEX)
+    if b is None or b[1] > hi:
+        index = Expr(Op.MIN, (index, const(hi)), INDEX)
+    return index
+
+
 def check(index: Expr, size: int) -> Expr:
     return Expr(KOp.CHECK, (index,), INDEX, int(size))
 
@@ -294,6 +312,17 @@ def bounds(e: Expr) -> tuple[int, int] | None:
         return (0, e.arg - 1)
     if e.op is KOp.CHECK:
         return (0, max(e.arg - 1, 0))
+    if e.op in (Op.MAX, Op.MIN) and e.dtype is INDEX:  # clamp()
+        a, b = bounds(e.args[0]), bounds(e.args[1])
+        if b is None:
+            return None
+        pick = max if e.op is Op.MAX else min
+        if a is not None:
+            return (pick(a[0], b[0]), pick(a[1], b[1]))
+        inner = e.args[0]  # min(max(x, lo), hi) with x unbounded
+        if e.op is Op.MIN and inner.op is Op.MAX and is_const(inner.args[1]):
+            return (inner.args[1].arg, b[1])
+        return None
     return None
 
 

@@ -135,7 +135,7 @@ class ExprWriter:
 
 # Nodes whose C text is used as is (a name or a literal), never bound.
 _UNBOUND = frozenset({KOp.VAR, KOp.CONST, KOp.ACC})
-_INDEX_OPS = frozenset({KOp.VAR, KOp.CONST, Op.ADD, Op.MUL, KOp.FLOORDIV, KOp.MOD, KOp.CHECK})
+_INDEX_OPS = frozenset({KOp.VAR, KOp.CONST, Op.ADD, Op.MUL, Op.MAX, Op.MIN, KOp.FLOORDIV, KOp.MOD, KOp.CHECK})
 
 
 def _is_index(e: kf.Expr) -> bool:

@@ -9,19 +9,25 @@ registers):
         pack B[pc:pc+kc, jc:jc+nc] -> pb     panels of NR columns, [panel][k][NR]
         for ic in this thread's rows, step MC:
           pack A[ic:ic+mc, pc:pc+kc] -> pa   panels of MR rows,    [panel][k][MR]
-          for each NR panel jr, each MR panel ir:
-            cbuf tile (MR x NR) (+)= pa panel x pb panel     (micro-kernel)
-          after the last pc: epilogue over the block's rows and columns,
-            the kernel's stores with acc = cbuf[m, n]
+          for each NR panel jr:
+            for each MR panel ir:
+              cbuf tile (MR x NR) (+)= pa panel x pb panel   (micro-kernel)
+            after the last pc: epilogue over this MC x NR strip,
+              the kernel's stores with acc = cbuf[m, n]
 
 Packing reads the operands through their `Operand` strides (transposed and
 broadcast views cost nothing extra) and zero-fills the rows/columns past
 the matrix edge, so the micro-kernel always runs on full tiles and never
 branches; only the epilogue looks at the real extents, so nothing outside
-the buffers is read or written. `cbuf` (all of the thread's rows x NC)
-holds the sums across the K blocks, so B is packed once per (jc, pc); the
-epilogue is an ordinary (vectorizable) loop over it, so any
-fused epilogue (bias, relu, scale, several stores) works unchanged.
+the buffers is read or written. `cbuf` (all of the thread's rows x NC,
+rows LDC = NC + one vector apart) holds the sums across the K blocks, so
+B is packed once per (jc, pc); the epilogue is an ordinary (vectorizable)
+loop over one strip of it, run right after the strip's last micro-kernel
+while the strip is still in cache, so any fused epilogue (bias, relu,
+scale, several stores) works unchanged. A panel whose lines are contiguous
+in memory (row-major B, a transposed A) is packed k-outer across all full
+panels so that the source streams; one whose k is contiguous is transposed
+in registers, 8 lines by 8 k at a time.
 
 The micro-kernel keeps an MR x (NV * VW) tile in vector registers: per k
 step it loads NV vectors of B, broadcasts MR scalars of A and issues
@@ -77,10 +83,18 @@ class Blocking:
     def nr(self) -> int:
         return self.vw * self.nv
 
+    @property
+    def ldc(self) -> int:
+        """Row stride of the sum buffer: NC plus one vector. NC is usually
+        a power of two, and rows that far apart map to the same L1 set,
+        so a tile's MR rows would evict each other; one vector more keeps
+        rows aligned and spreads them over the sets."""
+        return self.nc + self.vw
+
     def scratch_elems(self, rows: int) -> int:
-        """pa (MC x KC) + pb (KC x NC) + cbuf (rows, rounded up to MR, x NC)."""
+        """pa (MC x KC) + pb (KC x NC) + cbuf (rows, rounded up to MR, x LDC)."""
         padded = (rows + self.mr - 1) // self.mr * self.mr
-        return self.mc * self.kc + self.kc * self.nc + padded * self.nc
+        return self.mc * self.kc + self.kc * self.nc + padded * self.ldc
 
 
 def vector_registers(bits: int) -> int:
@@ -333,7 +347,7 @@ def _suffix(elem: ir.Type) -> str:
 def _epilogue_type(elem: ir.Type) -> ir.FunctionType:
     """void epi(i8* ctx, T* crows, i64 ic, i64 mc, i64 jc, i64 nc): the
     kernel's fused epilogue over rows [ic, ic+mc) x columns [jc, jc+nc),
-    acc[m, n] = crows[(m - ic) * NC + (n - jc)]."""
+    acc[m, n] = crows[(m - ic) * LDC + (n - jc)]."""
     return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64])
 
 
@@ -486,17 +500,22 @@ class _GenericBuilder:
                 with _Loop(b, self.m_lo, self.m_hi, mc_step, "ic") as ic:
                     mc = _min(b, mc_step, b.sub(self.m_hi, ic))
                     self._pack(self.A, self.a_off, self.a_rs, self.a_cs, blk.mr, ic, mc, self.M, pc, kc, self.pa, True)
-                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), _c(blk.nc))], inbounds=True)
+                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), _c(blk.ldc))], inbounds=True)
+                    last = b.icmp_signed("==", pc, last_pc)
                     with _Loop(b, _c(0), nc, blk.nr, "jr") as jr:
                         bp = b.gep(self.pb, [b.mul(jr, kc)], inbounds=True)
                         with _Loop(b, _c(0), mc, blk.mr, "ir") as ir_:
                             ap = b.gep(self.pa, [b.mul(ir_, kc)], inbounds=True)
-                            cp = b.gep(crows, [b.add(b.mul(ir_, _c(blk.nc)), jr)], inbounds=True)
-                            b.call(self.uk, [kc, ap, bp, cp, _c(blk.nc), accumulate])
-                    # After the last K block the sums are final: run the
-                    # epilogue while this block of cbuf is still in cache.
-                    with b.if_then(b.icmp_signed("==", pc, last_pc)):
-                        b.call(self.epi, [self.ctx, crows, ic, mc, jc, nc])
+                            cp = b.gep(crows, [b.add(b.mul(ir_, _c(blk.ldc)), jr)], inbounds=True)
+                            b.call(self.uk, [kc, ap, bp, cp, _c(blk.ldc), accumulate])
+                        # After the last K block this strip's sums (MC x NR)
+                        # are final: run the epilogue on it while it is
+                        # still in L1/L2, not on the whole MC x NC block
+                        # (megabytes) once it has left the caches.
+                        with b.if_then(last):
+                            strip = b.gep(crows, [jr], inbounds=True)
+                            cols = _min(b, _c(blk.nr), b.sub(nc, jr))
+                            b.call(self.epi, [self.ctx, strip, ic, mc, b.add(jc, jr), cols])
         b.ret_void()
 
     def _pack(self, src, off, ls, ks, panel: int, outer0, outer_n, outer_ext, k0, kc, dst, a_side: bool) -> None:
@@ -529,16 +548,34 @@ class _GenericBuilder:
             idx = b.add(off, b.add(scaled(line, ls), scaled(kk, ks)))
             return b.load(b.gep(src, [idx], inbounds=True))
 
-        with _Loop(b, _c(0), outer_n, panel, "pp") as p0:
+        p_from = _c(0)
+        if isinstance(ls, int) and ls == 1:
+            # Lines contiguous, k strided (row-major B, a transposed A):
+            # k outer, so each source row is read once, front to back,
+            # across all full panels (a stream the hardware prefetches),
+            # rather than panel by panel, where every k step touches a new
+            # line a row stride away.
+            lines = _max(b, _min(b, outer_n, b.sub(outer_ext, outer0)), _c(0))
+            p_from = b.mul(b.sdiv(lines, _c(panel)), _c(panel))
+            with _Loop(b, _c(0), kc, 1, "pk") as kk:
+                with _Loop(b, _c(0), p_from, panel, "pr") as p0:
+                    first = b.add(outer0, p0)
+                    out = b.gep(dst, [b.add(b.mul(p0, kc), b.mul(kk, _c(panel)))], inbounds=True)
+                    for i in range(panel):
+                        b.store(read(b.add(first, _c(i)), b.add(k0, kk)), b.gep(out, [_c(i)], inbounds=True))
+        with _Loop(b, p_from, outer_n, panel, "pp") as p0:
             first = b.add(outer0, p0)
             out = b.gep(dst, [b.mul(p0, kc)], inbounds=True)  # panel start: p0/panel * kc * panel
             full = b.icmp_signed("<=", b.add(first, _c(panel)), outer_ext)
             with b.if_else(full) as (then, otherwise):
                 with then:
-                    # B panels (NR lines, a multiple of 8): transposed in
-                    # registers. A panels of MR = 6 or 14 lines measured no
-                    # faster that way (partial groups: short stores).
-                    if isinstance(ks, int) and ks == 1 and panel % 8 == 0:
+                    # Panels of at least 8 lines (B's NR, AVX-512's MR =
+                    # 14) are transposed in registers. A scalar copy of a
+                    # row-major A panel is what LLVM vectorizes with
+                    # scatters on AVX-512: half the time of a tall-skinny
+                    # product went there. AVX2's MR = 6 stays scalar
+                    # (partial groups measured no faster).
+                    if isinstance(ks, int) and ks == 1 and panel >= 8:
                         kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc)
                         self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero, kmain)
                     else:
@@ -551,35 +588,29 @@ class _GenericBuilder:
         B such as a linear layer's weight): blocks of 8 k per line are one
         vector load each, 8 lines x 8 k are transposed in registers
         (`_transpose8`) and stored as 8 runs of the panel's lines, instead
-        of one scalar load and store per element. Returns where the scalar
-        copy takes over (kc rounded down to 8)."""
+        of one scalar load and store per element. A panel that is not a
+        multiple of 8 lines (MR = 14) ends with a group overlapping the one
+        before it (lines 6..13): those lines are written twice with the
+        same values, and every store is a full vector. Returns where the
+        scalar copy takes over (kc rounded down to 8)."""
         b, elem = self.b, self.elem
         es = 4 if elem == ir.FloatType() else 8
         vt = ir.VectorType(elem, 8)
         kmain = b.mul(b.sdiv(kc, _c(8)), _c(8))
+        groups = list(range(0, panel - 7, 8))
+        if panel % 8:
+            groups.append(panel - 8)
         with _Loop(b, _c(0), kmain, 8, "pt") as kk:
-            for g0 in range(0, panel, 8):
-                width = min(8, panel - g0)
+            for g0 in groups:
                 rows = []
                 for i in range(8):
-                    if i >= width:
-                        rows.append(ir.Constant(vt, ir.Undefined))
-                        continue
                     idx = b.add(off, b.add(b.mul(b.add(first, _c(g0 + i)), ls), b.add(k0, kk)))
                     ptr = b.bitcast(b.gep(src, [idx], inbounds=True), vt.as_pointer())
                     rows.append(b.load(ptr, align=es))
                 cols = _transpose8(b, rows)
-                wt = ir.VectorType(elem, width)
                 for k in range(8):
-                    v = cols[k]
-                    if width < 8:
-                        v = b.shuffle_vector(
-                            v,
-                            ir.Constant(vt, ir.Undefined),
-                            ir.Constant(ir.VectorType(ir.IntType(32), width), list(range(width))),
-                        )
                     at = b.add(b.mul(b.add(kk, _c(k)), _c(panel)), _c(g0))
-                    b.store(v, b.bitcast(b.gep(out, [at], inbounds=True), wt.as_pointer()), align=es)
+                    b.store(cols[k], b.bitcast(b.gep(out, [at], inbounds=True), vt.as_pointer()), align=es)
         return kmain
 
     def _pack_panel(self, read, out, first, panel, k0, kc, unroll, valid, zero, k_from=None) -> None:
@@ -707,14 +738,14 @@ class GemmEmitter:
             acc = b.alloca(elem, name="ksum")
         with _Loop(b, r_lo, r_hi, 1, "kr") as r:
             with _Loop(b, _c(0), _c(n_ext), 1, "kc") as c:
-                at = b.add(b.mul(r, _c(blk.nc)), c)
+                at = b.add(b.mul(r, _c(blk.ldc)), c)
                 dst = b.gep(first, [at], inbounds=True)
                 b.store(b.load(dst), acc)
                 with _Loop(b, _c(1), nthreads, 1, "ku") as u:
                     b.store(b.fadd(b.load(acc), b.load(b.gep(cbuf(u), [at], inbounds=True))), acc)
                 b.store(b.load(acc), dst)
         with b.if_then(b.icmp_signed("<", r_lo, r_hi)):
-            crows = b.gep(first, [b.mul(r_lo, _c(blk.nc))], inbounds=True)
+            crows = b.gep(first, [b.mul(r_lo, _c(blk.ldc))], inbounds=True)
             b.call(epi, [ctx8, crows, r_lo, b.sub(r_hi, r_lo), _c(0), _c(n_ext)])
 
     def _thread_split(self, m_ext: int, n_ext: int):
@@ -796,7 +827,7 @@ class GemmEmitter:
         try:
             with _Loop(bb, _c(0), mc, 1, "em") as i:
                 env["m"] = bb.add(ic, i)
-                row = bb.gep(crows, [bb.mul(i, _c(self.blk.nc))], inbounds=True)
+                row = bb.gep(crows, [bb.mul(i, _c(self.blk.ldc))], inbounds=True)
                 with _Loop(bb, _c(0), nc, 1, "en") as j:
                     env["n"] = bb.add(jc, j)
                     acc = bb.load(bb.gep(row, [j], inbounds=True))

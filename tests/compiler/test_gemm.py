@@ -66,6 +66,20 @@ def test_block_edges(mkn, threads):
     )
 
 
+@pytest.mark.parametrize("mkn", [(257, 600, 33), (45, 203, 70), (14, 99, 40)])
+def test_block_edges_of_transposed_operands(mkn, threads):
+    # A^T (lines contiguous: packed k-outer across the panels, the last
+    # panel partial) and B^T (k contiguous: 8x8 register transposes, a k
+    # tail that is not a multiple of 8).
+    m, k, n = mkn
+    a, b = input_node("a", (k, m), dt.float32), input_node("b", (n, k), dt.float32)
+    prod = node(Op.DOT, node(Op.PERMUTE, a, perm=(1, 0)), node(Op.PERMUTE, b, perm=(1, 0)))
+    exe = assert_matches(
+        Graph([a, b], [prod]), [data((k, m), dt.float32), data((n, k), dt.float32)], rtol=1e-4, atol=1e-4
+    )
+    assert _uses_gemm(exe)
+
+
 @pytest.mark.parametrize("dtype", [dt.float64, dt.int32, dt.int64])
 def test_other_dtypes(dtype, threads):
     exe = assert_matches(

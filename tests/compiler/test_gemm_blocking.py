@@ -85,7 +85,7 @@ def _run_library(blk, suffix, a, b, m_range, n_range):
     def epi(_ctx, crows, ic, mc, jc, nc):
         for r in range(mc):
             row = (ctypes.c_float if suffix == "f32" else ctypes.c_double) * nc
-            vals = np.frombuffer(row.from_address(crows + r * blk.nc * es), elem)
+            vals = np.frombuffer(row.from_address(crows + r * blk.ldc * es), elem)
             out[ic + r, jc : jc + nc] = vals
 
     cb = _EPI(epi)
