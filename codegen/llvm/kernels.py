@@ -90,6 +90,13 @@ class KernelBuilder:
         self.fn = ir.Function(module, fnty, kern.name)
         self.fn.linkage = "internal"
         self.fn.attributes.add("nounwind")
+        # Each kernel stays a function of its own: inlined, the kernels of
+        # a large program (ResNet-18's training step: 365) made one entry
+        # function of megabytes of IR, and LLVM's function passes, which
+        # grow faster than linearly with a function's size, took 14 of the
+        # 20 s of its cold compile (3 s as separate functions). A call per
+        # kernel costs nanoseconds.
+        self.fn.attributes.add("noinline")
         rep = _storage_representatives(self.names, dtypes, partners)
         for arg, n in zip(self.fn.args, self.names):
             arg.name = n
