@@ -288,6 +288,34 @@ def _exp(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     return b.select(b.fcmp_unordered("uno", x, x), x, y)
 
 
+# tanh for float32, vectorizable like _exp (llvm.tanh is a libm call per
+# lane): Cephes' tanhf, an odd polynomial below |x| = 0.625 and
+# 1 - 2 / (exp(2|x|) + 1) above, both computed and one selected.
+_TANH_SMALL = 0.625
+_TANH_POLY = (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1)
+
+
+def _tanh(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
+    if x.type != F32:
+        return em._call("tanh", x)
+    b = em.b
+
+    def c(v):
+        return ir.Constant(F32, v)
+
+    ax = em._call("fabs", x)
+    z = b.fmul(x, x)
+    p = c(_TANH_POLY[0])
+    for coef in _TANH_POLY[1:]:
+        p = em._call("fma", p, z, c(coef))
+    small = em._call("fma", b.fmul(p, z), x, x)
+    e = _exp(em, b.fmul(ax, c(2.0)), src, dst)
+    large = b.fsub(c(1.0), b.fdiv(c(2.0), b.fadd(e, c(1.0))))
+    # odd: the sign is x's (also for -0.0)
+    y = em._call("copysign", b.select(b.fcmp_ordered("<", ax, c(_TANH_SMALL)), small, large), x)
+    return b.select(b.fcmp_unordered("uno", x, x), x, y)
+
+
 def _neg(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     return em.b.fneg(x) if src.is_float else em.b.neg(x)
 
@@ -308,7 +336,7 @@ UNARY: dict[Op, UnaryLowering] = {
     Op.SQRT: _intrinsic("sqrt"),
     Op.SIN: _intrinsic("sin"),
     Op.COS: _intrinsic("cos"),
-    Op.TANH: _intrinsic("tanh"),
+    Op.TANH: _tanh,
     Op.ERF: lambda em, x, src, dst: em._libm("erf", x),
     Op.FLOOR: _intrinsic("floor"),
     Op.NOT: _not,
