@@ -4,6 +4,8 @@ within 2 ulp (erf: 3) of the float64 result over the normal range, and IEEE at t
 edges (inf, NaN, signed zero, overflow; results below FLT_MIN are flushed
 to zero, as the entry point runs with FTZ)."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -12,10 +14,30 @@ from graphc.ir import dtypes as dt
 from graphc.ir.graph import Graph, input_node, node
 from graphc.ir.ops import Op
 
-import math
-
 REFERENCE = {Op.EXP: np.exp, Op.TANH: np.tanh, Op.ERF: np.vectorize(math.erf, otypes=[np.float64])}
-EDGES = [0.0, -0.0, np.inf, -np.inf, np.nan, 88.72, 88.7228, 88.73, -87.33, -87.34, 1e-30, -1e-30, 0.6249, 0.6251, 9.5, 0.999, 1.0, 1.001, 3.9, 4.0, -4.5]
+EDGES = [
+    0.0,
+    -0.0,
+    np.inf,
+    -np.inf,
+    np.nan,
+    88.72,
+    88.7228,
+    88.73,
+    -87.33,
+    -87.34,
+    1e-30,
+    -1e-30,
+    0.6249,
+    0.6251,
+    9.5,
+    0.999,
+    1.0,
+    1.001,
+    3.9,
+    4.0,
+    -4.5,
+]
 
 
 def _run(op, values):
