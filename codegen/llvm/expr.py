@@ -259,22 +259,32 @@ _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
 _EXP_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
 
 
+def _f32(v: float) -> ir.Constant:
+    return ir.Constant(F32, v)
+
+
+def _horner(em: ExprEmitter, coefs, t) -> ir.Value:
+    """coefs[0] + coefs[1] t + ... by fused multiply-adds."""
+    p = ir.Constant(t.type, coefs[-1])
+    for coef in reversed(coefs[:-1]):
+        p = em._call("fma", p, t, ir.Constant(t.type, coef))
+    return p
+
+
+def _nan_through(em: ExprEmitter, x, y) -> ir.Value:
+    """y, or x where x is NaN (the polynomial paths clamp NaN away)."""
+    return em.b.select(em.b.fcmp_unordered("uno", x, x), x, y)
+
+
 def _exp(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     if x.type != F32:
         return em._call("exp", x)
-    b = em.b
-
-    def c(v):
-        return ir.Constant(F32, v)
-
+    b, c = em.b, _f32
     xc = em._call("minnum", em._call("maxnum", x, c(_EXP_LO)), c(_EXP_HI))
     n = em._call("rint", b.fmul(xc, c(1.4426950408889634)))
     r = em._call("fma", n, c(-_LN2_HI), xc)
     r = em._call("fma", n, c(-_LN2_LO), r)
-    p = c(_EXP_POLY[0])
-    for coef in _EXP_POLY[1:]:
-        p = em._call("fma", p, r, c(coef))
-    p = em._call("fma", p, b.fmul(r, r), b.fadd(r, c(1.0)))
+    p = em._call("fma", _horner(em, _EXP_POLY[::-1], r), b.fmul(r, r), b.fadd(r, c(1.0)))
     i32 = ir.IntType(32)
     ni = b.fptosi(n, i32)
     half = b.ashr(ni, ir.Constant(i32, 1))
@@ -285,7 +295,7 @@ def _exp(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     y = b.fmul(b.fmul(p, pow2(half)), pow2(b.sub(ni, half)))
     y = b.select(b.fcmp_ordered(">", x, c(_EXP_HI)), c(float("inf")), y)
     y = b.select(b.fcmp_ordered("<", x, c(_EXP_LO)), c(0.0), y)
-    return b.select(b.fcmp_unordered("uno", x, x), x, y)
+    return _nan_through(em, x, y)
 
 
 # tanh for float32, vectorizable like _exp (llvm.tanh is a libm call per
@@ -298,22 +308,15 @@ _TANH_POLY = (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422
 def _tanh(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     if x.type != F32:
         return em._call("tanh", x)
-    b = em.b
-
-    def c(v):
-        return ir.Constant(F32, v)
-
+    b, c = em.b, _f32
     ax = em._call("fabs", x)
     z = b.fmul(x, x)
-    p = c(_TANH_POLY[0])
-    for coef in _TANH_POLY[1:]:
-        p = em._call("fma", p, z, c(coef))
-    small = em._call("fma", b.fmul(p, z), x, x)
+    small = em._call("fma", b.fmul(_horner(em, _TANH_POLY[::-1], z), z), x, x)
     e = _exp(em, b.fmul(ax, c(2.0)), src, dst)
     large = b.fsub(c(1.0), b.fdiv(c(2.0), b.fadd(e, c(1.0))))
     # odd: the sign is x's (also for -0.0)
     y = em._call("copysign", b.select(b.fcmp_ordered("<", ax, c(_TANH_SMALL)), small, large), x)
-    return b.select(b.fcmp_unordered("uno", x, x), x, y)
+    return _nan_through(em, x, y)
 
 
 # erf for float32, vectorizable like _exp (libm's erff is a call per lane:
@@ -345,29 +348,17 @@ _ERF_LARGE = (
 )
 
 
-def _horner(em: ExprEmitter, coefs, t) -> ir.Value:
-    """coefs[0] + coefs[1] t + ... by fused multiply-adds."""
-    p = ir.Constant(t.type, coefs[-1])
-    for coef in reversed(coefs[:-1]):
-        p = em._call("fma", p, t, ir.Constant(t.type, coef))
-    return p
-
-
 def _erf(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
     if x.type != F32:
         return em._libm("erf", x)
-    b = em.b
-
-    def c(v):
-        return ir.Constant(F32, v)
-
+    b, c = em.b, _f32
     ax = em._call("fabs", x)
     small = b.fmul(x, _horner(em, _ERF_SMALL, b.fmul(x, x)))
     xc = em._call("minnum", em._call("maxnum", ax, c(1.0)), c(4.0))
     tail = b.fmul(_exp(em, b.fneg(b.fmul(xc, xc)), src, dst), _horner(em, _ERF_LARGE, b.fdiv(c(1.0), xc)))
     large = em._call("copysign", b.fsub(c(1.0), tail), x)
     y = b.select(b.fcmp_ordered("<", ax, c(1.0)), small, large)
-    return b.select(b.fcmp_unordered("uno", x, x), x, y)
+    return _nan_through(em, x, y)
 
 
 def _neg(em: ExprEmitter, x, src: DType, dst: DType) -> ir.Value:
