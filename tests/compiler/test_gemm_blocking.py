@@ -69,17 +69,22 @@ def _library(blk, suffix):
     engine.finalize_object()
     addr = engine.get_function_address(gemm.gemm_symbol(gemm.gemm_elem(suffix)))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    return engine, ctypes.CFUNCTYPE(None, ptr, i64, i64, i64, ptr, i64, i64, i64, *[i64] * 7, ptr, _EPI, ptr)(addr)
+    return engine, ctypes.CFUNCTYPE(None, ptr, i64, i64, i64, ptr, i64, i64, i64, *[i64] * 7, ptr, _EPI, ptr, ptr, i64)(
+        addr
+    )
 
 
-def _run_library(blk, suffix, a, b, m_range, n_range):
+def _run_library(blk, suffix, a, b, m_range, n_range, direct=False):
     """Run the library with blocking `blk` on a @ b for the given rows and
-    columns, collecting the epilogue's blocks (NaN elsewhere)."""
+    columns, collecting the epilogue's blocks (NaN elsewhere). `direct`:
+    also hand the routine the output (rows 3 elements longer than N, the
+    padding returned too) to sum full tiles in."""
     elem = np.float32 if suffix == "f32" else np.float64
     fn = _library(blk, suffix)[1]
     m, k = a.shape
     n = b.shape[1]
-    out = np.full((m, n), np.nan, elem)
+    padded = np.full((m, n + 3), np.nan, elem)
+    out = padded[:, :n]
     es = np.dtype(elem).itemsize
 
     def epi(_ctx, crows, ic, mc, jc, nc):
@@ -95,8 +100,9 @@ def _run_library(blk, suffix, a, b, m_range, n_range):
     ws = raw.ctypes.data + (-raw.ctypes.data) % 64
     # a as stored (row-major), b through its transpose's strides
     bt = np.ascontiguousarray(b.T)
-    fn(a.ctypes.data, 0, k, 1, bt.ctypes.data, 0, 1, k, m, n, k, *m_range, *n_range, ws, cb, None)
-    return out
+    c, ldc = (padded.ctypes.data, n + 3) if direct else (None, 0)
+    fn(a.ctypes.data, 0, k, 1, bt.ctypes.data, 0, 1, k, m, n, k, *m_range, *n_range, ws, cb, None, c, ldc)
+    return padded if direct else out
 
 
 @pytest.mark.parametrize("bits", [512, 256])
@@ -118,3 +124,24 @@ def test_other_target_blockings_compute_the_product(bits, suffix):
     got = _run_library(blk, suffix, a, b, (lo, hi), (blk.nr, n))
     np.testing.assert_allclose(got[lo:hi, blk.nr :], want[lo:hi, blk.nr :], rtol=tol, atol=tol)
     assert np.isnan(got[:lo]).all() and np.isnan(got[lo:hi, : blk.nr]).all()
+
+
+@pytest.mark.parametrize("kblocks", [1, 3])
+def test_direct_output_sums_full_tiles_in_place(kblocks):
+    # Full tiles are summed in the output, edge tiles go through the
+    # epilogue; nothing outside the thread's rows and columns (or past N,
+    # in the row padding) is written.
+    blk = gemm.blocking(dt.float32, 512, (8 * 1024, 64 * 1024, 256 * 1024))
+    m, n = 2 * blk.mc + blk.mr + 3, 2 * blk.nr + 7
+    k = blk.kc if kblocks == 1 else 2 * blk.kc + 5
+    a = RNG.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = RNG.uniform(-1, 1, (k, n)).astype(np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    got = _run_library(blk, "f32", a, b, (0, m), (0, n), direct=True)
+    np.testing.assert_allclose(got[:, :n], want, rtol=1e-4, atol=1e-4)
+    assert np.isnan(got[:, n:]).all()
+    lo, hi = blk.mr, m - 2
+    got = _run_library(blk, "f32", a, b, (lo, hi), (blk.nr, n), direct=True)
+    np.testing.assert_allclose(got[lo:hi, blk.nr : n], want[lo:hi, blk.nr :], rtol=1e-4, atol=1e-4)
+    assert np.isnan(got[:lo]).all() and np.isnan(got[hi:]).all() and np.isnan(got[:, : blk.nr]).all()
+    assert np.isnan(got[:, n:]).all()
