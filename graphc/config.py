@@ -95,6 +95,13 @@ KNOBS: dict[str, Knob] = {
             shown_default="~/.cache/graphc",
         ),
         Knob(
+            "GRAPHC_COMPILE_WORKERS",
+            "int",
+            None,
+            "processes that run LLVM for cold CPU compiles beside this one (runtime/compile_pool.py); 0: none",
+            shown_default="cores - 1, at most 8",
+        ),
+        Knob(
             "GRAPHC_NVCC",
             "path",
             None,

@@ -31,7 +31,7 @@ from graphc.codegen.kernel import Program, format_kernel
 from graphc.codegen.llvm import module as llvm_module
 from graphc.codegen.llvm import target
 from graphc.ir.graph import ConstArray, Graph
-from graphc.runtime import backends, profiling
+from graphc.runtime import backends, compile_pool, profiling
 from graphc.runtime.executable import CpuExecutable, _Meta
 from graphc.runtime.native import (
     _MEMORY_CACHE,
@@ -114,6 +114,12 @@ def _store_graph_entry(gkey: str, entry: _GraphEntry) -> None:
     cache.store(gkey, b"", manifest)
 
 
+# A graph this big will likely be split for the compile workers
+# (runtime/compile_pool.py): start one at the first cache miss, so that it
+# is ready when lowering ends (the MLP Adam step's graph has ~200 nodes).
+WARM_WORKERS_MIN_NODES = 64
+
+
 def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuExecutable:
     aliases = dict(aliases or {})
     # Debug output (pass timeline, dumps) and verification come from
@@ -129,6 +135,8 @@ def compile_cpu(graph: Graph, aliases: Mapping[int, int] | None = None) -> CpuEx
             STATS["disk_hits"] += 1
             _MEMORY_CACHE[gkey] = hit
             return CpuExecutable(graph, hit.meta, hit.native, aliases=aliases, lowering=lower)
+    if len(graph.nodes) >= WARM_WORKERS_MIN_NODES:
+        compile_pool.warm()  # starts while this process lowers
     prefetch = _prefetch_gemm_libs(graph)
     try:
         prog = lower(graph, aliases)

@@ -8,9 +8,13 @@
 - the GEMM libraries (codegen/llvm/gemm.py): one object per element type,
   loaded once per process into an engine that lives as long as the process
   and registered with LLVM's symbol resolver, so programs call them;
-  a cold one may be compiled in a child process (codegen/llvm/
-  compile_child.py) while this process compiles the program, and
-  `_prefetch_gemm_libs` starts that work on a thread before lowering.
+  a cold one may be compiled by a compile worker (runtime/compile_pool.py)
+  while this process compiles the program, and `_prefetch_gemm_libs`
+  starts that work on a thread before lowering.
+- a big program's module is split at kernel boundaries and its parts
+  compiled in parallel (codegen/llvm/split.py, runtime/compile_pool.py):
+  one object per part, stored as one cache entry and loaded into one
+  engine.
 - the thread pool's native hand-off routines (codegen/llvm/pool.py),
   compiled or loaded once per process (`_pool_fns`).
 
@@ -22,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import threading
 from collections.abc import Sequence
 
@@ -34,7 +37,7 @@ from graphc.codegen.llvm import module as llvm_module
 from graphc.codegen.llvm import target
 from graphc.ir.graph import Graph
 from graphc.ir.ops import Op
-from graphc.runtime import threads
+from graphc.runtime import compile_pool, threads
 
 _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -57,7 +60,7 @@ def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
     compiled once per (element type, target, code version), cached like a
     program, loaded into an engine that lives as long as the process, and
     its address registered with LLVM's symbol resolver. `in_child`: compile
-    a missing routine in a child process (see _gemm_object_in_child)."""
+    a missing routine in a compile worker, if one is free."""
     import llvmlite.binding as llvm
 
     from graphc.codegen.llvm import gemm
@@ -78,58 +81,16 @@ def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
                 except Exception:  # unreadable object code: recompile below
                     engine = None
             if engine is None:
-                obj = _gemm_object_in_child(suffix) if in_child else None
+                ir_text = gemm.library_ir(suffix)
+                obj = compile_pool.compile_elsewhere(ir_text, target.GEMM_OPT_LEVEL) if in_child else None
+                STATS["gemm_child_compiles"] += obj is not None
                 if obj is None:
-                    obj = target.emit_object(target.optimize(gemm.library_ir(suffix), target.GEMM_OPT_LEVEL))
+                    obj = target.emit_object(target.optimize(ir_text, target.GEMM_OPT_LEVEL))
                 STATS["gemm_compiles"] += 1
                 cache.store(key, obj, {"kind": "gemm", "symbol": symbol})
                 engine, addr = _engine(obj, symbol)
             llvm.add_symbol(symbol, addr)
             _GEMM_ENGINES[suffix] = engine
-
-
-# Compile a missing GEMM library in a child process while this process
-# compiles the program (codegen/llvm/compile_child.py). Off on one core,
-# where the two compiles could not overlap.
-GEMM_IN_CHILD = (os.cpu_count() or 1) > 1
-
-
-def _core_idle() -> bool:
-    """Whether a core is likely free for the child: with every core busy
-    (load average >= cores - 1) the child's start-up only adds work (measured
-    on 2 loaded cores: no gain, sometimes a loss)."""
-    try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
-    except OSError:
-        return False
-
-
-def _gemm_object_in_child(suffix: str) -> bytes | None:
-    """The GEMM library's object code compiled by a child process, or None
-    if the child failed (the caller then compiles it here). The waiting
-    thread holds no LLVM lock, so the main thread compiles the program
-    meanwhile."""
-    import subprocess
-    import sys
-
-    # The folder holding the graphc package (graphc/runtime/native.py, links not resolved).
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "graphc.codegen.llvm.compile_child", f"gemm-{suffix}"],
-            env=env,
-            capture_output=True,
-            timeout=120,  # a stuck child must not hang the compile: fall back
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0 or not done.stdout:
-        return None
-    STATS["gemm_child_compiles"] += 1
-    return done.stdout
 
 
 def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
@@ -157,7 +118,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     # Ask LLVM for everything module building needs now, before the thread
     # holds llvmlite's lock for seconds.
     target.triple_and_layout()
-    in_child = GEMM_IN_CHILD and bool(want) and _core_idle()
+    in_child = bool(want) and compile_pool.available() > 0
 
     def work():
         try:
@@ -174,13 +135,15 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     return t
 
 
-def _engine(obj: bytes, symbol: str):
-    """(MCJIT engine holding `obj`, address of `symbol` in it)."""
+def _engine(obj: bytes | Sequence[bytes], symbol: str):
+    """(MCJIT engine holding object code `obj` (or several objects, whose
+    references to each other it resolves), address of `symbol` in it)."""
     import llvmlite.binding as llvm
 
     target.host()
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.new_target_machine())
-    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    for o in [obj] if isinstance(obj, bytes) else obj:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(o))
     engine.finalize_object()
     addr = engine.get_function_address(symbol)
     if not addr:
@@ -193,14 +156,14 @@ class _Native:
 
     def __init__(
         self,
-        obj: bytes,
+        objs: Sequence[bytes],
         buffer_order: Sequence[str],
         workspace_bytes: int = 0,
         gemm_libs: Sequence[str] = (),
         key: str = "",
     ):
         _load_gemm_libs(gemm_libs)
-        self.engine, entry = _engine(obj, "entry")
+        self.engine, entry = _engine(objs, "entry")
         self.entry = _ENTRY_TYPE(entry)
         self.entry_ctx_addr = self.engine.get_function_address("entry_ctx")
         self.entry_ctx = _ENTRY_CTX_TYPE(self.entry_ctx_addr)
@@ -208,7 +171,7 @@ class _Native:
         self.workspace_bytes = int(workspace_bytes)
         self.gemm_libs = tuple(gemm_libs)
         self.key = key  # the program entry in the disk cache
-        self.sha256 = hashlib.sha256(obj).hexdigest()
+        self.sha256 = hashlib.sha256(b"".join(objs)).hexdigest()
 
 
 def _key(prog: Program, profile: bool = False) -> str:
@@ -239,6 +202,13 @@ def _settings() -> str:
     )
 
 
+# With compile workers free, a module is split into this many parts per
+# process (this one and each worker): they take parts until none is left,
+# so a worker that starts late, or a part that takes longer than its
+# estimate, still balances (see compile_pool.compile_objects).
+SPLIT_PER_PROCESS = 4
+
+
 def _native(prog: Program, profile: bool = False) -> _Native:
     key = _key(prog, profile)
     hit = _MEMORY_CACHE.get(key)
@@ -250,22 +220,28 @@ def _native(prog: Program, profile: bool = False) -> _Native:
         STATS["disk_hits"] += 1
         _MEMORY_CACHE[key] = native
         return native
-    info = llvm_module.build_module(prog, profile)
-    debug.dump(4, info.ir)
-    mod = target.optimize(info.ir)
-    debug.dump(5, target.emit_assembly(mod) if debug.level() >= 5 else "")
-    obj = target.emit_object(mod)
+    if debug.level() >= 4:  # the dumps show the whole module, unsplit
+        info = llvm_module.build_module(prog, profile)
+        debug.dump(4, info.ir)
+        mod = target.optimize(info.ir)
+        debug.dump(5, target.emit_assembly(mod) if debug.level() >= 5 else "")
+        objs = [target.emit_object(mod)]
+    else:
+        workers = compile_pool.available()
+        info = llvm_module.build_module(prog, profile, parts=SPLIT_PER_PROCESS * (1 + workers) if workers else 1)
+        objs = compile_pool.compile_objects((info.ir,) + info.part_irs)
     STATS["compiles"] += 1
     cache.store(
         key,
-        obj,
+        b"".join(objs),
         {
             "buffer_order": list(info.buffer_order),
             "workspace_bytes": info.workspace_bytes,
             "gemm_libs": list(info.gemm_libs),
+            "object_sizes": [len(o) for o in objs],
         },
     )
-    native = _Native(obj, info.buffer_order, info.workspace_bytes, info.gemm_libs, key)
+    native = _Native(objs, info.buffer_order, info.workspace_bytes, info.gemm_libs, key)
     _MEMORY_CACHE[key] = native
     return native
 
@@ -276,10 +252,16 @@ def _load_native(key: str, sha256: str | None = None) -> _Native | None:
     entry = cache.load(key)
     if entry is None:
         return None
-    obj, manifest = entry
+    blob, manifest = entry
     try:
+        objs, at = [], 0
+        for size in manifest.get("object_sizes", [len(blob)]):
+            objs.append(blob[at : at + size])
+            at += size
+        if at != len(blob):
+            raise ValueError("object sizes do not add up to the entry")
         native = _Native(
-            obj, manifest["buffer_order"], manifest.get("workspace_bytes", 0), manifest.get("gemm_libs", ()), key
+            objs, manifest["buffer_order"], manifest.get("workspace_bytes", 0), manifest.get("gemm_libs", ()), key
         )
     except Exception:  # unreadable object code or manifest: recompile
         return None

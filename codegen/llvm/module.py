@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from graphc.codegen.kernel import Program
-from graphc.codegen.llvm import attention, gemm, target, timing
+from graphc.codegen.llvm import attention, gemm, split, target, timing
 from graphc.codegen.llvm.expr import I8, I32, I64, intrinsic, mem_type, reg_type
 from graphc.codegen.llvm.kernels import KernelBuilder
 from graphc.codegen.llvm.sync import barrier_fn
@@ -53,6 +53,9 @@ class ModuleInfo:
     # GEMM routines the module calls but does not define ("f32"/"f64"; see
     # gemm.library_ir): the runtime loads them before the program.
     gemm_libs: tuple[str, ...] = ()
+    # The other parts of a split module (build_module's `parts`), each
+    # compiled to its own object and loaded with part 0's.
+    part_irs: tuple[str, ...] = ()
 
 
 def shared_storage(prog: Program) -> set[str]:
@@ -80,9 +83,18 @@ def storage_partners(prog: Program) -> dict[str, set[str]]:
     return {n: g - {n} for n, g in group.items()}
 
 
-def build_module(prog: Program, profile: bool = False) -> ModuleInfo:
+def build_module(prog: Program, profile: bool = False, parts: int = 1) -> ModuleInfo:
     """The program's LLVM module; `profile`: the timed build (see the module
-    docstring)."""
+    docstring). `parts` > 1 splits it at kernel boundaries into up to that
+    many modules that compile separately (codegen/llvm/split.py): `ir` is
+    the first (costliest) part's text, `part_irs` the others'; one of them
+    holds the entry."""
+    module, order, ws, libs = _build(prog, profile)
+    texts = split.split_module(module, parts) if parts > 1 else [str(module)]
+    return ModuleInfo(texts[0], order, ws, libs, tuple(texts[1:]))
+
+
+def _build(prog: Program, profile: bool) -> tuple[ir.Module, tuple[str, ...], int, tuple[str, ...]]:
     triple, layout = target.triple_and_layout()
     module = ir.Module(name=prog.name)
     module.triple, module.data_layout = triple, layout
@@ -94,7 +106,7 @@ def build_module(prog: Program, profile: bool = False) -> ModuleInfo:
     _entry(module, prog, order, fns, ws, profile)
     _entry_ctx(module)
     libs = sorted({gemm._suffix(reg_type(k.acc_dtype)) for k in prog.kernels if gemm.uses_gemm(k)})
-    return ModuleInfo(str(module), order, ws, tuple(libs))
+    return module, order, ws, tuple(libs)
 
 
 def _entry(module: ir.Module, prog: Program, order, fns, ws_bytes: int, profile: bool = False) -> None:
