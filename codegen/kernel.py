@@ -464,17 +464,30 @@ def mod(a: Expr, d: int) -> Expr:
 
 
 def affine(e: Expr) -> tuple[dict[str, int], int] | None:
-    """e as {var: coef} + const when it is affine in loop variables."""
+    """e as {var: coef} + const when it is affine in loop variables. Terms
+    `c*d*(x // d) + c*(x % d)` count as `c*x` (x = d*(x//d) + x%d): a
+    reshape that splits an index, then a layout that merges it back (a
+    transposed view of a [B, T, C] value read as [B*T, C])."""
     coefs: dict[str, int] = {}
     offset = 0
+    split: dict[tuple[Expr, int], list[int]] = {}  # (x, d) -> [coef of x // d, coef of x % d]
     for t in _terms(e):
         c, rest = _coef(t)
         if rest is None:
             offset += c
         elif rest.op is KOp.VAR:
             coefs[rest.arg] = coefs.get(rest.arg, 0) + c
+        elif rest.op in (KOp.FLOORDIV, KOp.MOD):
+            split.setdefault((rest.args[0], rest.arg), [0, 0])[rest.op is KOp.MOD] += c
         else:
             return None
+    for (x, d), (c_div, c_mod) in split.items():
+        inner = affine(x) if c_div == c_mod * d else None
+        if inner is None:
+            return None
+        for v, c in inner[0].items():
+            coefs[v] = coefs.get(v, 0) + c_mod * c
+        offset += c_mod * inner[1]
     return coefs, offset
 
 

@@ -56,3 +56,38 @@ def test_short_outer_extents_keep_their_loop_order():
     x = input_node("x", (40, 8), dt.float32)
     exe = assert_matches(Graph([x], [node(Op.PERMUTE, x, perm=(1, 0))]), [_data(40, 8)])
     assert all(kernels.transposed_dim(k) is None for k in _elementwise(exe))
+
+
+def test_affine_sees_a_split_and_merged_index():
+    from graphc.codegen import kernel as K
+
+    k = K.var("k")
+    # [B*T] split into (T = 64) and merged back with the value's strides.
+    merged = K.add(K.mul(K.floordiv(k, 64), K.const(32768)), K.mul(K.mod(k, 64), K.const(512)))
+    assert K.affine(merged) == ({"k": 512}, 0)
+    off = K.add(merged, K.const(3))
+    assert K.affine(off) == ({"k": 512}, 3)
+    # Not a merge: the strides do not line up.
+    assert K.affine(K.add(K.mul(K.floordiv(k, 64), K.const(1000)), K.mul(K.mod(k, 64), K.const(512)))) is None
+    assert K.affine(K.mod(k, 64)) is None
+
+
+def test_weight_gradient_of_a_computed_activation_reads_it_in_place():
+    # The GPT MLP's second weight gradient: dW = h^T dy with h = gelu-like
+    # f(x) of [B, T, 512] seen as [B*T, 512]. h is computed into its own
+    # layout (a contiguous copy) and the GEMM reads h^T through strides,
+    # not through a transposing copy of h^T.
+    x = input_node("x", (4, 16, 96), dt.float32)
+    dy = input_node("dy", (64, 40), dt.float32)
+    h = node(Op.MUL, x, node(Op.TANH, x))
+    ht = node(Op.PERMUTE, node(Op.RESHAPE, h, shape=(64, 96)), perm=(1, 0))
+    dw = node(Op.DOT, ht, dy)
+    xs, dys = _data(4, 16, 96), _data(64, 40, seed=1)
+    exe = assert_matches(Graph([x, dy], [dw]), [xs, dys])
+    (copy,) = _elementwise(exe)
+    (dot,) = [k for k in exe.program.kernels if k.kind == "dot"]
+    # The copy writes h in its own layout: along its innermost loop.
+    assert kernels.transposed_dim(copy) is None
+    assert (dot.a.row_stride, dot.a.col_stride) == (1, 96)
+    hv = (xs * np.tanh(xs)).reshape(64, 96).astype(np.float64)
+    np.testing.assert_allclose(exe([xs, dys])[0], hv.T @ dys, rtol=1e-4, atol=1e-4)
