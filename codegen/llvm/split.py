@@ -21,7 +21,7 @@ import re
 
 from llvmlite import ir
 
-# The entry points the runtime looks up: always in part 0.
+# The entry points the runtime looks up: always together, in one part.
 ROOTS = ("entry", "entry_ctx")
 _REF = re.compile(r'@"?([\w.$-]+)"?')
 
