@@ -60,7 +60,7 @@ class Worker:
         )
         self.ready = False
         self._buf = bytearray()
-        _PIDS.add(self.proc.pid)
+        _LIVE[self.proc.pid] = self
         STATS["started"] += 1
 
     def send(self, text: str, level: int) -> bool:
@@ -124,7 +124,7 @@ class Worker:
         return bool(chunk)
 
     def close(self) -> None:
-        _PIDS.discard(self.proc.pid)
+        _LIVE.pop(self.proc.pid, None)
         try:
             self.proc.stdin.close()
         except OSError:
@@ -139,7 +139,7 @@ class Worker:
 _LOCK = threading.Lock()
 _FREED = threading.Condition()  # notified when a worker is released
 _IDLE: list[Worker] = []
-_PIDS: set[int] = set()  # every live worker's
+_LIVE: dict[int, Worker] = {}  # pid -> every running worker, idle or busy
 _busy = 0
 _pid = os.getpid()
 
@@ -153,12 +153,21 @@ def max_workers() -> int:
 
 def _forked() -> None:
     """In a fork's child: the parent's workers and pipes are not ours."""
-    global _IDLE, _PIDS, _busy, _pid, _LOCK, _FREED
+    global _IDLE, _LIVE, _busy, _pid, _LOCK, _FREED
+    for w in _LIVE.values():
+        # Our copies of its pipes: closed, so that the worker sees the end
+        # of its input when the parent closes its own, not when we exit.
+        for pipe in (w.proc.stdin, w.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
     _LOCK, _FREED = threading.Lock(), threading.Condition()
-    _IDLE, _PIDS, _busy, _pid = [], set(), 0, os.getpid()
+    _IDLE, _LIVE, _busy, _pid = [], {}, 0, os.getpid()
 
 
-os.register_at_fork(after_in_child=_forked)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forked)
 
 
 def available() -> int:
@@ -191,7 +200,7 @@ def idle_cores() -> int:
 def _others_running() -> int:
     with open("/proc/loadavg") as f:
         running = int(f.read().split()[3].split("/")[0])
-    return running - _own_running_threads() - sum(_running(f"/proc/{pid}/stat") for pid in list(_PIDS))
+    return running - _own_running_threads() - sum(_running(f"/proc/{pid}/stat") for pid in list(_LIVE))
 
 
 def _own_running_threads() -> int:

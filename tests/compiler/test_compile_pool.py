@@ -242,7 +242,7 @@ def test_stuck_worker_times_out_and_is_dropped(pool, monkeypatch, tmp_path):
     failures = pool.STATS["failures"]
     assert pool.compile_elsewhere(text, target.OPT_LEVEL) is None
     assert pool.STATS["failures"] == failures + 1
-    assert not pool._PIDS  # killed, not kept
+    assert not pool._LIVE  # killed, not kept
     assert pool.compile_objects([text, text]) == [target.emit_object(target.optimize(text))] * 2
 
 
@@ -282,7 +282,7 @@ def test_forked_child_starts_without_the_parent_s_workers(pool):
     assert pool._IDLE
     pid = os.fork()
     if pid == 0:  # the child: report through the exit status only
-        os._exit(0 if not compile_pool._IDLE and not compile_pool._PIDS else 1)
+        os._exit(0 if not compile_pool._IDLE and not compile_pool._LIVE else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     assert pool._IDLE  # the parent keeps its own
