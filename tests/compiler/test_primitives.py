@@ -218,6 +218,32 @@ def test_unfold_fold(kernel, stride, padding, dilation):
     assert_matches(Graph([x], [u, f]), [data((2, 3, 7, 6), dt.float32)])
 
 
+@pytest.mark.parametrize(
+    "size,kernel,stride,padding",
+    [
+        ((8, 6), 3, 2, 1),  # a 3x3 stride-2 max-pool's or convolution's backward
+        ((8, 6), 1, 2, 0),  # a 1x1 stride-2 shortcut's data gradient
+        ((9, 8), (5, 3), (3, 2), (2, 1)),
+        ((6, 6), (3, 3), (2, 1), (0, 1)),  # stride 1 along one axis
+        ((8, 8), 4, 2, 3),  # padding wider than the stride
+    ],
+)
+def test_strided_fold_runs_over_phases(size, kernel, stride, padding):
+    # Output sizes that are multiples of the stride take the phase loops
+    # (codegen/fusion.py `_fold_strided`): same sums as the interpreter.
+    from graphc.codegen.fusion import fuse
+
+    h, w = size
+    x = input_node("x", (2, 3, h, w), dt.float32)
+    attrs = dict(kernel=kernel, stride=stride, padding=padding, dilation=1)
+    u = node(Op.UNFOLD, x, **attrs)
+    cols = input_node("c", u.shape, dt.float32)
+    g = Graph([cols], [node(Op.FOLD, cols, output_size=(h, w), **attrs)])
+    (k,) = fuse(g).kernels
+    assert k.kind == "reduce" and len(k.shape) == 6  # (n, c, row phase, row, column phase, column)
+    assert_matches(g, [data(u.shape, dt.float32)])
+
+
 def test_conv_as_unfold_dot():
     x, w = input_node("x", (2, 3, 8, 8), dt.float32), input_node("w", (4, 27), dt.float32)
     cols = node(Op.UNFOLD, x, kernel=3, stride=1, padding=1, dilation=1)
