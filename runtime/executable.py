@@ -2,7 +2,8 @@
 
 It owns a 64-byte aligned arena for temporaries and a prebuilt pointer
 table; a call writes the input and output array addresses into the table
-(zero copy) and makes one native call, on `threads.get_num_threads()`
+(zero copy; fresh outputs of 4 KiB or more start on a cache line) and
+makes one native call, on `threads.get_num_threads()`
 threads when the program is large enough. `_Meta` is what it needs from
 the lowered Program (buffer placement, outputs, constants, work), built
 from a Program or from a graph-level cache manifest (runtime/cpu.py).
@@ -93,6 +94,24 @@ def _aligned_empty(nbytes: int) -> np.ndarray:
     return raw[start : start + nbytes]
 
 
+# Fresh output arrays at least this big start on a cache line: the GEMM
+# stores whole vector rows of its tiles straight into an output, and a
+# 64-byte row that starts 16 bytes into a line (numpy's usual alignment)
+# touches two lines (ResNet-18's conv weight gradients, written in place:
+# ~3 ms per step slower unaligned).
+ALIGNED_OUTPUT_BYTES = 4096
+
+
+def _new_output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < ALIGNED_OUTPUT_BYTES:
+        return np.empty(shape, dtype)
+    raw = np.empty(nbytes + 64, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
 def _address(arr: np.ndarray) -> int:
     """Data address of an array (c_char.from_buffer is ~3x cheaper than
     arr.ctypes.data but needs a writable buffer)."""
@@ -104,6 +123,9 @@ def _address(arr: np.ndarray) -> int:
 # sys.getrefcount of an array held only by the executable's list, a local
 # variable and getrefcount's own argument.
 _UNSHARED_REFS = 3
+# ... and of its raw buffer, held only by the array's `base` and
+# getrefcount's argument.
+_UNSHARED_BASE_REFS = 2
 
 
 class CpuExecutable:
@@ -306,11 +328,17 @@ class CpuExecutable:
             arr = given.get(first)
             if arr is None:
                 arr = last[j]
-                if arr is not None and sys.getrefcount(arr) <= _UNSHARED_REFS:
+                # An aligned output is a view of a raw buffer, and a view
+                # the caller took of it holds that buffer, not `arr`.
+                if (
+                    arr is not None
+                    and sys.getrefcount(arr) <= _UNSHARED_REFS
+                    and (arr.base is None or sys.getrefcount(arr.base) <= _UNSHARED_BASE_REFS)
+                ):
                     result.append(arr)  # nobody else sees it: reuse, address unchanged
                     continue
                 shape, dtype = self._fresh_specs[j]
-                arr = np.empty(shape, dtype)
+                arr = _new_output(shape, dtype)
             elif arr is last[j]:
                 result.append(arr)
                 continue

@@ -153,3 +153,44 @@ def test_threads_give_same_results():
     for x, y in zip(one, two):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(one[0], arrays[0] @ arrays[1], rtol=1e-3, atol=1e-3)
+
+
+def test_large_outputs_start_on_a_cache_line_and_views_of_them_survive_the_next_call():
+    from graphc.runtime import cpu
+
+    x = input_node("x", (64, 48), dt.float32)
+    g = Graph([x], [node(Op.MUL, x, x)])
+    exe = cpu.compile_cpu(g)
+    a = np.random.default_rng(0).standard_normal((64, 48)).astype(np.float32)
+    (first,) = exe([a])
+    assert first.ctypes.data % 64 == 0
+    kept = first.reshape(-1)  # a view: it holds the raw buffer, not `first`
+    del first
+    (second,) = exe([a + 1])
+    np.testing.assert_array_equal(kept, (a * a).reshape(-1))  # not overwritten
+    np.testing.assert_array_equal(second, (a + 1) * (a + 1))
+    del kept
+    (third,) = exe([a])
+    (fourth,) = exe([a + 2])
+    np.testing.assert_array_equal(fourth, (a + 2) * (a + 2))
+    assert not np.shares_memory(third, fourth)
+
+
+def test_reshaped_output_is_written_by_its_producer():
+    # A convolution weight's gradient: the dot's [C_out, C_in*k*k] result
+    # is the output seen as [C_out, C_in, k, k]; the dot writes it, with no
+    # copy kernel, and another kernel reads it there.
+    from graphc.codegen.fusion import fuse
+
+    a, b = input_node("a", (16, 40), dt.float32), input_node("b", (40, 18), dt.float32)
+    m = input_node("m", (16, 2, 3, 3), dt.float32)
+    grad = node(Op.RESHAPE, node(Op.DOT, a, b), shape=(16, 2, 3, 3))
+    decay = node(Op.EXPAND, const(0.9, dt.float32), shape=(16, 2, 3, 3))
+    g = Graph([a, b, m], [grad, node(Op.ADD, node(Op.MUL, m, decay), grad)])
+    prog = fuse(g)
+    (dot,) = [k for k in prog.kernels if k.kind == "dot"]
+    assert dot.outputs == (prog.outputs[0],)
+    assert len(prog.kernels) == 2  # the dot and the update: no copy
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((16, 40), (40, 18), (16, 2, 3, 3))]
+    assert_matches(g, arrays, rtol=1e-5, atol=1e-5)
