@@ -558,13 +558,18 @@ class _Fuser:
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
+        self._emit_fold_sum(n, n.shape, store, (kh, kw), value)
+
+    def _emit_fold_sum(self, n: Node, shape, store: Store, red_shape, value: Expr) -> None:
+        """A fold's reduce kernel: loops `shape`, summing `value` over the
+        window taps `red_shape`."""
         self._emit(
             Kernel(
                 "",
                 "reduce",
-                n.shape,
+                tuple(shape),
                 (store,),
-                red_shape=(kh, kw),
+                red_shape=tuple(red_shape),
                 reducer="sum",
                 value=value,
                 primitives=("fold",),
@@ -608,19 +613,7 @@ class _Fuser:
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat([o0, o1, q2 * sh + p2, q3 * sw + p3], n.shape), K.acc(n.dtype))
-        self._emit(
-            Kernel(
-                "",
-                "reduce",
-                shape,
-                (store,),
-                red_shape=(th, tw),
-                reducer="sum",
-                value=value,
-                primitives=("fold",),
-                acc_dtype=n.dtype,
-            )
-        )
+        self._emit_fold_sum(n, shape, store, (th, tw), value)
 
     def _fold_disjoint(self, n: Node, buf: str) -> None:
         """FOLD whose windows tile the image without overlap (stride ==
