@@ -20,7 +20,7 @@ process:
 A compiled step's first call runs eagerly (it creates the optimizer state);
 the second call traces and compiles, and that is the call timed. Figures are
 medians over `--runs` fresh processes. jax.jit's first call of the same MLP
-step is measured when jax is installed. `--profile NAME` runs one cold
+and CNN steps is measured when jax is installed. `--profile NAME` runs one cold
 compile of NAME under cProfile and prints the top functions.
 """
 
@@ -189,7 +189,55 @@ def _jax_child() -> None:
     print(json.dumps({"first_call_s": time.perf_counter() - start}))
 
 
-def _jax_first_call(runs: int) -> str | float:
+def _jax_cnn_child() -> None:
+    """jax.jit's first call of the MNIST CNN step (graphc.vision.models.Net:
+    5x5 convolutions 1-10-20 with 2x2 max pooling, linear 320-50-10,
+    log-softmax, NLL; SGD momentum 0.9; batch 64)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return jnp.asarray(rng.standard_normal(shape).astype(np.float32) * 0.1)
+
+    params = {
+        "c1": (rand(10, 1, 5, 5), jnp.zeros(10)),
+        "c2": (rand(20, 10, 5, 5), jnp.zeros(20)),
+        "f1": (rand(320, 50), jnp.zeros(50)),
+        "f2": (rand(50, 10), jnp.zeros(10)),
+    }
+    x = jnp.asarray(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+    y = jnp.asarray(rng.integers(0, 10, 64))
+
+    def conv_pool_relu(x, wb):
+        w, b = wb
+        x = lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        x = x + b[None, :, None, None]
+        x = lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        return jnp.maximum(x, 0)
+
+    def loss_fn(p, x, y):
+        x = conv_pool_relu(conv_pool_relu(x, p["c1"]), p["c2"]).reshape(-1, 320)
+        x = jnp.maximum(x @ p["f1"][0] + p["f1"][1], 0)
+        logp = jax.nn.log_softmax(x @ p["f2"][0] + p["f2"][1], axis=1)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @jax.jit
+    def step(p, buf, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        buf = jax.tree_util.tree_map(lambda b, g: 0.9 * b + g, buf, g)
+        p = jax.tree_util.tree_map(lambda p, b: p - 0.01 * b, p, buf)
+        return p, buf, loss
+
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    start = time.perf_counter()
+    step(params, zeros, x, y)[-1].block_until_ready()
+    print(json.dumps({"first_call_s": time.perf_counter() - start}))
+
+
+def _jax_first_call(runs: int, child: str = "--jax-child") -> str | float:
     try:
         import jax  # noqa: F401
     except ImportError as e:
@@ -197,7 +245,7 @@ def _jax_first_call(runs: int) -> str | float:
     times = []
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--jax-child"], check=True, capture_output=True, text=True
+            [sys.executable, os.path.abspath(__file__), child], check=True, capture_output=True, text=True
         )
         times.append(json.loads(out.stdout.strip().splitlines()[-1])["first_call_s"])
     return statistics.median(times)
@@ -211,12 +259,15 @@ def main() -> None:
     ap.add_argument("--child", choices=WORKLOADS, help=argparse.SUPPRESS)
     ap.add_argument("--profile-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--jax-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--jax-cnn-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--library-child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return _child(a.child, a.profile_child)
     if a.jax_child:
         return _jax_child()
+    if a.jax_cnn_child:
+        return _jax_cnn_child()
     if a.library_child:
         return _library_child()
     if a.profile:
@@ -245,9 +296,10 @@ def main() -> None:
             f"{', '.join(f'{c:.3f}' for c in cold)}; {', '.join(f'{c:.3f}' for c in program)}",
             flush=True,
         )
-    jx = _jax_first_call(a.runs) if "mlp" in a.only else None
-    if jx is not None:
-        print(f"jax.jit first call, MLP: {jx if isinstance(jx, str) else f'{jx:.3f} s'}")
+    for name, child in (("mlp", "--jax-child"), ("cnn", "--jax-cnn-child")):
+        if name in a.only:
+            jx = _jax_first_call(a.runs, child)
+            print(f"jax.jit first call, {name.upper()}: {jx if isinstance(jx, str) else f'{jx:.3f} s'}")
     return None
 
 
