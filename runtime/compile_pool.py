@@ -22,6 +22,7 @@ workers; it starts its own.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import select
 import subprocess
@@ -106,8 +107,9 @@ class Worker:
         return line + sep
 
     def _read(self, n: int, deadline: float) -> bytes:
-        while len(self._buf) < n and self._fill(deadline):
-            pass
+        more = True
+        while len(self._buf) < n and more:
+            more = self._fill(deadline)
         data = bytes(self._buf[:n])
         del self._buf[:n]
         return data
@@ -125,10 +127,8 @@ class Worker:
 
     def close(self) -> None:
         _LIVE.pop(self.proc.pid, None)
-        try:
+        with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -140,7 +140,6 @@ _LOCK = threading.Lock()
 _FREED = threading.Condition()  # notified when a worker is released
 _IDLE: list[Worker] = []
 _LIVE: dict[int, Worker] = {}  # pid -> every running worker, idle or busy
-_busy = 0
 _pid = os.getpid()
 
 
@@ -153,17 +152,15 @@ def max_workers() -> int:
 
 def _forked() -> None:
     """In a fork's child: the parent's workers and pipes are not ours."""
-    global _IDLE, _LIVE, _busy, _pid, _LOCK, _FREED
+    global _IDLE, _LIVE, _pid, _LOCK, _FREED
     for w in _LIVE.values():
         # Our copies of its pipes: closed, so that the worker sees the end
         # of its input when the parent closes its own, not when we exit.
         for pipe in (w.proc.stdin, w.proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
     _LOCK, _FREED = threading.Lock(), threading.Condition()
-    _IDLE, _LIVE, _busy, _pid = [], {}, 0, os.getpid()
+    _IDLE, _LIVE, _pid = [], {}, os.getpid()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -222,48 +219,43 @@ def warm(count: int = 1) -> None:
     start the missing ones and return at once; each is ready ~65 ms
     later."""
     with _LOCK:
-        missing = min(count, max_workers(), idle_cores()) - _busy - len(_IDLE)
-        try:
-            for _ in range(max(missing, 0)):
-                _IDLE.append(Worker())
-        except OSError as e:  # no fork, no memory: compile here
-            debug.dump(1, f"compile worker: cannot start one ({e}); compiling here")
-
-
-def _acquire(n: int) -> list[Worker]:
-    """Up to `n` workers free now (idle ones, else new ones)."""
-    global _busy
-    got = []
-    with _LOCK:
-        while len(got) < n and (_IDLE or _busy + len(got) < max_workers()):
-            if _IDLE:
-                got.append(_IDLE.pop())
-                continue
-            try:
-                got.append(Worker())
-            except OSError as e:
-                debug.dump(1, f"compile worker: cannot start one ({e}); compiling here")
+        for _ in range(min(count, max_workers(), idle_cores()) - len(_LIVE)):
+            w = _start()
+            if w is None:
                 break
-        _busy += len(got)
-    return got
+            _IDLE.append(w)
+
+
+def _start() -> Worker | None:
+    try:
+        return Worker()
+    except OSError as e:  # no fork, no memory: compile here
+        debug.dump(1, f"compile worker: cannot start one ({e}); compiling here")
+        return None
+
+
+def _acquire() -> Worker | None:
+    """A worker free now: an idle one, else a new one if allowed."""
+    with _LOCK:
+        if _IDLE:
+            return _IDLE.pop()
+        return _start() if len(_LIVE) < max_workers() else None
 
 
 def _acquire_when_free(done) -> Worker | None:
     """A worker as soon as one is free (a busy one finishing its job), or
     None once `done()` says it is no longer needed."""
     while not done():
-        got = _acquire(1)
-        if got:
-            return got[0]
+        w = _acquire()
+        if w is not None:
+            return w
         with _FREED:
             _FREED.wait(0.01)
     return None
 
 
 def _release(w: Worker, ok: bool) -> None:
-    global _busy
     with _LOCK:
-        _busy -= 1
         if ok and os.getpid() == _pid:
             _IDLE.append(w)
             w = None
@@ -332,10 +324,9 @@ def compile_elsewhere(text: str, level: int) -> bytes | None:
     """Object code of one module compiled by a worker (the caller waits on
     a thread while its own thread compiles something else), or None where
     no worker is free or it failed."""
-    workers = _acquire(1)
-    if not workers:
+    w = _acquire()
+    if w is None:
         return None
-    w = workers[0]
     obj = w.receive() if w.send(text, level) else None
     _release(w, obj is not None)
     STATS["jobs"] += 1

@@ -88,8 +88,10 @@ class _Meta:
 _MAX_MANIFEST_CONSTANT_BYTES = 1 << 22
 
 
-def _aligned_empty(nbytes: int) -> np.ndarray:
-    raw = np.zeros(nbytes + 64, dtype=np.uint8)
+def _aligned_empty(nbytes: int, zeroed: bool = True) -> np.ndarray:
+    """`nbytes` bytes starting on a 64-byte boundary (a view of a larger
+    buffer), zeroed unless `zeroed` is False."""
+    raw = (np.zeros if zeroed else np.empty)(nbytes + 64, dtype=np.uint8)
     start = (-raw.ctypes.data) % 64
     return raw[start : start + nbytes]
 
@@ -107,9 +109,7 @@ def _new_output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes < ALIGNED_OUTPUT_BYTES:
         return np.empty(shape, dtype)
-    raw = np.empty(nbytes + 64, dtype=np.uint8)
-    start = (-raw.ctypes.data) % 64
-    return raw[start : start + nbytes].view(dtype).reshape(shape)
+    return _aligned_empty(nbytes, zeroed=False).view(dtype).reshape(shape)
 
 
 def _address(arr: np.ndarray) -> int:

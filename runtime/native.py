@@ -43,7 +43,7 @@ _ENTRY_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_i
 _ENTRY_CTX_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 # key -> _Native (program entries) or _GraphEntry (graph entries)
 _MEMORY_CACHE: dict[str, object] = {}
-STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "gemm_compiles": 0, "gemm_child_compiles": 0}
+STATS = {"memory_hits": 0, "disk_hits": 0, "compiles": 0, "gemm_compiles": 0, "gemm_worker_compiles": 0}
 
 
 _GEMM_ENGINES: dict[str, object] = {}  # "f32"/"f64" -> engine holding the routine
@@ -54,12 +54,12 @@ def _gemm_key(suffix: str) -> str:
     return cache.cache_key("cpu-gemm", target.fingerprint(), suffix)
 
 
-def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
+def _load_gemm_libs(suffixes: Sequence[str], in_worker: bool = False) -> None:
     """Make the GEMM routines in `suffixes` resolvable by programs that call
     them: each is its own LLVM module (codegen/llvm/gemm.py `library_ir`),
     compiled once per (element type, target, code version), cached like a
     program, loaded into an engine that lives as long as the process, and
-    its address registered with LLVM's symbol resolver. `in_child`: compile
+    its address registered with LLVM's symbol resolver. `in_worker`: compile
     a missing routine in a compile worker, if one is free."""
     import llvmlite.binding as llvm
 
@@ -82,8 +82,8 @@ def _load_gemm_libs(suffixes: Sequence[str], in_child: bool = False) -> None:
                     engine = None
             if engine is None:
                 ir_text = gemm.library_ir(suffix)
-                obj = compile_pool.compile_elsewhere(ir_text, target.GEMM_OPT_LEVEL) if in_child else None
-                STATS["gemm_child_compiles"] += obj is not None
+                obj = compile_pool.compile_elsewhere(ir_text, target.GEMM_OPT_LEVEL) if in_worker else None
+                STATS["gemm_worker_compiles"] += obj is not None
                 if obj is None:
                     obj = target.emit_object(target.optimize(ir_text, target.GEMM_OPT_LEVEL))
                 STATS["gemm_compiles"] += 1
@@ -118,7 +118,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
     # Ask LLVM for everything module building needs now, before the thread
     # holds llvmlite's lock for seconds.
     target.triple_and_layout()
-    in_child = bool(want) and compile_pool.available() > 0
+    in_worker = bool(want) and compile_pool.available() > 0
 
     def work():
         try:
@@ -126,7 +126,7 @@ def _prefetch_gemm_libs(graph: Graph) -> threading.Thread | None:
             # main thread is still lowering in Python.
             if pool:  # the thread pool's hand-off routines (first threaded call)
                 _pool_fns()
-            _load_gemm_libs(sorted(want), in_child=in_child)
+            _load_gemm_libs(sorted(want), in_worker=in_worker)
         except Exception:  # the program's own load retries and reports
             pass
 

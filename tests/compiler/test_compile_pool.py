@@ -309,7 +309,7 @@ x = rng.standard_normal((96, 80)).astype(np.float32)
 y = rng.standard_normal((80, 72)).astype(np.float32)
 (out,) = cpu.compile_cpu(g)([x, y])
 np.save(sys.argv[1], out)
-print(cpu.STATS["gemm_compiles"], cpu.STATS["gemm_child_compiles"])
+print(cpu.STATS["gemm_compiles"], cpu.STATS["gemm_worker_compiles"])
 """
 
 
