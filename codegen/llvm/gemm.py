@@ -17,10 +17,12 @@ registers):
 
 Packing reads the operands through their `Operand` strides (transposed and
 broadcast views cost nothing extra) and zero-fills the rows/columns past
-the matrix edge, so the micro-kernel always runs on full tiles and never
-branches; only the epilogue looks at the real extents, so nothing outside
-the buffers is read or written. `cbuf` (all of the thread's rows x NC,
-rows LDC = NC + one vector apart) holds the sums across the K blocks, so
+the matrix edge, so the micro-kernel never reads outside a panel and never
+branches; a block's last, partial tile of rows runs a narrower copy of the
+micro-kernel (`edge_rows`); only the epilogue looks at the real extents, so
+nothing outside the buffers is read or written. `cbuf` (all of the thread's
+rows x the column block, rows one vector more than the block apart, see
+`Blocking.cbuf_ldc`) holds the sums across the K blocks, so
 B is packed once per (jc, pc); the epilogue is an ordinary (vectorizable)
 loop over one strip of it, run right after the strip's last micro-kernel
 while the strip is still in cache, so any fused epilogue (bias, relu,
@@ -93,11 +95,19 @@ class Blocking:
 
     @property
     def ldc(self) -> int:
-        """Row stride of the sum buffer: NC plus one vector. NC is usually
-        a power of two, and rows that far apart map to the same L1 set,
-        so a tile's MR rows would evict each other; one vector more keeps
-        rows aligned and spreads them over the sets."""
-        return self.nc + self.vw
+        """Largest row stride of the sum buffer: `cbuf_ldc(NC)`."""
+        return self.cbuf_ldc(self.nc)
+
+    def cbuf_ldc(self, nc: int) -> int:
+        """Row stride of the sum buffer for column blocks of `nc` (a
+        multiple of NR): `nc` plus one vector. The block width is usually
+        a power of two, and rows that far apart map to the same L1 set, so
+        a tile's MR rows would evict each other; one vector more keeps rows
+        aligned and spreads them over the sets. Rows only as long as the
+        block (not NC) keep the buffer compact: 512 columns with NC = 2048
+        spread 1 MB of sums over 4 MB, a page per row, and the prefetches
+        of each tile's rows missed the TLB."""
+        return nc + self.vw
 
     def scratch_elems(self, rows: int) -> int:
         """pa (MC x KC) + pb (KC x NC) + cbuf (rows, rounded up to MR, x LDC)."""
@@ -252,14 +262,29 @@ class _Loop:
         b.position_at_end(self.done)
 
 
-def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function:
+def edge_rows(blk: Blocking) -> tuple[int, ...]:
+    """Row counts of the narrower micro-kernels for a block's last, partial
+    tile: its rows are rounded up to the next of these (or to MR), so 256
+    rows on AVX-512 (18 x 14 + 4) compute 256 rows, not 266, and a batch of
+    20 (14 + 6) computes 22, not 28. Fewer rows keep enough independent
+    accumulators (2 x rows) to cover most of the FMA latency."""
+    return tuple(r for r in (2, 4, 8) if r < blk.mr)
+
+
+def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking, rows: int | None = None) -> ir.Function:
     """void uk(i64 kc, T* pa, T* pb, T* c, i64 ldc, T* out, i64 ldo, i1 accumulate):
     out[r, 0:NR] = (c[r, 0:NR] if accumulate else 0)
-                   + sum_k pa[k*MR + r] * pb[k*NR + 0:NR] for r < MR.
-    `out` is `c` itself (a tile of cbuf) or, in the last K block, the
-    kernel's output. pb is vector aligned, c and out need not be. One
-    function per element type."""
+                   + sum_k pa[k*MR + r] * pb[k*NR + 0:NR] for r < rows
+    (default MR; fewer for a block's edge tile, whose A panel is still
+    packed MR wide). `out` is `c` itself (a tile of cbuf) or, in the last K
+    block, the kernel's output. pb is vector aligned, c and out need not
+    be. One function per element type and row count; the edge ones are
+    not inlined (called once per strip, they would only grow the routine
+    LLVM has to optimize)."""
+    rows = blk.mr if rows is None else rows
     name = f"graphc_gemm_uk_{'f32' if elem == ir.FloatType() else 'f64'}"
+    if rows != blk.mr:
+        name += f"_r{rows}"
     fn = module.globals.get(name)
     if fn is not None:
         return fn
@@ -270,6 +295,8 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, ptr, ptr, ptr, I64, ptr, I64, I1]), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    if rows != blk.mr:
+        fn.attributes.add("noinline")
     kc, pa, pb, c, ldc, out, ldo, accumulate = fn.args
     for p in (pa, pb):
         p.add_attribute("noalias")
@@ -288,7 +315,7 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     )
     i32 = ir.IntType(32)
     for base, stride in ((c, ldc), (out, ldo)):
-        for r in range(blk.mr):
+        for r in range(rows):
             crow = b.gep(base, [b.mul(_c(r), stride)], inbounds=True)
             # first and last element: the row may straddle a line boundary
             for at in (0, blk.nr - 1):
@@ -303,7 +330,7 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     k.add_incoming(_c(0), entry)
     zero = ir.Constant(vt, None)
     accs = []
-    for r in range(blk.mr):
+    for r in range(rows):
         row = []
         for v in range(blk.nv):
             phi = b.phi(vt, name=f"acc{r}_{v}")
@@ -318,7 +345,7 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     abase = b.gep(pa, [b.mul(k, _c(blk.mr))], inbounds=True)
     mask = ir.Constant(ir.VectorType(ir.IntType(32), blk.vw), [0] * blk.vw)
     new = []
-    for r in range(blk.mr):
+    for r in range(rows):
         s = b.load(b.gep(abase, [_c(r)], inbounds=True))
         splat = b.shuffle_vector(
             b.insert_element(ir.Constant(vt, ir.Undefined), s, ir.Constant(ir.IntType(32), 0)),
@@ -328,7 +355,7 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
         new.append([b.call(fma, [splat, bvec[v], accs[r][v]]) for v in range(blk.nv)])
     k1 = b.add(k, _c(1), flags=("nsw",))
     k.add_incoming(k1, loop)
-    for r in range(blk.mr):
+    for r in range(rows):
         for v in range(blk.nv):
             accs[r][v].add_incoming(new[r][v], loop)
     b.cbranch(b.icmp_signed("<", k1, kc), loop, done)
@@ -337,7 +364,7 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
     with b.if_else(accumulate) as (add, store):
         for first_block, where in ((False, add), (True, store)):
             with where:
-                for r in range(blk.mr):
+                for r in range(rows):
                     crow = b.gep(c, [b.mul(_c(r), ldc)], inbounds=True)
                     orow = b.gep(out, [b.mul(_c(r), ldo)], inbounds=True)
                     for v in range(blk.nv):
@@ -352,18 +379,16 @@ def _microkernel(module: ir.Module, elem: ir.Type, blk: Blocking) -> ir.Function
 # ---------------------------------------------------------------------------
 # the generic routine (one per element type and module)
 
-_EPI_ARGS = 5  # crows, ic, mc, jc, nc after the context pointer
-
 
 def _suffix(elem: ir.Type) -> str:
     return "f32" if elem == ir.FloatType() else "f64"
 
 
 def _epilogue_type(elem: ir.Type) -> ir.FunctionType:
-    """void epi(i8* ctx, T* crows, i64 ic, i64 mc, i64 jc, i64 nc): the
-    kernel's fused epilogue over rows [ic, ic+mc) x columns [jc, jc+nc),
-    acc[m, n] = crows[(m - ic) * LDC + (n - jc)]."""
-    return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64])
+    """void epi(i8* ctx, T* crows, i64 ldc, i64 ic, i64 mc, i64 jc, i64 nc):
+    the kernel's fused epilogue over rows [ic, ic+mc) x columns [jc, jc+nc),
+    acc[m, n] = crows[(m - ic) * ldc + (n - jc)]."""
+    return ir.FunctionType(ir.VoidType(), [I8.as_pointer(), elem.as_pointer(), I64, I64, I64, I64, I64])
 
 
 def _noop_epilogue(module: ir.Module, elem: ir.Type) -> ir.Function:
@@ -511,6 +536,7 @@ class _GenericBuilder:
         kc_step = self._balanced(self.K, blk.kc, 8 if blk.kc % 8 == 0 else 1)
         mc_step = self._balanced(b.sub(self.m_hi, self.m_lo), blk.mc, blk.mr)
         nc_step = self._balanced(b.sub(self.n_hi, self.n_lo), blk.nc, blk.nr)
+        ldcb = b.add(nc_step, _c(blk.vw))  # blk.cbuf_ldc(nc_step)
         last_pc = b.mul(b.sdiv(b.sub(self.K, _c(1)), kc_step), kc_step)
         single = b.icmp_signed("==", last_pc, _c(0))
         direct = b.icmp_unsigned("!=", self.C, ir.Constant(self.C.type, None))
@@ -525,7 +551,7 @@ class _GenericBuilder:
                 with _Loop(b, self.m_lo, self.m_hi, mc_step, "ic") as ic:
                     mc = _min(b, mc_step, b.sub(self.m_hi, ic))
                     self._pack(self.A, self.a_off, self.a_rs, self.a_cs, blk.mr, ic, mc, self.M, pc, kc, self.pa, True)
-                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), _c(blk.ldc))], inbounds=True)
+                    crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), ldcb)], inbounds=True)
                     last = b.icmp_signed("==", pc, last_pc)
                     with _Loop(b, _c(0), nc, blk.nr, "jr") as jr:
                         bp = b.gep(self.pb, [b.mul(jr, kc)], inbounds=True)
@@ -545,13 +571,19 @@ class _GenericBuilder:
                         full_rows = b.mul(b.sdiv(mc, _c(blk.mr)), _c(blk.mr))
                         in_c = b.select(b.and_(direct, full_width), full_rows, _c(0))
                         c_strip = b.gep(self.C, [b.add(b.mul(ic, self.ldc), b.add(jc, jr))])
-                        with _Loop(b, _c(0), mc, blk.mr, "ir") as ir_:
+                        with _Loop(b, _c(0), full_rows, blk.mr, "ir") as ir_:
                             ap = b.gep(self.pa, [b.mul(ir_, kc)], inbounds=True)
-                            cp = b.gep(strip, [b.mul(ir_, _c(blk.ldc))], inbounds=True)
+                            cp = b.gep(strip, [b.mul(ir_, ldcb)], inbounds=True)
                             to_c = b.and_(last, b.icmp_signed("<", ir_, in_c))
                             op = b.select(to_c, b.gep(c_strip, [b.mul(ir_, self.ldc)]), cp)
-                            ldo = b.select(to_c, self.ldc, _c(blk.ldc))
-                            b.call(self.uk, [kc, ap, bp, cp, _c(blk.ldc), op, ldo, accumulate])
+                            ldo = b.select(to_c, self.ldc, ldcb)
+                            b.call(self.uk, [kc, ap, bp, cp, ldcb, op, ldo, accumulate])
+                        # The partial tile below them (never written to C
+                        # directly): the narrowest micro-kernel that covers it.
+                        with b.if_then(b.icmp_signed("<", full_rows, mc)):
+                            ap = b.gep(self.pa, [b.mul(full_rows, kc)], inbounds=True)
+                            cp = b.gep(strip, [b.mul(full_rows, ldcb)], inbounds=True)
+                            self._edge_tile(b.sub(mc, full_rows), [kc, ap, bp, cp, ldcb, cp, ldcb, accumulate])
                         # After the last K block this strip's sums (MC x NR)
                         # are final: run the epilogue on it (the rows not
                         # already in C) while it is still in L1/L2, not on
@@ -559,9 +591,26 @@ class _GenericBuilder:
                         # left the caches.
                         with b.if_then(b.and_(last, b.icmp_signed("<", in_c, mc))):
                             cols = _min(b, _c(blk.nr), b.sub(nc, jr))
-                            rest = b.gep(strip, [b.mul(in_c, _c(blk.ldc))], inbounds=True)
-                            b.call(self.epi, [self.ctx, rest, b.add(ic, in_c), b.sub(mc, in_c), b.add(jc, jr), cols])
+                            rest = b.gep(strip, [b.mul(in_c, ldcb)], inbounds=True)
+                            b.call(
+                                self.epi, [self.ctx, rest, ldcb, b.add(ic, in_c), b.sub(mc, in_c), b.add(jc, jr), cols]
+                            )
         b.ret_void()
+
+    def _edge_tile(self, rows, args, sizes: tuple[int, ...] | None = None) -> None:
+        """Call the micro-kernel for a partial tile of `rows` (< MR) rows:
+        the first of `sizes` (default `edge_rows`) not below it, else the
+        full one."""
+        b = self.b
+        sizes = edge_rows(self.blk) if sizes is None else sizes
+        if not sizes:
+            b.call(self.uk, args)
+            return
+        with b.if_else(b.icmp_signed("<=", rows, _c(sizes[0]))) as (fits, wider):
+            with fits:
+                b.call(_microkernel(self.fn.module, self.elem, self.blk, sizes[0]), args)
+            with wider:
+                self._edge_tile(rows, args, sizes[1:])
 
     def _pack(self, src, off, ls, ks, panel: int, outer0, outer_n, outer_ext, k0, kc, dst, a_side: bool) -> None:
         """Pack lines [outer0, outer0+outer_n) x k [k0, k0+kc) of `src`
@@ -781,6 +830,8 @@ class GemmEmitter:
         call(k_lo, b.sub(k_hi, k_lo), (_c(0), _c(m_ext)), (_c(0), _c(n_ext)), _noop_epilogue(b.module, elem), False)
         b.call(barrier_fn(b.module), [self.barrier, nthreads])
         cbuf_at = blk.mc * blk.kc + blk.kc * blk.nc  # elements into a thread's scratch
+        # The routine's column block: all n_ext <= NR columns, one NR block.
+        ldc = blk.cbuf_ldc(blk.nr)
 
         def cbuf(u):
             base = b.gep(self.ws, [b.mul(b.sub(u, tid), self.ws_stride)])
@@ -793,15 +844,15 @@ class GemmEmitter:
             acc = b.alloca(elem, name="ksum")
         with _Loop(b, r_lo, r_hi, 1, "kr") as r:
             with _Loop(b, _c(0), _c(n_ext), 1, "kc") as c:
-                at = b.add(b.mul(r, _c(blk.ldc)), c)
+                at = b.add(b.mul(r, _c(ldc)), c)
                 dst = b.gep(first, [at], inbounds=True)
                 b.store(b.load(dst), acc)
                 with _Loop(b, _c(1), nthreads, 1, "ku") as u:
                     b.store(b.fadd(b.load(acc), b.load(b.gep(cbuf(u), [at], inbounds=True))), acc)
                 b.store(b.load(acc), dst)
         with b.if_then(b.icmp_signed("<", r_lo, r_hi)):
-            crows = b.gep(first, [b.mul(r_lo, _c(blk.ldc))], inbounds=True)
-            b.call(epi, [ctx8, crows, r_lo, b.sub(r_hi, r_lo), _c(0), _c(n_ext)])
+            crows = b.gep(first, [b.mul(r_lo, _c(ldc))], inbounds=True)
+            b.call(epi, [ctx8, crows, _c(ldc), r_lo, b.sub(r_hi, r_lo), _c(0), _c(n_ext)])
 
     def _direct_output(self):
         """(buffer, row stride, index coefficients, offset) when the
@@ -888,7 +939,7 @@ class GemmEmitter:
         kb, module, elem = self.kb, self.b.module, self.elem
         fn_args = list(kb.fn.args)
         body_ty = ir.FunctionType(
-            ir.VoidType(), [p.type for p in self.uniq] + [kb.err.type, elem.as_pointer()] + [I64] * (4 + nbatch)
+            ir.VoidType(), [p.type for p in self.uniq] + [kb.err.type, elem.as_pointer()] + [I64] * (5 + nbatch)
         )
         body = ir.Function(module, body_ty, f"{kb.fn.name}_epi_body")
         body.linkage = "internal"
@@ -903,12 +954,12 @@ class GemmEmitter:
         bb = ir.IRBuilder(body.append_basic_block("entry"))
         kb.b, kb.err = bb, body.args[nu]
         kb.buffers = {n: body.args[next(i for i, p in enumerate(self.uniq) if p is saved[1][n])] for n in saved[1]}
-        crows, ic, mc, jc, nc = body.args[nu + 1 : nu + 6]
-        env = {name: body.args[nu + 6 + d] for d, (name, _) in enumerate(self.kern.loop_vars()[:-2])}
+        crows, ldc, ic, mc, jc, nc = body.args[nu + 1 : nu + 7]
+        env = {name: body.args[nu + 7 + d] for d, (name, _) in enumerate(self.kern.loop_vars()[:-2])}
         try:
             with _Loop(bb, _c(0), mc, 1, "em") as i:
                 env["m"] = bb.add(ic, i)
-                row = bb.gep(crows, [bb.mul(i, _c(self.blk.ldc))], inbounds=True)
+                row = bb.gep(crows, [bb.mul(i, ldc)], inbounds=True)
                 with _Loop(bb, _c(0), nc, 1, "en") as j:
                     env["n"] = bb.add(jc, j)
                     acc = bb.load(bb.gep(row, [j], inbounds=True))

@@ -56,7 +56,7 @@ def test_avx512_routine_emits_zmm_fmas():
     assert "graphc_gemm_f32:" in asm
 
 
-_EPI = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.c_int64] * 4)
+_EPI = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, *[ctypes.c_int64] * 5)
 
 
 @functools.cache
@@ -87,10 +87,11 @@ def _run_library(blk, suffix, a, b, m_range, n_range, direct=False):
     out = padded[:, :n]
     es = np.dtype(elem).itemsize
 
-    def epi(_ctx, crows, ic, mc, jc, nc):
+    def epi(_ctx, crows, ldc, ic, mc, jc, nc):
+        assert ldc <= blk.ldc
         for r in range(mc):
             row = (ctypes.c_float if suffix == "f32" else ctypes.c_double) * nc
-            vals = np.frombuffer(row.from_address(crows + r * blk.ldc * es), elem)
+            vals = np.frombuffer(row.from_address(crows + r * ldc * es), elem)
             out[ic + r, jc : jc + nc] = vals
 
     cb = _EPI(epi)
@@ -145,3 +146,22 @@ def test_direct_output_sums_full_tiles_in_place(kblocks):
     np.testing.assert_allclose(got[lo:hi, blk.nr : n], want[lo:hi, blk.nr :], rtol=1e-4, atol=1e-4)
     assert np.isnan(got[:lo]).all() and np.isnan(got[hi:]).all() and np.isnan(got[:, : blk.nr]).all()
     assert np.isnan(got[:, n:]).all()
+
+
+@pytest.mark.parametrize("bits", [512, 256])
+@pytest.mark.parametrize("kblocks", [1, 2])
+def test_every_partial_tile_height_runs_an_edge_micro_kernel(bits, kblocks):
+    # A block's last rows (1..MR-1 of them) go to the narrowest micro-kernel
+    # that covers them; each remainder gets the exact product, with one K
+    # block and with sums carried across two.
+    blk = gemm.blocking(dt.float32, bits, (32 * 1024, 1024 * 1024, 16 * 1024 * 1024))
+    assert gemm.edge_rows(blk) and max(gemm.edge_rows(blk)) < blk.mr
+    k, n = (40 if kblocks == 1 else blk.kc + 24), blk.nr + 5
+    b = RNG.uniform(-1, 1, (k, n)).astype(np.float32)
+    for rem in range(1, blk.mr):
+        m = 2 * blk.mr + rem
+        a = RNG.uniform(-1, 1, (m, k)).astype(np.float32)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        for direct in (False, True):
+            got = _run_library(blk, "f32", a, b, (0, m), (0, n), direct=direct)[:, :n]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{rem} rows, direct={direct}")
