@@ -9,7 +9,9 @@ What it does, in order:
    outputs, array constants, reductions, DOT, ATTENTION, FOLD, SCATTER_ADD, and any
    elementwise node used more than once whose inlined expression is not
    cheap (recomputing `exp(x - m)` in two consumers is cheaper than a round
-   trip through memory; recomputing a long chain is not).
+   trip through memory; recomputing a long chain is not), and a costly
+   value that an EXPAND broadcasts at least 8x (computed once per row, not
+   once per element).
 2. Builds one kernel per materialized node. Elementwise, movement, IOTA,
    RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
    consumers; movement ops become index arithmetic (no copies); a RESHAPE
@@ -113,7 +115,10 @@ class _Fuser:
             if n.op in _MATERIAL or (n.op is Op.CONST and n.shape != ()):
                 material.add(n)
                 continue
-            own = 0 if n.op in MOVEMENT or n.op is Op.CONST else (10 if n.op is Op.RANDOM else 1)
+            # IOTA is a cast of a loop variable: free, like a movement op.
+            own = 0 if n.op in MOVEMENT or n.op in (Op.CONST, Op.IOTA) else (10 if n.op is Op.RANDOM else 1)
+            if n.op is Op.EXPAND:
+                self._broadcast_source(n, material, cost)
             if n.op is Op.UNFOLD:
                 # Every source element is read by up to kh*kw windows:
                 # compute a non-trivial source once (conv after pool+relu).
@@ -124,6 +129,23 @@ class _Fuser:
             if len(self.users[n]) > 1 and cost[n] > _DUPLICATE_COST:
                 material.add(n)
         return material
+
+    @staticmethod
+    def _broadcast_source(n: Node, material: set[Node], cost: dict[Node, int]) -> None:
+        """Compute a costly value once where an EXPAND broadcasts it at least
+        8x (a per-row scale read by every element of its row, such as the
+        masked 1/N of a cross entropy's gradient): materialize it, so that
+        its consumers read one number instead of recomputing the chain per
+        element, and their own chains stay cheap enough to inline."""
+        chain, base = [n.srcs[0]], n.srcs[0]
+        while base.op in (Op.RESHAPE, Op.EXPAND) and base not in material:
+            base = base.srcs[0]
+            chain.append(base)
+        if base in material or cost.get(base, 0) <= _DUPLICATE_COST or base.type.numel * 8 > n.type.numel:
+            return
+        material.add(base)
+        for m in chain:
+            cost[m] = 0
 
     def _transposed_dots(self) -> set[Node]:
         """Materialized PERMUTEs that swap the last two axes of a DOT read by

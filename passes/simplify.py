@@ -37,11 +37,14 @@ array constant whose elements are all equal):
   - dot(A [...,M,K], expand(W [K,N] -> [...,K,N])) (a Linear layer on a
     sequence) -> reshape(reshape(A, [(...)*M, K]) @ W, [...,M,N]): one
     large GEMM that packs W once instead of once per batch; exact.
-- scatter_add(src, reshape(argmax(x, axis)), axis, shape) with src of
-  extent 1 on the axis and x of the output's shape (max-pool's backward)
-  -> where(iota(axis) == index, src, 0): the argmax is in range, so no
-  index check is lost; as with x + 0, a -0.0 in src may come out as -0.0
-  where the scatter's 0.0 + -0.0 gave +0.0.
+- scatter_add(src, index, axis, shape) with src and index of extent 1 on
+  the axis and the output's extents elsewhere (max-pool's backward, the
+  gradient of a gather that picks one class per row)
+  -> where(iota(axis) == index, src, 0); an index that is not an argmax
+  over the same axis and shape (in range by construction) is read as
+  gather(iota, index), which checks its range as the scatter did. As with
+  x + 0, a -0.0 in src may come out as -0.0 where the scatter's 0.0 + -0.0
+  gave +0.0.
 
 It does not fold constants (passes/fold.py), merge duplicates
 (passes/cse.py), reassociate arithmetic, or change graph inputs/outputs.
@@ -217,19 +220,24 @@ def _permute_expand(outer: Node, inner: Node) -> Node | None:
 
 
 def _scatter_one_hot(outer: Node) -> Node | None:
-    """scatter_add of one value per row (src has extent 1 on the axis) at an
-    argmax over that same axis and shape (max-pool's backward): the index
-    is in range by construction, so the result is
-    where(iota == index, src, 0), a select each consumer computes inline,
-    instead of a serial scatter into zeros."""
+    """scatter_add of one value per row (src and index of extent 1 on the
+    axis, the output's extent elsewhere: max-pool's backward, the gradient
+    of a picked log-probability) is where(iota == index, src, 0), a select
+    each consumer computes inline, instead of a serial scatter into zeros
+    (the LSTM LM's [700, 10000] logits gradient: a 28 MB buffer written and
+    read again). The index is in range by construction when it is an argmax
+    over the same axis and shape; otherwise it is first read back through
+    gather(iota, index), which checks it as the scatter did."""
     src, index = outer.srcs
     axis, shape = outer.attrs["axis"], tuple(outer.shape)
     if src.shape[axis] != 1 or any(s != d for a, (s, d) in enumerate(zip(src.shape, shape)) if a != axis):
         return None
-    am = index.srcs[0] if index.op is Op.RESHAPE else None
-    if am is None or am.op is not Op.ARGMAX or am.attrs["axis"] != axis or tuple(am.srcs[0].shape) != shape:
+    if tuple(index.shape) != tuple(src.shape):
         return None
     iota = node(Op.IOTA, shape=shape, axis=axis, dtype=index.dtype)
+    am = index.srcs[0] if index.op is Op.RESHAPE else None
+    if am is None or am.op is not Op.ARGMAX or am.attrs["axis"] != axis or tuple(am.srcs[0].shape) != shape:
+        index = node(Op.GATHER, iota, index, axis=axis)
     hit = node(Op.CMPEQ, iota, node(Op.EXPAND, index, shape=shape))
     zero = node(Op.EXPAND, const(0, src.dtype), shape=shape)
     return node(Op.WHERE, hit, node(Op.EXPAND, src, shape=shape), zero)
@@ -293,7 +301,7 @@ RULES: list[tuple[str, Pat, Replace]] = [
     ("sum-batched-dot", P(Op.SUM, P(Op.DOT, name="d"), name=OUTER), _batch_sum_dot),
     ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
     ("dot-shared-rhs", P(Op.DOT, P(), P(Op.EXPAND, name="w"), name="d"), _shared_rhs_dot),
-    ("scatter-argmax-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),
+    ("scatter-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),
 ]
 
 MATCHER = PatternMatcher(RULES)

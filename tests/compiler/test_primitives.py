@@ -289,6 +289,25 @@ def test_out_of_range_index_raises(op):
             exe([data((4, 5), dt.float32), index])
 
 
+def test_one_value_per_row_scatter_keeps_its_index_check():
+    # scatter_add of one value per row (a picked log-probability's gradient)
+    # compiles to a one-hot select (simplify's scatter-one-hot): the same
+    # values as the scatter, and an index out of range still raises.
+    import graphc.runtime.cpu as cpu
+
+    src = input_node("s", (6, 1), dt.float32)
+    idx = input_node("i", (6, 1), dt.int64)
+    g = Graph([src, idx], [node(Op.SCATTER_ADD, src, idx, axis=1, shape=(6, 9))])
+    index = RNG.integers(0, 9, (6, 1)).astype(np.int64)
+    assert_matches(g, [data((6, 1), dt.float32), index])
+    exe = cpu.compile_cpu(g)
+    assert [k.kind for k in exe.program.kernels] == ["elementwise"]
+    for bad in (9, -1):
+        index[4, 0] = bad
+        with pytest.raises(IndexError):
+            exe([data((6, 1), dt.float32), index])
+
+
 def test_iota_random_const():
     k = input_node("k", (), dt.int64)
     r = node(Op.RANDOM, k, shape=(3, 7))

@@ -213,7 +213,17 @@ GOLDEN = [
         " %2: f32[2,3,5] = reshape %1 {shape=[2,3,5]}\n return %2",
     ),
     (
-        "scatter-argmax-one-hot",
+        "scatter-one-hot",
+        "%s: f32[2,1,3], %i: i64[2,1,3]",
+        "f32[2,4,3]",
+        "%0: f32[2,4,3] = scatter_add %s, %i {axis=1, shape=[2,4,3]}\n return %0",
+        "%0: i64[2,4,3] = iota {axis=1, dtype=i64, shape=[2,4,3]}\n %1: i64[2,1,3] = gather %0, %i {axis=1}\n"
+        " %2: i64[2,4,3] = expand %1 {shape=[2,4,3]}\n %3: i1[2,4,3] = cmpeq %0, %2\n"
+        " %4: f32[2,4,3] = expand %s {shape=[2,4,3]}\n %5: f32[2,4,3] = expand 0.0:f32 {shape=[2,4,3]}\n"
+        " %6: f32[2,4,3] = where %3, %4, %5\n return %6",
+    ),
+    (
+        "scatter-one-hot",
         "%x: f32[2,4,3], %s: f32[2,1,3]",
         "f32[2,4,3]",
         "%0: i64[2,3] = argmax %x {axis=1}\n %1: i64[2,1,3] = reshape %0 {shape=[2,1,3]}\n"
@@ -299,17 +309,16 @@ def test_every_rule_has_a_golden_test():
 
 NOT_SIMPLIFIED = [
     (
-        "scatter_add at an index that may be out of range",
-        "%s: f32[2,1,3], %i: i64[2,1,3]",
+        "scatter_add of two values per row",
+        "%s: f32[2,2,3], %i: i64[2,2,3]",
         "f32[2,4,3]",
         "%0: f32[2,4,3] = scatter_add %s, %i {axis=1, shape=[2,4,3]}\n return %0",
     ),
     (
-        "scatter_add at an argmax over another extent",
-        "%x: f32[2,5,3], %s: f32[2,1,3]",
+        "scatter_add over fewer columns than the output",
+        "%s: f32[2,1,2], %i: i64[2,1,2]",
         "f32[2,4,3]",
-        "%0: i64[2,3] = argmax %x {axis=1}\n %1: i64[2,1,3] = reshape %0 {shape=[2,1,3]}\n"
-        " %2: f32[2,4,3] = scatter_add %s, %1 {axis=1, shape=[2,4,3]}\n return %2",
+        "%0: f32[2,4,3] = scatter_add %s, %i {axis=1, shape=[2,4,3]}\n return %0",
     ),
     (
         "sum of a batched dot over a non-batch axis",
