@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from llvmlite import ir
 
 from graphc.codegen.kernel import Kernel, KOp, affine, walk
-from graphc.codegen.llvm import attention, gemm
+from graphc.codegen.llvm import attention, gemm, target
 from graphc.codegen.llvm.expr import F64, I8, I32, I64, ExprEmitter, mem_type, reg_type
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
@@ -72,6 +72,15 @@ def loop_nest(b: ir.IRBuilder, dims: list[tuple[str, int]], env: dict, first=Non
             yield
 
 
+def _wide_enough(kern: Kernel) -> bool:
+    """Whether a kernel's loops are long enough for the widest vectors
+    (target.wide_vector_attribute): its innermost loop (a reduce kernel's
+    last reduced axis, else its last axis) and its total work."""
+    dims = kern.red_shape if kern.kind == "reduce" and kern.red_shape else kern.shape
+    inner = dims[-1] if dims else 1
+    return inner >= target.WIDE_MIN_INNER and kern.flops >= target.WIDE_MIN_WORK
+
+
 class KernelBuilder:
     """Builds the LLVM function of one kernel into `module`."""
 
@@ -97,6 +106,12 @@ class KernelBuilder:
         # 20 s of its cold compile (3 s as separate functions). A call per
         # kernel costs nanoseconds.
         self.fn.attributes.add("noinline")
+        wide = target.wide_vector_attribute()
+        if wide is not None and _wide_enough(kern):
+            # A string attribute: llvmlite's `attributes.add` accepts only
+            # enum attributes, but prints every member of the set verbatim
+            # in the function's definition, where LLVM parses this one.
+            set.add(self.fn.attributes, wide)
         rep = _storage_representatives(self.names, dtypes, partners)
         for arg, n in zip(self.fn.args, self.names):
             arg.name = n

@@ -129,6 +129,25 @@ def vector_bits(features: str | None = None) -> int:
     return 128
 
 
+# Kernels whose innermost loop runs at least this many iterations (and that
+# do at least WIDE_MIN_WORK element updates) ask for the widest vectors.
+WIDE_MIN_INNER = 64
+WIDE_MIN_WORK = 4096
+
+
+def wide_vector_attribute(features: str | None = None) -> str | None:
+    """The function attribute that lets LLVM's vectorizers use 512-bit
+    vectors on an AVX-512 host, or None elsewhere. LLVM prefers 256-bit
+    vectors on AVX-512 CPUs (`prefer-256-bit` tuning, for the clock
+    throttling of early AVX-512 parts) and then vectorizes a reduction with
+    a double accumulator 4 wide; measured on a Sapphire Rapids-class Xeon,
+    512-bit kernels made the LSTM LM step 10% faster (its log-softmax over
+    10000 classes), the GPT and ResNet-18 steps 1-4% faster. Tiny kernels
+    keep the default: a 20-element layer ran 15% slower 16 wide."""
+    features = host()[1] if features is None else features
+    return '"prefer-vector-width"="512"' if "+avx512f" in features else None
+
+
 @functools.cache
 def target_machine():
     """The shared machine for optimising and emitting code."""

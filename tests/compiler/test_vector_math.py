@@ -74,3 +74,18 @@ def test_edges(op):
     np.testing.assert_allclose(got, want, rtol=3e-7, atol=0)
     assert np.array_equal(np.signbit(got), np.signbit(want))
     assert np.array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_long_kernels_ask_for_the_widest_vectors_on_avx512_hosts():
+    # A log-softmax-sized reduction gets LLVM's 512-bit vector preference on
+    # an AVX-512 host (and nothing elsewhere); a 20-element kernel never.
+    from graphc.codegen.llvm import target
+
+    avx512 = "+avx512f,+avx512vl,+avx2,+avx,+fma"
+    assert target.wide_vector_attribute(avx512) == '"prefer-vector-width"="512"'
+    assert target.wide_vector_attribute("+avx2,+avx,+fma") is None
+    attr = target.wide_vector_attribute()
+    for n, wide in ((1000, True), (20, False)):
+        x = input_node("x", (50, n), dt.float32)
+        llvm_ir = cpu.explain(Graph([x], [node(Op.SUM, node(Op.EXP, x), axes=(1,))]))["llvm"]
+        assert ("prefer-vector-width" in llvm_ir) == (wide and attr is not None), n
