@@ -149,14 +149,15 @@ def test_direct_output_sums_full_tiles_in_place(kblocks):
 
 
 @pytest.mark.parametrize("bits", [512, 256])
-@pytest.mark.parametrize("kblocks", [1, 2])
-def test_every_partial_tile_height_runs_an_edge_micro_kernel(bits, kblocks):
+@pytest.mark.parametrize("k_len", ["short", "whole", "two blocks"])
+def test_every_partial_tile_height_runs_an_edge_micro_kernel(bits, k_len):
     # A block's last rows (1..MR-1 of them) go to the narrowest micro-kernel
     # that covers them; each remainder gets the exact product, with one K
-    # block and with sums carried across two.
+    # block (up to `kc_whole` long) and with sums carried across two.
     blk = gemm.blocking(dt.float32, bits, (32 * 1024, 1024 * 1024, 16 * 1024 * 1024))
     assert gemm.edge_rows(blk) and max(gemm.edge_rows(blk)) < blk.mr
-    k, n = (40 if kblocks == 1 else blk.kc + 24), blk.nr + 5
+    k = {"short": 40, "whole": blk.kc_whole, "two blocks": blk.kc_whole + 24}[k_len]
+    n = blk.nr + 5
     b = RNG.uniform(-1, 1, (k, n)).astype(np.float32)
     for rem in range(1, blk.mr):
         m = 2 * blk.mr + rem
