@@ -348,6 +348,8 @@ class _Fuser:
         own = OWN_KERNEL.get(n.op)
         if own is not None:
             return own.build(self, n, buf)
+        if _split_concat(n):
+            return self._concat_kernels(n, buf)
         groups = self._refine(n, root=True)
         if any(len(g) > 1 for g in groups):
             return self._refined_elementwise(n, buf, groups, _prims(n, self.material))
@@ -491,8 +493,29 @@ class _Fuser:
 
     def _copy_kernel(self, n: Node, buf: str) -> None:
         """An elementwise kernel writing n into buf (row-major), looping
-        over the factors of `_refine(n)`."""
+        over the factors of `_refine(n)` (a concat of many parts: a kernel
+        per part, `_concat_kernels`)."""
+        if _split_concat(n):
+            return self._concat_kernels(n, buf)
         self._refined_elementwise(n, buf, self._refine(n), ("copy",), self.read)
+
+    def _concat_kernels(self, n: Node, buf: str) -> None:
+        """A concat of more than two parts as one elementwise kernel per
+        part, each writing its slice of buf. One kernel over the whole
+        concat evaluates a where-chain that reads every part at every
+        element (the 35 timesteps of an LSTM's hidden states stacked for
+        one weight-gradient GEMM: 35 loads per element)."""
+        ax, off = n.attrs["axis"], 0
+        for part in n.srcs:
+            if part.type.numel:
+                names = {f"i{d}": e for d, e in enumerate(part.shape)}
+                with K.loop_ranges(names):
+                    idx = [K.var(v) for v in names]
+                    at = list(idx)
+                    at[ax] = idx[ax] + off
+                    store = Store(buf, flat(at, n.shape), self.read(part, idx))
+                self._emit(Kernel("", "elementwise", part.shape, (store,), primitives=("concat",)))
+            off += part.shape[ax]
 
     def _refined_elementwise(self, n: Node, buf: str, groups, prims, value=None) -> None:
         """n's elementwise kernel over the loops of `groups`; `value`:
@@ -775,6 +798,11 @@ def _in_ranges(idx: list[Expr], ranges) -> Expr | None:
         if b is None or b[1] >= hi:
             conds.append(K.scalar(Op.CMPLT, i, K.const(hi)))
     return _and(conds)
+
+
+def _split_concat(n: Node) -> bool:
+    """Whether a concat's buffer is written by a kernel per part."""
+    return n.op is Op.CONCAT and len(n.srcs) > 2
 
 
 def _prims(n: Node, material: set) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ array constant whose elements are all equal):
 - a slice that takes everything, a pad of nothing, a one-operand concat,
   a sum/max/prod over no axes                       -> x
 - where(true, a, b) -> a; where(false, a, b) -> b; where(c, a, a) -> a
+- permute(x, p) + permute(y, p) -> permute(x + y, p)
 - permute(expand(x)) -> expand(permute(x)) when the expand only prepends
   axes and the permute leaves them in place
 - batched dots become single large dots ("batch-major" form of X [B,R,C] is
@@ -37,6 +38,12 @@ array constant whose elements are all equal):
   - dot(A [...,M,K], expand(W [K,N] -> [...,K,N])) (a Linear layer on a
     sequence) -> reshape(reshape(A, [(...)*M, K]) @ W, [...,M,N]): one
     large GEMM that packs W once instead of once per batch; exact.
+  - A @ B + C @ D (2-D, floats) -> concat(A, C, axis 1) @ concat(B, D,
+    axis 0) while a term's K is small ((M + N) x K <= M x N: copying its
+    operands costs less than the add), so an RNN's per-timestep weight
+    gradients become one GEMM; concats of concats on one axis are flat.
+    Same exception as the first rule: the products are summed in another
+    order.
 - scatter_add(src, index, axis, shape) with src and index of extent 1 on
   the axis and the output's extents elsewhere (max-pool's backward, the
   gradient of a gather that picks one class per row)
@@ -182,6 +189,45 @@ def _batch_sum_dot(outer: Node, d: Node) -> Node | None:
     return node(Op.DOT, _batch_major(a), rhs)
 
 
+def _concat(parts: list[Node], axis: int) -> Node:
+    """parts joined along `axis`, a part that is itself such a concat
+    spliced in (so repeated merges build one flat concat)."""
+    flat: list[Node] = []
+    for p in parts:
+        flat.extend(p.srcs if p.op is Op.CONCAT and p.attrs["axis"] == axis else [p])
+    return node(Op.CONCAT, *flat, axis=axis)
+
+
+def _dot_sum(outer: Node, d1: Node, d2: Node) -> Node | None:
+    """A @ B + C @ D (2-D, same M x N) as [A C] @ [B; D]: one GEMM over the
+    joined K instead of two and an add (an RNN's weight gradient sums one
+    small-K dot per timestep: the LSTM LM's 35 dots of K = 20). Only while
+    copying a term's operands into the joined ones, (M + N) x K elements,
+    costs no more than the M x N sum it replaces; a dot already merged (both
+    operands concats) adds no new copy."""
+    if d1.ndim != 2 or d2.ndim != 2 or not outer.dtype.is_float:
+        return None
+    m, n = outer.shape
+    if tuple(d1.shape) != (m, n) or tuple(d2.shape) != (m, n):
+        return None
+    for d in (d1, d2):
+        merged = d.srcs[0].op is Op.CONCAT and d.srcs[1].op is Op.CONCAT
+        if not merged and (m + n) * d.srcs[0].shape[1] > m * n:
+            return None
+    a = _concat([d1.srcs[0], d2.srcs[0]], axis=1)
+    b = _concat([d1.srcs[1], d2.srcs[1]], axis=0)
+    return node(Op.DOT, a, b)
+
+
+def _add_permutes(p1: Node, p2: Node) -> Node | None:
+    """permute(x, p) + permute(y, p) -> permute(x + y, p): exact, and the
+    sum of transposed per-timestep weight gradients, (h_t^T g_t)^T, becomes
+    the transpose of a sum of dots that dot-sum can join."""
+    if tuple(p1.attrs["perm"]) != tuple(p2.attrs["perm"]) or p1.srcs[0].shape != p2.srcs[0].shape:
+        return None
+    return node(Op.PERMUTE, node(Op.ADD, p1.srcs[0], p2.srcs[0]), perm=tuple(p1.attrs["perm"]))
+
+
 def _shared_lhs_dot(d: Node, w: Node) -> Node | None:
     """W @ C[b] for every b, W one matrix: one dot of W with C batch-major.
     Only when the expand just adds the batch axis (W [m, k] -> [nb, m, k]);
@@ -299,6 +345,8 @@ RULES: list[tuple[str, Pat, Replace]] = [
         _permute_expand,
     ),
     ("sum-batched-dot", P(Op.SUM, P(Op.DOT, name="d"), name=OUTER), _batch_sum_dot),
+    ("dot-sum", P(Op.ADD, P(Op.DOT, name="d1"), P(Op.DOT, name="d2"), name=OUTER), _dot_sum),
+    ("add-permutes", P(Op.ADD, P(Op.PERMUTE, name="p1"), P(Op.PERMUTE, name="p2")), _add_permutes),
     ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
     ("dot-shared-rhs", P(Op.DOT, P(), P(Op.EXPAND, name="w"), name="d"), _shared_rhs_dot),
     ("scatter-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),

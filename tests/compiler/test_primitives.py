@@ -308,6 +308,25 @@ def test_one_value_per_row_scatter_keeps_its_index_check():
             exe([data((6, 1), dt.float32), index])
 
 
+def test_sum_of_small_dots_runs_as_one_gemm_over_joined_operands():
+    # An RNN's weight gradient: sum_t (h_t^T g_t)^T over 6 timesteps. dot-sum
+    # and add-permutes join it into one dot of two concats of 6 parts, each
+    # part copied by a kernel of its own (no where-chain over every part).
+    import graphc.runtime.cpu as cpu
+
+    hs = [input_node(f"h{t}", (3, 16), dt.float32) for t in range(6)]
+    gs = [input_node(f"g{t}", (3, 24), dt.float32) for t in range(6)]
+    total = None
+    for h, g in zip(hs, gs):
+        term = node(Op.PERMUTE, node(Op.DOT, node(Op.PERMUTE, h, perm=(1, 0)), g), perm=(1, 0))
+        total = term if total is None else node(Op.ADD, total, term)
+    graph = Graph(hs + gs, [total])
+    arrays = [data(x.shape, dt.float32) for x in hs + gs]
+    assert_matches(graph, arrays, rtol=1e-5, atol=1e-5)
+    kinds = [k.kind for k in cpu.compile_cpu(graph).program.kernels]
+    assert kinds.count("dot") == 1 and kinds.count("elementwise") == 12 and "add" not in kinds
+
+
 def test_iota_random_const():
     k = input_node("k", (), dt.int64)
     r = node(Op.RANDOM, k, shape=(3, 7))

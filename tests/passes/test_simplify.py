@@ -188,6 +188,22 @@ GOLDEN = [
         "%0: f32[4,3] = permute %x {perm=[1,0]}\n %1: f32[2,4,3] = expand %0 {shape=[2,4,3]}\n return %1",
     ),
     (
+        "dot-sum",
+        "%a: f32[4,2], %b: f32[2,4], %c: f32[4,1], %d: f32[1,4]",
+        "f32[4,4]",
+        "%0: f32[4,4] = dot %a, %b\n %1: f32[4,4] = dot %c, %d\n %2: f32[4,4] = add %0, %1\n return %2",
+        "%0: f32[4,3] = concat %a, %c {axis=1}\n %1: f32[3,4] = concat %b, %d {axis=0}\n"
+        " %2: f32[4,4] = dot %0, %1\n return %2",
+    ),
+    (
+        "add-permutes",
+        "%a: f32[2,3], %b: f32[2,3]",
+        "f32[3,2]",
+        "%0: f32[3,2] = permute %a {perm=[1,0]}\n %1: f32[3,2] = permute %b {perm=[1,0]}\n"
+        " %2: f32[3,2] = add %0, %1\n return %2",
+        "%0: f32[2,3] = add %a, %b\n %1: f32[3,2] = permute %0 {perm=[1,0]}\n return %1",
+    ),
+    (
         "sum-batched-dot",
         "%a: f32[2,3,4], %b: f32[2,4,5]",
         "f32[3,5]",
@@ -319,6 +335,19 @@ NOT_SIMPLIFIED = [
         "%s: f32[2,1,2], %i: i64[2,1,2]",
         "f32[2,4,3]",
         "%0: f32[2,4,3] = scatter_add %s, %i {axis=1, shape=[2,4,3]}\n return %0",
+    ),
+    (
+        "sum of two dots whose K is too long to copy",
+        "%a: f32[2,8], %b: f32[8,2], %c: f32[2,8], %d: f32[8,2]",
+        "f32[2,2]",
+        "%0: f32[2,2] = dot %a, %b\n %1: f32[2,2] = dot %c, %d\n %2: f32[2,2] = add %0, %1\n return %2",
+    ),
+    (
+        "sum of differently permuted values",
+        "%a: f32[2,3,4], %b: f32[3,4,2]",
+        "f32[3,2,4]",
+        "%0: f32[3,2,4] = permute %a {perm=[1,0,2]}\n %1: f32[3,2,4] = permute %b {perm=[0,2,1]}\n"
+        " %2: f32[3,2,4] = add %0, %1\n return %2",
     ),
     (
         "sum of a batched dot over a non-batch axis",
