@@ -27,6 +27,8 @@ What it does, in order:
    ([C*kh*kw] as [C, kh, kw], [L] as [oh, ow]) so the index math has no
    per-element div/mod; small leading loops are merged so the outer loop,
    the one threads split, stays long.
+   A concat of more than two parts is written by one kernel per part,
+   each storing its slice (`_concat_kernels`).
    An output that is a RESHAPE of a computed value (a convolution weight's
    gradient) shares that value's buffer: the value's kernel writes the
    output, with no copy.
