@@ -29,8 +29,12 @@ REDUCE_FLAGS = ("reassoc", "contract", "nsz")
 # Dots with at most this many output columns accumulate a whole row at once
 # (in a stack array), which keeps the inner loop contiguous.
 ROW_DOT_MAX_N = 8192
-# Reduces over a strided axis accumulate this many output columns at once.
-COLUMN_TILE = 64
+# Reduces over a strided axis accumulate this many output columns at once
+# (4 KiB of float32 per input row: every row's run is a whole page, and the
+# accumulators, 8 KiB of float64, stay in L1). With 64 columns each pass
+# touched 256 bytes of every row: a bias gradient over [1024, 512] took
+# 148 us, over [700, 10000] 1.1 ms; now 73 us and 0.67 ms.
+COLUMN_TILE = 1024
 # Elementwise kernels whose loads run along another loop than the innermost
 # (a transposing copy, a sum of transposed gradients) walk that loop
 # innermost in strips of this many elements (a 64-byte line of float32).

@@ -138,12 +138,20 @@ def test_reduce_bool_max_and_empty():
 @pytest.mark.parametrize("op", [Op.SUM, Op.REDUCE_MAX, Op.PROD])
 @pytest.mark.parametrize(
     "shape,axes",
-    [((37, 70), (0,)), ((3, 5, 130), (0,)), ((3, 5, 130), (0, 1)), ((6, 5, 67), (1,)), ((300, 1000), (0,))],
+    [
+        ((37, 70), (0,)),
+        ((3, 5, 130), (0,)),
+        ((3, 5, 130), (0, 1)),
+        ((6, 5, 67), (1,)),
+        ((300, 1000), (0,)),
+        ((40, 2500), (0,)),
+    ],
 )
 def test_reduce_over_strided_axes_in_column_tiles(op, shape, axes, dtype):
     # Output columns are contiguous and the reduced axes strided: these run
     # COLUMN_TILE columns at a time (with a partial last tile; the last case
-    # is large enough to run on several threads).
+    # two are large enough to run on several threads; the last spans two
+    # full tiles and a partial one).
     from graphc.codegen.llvm.kernels import _column_tiled
 
     if dtype.is_bool and op is not Op.REDUCE_MAX:
