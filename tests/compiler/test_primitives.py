@@ -149,9 +149,9 @@ def test_reduce_bool_max_and_empty():
 )
 def test_reduce_over_strided_axes_in_column_tiles(op, shape, axes, dtype):
     # Output columns are contiguous and the reduced axes strided: these run
-    # COLUMN_TILE columns at a time (with a partial last tile; the last case
-    # two are large enough to run on several threads; the last spans two
-    # full tiles and a partial one).
+    # COLUMN_TILE columns at a time, with a partial last tile. The last two
+    # cases are large enough to run on several threads; the last one spans
+    # two full tiles and a partial one.
     from graphc.codegen.llvm.kernels import _column_tiled
 
     if dtype.is_bool and op is not Op.REDUCE_MAX:
