@@ -27,8 +27,8 @@ What it does, in order:
    ([C*kh*kw] as [C, kh, kw], [L] as [oh, ow]) so the index math has no
    per-element div/mod; small leading loops are merged so the outer loop,
    the one threads split, stays long.
-   A concat of more than two parts is written by one kernel per part,
-   each storing its slice (`_concat_kernels`).
+   A concat of many parts (an RNN's timesteps) is written by one kernel
+   per part, each storing its slice (`_concat_kernels`).
    An output that is a RESHAPE of a computed value (a convolution weight's
    gradient) shares that value's buffer: the value's kernel writes the
    output, with no copy.
@@ -502,8 +502,8 @@ class _Fuser:
         self._refined_elementwise(n, buf, self._refine(n), ("copy",), self.read)
 
     def _concat_kernels(self, n: Node, buf: str) -> None:
-        """A concat of more than two parts as one elementwise kernel per
-        part, each writing its slice of buf. One kernel over the whole
+        """A concat of more than SPLIT_CONCAT_PARTS parts as one elementwise
+        kernel per part, each writing its slice of buf. One kernel over the whole
         concat evaluates a where-chain that reads every part at every
         element (the 35 timesteps of an LSTM's hidden states stacked for
         one weight-gradient GEMM: 35 loads per element)."""
@@ -802,9 +802,15 @@ def _in_ranges(idx: list[Expr], ranges) -> Expr | None:
     return _and(conds)
 
 
+# A concat of more parts than this is written by one kernel per part.
+SPLIT_CONCAT_PARTS = 8
+
+
 def _split_concat(n: Node) -> bool:
-    """Whether a concat's buffer is written by a kernel per part."""
-    return n.op is Op.CONCAT and len(n.srcs) > 2
+    """Whether a concat's buffer is written by a kernel per part: one
+    kernel's where-chain costs a load per part at every element, the split
+    a kernel (a call, a barrier) per part."""
+    return n.op is Op.CONCAT and len(n.srcs) > SPLIT_CONCAT_PARTS
 
 
 def _prims(n: Node, material: set) -> tuple[str, ...]:
