@@ -114,7 +114,9 @@ class _Fuser:
         material = set(g.outputs) | set(g.inputs)
         cost: dict[Node, int] = {}
         for n in g.nodes:
-            if n.op in _MATERIAL or (n.op is Op.CONST and n.shape != ()):
+            # A concat of many parts is written part by part (_concat_kernels):
+            # a reader that inlined it would test every part at every element.
+            if n.op in _MATERIAL or (n.op is Op.CONST and n.shape != ()) or _split_concat(n):
                 material.add(n)
                 continue
             # IOTA is a cast of a loop variable: free, like a movement op.

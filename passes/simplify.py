@@ -22,6 +22,9 @@ array constant whose elements are all equal):
   a sum/max/prod over no axes                       -> x
 - where(true, a, b) -> a; where(false, a, b) -> b; where(c, a, a) -> a
 - permute(x, p) + permute(y, p) -> permute(x + y, p)
+- pad(x) + pad(y), both zero-padded alike except along one axis where
+  their places touch -> pad(concat(x, y)); as with x + 0, a -0.0 may stay
+  -0.0
 - permute(expand(x)) -> expand(permute(x)) when the expand only prepends
   axes and the permute leaves them in place
 - batched dots become single large dots ("batch-major" form of X [B,R,C] is
@@ -219,6 +222,31 @@ def _dot_sum(outer: Node, d1: Node, d2: Node) -> Node | None:
     return node(Op.DOT, a, b)
 
 
+def _pad_sum(p1: Node, p2: Node) -> Node | None:
+    """pad(x) + pad(y), zero-padded, padded alike but along one axis where
+    x's and y's places touch -> pad(concat(x, y)) (an RNN's input gradient
+    stacks its timesteps as a sum of zero-padded slices: a where-chain over
+    every timestep at every element). Like x + 0, a -0.0 in x or y stays
+    -0.0 where the add gave +0.0."""
+    if p1.shape != p2.shape or p1.dtype != p2.dtype or p1.attrs["value"] != 0 or p2.attrs["value"] != 0:
+        return None
+    pads1, pads2 = [tuple(p) for p in p1.attrs["pads"]], [tuple(p) for p in p2.attrs["pads"]]
+    differ = [d for d in range(len(pads1)) if pads1[d] != pads2[d]]
+    if len(differ) != 1:
+        return None
+    ax = differ[0]
+    (x, (lo_x, _)), (y, (lo_y, _)) = (p1.srcs[0], pads1[ax]), (p2.srcs[0], pads2[ax])
+    if min(lo_x, lo_y, pads1[ax][1], pads2[ax][1]) < 0:
+        return None
+    if lo_y + y.shape[ax] == lo_x:
+        (x, lo_x), (y, lo_y) = (y, lo_y), (x, lo_x)
+    if lo_x + x.shape[ax] != lo_y:
+        return None
+    pads = list(pads1)
+    pads[ax] = (lo_x, p1.shape[ax] - lo_y - y.shape[ax])
+    return node(Op.PAD, _concat([x, y], ax), pads=tuple(pads), value=p1.attrs["value"])
+
+
 def _add_permutes(p1: Node, p2: Node) -> Node | None:
     """permute(x, p) + permute(y, p) -> permute(x + y, p): exact, and the
     sum of transposed per-timestep weight gradients, (h_t^T g_t)^T, becomes
@@ -347,6 +375,7 @@ RULES: list[tuple[str, Pat, Replace]] = [
     ("sum-batched-dot", P(Op.SUM, P(Op.DOT, name="d"), name=OUTER), _batch_sum_dot),
     ("dot-sum", P(Op.ADD, P(Op.DOT, name="d1"), P(Op.DOT, name="d2"), name=OUTER), _dot_sum),
     ("add-permutes", P(Op.ADD, P(Op.PERMUTE, name="p1"), P(Op.PERMUTE, name="p2")), _add_permutes),
+    ("pad-sum", P(Op.ADD, P(Op.PAD, name="p1"), P(Op.PAD, name="p2")), _pad_sum),
     ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
     ("dot-shared-rhs", P(Op.DOT, P(), P(Op.EXPAND, name="w"), name="d"), _shared_rhs_dot),
     ("scatter-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),

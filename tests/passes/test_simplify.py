@@ -204,6 +204,15 @@ GOLDEN = [
         "%0: f32[2,3] = add %a, %b\n %1: f32[3,2] = permute %0 {perm=[1,0]}\n return %1",
     ),
     (
+        "pad-sum",
+        "%a: f32[1,3], %b: f32[2,3]",
+        "f32[4,3]",
+        "%0: f32[4,3] = pad %a {pads=[[1,2],[0,0]], value=0.0}\n"
+        " %1: f32[4,3] = pad %b {pads=[[2,0],[0,0]], value=0.0}\n"
+        " %2: f32[4,3] = add %0, %1\n return %2",
+        "%0: f32[3,3] = concat %a, %b {axis=0}\n %1: f32[4,3] = pad %0 {pads=[[1,0],[0,0]], value=0.0}\n return %1",
+    ),
+    (
         "sum-batched-dot",
         "%a: f32[2,3,4], %b: f32[2,4,5]",
         "f32[3,5]",
@@ -348,6 +357,22 @@ NOT_SIMPLIFIED = [
         "f32[3,2,4]",
         "%0: f32[3,2,4] = permute %a {perm=[1,0,2]}\n %1: f32[3,2,4] = permute %b {perm=[0,2,1]}\n"
         " %2: f32[3,2,4] = add %0, %1\n return %2",
+    ),
+    (
+        "sum of padded slices with a gap between them",
+        "%a: f32[1,3], %b: f32[1,3]",
+        "f32[4,3]",
+        "%0: f32[4,3] = pad %a {pads=[[0,3],[0,0]], value=0.0}\n"
+        " %1: f32[4,3] = pad %b {pads=[[2,1],[0,0]], value=0.0}\n"
+        " %2: f32[4,3] = add %0, %1\n return %2",
+    ),
+    (
+        "sum of slices padded with ones",
+        "%a: f32[1,3], %b: f32[3,3]",
+        "f32[4,3]",
+        "%0: f32[4,3] = pad %a {pads=[[0,3],[0,0]], value=1.0}\n"
+        " %1: f32[4,3] = pad %b {pads=[[1,0],[0,0]], value=1.0}\n"
+        " %2: f32[4,3] = add %0, %1\n return %2",
     ),
     (
         "sum of a batched dot over a non-batch axis",
