@@ -11,7 +11,7 @@ What it does, in order:
    cheap (recomputing `exp(x - m)` in two consumers is cheaper than a round
    trip through memory; recomputing a long chain is not), and a costly
    value that an EXPAND broadcasts at least 8x (computed once per row, not
-   once per element).
+   once per element), and a concat of many parts.
 2. Builds one kernel per materialized node. Elementwise, movement, IOTA,
    RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
    consumers; movement ops become index arithmetic (no copies); a RESHAPE
