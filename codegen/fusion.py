@@ -497,16 +497,14 @@ class _Fuser:
 
     def _copy_kernel(self, n: Node, buf: str) -> None:
         """An elementwise kernel writing n into buf (row-major), looping
-        over the factors of `_refine(n)` (a concat of many parts: a kernel
-        per part, `_concat_kernels`)."""
-        if _split_concat(n):
-            return self._concat_kernels(n, buf)
+        over the factors of `_refine(n)`. (A concat of many parts never
+        gets here: it is materialized and written by `_concat_kernels`.)"""
         self._refined_elementwise(n, buf, self._refine(n), ("copy",), self.read)
 
     def _concat_kernels(self, n: Node, buf: str) -> None:
         """A concat of more than SPLIT_CONCAT_PARTS parts as one elementwise
-        kernel per part, each writing its slice of buf. One kernel over the whole
-        concat evaluates a where-chain that reads every part at every
+        kernel per part, each writing its slice of buf. One kernel over the
+        whole concat evaluates a where-chain that reads every part at every
         element (the 35 timesteps of an LSTM's hidden states stacked for
         one weight-gradient GEMM: 35 loads per element)."""
         ax, off = n.attrs["axis"], 0

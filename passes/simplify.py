@@ -235,9 +235,10 @@ def _pad_sum(p1: Node, p2: Node) -> Node | None:
     if len(differ) != 1:
         return None
     ax = differ[0]
-    (x, (lo_x, _)), (y, (lo_y, _)) = (p1.srcs[0], pads1[ax]), (p2.srcs[0], pads2[ax])
-    if min(lo_x, lo_y, pads1[ax][1], pads2[ax][1]) < 0:
+    if min(pads1[ax] + pads2[ax]) < 0:  # a negative pad crops
         return None
+    x, y = p1.srcs[0], p2.srcs[0]
+    lo_x, lo_y = pads1[ax][0], pads2[ax][0]
     if lo_y + y.shape[ax] == lo_x:
         (x, lo_x), (y, lo_y) = (y, lo_y), (x, lo_x)
     if lo_x + x.shape[ax] != lo_y:
