@@ -690,9 +690,20 @@ class _GenericBuilder:
                     else:
                         self._pack_panel(read, out, first, panel, k0, kc, a_side, None, zero)
                 with otherwise:
-                    self._pack_panel(read, out, first, panel, k0, kc, False, b.sub(outer_ext, first), zero)
+                    valid = b.sub(outer_ext, first)
+                    kmain = _c(0)
+                    if isinstance(ks, int) and ks == 1 and panel >= 8:
+                        # A partial panel along k (a transposed im2col's
+                        # 25 columns): lines past the edge read the last
+                        # line, then are zeroed, so the transposes stay.
+                        last = b.sub(outer_ext, _c(1))
+                        kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc, last)
+                        with _Loop(b, _c(0), kmain, 1, "pz") as kk:
+                            with _Loop(b, _max(b, valid, _c(0)), _c(panel), 1, "pzi") as i:
+                                b.store(zero, b.gep(out, [b.add(b.mul(kk, _c(panel)), i)], inbounds=True))
+                    self._pack_panel(read, out, first, panel, k0, kc, False, valid, zero, kmain)
 
-    def _pack_panel_transposed(self, src, off, ls, out, first, panel, k0, kc):
+    def _pack_panel_transposed(self, src, off, ls, out, first, panel, k0, kc, last=None):
         """A full panel whose lines run along k (row-major A, a transposed
         B such as a linear layer's weight): blocks of 8 k per line are one
         vector load each, 8 lines x 8 k are transposed in registers
@@ -700,8 +711,9 @@ class _GenericBuilder:
         of one scalar load and store per element. A panel that is not a
         multiple of 8 lines (MR = 14) ends with a group overlapping the one
         before it (lines 6..13): those lines are written twice with the
-        same values, and every store is a full vector. Returns where the
-        scalar copy takes over (kc rounded down to 8)."""
+        same values, and every store is a full vector. `last`: the matrix's
+        last line, which lines past it read instead (a partial panel).
+        Returns where the scalar copy takes over (kc rounded down to 8)."""
         b, elem = self.b, self.elem
         es = 4 if elem == ir.FloatType() else 8
         vt = ir.VectorType(elem, 8)
@@ -713,7 +725,10 @@ class _GenericBuilder:
             for g0 in groups:
                 rows = []
                 for i in range(8):
-                    idx = b.add(off, b.add(b.mul(b.add(first, _c(g0 + i)), ls), b.add(k0, kk)))
+                    line = b.add(first, _c(g0 + i))
+                    if last is not None:
+                        line = _min(b, line, last)
+                    idx = b.add(off, b.add(b.mul(line, ls), b.add(k0, kk)))
                     ptr = b.bitcast(b.gep(src, [idx], inbounds=True), vt.as_pointer())
                     rows.append(b.load(ptr, align=es))
                 cols = _transpose8(b, rows)

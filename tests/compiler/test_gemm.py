@@ -66,11 +66,13 @@ def test_block_edges(mkn, threads):
     )
 
 
-@pytest.mark.parametrize("mkn", [(257, 600, 33), (45, 203, 70), (14, 99, 40)])
+@pytest.mark.parametrize("mkn", [(257, 600, 33), (45, 203, 70), (14, 99, 40), (10, 3000, 25), (5, 800, 9)])
 def test_block_edges_of_transposed_operands(mkn, threads):
     # A^T (lines contiguous: packed k-outer across the panels, the last
     # panel partial) and B^T (k contiguous: 8x8 register transposes, a k
-    # tail that is not a multiple of 8).
+    # tail that is not a multiple of 8; a partial last panel, as a
+    # convolution's weight gradient reads its im2col, reads its last line
+    # into the lines past the edge and zeroes them).
     m, k, n = mkn
     a, b = input_node("a", (k, m), dt.float32), input_node("b", (n, k), dt.float32)
     prod = node(Op.DOT, node(Op.PERMUTE, a, perm=(1, 0)), node(Op.PERMUTE, b, perm=(1, 0)))
