@@ -419,7 +419,10 @@ class _Fuser:
         else:
             form = None
         if form is None and copied is None:
-            e = self._view_of_source_copy(n, idx, dict(zip(names, extents)))
+            ranges = dict(zip(names, extents))
+            e = self._view_of_operand_copy(n, idx, ranges)
+            if e is None:
+                e = self._view_of_source_copy(n, idx, ranges)
             form = None if e is None else K.affine(e.args[0])
         if form is None:
             if copied is None:
@@ -432,6 +435,30 @@ class _Fuser:
         coefs, offset = form
         s = [coefs.get(v, 0) for v in names]
         return K.Operand(e.arg, offset, tuple(s[:-2]), s[-2], s[-1])
+
+    def _view_through(self, n: Node, idx: list[Expr], ranges: dict, base: Node, buf: str) -> Expr:
+        """n at idx, read with `base`'s value taken from buf (row-major)."""
+        self._stored_as[base] = buf
+        try:
+            with K.loop_ranges(ranges):
+                return self.read(n, idx)
+        finally:
+            del self._stored_as[base]
+
+    def _view_of_operand_copy(self, n: Node, idx: list[Expr], ranges: dict) -> Expr | None:
+        """n at idx as an affine load from another dot operand's copy that n
+        is a reshape or permute of: a weight gradient's im2col^T read
+        through the forward convolution's im2col (packing transposes it in
+        registers), instead of a second im2col in the transposed layout
+        (0.12 ms per MNIST CNN convolution)."""
+        m = n
+        while m.op in (Op.RESHAPE, Op.PERMUTE) and m not in self.material:
+            m = m.srcs[0]
+            if m in self.operand_copies:
+                e = self._view_through(n, idx, ranges, m, self.operand_copies[m])
+                if K.affine(e.args[0]) is not None:
+                    return e
+        return None
 
     def _view_of_source_copy(self, n: Node, idx: list[Expr], ranges: dict) -> Expr | None:
         """n at idx as an affine load from a row-major copy of the computed
@@ -447,21 +474,13 @@ class _Fuser:
         if base is n or base in self.material:
             return None
 
-        def view(buf: str) -> Expr:
-            self._stored_as[base] = buf
-            try:
-                with K.loop_ranges(ranges):
-                    return self.read(n, idx)
-            finally:
-                del self._stored_as[base]
-
-        probe = view("probe")  # affine only if the movement ops compose to strides
+        probe = self._view_through(n, idx, ranges, base, "probe")  # affine only if the movement ops compose to strides
         if K.affine(probe.args[0]) is None:
             return None
         if base not in self.source_copies:
             self.source_copies[base] = self._temp(base.dtype, base.shape)
             self._copy_kernel(base, self.source_copies[base])
-        return view(self.source_copies[base])
+        return self._view_through(n, idx, ranges, base, self.source_copies[base])
 
     def _refine(self, n: Node, root: bool = False) -> list[list[int]]:
         """Per axis of n, factors whose product is its extent, splitting an
@@ -586,9 +605,16 @@ class _Fuser:
             return self._fold_disjoint(n, buf)
         if (sh, sw) != (1, 1) and (dh, dw) == (1, 1) and h % sh == 0 and w % sw == 0:
             return self._fold_strided(n, buf)
+        # Loops over channels, then images, when the window columns of one
+        # channel lie together (a data gradient's dot writes [C*kh*kw, N*L]):
+        # each tap's rows are then read as one stream across the images.
         o = [K.var(f"o{d}") for d in range(4)]
+        shape = list(n.shape)
+        if self._channel_major(cols):
+            o[0], o[1] = o[1], o[0]
+            shape[0], shape[1] = shape[1], shape[0]
         r0, r1 = K.var("r0"), K.var("r1")
-        ranges = {f"o{d}": s for d, s in enumerate(n.shape)}
+        ranges = {f"o{d}": s for d, s in enumerate(shape)}
         ranges.update(r0=kh, r1=kw)
         with K.loop_ranges(ranges):
             y = o[2] + ph + r0 * (-dh)
@@ -605,7 +631,13 @@ class _Fuser:
             if guard is not None:
                 value = K.where(guard, value, K.const(0, n.dtype))
             store = Store(buf, flat(o, n.shape), K.acc(n.dtype))
-        self._emit_fold_sum(n, n.shape, store, (kh, kw), value)
+        self._emit_fold_sum(n, shape, store, (kh, kw), value)
+
+    def _channel_major(self, cols: Node) -> bool:
+        """Whether a fold's [N, C*kh*kw, L] input is a view of a value laid
+        out channels first ([C*kh*kw, N, L], as a data gradient's dot
+        writes it)."""
+        return cols not in self.material and cols.op is Op.PERMUTE and list(cols.attrs["perm"][:2]) == [1, 0]
 
     def _emit_fold_sum(self, n: Node, shape, store: Store, red_shape, value: Expr) -> None:
         """A fold's reduce kernel: loops `shape`, summing `value` over the

@@ -491,6 +491,19 @@ def affine(e: Expr) -> tuple[dict[str, int], int] | None:
     return coefs, offset
 
 
+def step(e: Expr, var: str) -> int | None:
+    """c when e is c*var plus terms that do not read var (e steps by c per
+    step of var), else None."""
+    c = 0
+    for t in _terms(e):
+        coef, rest = _coef(t)
+        if rest is not None and rest.op is KOp.VAR and rest.arg == var:
+            c += coef
+        elif rest is not None and any(x.op is KOp.VAR and x.arg == var for x in walk(rest)):
+            return None
+    return c
+
+
 def substitute(e: Expr, mapping: dict[str, Expr]) -> Expr:
     """Replace loop variables by expressions, re-simplifying index math.
     Each distinct node is rebuilt once, so a shared sub-expression stays
