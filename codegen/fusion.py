@@ -404,10 +404,11 @@ class _Fuser:
         """n (rank >= 2) as an affine view over loop variables `names`
         (with `transposed`, n's last two axes are read swapped: the view is
         n^T, and `extents` are those of the view). An operand that is not
-        an affine view of a buffer is copied once into a row-major temp
-        (shared by every dot reading the same node). A transposed operand
-        gets its own copy rather than a strided view of another: the GEMM
-        packs row-major panels faster."""
+        an affine view of a buffer is read through another operand's copy
+        it is a reshape/permute of (packing transposes in registers), or
+        through a copy of the value under its movement ops, or else is
+        copied once into a row-major temp (shared by every dot reading
+        the same node)."""
         idx = [K.var(v) for v in names]
         if transposed:
             idx[-2], idx[-1] = idx[-1], idx[-2]
