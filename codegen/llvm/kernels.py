@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from llvmlite import ir
 
+from graphc.codegen.collapse import collapse_loops
 from graphc.codegen.kernel import INDEX, Expr, Kernel, KOp, affine, is_const, rebuild, step, walk
 from graphc.codegen.llvm import attention, gemm, target
 from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, ExprEmitter, intrinsic, mem_type, reg_type
@@ -94,6 +95,7 @@ class KernelBuilder:
     """Builds the LLVM function of one kernel into `module`."""
 
     def __init__(self, module: ir.Module, kern: Kernel, buffers: dict, shared: set[str], partners: dict | None = None):
+        kern = collapse_loops(kern)  # same first loop: the threads' split is unchanged
         self.kern = kern
         dtypes = {n: buf.dtype for n, buf in buffers.items()}
         self.numels = {n: buf.numel for n, buf in buffers.items()}
