@@ -94,7 +94,7 @@ def _joins(prefix: str, d: int, group: list[int], extents: list[int], forms, fre
     outer, inner = f"{prefix}{d}", f"{prefix}{wide[0]}"
     if outer not in free or inner not in free:
         return False
-    return all(f[0].get(outer, 0) == f[0].get(inner, 0) * extents[wide[0]] for f in forms)
+    return all(f[0].get(outer, 0) == f[0].get(inner, 0) * extents[wide[0]] for f in forms if f is not None)
 
 
 def _rewrite(k: Kernel, mapping: dict[str, Expr], folded: set[str], shapes, indices, forms) -> Kernel:

@@ -79,3 +79,10 @@ def test_broadcast_operand_blocks_only_where_it_must():
     # 0 over dim 2, so dims 1 and 2 stay apart; dim 0 is the threads' loop.
     exe = _compiled(lambda x, b: x + b, (4, 6, 8), (6, 1))
     assert _loops(exe, "elementwise") == [(((4, 6, 8), ()), ((4, 6, 8), ()))]
+
+
+def test_non_affine_indices_keep_their_variables():
+    # F.unfold's direct store reads its input through div/mod of the
+    # column index: those variables stay; the program still compiles.
+    exe = _compiled(lambda x: F.unfold(x, 3) * 2.0, (2, 3, 6, 6))
+    assert _loops(exe, "elementwise")
