@@ -55,6 +55,8 @@ array constant whose elements are all equal):
   gather(iota, index), which checks its range as the scatter did. As with
   x + 0, a -0.0 in src may come out as -0.0 where the scatter's 0.0 + -0.0
   gave +0.0.
+- slice(fold(x)) keeping the middle of the fold's output (max-pool's
+  backward with padding) -> a fold with that much more padding; exact
 
 It does not fold constants (passes/fold.py), merge duplicates
 (passes/cse.py), reassociate arithmetic, or change graph inputs/outputs.
@@ -257,6 +259,27 @@ def _add_permutes(p1: Node, p2: Node) -> Node | None:
     return node(Op.PERMUTE, node(Op.ADD, p1.srcs[0], p2.srcs[0]), perm=tuple(p1.attrs["perm"]))
 
 
+def _slice_fold(outer: Node, f: Node) -> Node | None:
+    """slice(fold(cols, output H + 2p, padding q)) keeping the middle H rows
+    (and likewise columns) -> fold(cols, output H, padding q + p): a fold
+    crops its padded canvas itself (a padded max-pool's backward folds to
+    the padded size, then slices off the border). Exact; the border's sums
+    are skipped, and readers get a contiguous value. A fold with other
+    readers would be computed twice."""
+    a = outer.attrs
+    if f.ndim != 4 or any(s != 1 for s in a["steps"]):
+        return None
+    if any(b != 0 or e != d for b, e, d in zip(a["starts"][:2], a["stops"][:2], f.shape[:2])):
+        return None
+    crop = [a["starts"][ax] for ax in (2, 3)]
+    if any(c != f.shape[ax] - a["stops"][ax] for c, ax in zip(crop, (2, 3))):
+        return None
+    attrs = dict(f.attrs)
+    attrs["output_size"] = tuple(outer.shape[2:])
+    attrs["padding"] = tuple(p + c for p, c in zip(f.attrs["padding"], crop))
+    return node(Op.FOLD, f.srcs[0], **attrs)
+
+
 def _shared_lhs_dot(d: Node, w: Node) -> Node | None:
     """W @ C[b] for every b, W one matrix: one dot of W with C batch-major.
     Only when the expand just adds the batch axis (W [m, k] -> [nb, m, k]);
@@ -380,6 +403,7 @@ RULES: list[tuple[str, Pat, Replace]] = [
     ("dot-shared-lhs", P(Op.DOT, P(Op.EXPAND, name="w"), P(), name="d"), _shared_lhs_dot),
     ("dot-shared-rhs", P(Op.DOT, P(), P(Op.EXPAND, name="w"), name="d"), _shared_rhs_dot),
     ("scatter-one-hot", P(Op.SCATTER_ADD, name=OUTER), _scatter_one_hot),
+    ("slice-fold", P(Op.SLICE, P(Op.FOLD, name="f"), name=OUTER), _slice_fold),
 ]
 
 MATCHER = PatternMatcher(RULES)

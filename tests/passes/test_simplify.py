@@ -213,6 +213,15 @@ GOLDEN = [
         "%0: f32[3,3] = concat %a, %b {axis=0}\n %1: f32[4,3] = pad %0 {pads=[[1,0],[0,0]], value=0.0}\n return %1",
     ),
     (
+        "slice-fold",
+        "%c: f32[1,18,16]",
+        "f32[1,2,7,7]",
+        "%0: f32[1,2,9,9] = fold %c {dilation=[1,1], kernel=[3,3], output_size=[9,9], padding=[0,0], stride=[2,2]}\n"
+        " %1: f32[1,2,7,7] = slice %0 {starts=[0,0,1,1], steps=[1,1,1,1], stops=[1,2,8,8]}\n return %1",
+        "%0: f32[1,2,7,7] = fold %c {dilation=[1,1], kernel=[3,3], output_size=[7,7], padding=[1,1], stride=[2,2]}\n"
+        " return %0",
+    ),
+    (
         "sum-batched-dot",
         "%a: f32[2,3,4], %b: f32[2,4,5]",
         "f32[3,5]",
@@ -411,6 +420,13 @@ NOT_SIMPLIFIED = [
         "%0: f64[3] = cast %x {dtype=f64}\n %1: i64[3] = cast %0 {dtype=i64}\n return %1",
     ),
     (
+        "slice of a fold off its middle",
+        "%c: f32[1,18,16]",
+        "f32[1,2,8,8]",
+        "%0: f32[1,2,9,9] = fold %c {dilation=[1,1], kernel=[3,3], output_size=[9,9], padding=[0,0], stride=[2,2]}\n"
+        " %1: f32[1,2,8,8] = slice %0 {starts=[0,0,1,1], steps=[1,1,1,1], stops=[1,2,9,9]}\n return %1",
+    ),
+    (
         "strided slice",
         "%x: f32[4]",
         "f32[2]",
@@ -522,3 +538,20 @@ def test_dot_shared_rhs_stacks_every_batch_axis():
     rng = np.random.default_rng(0)
     a, w = rng.standard_normal((2, 3, 4, 6)).astype(np.float32), rng.standard_normal((6, 5)).astype(np.float32)
     np.testing.assert_allclose(run(got, [a, w])[0], a @ w, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "crop"), [(9, 3, 2, 1), (10, 3, 1, 2), (8, 2, 2, 1)])
+def test_slice_fold_keeps_values(size, kernel, stride, crop):
+    blocks = ((size - kernel) // stride + 1) ** 2
+    body = (
+        f"%0: f32[2,3,{size},{size}] = fold %c {{dilation=[1,1], kernel=[{kernel},{kernel}], "
+        f"output_size=[{size},{size}], padding=[0,0], stride=[{stride},{stride}]}}\n"
+        f" %1: f32[2,3,{size - 2 * crop},{size - 2 * crop}] = slice %0 {{starts=[0,0,{crop},{crop}], "
+        f"steps=[1,1,1,1], stops=[2,3,{size - crop},{size - crop}]}}\n return %1"
+    )
+    g = _graph(f"%c: f32[2,{3 * kernel * kernel},{blocks}]", f"f32[2,3,{size - 2 * crop},{size - 2 * crop}]", body)
+    stats: dict[str, int] = {}
+    simplified = simplify(g, stats)
+    assert stats.get("slice-fold") == 1
+    args = [np.random.default_rng(1).standard_normal(g.inputs[0].shape).astype(np.float32)]
+    np.testing.assert_array_equal(run(simplified, args)[0], run(g, args)[0])
