@@ -69,6 +69,8 @@ _REDUCERS = {Op.SUM: "sum", Op.REDUCE_MAX: "max", Op.PROD: "prod", Op.ARGMAX: "a
 # A node used by several consumers is recomputed in each while its inlined
 # expression costs at most this many scalar ops.
 _DUPLICATE_COST = 3
+# Inlined cost of primitives that are more than one scalar op.
+_OWN_COST = {Op.RANDOM: 10, Op.GATHER: 4}
 # Refined loop nests keep at least this many iterations in the outer loop.
 _MIN_OUTER = 16
 _PREFIX = {"input": "in", "output": "out", "temp": "t", "const": "c"}
@@ -120,7 +122,8 @@ class _Fuser:
                 material.add(n)
                 continue
             # IOTA is a cast of a loop variable: free, like a movement op.
-            own = 0 if n.op in MOVEMENT or n.op in (Op.CONST, Op.IOTA) else (10 if n.op is Op.RANDOM else 1)
+            # A gather loads an index, checks it and loads: several ops.
+            own = 0 if n.op in MOVEMENT or n.op in (Op.CONST, Op.IOTA) else _OWN_COST.get(n.op, 1)
             if n.op is Op.EXPAND:
                 self._broadcast_source(n, material, cost)
             if n.op is Op.UNFOLD:

@@ -24,7 +24,7 @@ from llvmlite import ir
 from graphc.codegen.collapse import collapse_loops
 from graphc.codegen.kernel import INDEX, Expr, Kernel, KOp, affine, is_const, rebuild, step, walk
 from graphc.codegen.llvm import attention, gemm, target
-from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, ExprEmitter, intrinsic, mem_type, reg_type
+from graphc.codegen.llvm.expr import F32, F64, I1, I8, I32, I64, ExprEmitter, intrinsic, mem_type, reg_type
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
 
@@ -230,9 +230,13 @@ class KernelBuilder:
             self._stores(k.stores, env)
 
     def _elementwise_window(self, window: Window) -> None:
-        """An elementwise kernel whose store is where(guard, x, 0): each
-        innermost row stores 0 before and after the columns where the guard
-        holds and x (unclamped) between them, in three plain loops."""
+        """An elementwise kernel whose store is where(guard, x, c): each
+        innermost row stores c before and after the columns where the guard
+        holds and x (unclamped) between them: a short row as vectors
+        (`_elementwise_window_vectors`), else in three plain loops."""
+        lanes = _row_lanes(self.kern, window)
+        if lanes is not None:
+            return self._elementwise_window_vectors(window, lanes)
         k, b, env = self.kern, self.b, {}
         (col, extent), outer = k.loop_vars()[-1], k.loop_vars()[:-1]
         store = k.stores[0]
@@ -247,6 +251,42 @@ class KernelBuilder:
                 with for_range(b, lo, hi, col) as j:
                     env[col] = j
                     self._stores((replace(store, value=value),), env)
+
+    def _elementwise_window_vectors(self, window: Window, lanes: int) -> None:
+        """Each row of a windowed elementwise kernel (a padded im2col over a
+        small image: rows of 2-16 columns, where the three loops cost more
+        than the copy) as vectors: x for the lanes inside the window
+        (`_RowEmitter`), the outside constant for the rest, one vector store
+        per `lanes` columns (masked past the row's end)."""
+        k, b, env = self.kern, self.b, {}
+        (col, n), outer = k.loop_vars()[-1], k.loop_vars()[:-1]
+        store = k.stores[0]
+        dt = self.dtypes[store.buffer]
+        zero = ir.Constant(I64, 0)
+        with loop_nest(b, outer, env, (self.lo, self.hi)):
+            j_lo, j_hi = self._window_columns(window, col, n, env)
+            env[col] = zero
+            scalar = self.emitter(env)
+            first = scalar.emit(store.index)
+            fill = _splat(b, scalar.emit(store.value.args[2]), lanes)
+            chunks = range(-(-n // lanes))
+
+            def write(c, v):
+                if dt.is_bool:
+                    v = b.zext(v, ir.VectorType(I8, lanes))
+                at = b.add(first, ir.Constant(I64, c * lanes))
+                tail = None if (c + 1) * lanes <= n else _lanes_in(b, c * lanes, lanes, zero, ir.Constant(I64, n))
+                _vector_store(b, self.buffers[store.buffer], at, v, tail)
+
+            with b.if_else(b.icmp_signed("<", j_lo, j_hi)) as (then, otherwise):
+                with then:
+                    for c in chunks:
+                        inside = _lanes_in(b, c * lanes, lanes, j_lo, j_hi)
+                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside).emit(window.value)
+                        write(c, b.select(inside, v, fill))
+                with otherwise:  # no column inside: x's loads may be out of range
+                    for c in chunks:
+                        write(c, fill)
 
     def _attention(self) -> None:
         attention.build(self.b, self.kern, self.buffers, self.lo, self.hi)
@@ -268,8 +308,9 @@ class KernelBuilder:
 
     def _reduce(self) -> None:
         window = _summed_window(self.kern)
-        if window is not None and _vector_window(self.kern, window):
-            return self._reduce_window_vectors(window)
+        lanes = _row_lanes(self.kern, window) if window is not None else None
+        if lanes is not None:
+            return self._reduce_window_vectors(window, lanes)
         if _column_tiled(self.kern):
             return self._reduce_columns()
         k, b, env = self.kern, self.b, {}
@@ -327,48 +368,35 @@ class KernelBuilder:
                     acc = b.load(b.gep(tile, [zero, j], inbounds=True))
                     self._stores(k.stores, env, b.fptrunc(acc, reg_type(k.acc_dtype)) if wide else acc)
 
-    def _reduce_window_vectors(self, window: Window) -> None:
-        """A windowed sum whose value is one load along the output columns
-        (`_vector_window`: a stride-1 fold over a small image): each output
-        row's columns are held in 64-byte vectors, and every tap adds a
-        masked vector load of its source row, masked to the columns where
-        the guard holds (masked-off lanes touch no memory). As a scalar
-        loop (or LLVM's vectorization of the column loop, whose
+    def _reduce_window_vectors(self, window: Window, lanes: int) -> None:
+        """A windowed sum over a short row (`_row_lanes`: a stride-1
+        fold over a small image): each output row's sums are held in
+        vectors, and every tap adds its value for the whole row at once
+        (`_RowEmitter`), masked to the columns where the guard holds. As a
+        scalar loop (or LLVM's vectorization of the column loop, whose
         accumulators went through the stack and stalled on overlapping
         stores) a 12-column fold ran at ~40% of memory bandwidth."""
         k, b, env = self.kern, self.b, {}
         (col, n), outer = k.loop_vars()[-1], k.loop_vars()[:-1]
-        load = window.value
-        src_t = mem_type(load.dtype)
-        lanes = 16 if src_t == ir.FloatType() else 8
         wide = _wide_sum(k)
-        vt, at = ir.VectorType(src_t, lanes), ir.VectorType(F64 if wide else src_t, lanes)
-        mask_t = ir.VectorType(ir.IntType(1), lanes)
-        sfx = f"v{lanes}{'f32' if lanes == 16 else 'f64'}"
-        masked_load = intrinsic(
-            self.fn.module, f"llvm.masked.load.{sfx}.p0{sfx}", vt, [vt.as_pointer(), I32, mask_t, vt]
-        )
+        elem = reg_type(k.acc_dtype)
+        at = ir.VectorType(F64 if wide else elem, lanes)
         accs = [self._entry_alloca(at) for _ in range(-(-n // lanes))]
-        zero = ir.Constant(I64, 0)
         with loop_nest(b, outer, env, (self.lo, self.hi)):
             for a in accs:
                 b.store(ir.Constant(at, None), a)
             with loop_nest(b, k.red_vars(), env):
                 j_lo, j_hi = self._window_columns(window, col, n, env)
-                env[col] = zero
-                first = self.emitter(env).emit(load.args[0])  # the source index at column 0
-                lo, hi = _splat(b, j_lo, lanes), _splat(b, j_hi, lanes)
-                for c, a in enumerate(accs):
-                    lane = ir.Constant(ir.VectorType(I64, lanes), [c * lanes + i for i in range(lanes)])
-                    mask = b.and_(b.icmp_signed(">=", lane, lo), b.icmp_signed("<", lane, hi))
-                    at_c = b.add(first, ir.Constant(I64, c * lanes))
-                    ptr = b.bitcast(b.gep(self.buffers[load.arg], [at_c]), vt.as_pointer())
-                    v = b.call(masked_load, [ptr, ir.Constant(I32, 4), mask, ir.Constant(vt, None)])
-                    b.store(b.fadd(b.load(a), b.fpext(v, at) if wide else v), a)
+                with b.if_then(b.icmp_signed("<", j_lo, j_hi)):  # else no column: loads may be out of range
+                    for c, a in enumerate(accs):
+                        inside = _lanes_in(b, c * lanes, lanes, j_lo, j_hi)
+                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside).emit(window.value)
+                        v = b.select(inside, v, ir.Constant(v.type, None))
+                        b.store(b.fadd(b.load(a), b.fpext(v, at) if wide else v), a)
             for j in range(n):
                 env[col] = ir.Constant(I64, j)
                 acc = b.extract_element(b.load(accs[j // lanes]), ir.Constant(I32, j % lanes))
-                self._stores(k.stores, env, b.fptrunc(acc, reg_type(k.acc_dtype)) if wide else acc)
+                self._stores(k.stores, env, b.fptrunc(acc, elem) if wide else acc)
 
     def _window_columns(self, window: Window, col: str, n: int, env) -> tuple[ir.Value, ir.Value]:
         """The columns [j_lo, j_hi) of [0, n) where every bound of `window`
@@ -586,15 +614,113 @@ def _summed_window(k: Kernel) -> Window | None:
     return _windowed(v, k.loop_vars()[-1][0])
 
 
-def _vector_window(k: Kernel, window: Window) -> bool:
-    """Whether `_reduce_window_vectors` can run a windowed sum: its value is
-    one float load that steps along the output columns (at most
-    WINDOW_COLUMNS of them) contiguously."""
-    v = window.value
-    if v.op is not KOp.LOAD or not v.dtype.is_float or mem_type(v.dtype) not in (F32, F64):
-        return False
-    (col, n) = k.loop_vars()[-1]
-    return step(v.args[0], col) == 1 and n <= WINDOW_COLUMNS and not k.row_stores
+# Ops `_RowEmitter` emits on vectors (their scalar lowerings are
+# type-generic): float arithmetic and comparisons, bool logic, select.
+_ROW_FLOAT_OPS = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.CMPLT, Op.CMPEQ})
+_ROW_OPS = _ROW_FLOAT_OPS | {Op.AND, Op.OR, Op.WHERE}
+
+
+def _row_lanes(k: Kernel, window: Window) -> int | None:
+    """Vector lanes for a windowed kernel's rows (the power of two from 2 up
+    that covers a row, at most 16, or 8 with float64 values), or None where its rows do not run as vectors: rows of more
+    than WINDOW_COLUMNS columns, an elementwise store that does not step
+    along the row, a value `_RowEmitter` cannot emit, or a reduce with
+    row stores."""
+    col, n = k.loop_vars()[-1]
+    if n > WINDOW_COLUMNS or k.row_stores:
+        return None
+    if k.kind == "elementwise" and step(k.stores[0].index, col) != 1:
+        return None
+    wide = False
+    seen: set[int] = set()
+    todo = [window.value] + ([k.stores[0].value.args[2]] if k.kind == "elementwise" else [])
+    while todo:  # the value's tree down to (not into) load indices
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x.dtype.is_float:
+            if x.dtype not in (dtypes.float32, dtypes.float64):
+                return None
+            wide = wide or x.dtype is dtypes.float64
+        elif not x.dtype.is_bool:
+            return None
+        if x.op is KOp.LOAD:
+            if step(x.args[0], col) not in (0, 1):
+                return None
+        elif x.op in _ROW_OPS:
+            if x.op in _ROW_FLOAT_OPS and not x.args[0].dtype.is_float:
+                return None
+            todo.extend(x.args)
+        elif x.op is not KOp.CONST:
+            return None
+    lanes = 2
+    while lanes < n and lanes < (8 if wide else 16):  # a row of 8 in one 8-lane vector: no masked store
+        lanes *= 2
+    return lanes
+
+
+class _RowEmitter(ExprEmitter):
+    """Emits a windowed kernel's value for `lanes` consecutive columns of a
+    row, from column `first`: a load that steps along the row is a masked
+    vector load (lanes off `mask` touch no memory), a load that does not,
+    and a constant, one scalar splat to every lane; the ops in between
+    (`_ROW_OPS`) act on the vectors."""
+
+    def __init__(self, kb: KernelBuilder, env: dict, col: str, first: int, lanes: int, mask: ir.Value):
+        super().__init__(kb.b, env, kb.buffers, kb.err)
+        env[col] = ir.Constant(I64, 0)
+        self.scalar = kb.emitter(env)
+        self.col, self.first, self.lanes, self.mask = col, first, lanes, mask
+
+    def _emit(self, e: Expr) -> ir.Value:
+        b = self.b
+        if e.op is KOp.CONST or (e.op is KOp.LOAD and step(e.args[0], self.col) == 0):
+            return _splat(b, self.scalar.emit(e), self.lanes)
+        if e.op is KOp.LOAD:
+            at = b.add(self.scalar.emit(e.args[0]), ir.Constant(I64, self.first))
+            v = _masked_load(b, self.buffers[e.arg], at, self.mask, self.lanes)
+            return b.trunc(v, ir.VectorType(I1, self.lanes)) if e.dtype.is_bool else v
+        return super()._emit(e)
+
+
+def _lanes_in(b: ir.IRBuilder, first: int, lanes: int, lo: ir.Value, hi: ir.Value) -> ir.Value:
+    """The mask of lanes first + i (i < lanes) with lo <= first + i < hi."""
+    lane = ir.Constant(ir.VectorType(I64, lanes), [first + i for i in range(lanes)])
+    return b.and_(b.icmp_signed(">=", lane, _splat(b, lo, lanes)), b.icmp_signed("<", lane, _splat(b, hi, lanes)))
+
+
+def _vector_fn(b: ir.IRBuilder, op: str, elem: ir.Type, lanes: int) -> ir.Function:
+    """llvm.masked.load / llvm.masked.store for <lanes x elem>."""
+    vt = ir.VectorType(elem, lanes)
+    sfx = f"v{lanes}{'f32' if elem == F32 else 'f64' if elem == F64 else f'i{elem.width}'}"
+    mask_t = ir.VectorType(I1, lanes)
+    if op == "load":
+        return intrinsic(b.module, f"llvm.masked.load.{sfx}.p0{sfx}", vt, [vt.as_pointer(), I32, mask_t, vt])
+    return intrinsic(b.module, f"llvm.masked.store.{sfx}.p0{sfx}", ir.VoidType(), [vt, vt.as_pointer(), I32, mask_t])
+
+
+def _element_bytes(elem: ir.Type) -> int:
+    return 4 if elem == F32 else 8 if elem == F64 else elem.width // 8
+
+
+def _masked_load(b: ir.IRBuilder, base: ir.Value, index: ir.Value, mask: ir.Value, lanes: int) -> ir.Value:
+    """lanes elements from base[index] on, 0 in the lanes off `mask`."""
+    elem = base.type.pointee
+    vt = ir.VectorType(elem, lanes)
+    ptr = b.bitcast(b.gep(base, [index]), vt.as_pointer())
+    align = ir.Constant(I32, _element_bytes(elem))
+    return b.call(_vector_fn(b, "load", elem, lanes), [ptr, align, mask, ir.Constant(vt, None)])
+
+
+def _vector_store(b: ir.IRBuilder, base: ir.Value, index: ir.Value, v: ir.Value, mask: ir.Value | None) -> None:
+    """v to base[index] on (only the lanes on `mask`, unless None)."""
+    elem = base.type.pointee
+    ptr = b.bitcast(b.gep(base, [index], inbounds=mask is None), v.type.as_pointer())
+    if mask is None:
+        b.store(v, ptr, align=_element_bytes(elem))
+    else:
+        b.call(_vector_fn(b, "store", elem, v.type.count), [v, ptr, ir.Constant(I32, _element_bytes(elem)), mask])
 
 
 def _floor_div(b: ir.IRBuilder, x: ir.Value, d: int) -> ir.Value:

@@ -309,7 +309,7 @@ def test_one_value_per_row_scatter_keeps_its_index_check():
     index = RNG.integers(0, 9, (6, 1)).astype(np.int64)
     assert_matches(g, [data((6, 1), dt.float32), index])
     exe = cpu.compile_cpu(g)
-    assert [k.kind for k in exe.program.kernels] == ["elementwise"]
+    assert {k.kind for k in exe.program.kernels} == {"elementwise"}
     for bad in (9, -1):
         index[4, 0] = bad
         with pytest.raises(IndexError):

@@ -76,7 +76,7 @@ def test_stride_one_fold(size, kernel, padding, channels):
     folds = [k for k in _kernels(exe, "fold") if k.kind == "reduce"]
     assert folds
     windows = [(k, kernels._summed_window(k)) for k in folds]
-    vectorized = [w is not None and kernels._vector_window(k, w) for k, w in windows]
+    vectorized = [w is not None and kernels._row_lanes(k, w) is not None for k, w in windows]
     assert all(vectorized) == (size <= kernels.WINDOW_COLUMNS), vectorized
 
 
@@ -113,3 +113,17 @@ def test_convolution_data_gradient_matches_finite_differences():
         up[idx] += eps
         down[idx] -= eps
         assert got[idx] == pytest.approx((at(up) - at(down)) / (2 * eps), rel=1e-2, abs=2e-2)
+
+
+def test_max_pool_output_read_by_a_convolution_is_gathered_once():
+    # Max-pool's output is a gather at its argmax; a 3x3 convolution's
+    # im2col reads every element 9 times and the residual add once more:
+    # the gather is computed once instead of in every reader.
+    def fn(x, w):
+        y = F.max_pool2d(x, 3, 2, 1)
+        return F.conv2d(y, w, padding=1) + y
+
+    exe = _run(fn, (2, 4, 16, 16), (4, 4, 3, 3))
+    (argmax,) = [k.outputs[0] for k in exe.program.kernels if k.reducer == "argmax"]
+    gathers = [k.name for k in exe.program.kernels if argmax in k.inputs]
+    assert len(gathers) == 1, gathers
