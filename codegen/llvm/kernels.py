@@ -622,10 +622,11 @@ _ROW_OPS = _ROW_FLOAT_OPS | {Op.AND, Op.OR, Op.WHERE}
 
 def _row_lanes(k: Kernel, window: Window) -> int | None:
     """Vector lanes for a windowed kernel's rows (the power of two from 2 up
-    that covers a row, at most 16, or 8 with float64 values), or None where its rows do not run as vectors: rows of more
-    than WINDOW_COLUMNS columns, an elementwise store that does not step
-    along the row, a value `_RowEmitter` cannot emit, or a reduce with
-    row stores."""
+    that covers a row, at most 16, or 8 with float64 values), or None
+    where its rows do not run as vectors: rows of more than
+    WINDOW_COLUMNS columns, an elementwise store that does not step along
+    the row, a value `_RowEmitter` cannot emit (loads must step 0, 1 or,
+    for floats, 2 columns per column), or a reduce with row stores."""
     col, n = k.loop_vars()[-1]
     if n > WINDOW_COLUMNS or k.row_stores:
         return None
@@ -646,7 +647,8 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
         elif not x.dtype.is_bool:
             return None
         if x.op is KOp.LOAD:
-            if step(x.args[0], col) not in (0, 1):
+            s = step(x.args[0], col)
+            if s not in (0, 1, 2) or (s == 2 and x.dtype.is_bool):  # spread byte masks lowered poorly
                 return None
         elif x.op in _ROW_OPS:
             if x.op in _ROW_FLOAT_OPS and not x.args[0].dtype.is_float:
@@ -663,9 +665,11 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
 class _RowEmitter(ExprEmitter):
     """Emits a windowed kernel's value for `lanes` consecutive columns of a
     row, from column `first`: a load that steps along the row is a masked
-    vector load (lanes off `mask` touch no memory), a load that does not,
-    and a constant, one scalar splat to every lane; the ops in between
-    (`_ROW_OPS`) act on the vectors."""
+    vector load (lanes off `mask` touch no memory; a stride-2 read, as a
+    stride-2 convolution's im2col makes, loads twice the lanes and keeps
+    every other one), a load that does not, and a constant, one scalar
+    splat to every lane; the ops in between (`_ROW_OPS`) act on the
+    vectors."""
 
     def __init__(self, kb: KernelBuilder, env: dict, col: str, first: int, lanes: int, mask: ir.Value):
         super().__init__(kb.b, env, kb.buffers, kb.err)
@@ -678,9 +682,18 @@ class _RowEmitter(ExprEmitter):
         if e.op is KOp.CONST or (e.op is KOp.LOAD and step(e.args[0], self.col) == 0):
             return _splat(b, self.scalar.emit(e), self.lanes)
         if e.op is KOp.LOAD:
-            at = b.add(self.scalar.emit(e.args[0]), ir.Constant(I64, self.first))
-            v = _masked_load(b, self.buffers[e.arg], at, self.mask, self.lanes)
-            return b.trunc(v, ir.VectorType(I1, self.lanes)) if e.dtype.is_bool else v
+            s, lanes = step(e.args[0], self.col), self.lanes
+            at = b.add(self.scalar.emit(e.args[0]), ir.Constant(I64, self.first * s))
+            if s == 1:
+                v = _masked_load(b, self.buffers[e.arg], at, self.mask, lanes)
+            else:  # element i of the row at position i*s of a wider load
+                off = ir.Constant(ir.VectorType(I1, lanes), None)
+                spread = [p // s if p % s == 0 else lanes for p in range(lanes * s)]
+                mask = b.shuffle_vector(self.mask, off, ir.Constant(ir.VectorType(I32, lanes * s), spread))
+                wide = _masked_load(b, self.buffers[e.arg], at, mask, lanes * s)
+                keep = ir.Constant(ir.VectorType(I32, lanes), [i * s for i in range(lanes)])
+                v = b.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined), keep)
+            return b.trunc(v, ir.VectorType(I1, lanes)) if e.dtype.is_bool else v
         return super()._emit(e)
 
 
