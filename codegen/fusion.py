@@ -11,16 +11,21 @@ What it does, in order:
    cheap (recomputing `exp(x - m)` in two consumers is cheaper than a round
    trip through memory; recomputing a long chain is not), and a costly
    value that an EXPAND broadcasts at least 8x (computed once per row, not
-   once per element), and a concat of many parts.
+   once per element), a non-trivial value an UNFOLD reads (each element
+   is read by up to kh*kw windows), and a concat of many parts. A GATHER
+   counts as several ops (index load, check, load): a max-pool's output is
+   gathered once, not in each of its readers.
 2. Builds one kernel per materialized node. Elementwise, movement, IOTA,
    RANDOM, GATHER and UNFOLD nodes are inlined into the expressions of their
    consumers; movement ops become index arithmetic (no copies); a RESHAPE
    of a stored value reads it at the same flat index. A DOT operand that is
-   not an affine view of a buffer gets a copy kernel first: of the computed
-   value under its reshapes and permutes, in that value's own layout, when
-   the dot can read the operand as a strided view of it (a weight
-   gradient's transposed activation: no transposing copy); else of the
-   operand itself (one per node, shared by the dots reading it). Where a
+   not an affine view of a buffer is read through another dot operand's
+   copy it is a reshape/permute of (a convolution's weight gradient reads
+   the forward's im2col transposed), or gets a copy kernel first: of the
+   computed value under its reshapes and permutes, in that value's own
+   layout, when the dot can read the operand as a strided view of it (a
+   weight gradient's transposed activation: no transposing copy); else of
+   the operand itself (one per node, shared by the dots reading it). Where a
    kernel reads an UNFOLD through reshapes/permutes (a copy of a
    convolution's im2col, a max-pool
    window), its loops run over the finer axes the movement ops merged
@@ -37,7 +42,9 @@ What it does, in order:
    written in the parameter's layout with no transposing copy. A FOLD whose
    windows do not overlap (max-pool backward) is an elementwise gather; a
    strided FOLD runs over the stride's phases, summing only the window
-   taps that can land on each output (`_fold_strided`).
+   taps that can land on each output (`_fold_strided`); a FOLD of a value
+   laid out channels first (a data gradient's dot) loops over channels
+   outermost, so each tap's rows stream.
 3. Merges an elementwise kernel into the reduce, dot or elementwise kernel
    it reads when it reads that kernel's results at the same element (an
    epilogue: bias + relu after a matmul, `sum * (1/n)` after a sum, an
