@@ -58,15 +58,15 @@ def _indices(k: Kernel) -> list[Expr]:
 def _index_only_vars(k: Kernel, indices: list[Expr], forms) -> set[str]:
     """Loop variables read only inside affine memory indices."""
     in_index = {id(e) for e, form in zip(indices, forms) if form is not None}
-    seen, todo, outside = set(), list(k._exprs()), set()
-    while todo:  # everything but the affine indices
-        e = todo.pop()
+    seen, pending, outside = set(), list(k._exprs()), set()
+    while pending:  # everything but the affine indices
+        e = pending.pop()
         if id(e) in seen or id(e) in in_index:
             continue
         seen.add(id(e))
         if e.op is KOp.VAR:
             outside.add(e.arg)
-        todo.extend(e.args)
+        pending.extend(e.args)
     every = {x.arg for x in walk(*k._exprs()) if x.op is KOp.VAR}
     return every - outside
 

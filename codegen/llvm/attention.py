@@ -38,7 +38,7 @@ from llvmlite import ir
 
 from graphc.codegen.kernel import Kernel
 from graphc.codegen.llvm import target
-from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, intrinsic, mem_type, reg_type
+from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, int_min, intrinsic, mem_type, reg_type
 
 # Score vectors kept in registers per row (x86 has 16 vector registers).
 MAX_SCORE_VECTORS = 8
@@ -112,10 +112,6 @@ def _loop(b: ir.IRBuilder, lo, hi, name: str, inits, body):
     b.branch(head)
     b.position_at_end(done)
     return phis
-
-
-def _min(b, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 class _Builder:
@@ -250,7 +246,7 @@ class _Builder:
         b, at, blk = self.b, self.at, self.blk
         bidx = b.udiv(task, _c(blk.nqb))
         i0 = b.mul(b.urem(task, _c(blk.nqb)), _c(blk.bq))
-        i1 = _min(b, b.add(i0, _c(blk.bq)), _c(at.L))
+        i1 = int_min(b, b.add(i0, _c(blk.bq)), _c(at.L))
         nrows = b.sub(i1, i0)
         offs = self.offsets(bidx)
         self.q_off, self.k_off, self.v_off = offs[:3]
@@ -266,14 +262,14 @@ class _Builder:
         _loop(b, _c(0), nrows, "init", [], init)
         nkb = _c(blk.nkb)
         if at.causal:  # key blocks after the task's last query hold no key it sees
-            nkb = _min(b, nkb, b.udiv(b.add(i1, _c(blk.bk - 1)), _c(blk.bk)))
+            nkb = int_min(b, nkb, b.udiv(b.add(i1, _c(blk.bk - 1)), _c(blk.bk)))
         _loop(b, _c(0), nkb, "kb", [], lambda kb, _v: self.key_block(kb, i0, nrows))
         _loop(b, _c(0), nrows, "fin", [], lambda r, _v: self.finish(r, b.add(i0, r)))
 
     def key_block(self, kb, i0, nrows) -> None:
         b, at, blk = self.b, self.at, self.blk
         j0 = b.mul(kb, _c(blk.bk))
-        jn = _min(b, _c(blk.bk), b.sub(_c(at.S), j0))
+        jn = int_min(b, _c(blk.bk), b.sub(_c(at.S), j0))
         self.pack(j0, jn)
         r_lo = _c(0)
         if at.causal:  # rows before the block's first key see none of it
@@ -360,7 +356,7 @@ class _Builder:
         def lanes():
             mv = ir.Constant(vt, ir.Undefined)
             for lane in range(w):
-                j = _min(b, b.add(jbase, _c(lane)), _c(at.S - 1))
+                j = int_min(b, b.add(jbase, _c(lane)), _c(at.S - 1))
                 val = b.load(b.gep(mbuf, [b.add(mrow, b.mul(j, _c(at.mask.col_stride)))], inbounds=True))
                 mv = b.insert_element(mv, val, ir.Constant(I32, lane))
             return mv
@@ -429,7 +425,7 @@ class _Builder:
         """Keys of the block row i sees: all jn, or (causal) up to i."""
         if not self.at.causal:
             return jn
-        return _min(self.b, jn, self.b.add(self.b.sub(i, j0), _c(1)))
+        return int_min(self.b, jn, self.b.add(self.b.sub(i, j0), _c(1)))
 
     def row(self, i, r, j0, jn) -> None:
         alpha = self.softmax_row(i, r, j0, self.p)

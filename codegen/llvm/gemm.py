@@ -66,7 +66,7 @@ from llvmlite import ir
 
 from graphc.codegen.kernel import Kernel, KOp, affine
 from graphc.codegen.llvm import target
-from graphc.codegen.llvm.expr import I1, I8, I64, reg_type
+from graphc.codegen.llvm.expr import I1, I8, I64, int_max, int_min, reg_type
 from graphc.codegen.llvm.sync import barrier_fn
 
 # Products with fewer multiply-adds, fewer rows or fewer columns than this
@@ -205,14 +205,6 @@ def workspace_bytes(kern: Kernel) -> int:
 
 def _c(v: int) -> ir.Constant:
     return ir.Constant(I64, v)
-
-
-def _min(b: ir.IRBuilder, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _max(b: ir.IRBuilder, x, y):
-    return b.select(b.icmp_signed(">", x, y), x, y)
 
 
 def _transpose8(b: ir.IRBuilder, rows: list) -> list:
@@ -540,7 +532,7 @@ class _GenericBuilder:
         whose fixed costs are paid for little work). Never above `cap`
         (a multiple of `unit`), never below `unit`."""
         b = self.b
-        ext = _max(b, extent, _c(1))
+        ext = int_max(b, extent, _c(1))
         nblocks = b.sdiv(b.add(ext, _c(cap - 1)), _c(cap))
         per = b.sdiv(b.add(ext, b.sub(nblocks, _c(1))), nblocks)
         return b.mul(b.sdiv(b.add(per, _c(unit - 1)), _c(unit)), _c(unit))
@@ -556,15 +548,15 @@ class _GenericBuilder:
         single = b.icmp_signed("==", last_pc, _c(0))
         direct = b.icmp_unsigned("!=", self.C, ir.Constant(self.C.type, None))
         with _Loop(b, self.n_lo, self.n_hi, nc_step, "jc") as jc:
-            nc = _min(b, nc_step, b.sub(self.n_hi, jc))
+            nc = int_min(b, nc_step, b.sub(self.n_hi, jc))
             with _Loop(b, _c(0), self.K, kc_step, "pc") as pc:
-                kc = _min(b, kc_step, b.sub(self.K, pc))
+                kc = int_min(b, kc_step, b.sub(self.K, pc))
                 # B is packed once per (jc, pc) for all of this thread's rows.
                 # B lines are its columns: line stride b_cs, k stride b_rs.
                 self._pack(self.B, self.b_off, self.b_cs, self.b_rs, blk.nr, jc, nc, self.N, pc, kc, self.pb, False)
                 accumulate = b.icmp_signed(">", pc, _c(0))
                 with _Loop(b, self.m_lo, self.m_hi, mc_step, "ic") as ic:
-                    mc = _min(b, mc_step, b.sub(self.m_hi, ic))
+                    mc = int_min(b, mc_step, b.sub(self.m_hi, ic))
                     self._pack(self.A, self.a_off, self.a_rs, self.a_cs, blk.mr, ic, mc, self.M, pc, kc, self.pa, True)
                     crows = b.gep(self.cbuf, [b.mul(b.sub(ic, self.m_lo), ldcb)], inbounds=True)
                     last = b.icmp_signed("==", pc, last_pc)
@@ -605,7 +597,7 @@ class _GenericBuilder:
                         # the whole MC x NC block (megabytes) once it has
                         # left the caches.
                         with b.if_then(b.and_(last, b.icmp_signed("<", in_c, mc))):
-                            cols = _min(b, _c(blk.nr), b.sub(nc, jr))
+                            cols = int_min(b, _c(blk.nr), b.sub(nc, jr))
                             rest = b.gep(strip, [b.mul(in_c, ldcb)], inbounds=True)
                             b.call(
                                 self.epi, [self.ctx, rest, ldcb, b.add(ic, in_c), b.sub(mc, in_c), b.add(jc, jr), cols]
@@ -664,7 +656,7 @@ class _GenericBuilder:
             # across all full panels (a stream the hardware prefetches),
             # rather than panel by panel, where every k step touches a new
             # line a row stride away.
-            lines = _max(b, _min(b, outer_n, b.sub(outer_ext, outer0)), _c(0))
+            lines = int_max(b, int_min(b, outer_n, b.sub(outer_ext, outer0)), _c(0))
             p_from = b.mul(b.sdiv(lines, _c(panel)), _c(panel))
             with _Loop(b, _c(0), kc, 1, "pk") as kk:
                 with _Loop(b, _c(0), p_from, panel, "pr") as p0:
@@ -699,7 +691,7 @@ class _GenericBuilder:
                         last = b.sub(outer_ext, _c(1))
                         kmain = self._pack_panel_transposed(src, off, ls, out, first, panel, k0, kc, last)
                         with _Loop(b, _c(0), kmain, 1, "pz") as kk:
-                            with _Loop(b, _max(b, valid, _c(0)), _c(panel), 1, "pzi") as i:
+                            with _Loop(b, int_max(b, valid, _c(0)), _c(panel), 1, "pzi") as i:
                                 b.store(zero, b.gep(out, [b.add(b.mul(kk, _c(panel)), i)], inbounds=True))
                     self._pack_panel(read, out, first, panel, k0, kc, False, valid, zero, kmain)
 
@@ -727,7 +719,7 @@ class _GenericBuilder:
                 for i in range(8):
                     line = b.add(first, _c(g0 + i))
                     if last is not None:
-                        line = _min(b, line, last)
+                        line = int_min(b, line, last)
                     idx = b.add(off, b.add(b.mul(line, ls), b.add(k0, kk)))
                     ptr = b.bitcast(b.gep(src, [idx], inbounds=True), vt.as_pointer())
                     rows.append(b.load(ptr, align=es))
@@ -949,7 +941,7 @@ class GemmEmitter:
         tiles = _c((extent + step - 1) // step)
         lo = b.mul(b.sdiv(b.mul(tiles, self.tid), self.nthreads), _c(step))
         hi = b.mul(b.sdiv(b.mul(tiles, b.add(self.tid, _c(1))), self.nthreads), _c(step))
-        return _min(b, lo, _c(extent)), _min(b, hi, _c(extent))
+        return int_min(b, lo, _c(extent)), int_min(b, hi, _c(extent))
 
     def _batch_loops(self, dims, env, body) -> None:
         if not dims:

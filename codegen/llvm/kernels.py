@@ -24,7 +24,20 @@ from llvmlite import ir
 from graphc.codegen.collapse import collapse_loops
 from graphc.codegen.kernel import INDEX, Expr, Kernel, KOp, affine, is_const, rebuild, step, walk
 from graphc.codegen.llvm import attention, gemm, target
-from graphc.codegen.llvm.expr import F32, F64, I1, I8, I32, I64, ExprEmitter, intrinsic, mem_type, reg_type
+from graphc.codegen.llvm.expr import (
+    F32,
+    F64,
+    I1,
+    I8,
+    I32,
+    I64,
+    ExprEmitter,
+    int_max,
+    int_min,
+    intrinsic,
+    mem_type,
+    reg_type,
+)
 from graphc.ir import dtypes
 from graphc.ir.ops import Op
 
@@ -244,8 +257,8 @@ class KernelBuilder:
         with loop_nest(b, outer, env, (self.lo, self.hi)):
             end = ir.Constant(I64, extent)
             j_lo, j_hi = self._window_columns(window, col, extent, env)
-            j_lo = gemm._min(b, j_lo, end)
-            j_hi = gemm._max(b, j_hi, j_lo)
+            j_lo = int_min(b, j_lo, end)
+            j_hi = int_max(b, j_hi, j_lo)
             outside = store.value.args[2]
             for lo, hi, value in ((zero, j_lo, outside), (j_lo, j_hi, window.value), (j_hi, end, outside)):
                 with for_range(b, lo, hi, col) as j:
@@ -340,9 +353,7 @@ class KernelBuilder:
         each, so the innermost loop runs along contiguous memory and
         vectorizes instead of striding through memory once per column."""
         k, b, env = self.kern, self.b, {}
-        window = _summed_window(k)
-        value = k.value if window is None else window.value
-        wide = _wide_sum(k) and window is None
+        wide = _wide_sum(k)
         acc_t = F64 if wide else reg_type(k.acc_dtype)
         tile = self._entry_alloca(ir.ArrayType(acc_t, COLUMN_TILE))
         zero, width = ir.Constant(I64, 0), ir.Constant(I64, COLUMN_TILE)
@@ -358,10 +369,9 @@ class KernelBuilder:
                 with for_range(b, zero, n, "init") as j:
                     b.store(_init(k.reducer, k.acc_dtype, acc_t), b.gep(tile, [zero, j], inbounds=True))
                 with loop_nest(b, k.red_vars(), env):
-                    j_lo, j_hi = (zero, n) if window is None else self._window_columns(window, col, start, n, env)
-                    with for_range(b, j_lo, j_hi, "col") as j:
+                    with for_range(b, zero, n, "col") as j:
                         env[col] = b.add(start, j)
-                        v = self.emitter(env).emit(value)
+                        v = self.emitter(env).emit(k.value)
                         self._combine(b.gep(tile, [zero, j], inbounds=True), None, v, env)
                 with for_range(b, zero, n, "out") as j:
                     env[col] = b.add(start, j)
@@ -422,15 +432,15 @@ class KernelBuilder:
                 continue
             if a > 0:
                 if lo is not None:
-                    j_lo = gemm._max(b, j_lo, _ceil_div(b, b.sub(ir.Constant(I64, lo), e0), a))
+                    j_lo = int_max(b, j_lo, _ceil_div(b, b.sub(ir.Constant(I64, lo), e0), a))
                 if hi is not None:
-                    j_hi = gemm._min(b, j_hi, _ceil_div(b, b.sub(ir.Constant(I64, hi), e0), a))
+                    j_hi = int_min(b, j_hi, _ceil_div(b, b.sub(ir.Constant(I64, hi), e0), a))
             else:
                 one = ir.Constant(I64, 1)
                 if hi is not None:
-                    j_lo = gemm._max(b, j_lo, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, hi)), -a), one))
+                    j_lo = int_max(b, j_lo, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, hi)), -a), one))
                 if lo is not None:
-                    j_hi = gemm._min(b, j_hi, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, lo)), -a), one))
+                    j_hi = int_min(b, j_hi, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, lo)), -a), one))
         return j_lo, j_hi
 
     def _entry_alloca(self, t: ir.Type) -> ir.Value:
@@ -550,11 +560,12 @@ def transposed_dim(k: Kernel) -> int | None:
 
 
 class Window(NamedTuple):
-    """A guarded sum's value, `where(guard, value', 0)`, as the bounds the
-    guard checks, (e, lo, hi): lo <= e < hi with e affine (lo or hi None
-    where unchecked), and `value`: value' with the clamps the guard makes
-    identities removed. Summed only where the bounds hold, it is the
-    kernel's value."""
+    """A guarded value `where(guard, x, c)` (c a constant; 0 for a sum) as
+    the bounds the guard checks, (e, lo, hi): lo <= e < hi with e an index
+    that steps a fixed amount per output column (lo or hi None where
+    unchecked), and `value`: x with the clamps the guard makes identities
+    removed. Where the bounds hold the kernel's value is `value`, elsewhere
+    c."""
 
     bounds: tuple[tuple[Expr, int | None, int | None], ...]
     value: Expr
@@ -571,11 +582,11 @@ def _windowed(v: Expr | None, col: str) -> Window | None:
         return None
     lo_of: dict[Expr, int] = {}
     hi_of: dict[Expr, int] = {}
-    todo = [v.args[0]]
-    while todo:
-        c = todo.pop()
+    pending = [v.args[0]]
+    while pending:
+        c = pending.pop()
         if c.op is Op.AND:
-            todo.extend(c.args)
+            pending.extend(c.args)
             continue
         negated = c.op is Op.NOT
         if negated:
@@ -634,9 +645,9 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
         return None
     wide = False
     seen: set[int] = set()
-    todo = [window.value] + ([k.stores[0].value.args[2]] if k.kind == "elementwise" else [])
-    while todo:  # the value's tree down to (not into) load indices
-        x = todo.pop()
+    pending = [window.value] + ([k.stores[0].value.args[2]] if k.kind == "elementwise" else [])
+    while pending:  # the value's tree down to (not into) load indices
+        x = pending.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
@@ -653,7 +664,7 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
         elif x.op in _ROW_OPS:
             if x.op in _ROW_FLOAT_OPS and not x.args[0].dtype.is_float:
                 return None
-            todo.extend(x.args)
+            pending.extend(x.args)
         elif x.op is not KOp.CONST:
             return None
     lanes = 2
@@ -764,16 +775,15 @@ def _stored_window(k: Kernel) -> Window | None:
     return _windowed(k.stores[0].value, k.loop_vars()[-1][0])
 
 
-def _column_tiled(k: Kernel, window: Window | None = None) -> bool:
-    """Whether a reduce kernel runs `_reduce_columns`: its loads (those of
-    the window's value, for a `Window`) are affine, the last output dim
-    steps through some of them contiguously, and the last reduced dim
-    steps through none of them contiguously."""
+def _column_tiled(k: Kernel) -> bool:
+    """Whether a reduce kernel runs `_reduce_columns`: its loads are affine,
+    the last output dim steps through some of them contiguously, and the
+    last reduced dim steps through none of them contiguously."""
     if k.reducer == "argmax" or k.row_stores or not k.shape or k.shape[-1] < 2:
         return False
     col, red = k.loop_vars()[-1][0], k.red_vars()[-1][0]
     contiguous = False
-    for e in walk(k.value if window is None else window.value):
+    for e in walk(k.value):
         if e.op is not KOp.LOAD:
             continue
         form = affine(e.args[0])
