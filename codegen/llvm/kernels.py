@@ -412,9 +412,8 @@ class KernelBuilder:
         """The columns [j_lo, j_hi) of [0, n) where every bound of `window`
         holds, at the current outer and reduced indices (j_lo may exceed
         j_hi: no column). Each bounded index is e0 + a*j, e0 its value at
-        column 0: for a > 0, lo <= e0 + a*j < hi is ceil((lo - e0) / a) <=
-        j < ceil((hi - e0) / a); for a < 0 (b = -a), floor((e0 - hi) / b)
-        < j <= floor((e0 - lo) / b)."""
+        column 0 and a >= 0 (`_windowed`): for a > 0, lo <= e0 + a*j < hi
+        is ceil((lo - e0) / a) <= j < ceil((hi - e0) / a)."""
         b = self.b
         j_lo, j_hi = ir.Constant(I64, 0), ir.Constant(I64, n)
         env[col] = ir.Constant(I64, 0)
@@ -430,17 +429,10 @@ class KernelBuilder:
                     ok = b.and_(ok, b.icmp_signed("<", e0, ir.Constant(I64, hi)))
                 j_hi = b.select(ok, j_hi, ir.Constant(I64, 0))
                 continue
-            if a > 0:
-                if lo is not None:
-                    j_lo = int_max(b, j_lo, _ceil_div(b, b.sub(ir.Constant(I64, lo), e0), a))
-                if hi is not None:
-                    j_hi = int_min(b, j_hi, _ceil_div(b, b.sub(ir.Constant(I64, hi), e0), a))
-            else:
-                one = ir.Constant(I64, 1)
-                if hi is not None:
-                    j_lo = int_max(b, j_lo, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, hi)), -a), one))
-                if lo is not None:
-                    j_hi = int_min(b, j_hi, b.add(_floor_div(b, b.sub(e0, ir.Constant(I64, lo)), -a), one))
+            if lo is not None:
+                j_lo = int_max(b, j_lo, _ceil_div(b, b.sub(ir.Constant(I64, lo), e0), a))
+            if hi is not None:
+                j_hi = int_min(b, j_hi, _ceil_div(b, b.sub(ir.Constant(I64, hi), e0), a))
         return j_lo, j_hi
 
     def _entry_alloca(self, t: ir.Type) -> ir.Value:
@@ -577,7 +569,9 @@ def _windowed(v: Expr | None, col: str) -> Window | None:
     im2col pads with -inf): the guard per element and the clamped
     (non-affine) index keep the loop over output columns `col` scalar. As
     a `Window`, the column loop narrows to where the guard holds and reads
-    the plain affine index there. None for any other value."""
+    the plain affine index there. None for any other value, or a bound on
+    an index that steps backwards along the row (none of the kernels
+    fusion builds has one)."""
     if v is None or v.op is not Op.WHERE or not is_const(v.args[2]):
         return None
     lo_of: dict[Expr, int] = {}
@@ -591,12 +585,10 @@ def _windowed(v: Expr | None, col: str) -> Window | None:
         negated = c.op is Op.NOT
         if negated:
             c = c.args[0]
-        if (
-            c.op is not Op.CMPLT
-            or c.args[0].dtype is not INDEX
-            or not is_const(c.args[1])
-            or step(c.args[0], col) is None
-        ):
+        if c.op is not Op.CMPLT or c.args[0].dtype is not INDEX or not is_const(c.args[1]):
+            return None
+        a = step(c.args[0], col)
+        if a is None or a < 0:
             return None
         e, bound = c.args[0], int(c.args[1].arg)
         if negated:  # not(e < bound): e >= bound
