@@ -59,6 +59,7 @@ for its share of the rows and runs the epilogue on them.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -76,6 +77,10 @@ GEMM_MIN_ROWS = 4
 GEMM_MIN_COLS = 8
 # Single-tile products split K across threads from this many KC blocks on.
 K_SPLIT_MIN_BLOCKS = 4
+# Batched products whose items have at most this many micro-tiles give
+# each thread whole items, when there are this many items per thread.
+BATCH_SPLIT_TILES = 16
+BATCH_SPLIT_ITEMS = 4
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,16 @@ def uses_gemm(kern: Kernel) -> bool:
         return False
     m, n = kern.shape[-2], kern.shape[-1]
     return kern.k >= 1 and m >= GEMM_MIN_ROWS and n >= GEMM_MIN_COLS and m * n * kern.k >= GEMM_MIN_WORK
+
+
+def _small_items(kern: Kernel, blk: Blocking) -> bool:
+    """Whether a batched product's items are small enough (at most
+    BATCH_SPLIT_TILES micro-tiles each) that threads should take whole
+    items rather than share each item's tiles: attention's backward, 64
+    items of 64 x 32 x 64, where both threads packed every item's B and
+    ran 2-3 tiles each (~93 GFLOP/s)."""
+    m, n = kern.shape[-2], kern.shape[-1]
+    return -(-m // blk.mr) * -(-n // blk.nr) <= BATCH_SPLIT_TILES
 
 
 def splits_k(kern: Kernel) -> bool:
@@ -833,7 +848,19 @@ class GemmEmitter:
             call(_c(0), _c(k.k), (m_lo, m_hi), (n_lo, n_hi), epi)
 
         if not splits_k(k):
-            self._batch_loops(batch, env, whole)
+            if batch and _small_items(k, blk):
+                items = math.prod(n for _, n in batch)
+                # Enough items for every thread: each runs whole ones.
+                enough = b.icmp_signed(">=", _c(items), b.mul(self.nthreads, _c(BATCH_SPLIT_ITEMS)))
+                with b.if_else(enough) as (by_items, by_tiles):
+                    with by_items:
+                        self._batch_share(
+                            batch, env, lambda: call(_c(0), _c(k.k), (_c(0), _c(m_ext)), (_c(0), _c(n_ext)), epi)
+                        )
+                    with by_tiles:
+                        self._batch_loops(batch, env, whole)
+            else:
+                self._batch_loops(batch, env, whole)
             return
         with b.if_else(b.icmp_signed(">", self.nthreads, _c(1))) as (split, alone):
             with split:
@@ -951,6 +978,20 @@ class GemmEmitter:
         with _Loop(self.b, _c(0), _c(extent), 1, name) as i:
             env[name] = i
             self._batch_loops(rest, env, body)
+
+    def _batch_share(self, dims, env, body) -> None:
+        """This thread's share of the batch items (all batch dims as one
+        range, split evenly), each item whole."""
+        b = self.b
+        items = _c(math.prod(n for _, n in dims))
+        lo = b.sdiv(b.mul(items, self.tid), self.nthreads)
+        hi = b.sdiv(b.mul(items, b.add(self.tid, _c(1))), self.nthreads)
+        with _Loop(b, lo, hi, 1, "item") as f:
+            inner = 1
+            for name, extent in reversed(dims):
+                env[name] = b.srem(b.sdiv(f, _c(inner)), _c(extent))
+                inner *= extent
+            body()
 
     def _operand_base(self, op, env):
         """Flat index of element (b.., 0, 0) of an operand view."""

@@ -103,6 +103,29 @@ def test_transposed_operands(threads):
     assert all(gemm.uses_gemm(k) for k in exe.program.kernels if k.kind == "dot")
 
 
+@pytest.mark.parametrize(("batch", "m", "n", "k"), [(64, 64, 32, 64), (9, 20, 40, 33), (5, 64, 64, 32), (2, 3, 6, 11)])
+def test_many_small_batched_items(batch, m, n, k, threads):
+    # Items of at most BATCH_SPLIT_TILES micro-tiles: with enough of them
+    # each thread takes whole items (attention's backward: 64 x 32 x 64 per
+    # head); 9 items do not split evenly over 2 threads; with fewer items
+    # than BATCH_SPLIT_ITEMS per thread the threads share each item's tiles.
+    assert gemm._small_items(_dot_graph_kernel(batch, m, n, k), gemm.blocking(dt.float32))
+    a, b = input_node("a", (batch, m, k), dt.float32), input_node("b", (batch, k, n), dt.float32)
+    exe = assert_matches(
+        Graph([a, b], [node(Op.DOT, a, b)]),
+        [data((batch, m, k), dt.float32), data((batch, k, n), dt.float32)],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    assert _uses_gemm(exe) == (m >= gemm.GEMM_MIN_ROWS and n >= gemm.GEMM_MIN_COLS and m * n * k >= gemm.GEMM_MIN_WORK)
+
+
+def _dot_graph_kernel(batch, m, n, k):
+    from graphc.codegen.kernel import Kernel
+
+    return Kernel("k", "dot", (batch, m, n), k=k)
+
+
 def test_batched_and_broadcast(threads):
     a, b = input_node("a", (3, 33, 40), dt.float32), input_node("b", (40, 45), dt.float32)
     out = node(Op.DOT, a, node(Op.EXPAND, b, shape=(3, 40, 45)))
