@@ -273,6 +273,7 @@ class KernelBuilder:
         per `lanes` columns (masked past the row's end)."""
         k, b, env = self.kern, self.b, {}
         (col, n), outer = k.loop_vars()[-1], k.loop_vars()[:-1]
+        varying = _readers_of(window.value, col)
         store = k.stores[0]
         dt = self.dtypes[store.buffer]
         zero = ir.Constant(I64, 0)
@@ -295,7 +296,7 @@ class KernelBuilder:
                 with then:
                     for c in chunks:
                         inside = _lanes_in(b, c * lanes, lanes, j_lo, j_hi)
-                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside).emit(window.value)
+                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside, varying).emit(window.value)
                         write(c, b.select(inside, v, fill))
                 with otherwise:  # no column inside: x's loads may be out of range
                     for c in chunks:
@@ -388,6 +389,7 @@ class KernelBuilder:
         stores) a 12-column fold ran at ~40% of memory bandwidth."""
         k, b, env = self.kern, self.b, {}
         (col, n), outer = k.loop_vars()[-1], k.loop_vars()[:-1]
+        varying = _readers_of(window.value, col)
         wide = _wide_sum(k)
         elem = reg_type(k.acc_dtype)
         at = ir.VectorType(F64 if wide else elem, lanes)
@@ -400,7 +402,7 @@ class KernelBuilder:
                 with b.if_then(b.icmp_signed("<", j_lo, j_hi)):  # else no column: loads may be out of range
                     for c, a in enumerate(accs):
                         inside = _lanes_in(b, c * lanes, lanes, j_lo, j_hi)
-                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside).emit(window.value)
+                        v = _RowEmitter(self, env, col, c * lanes, lanes, inside, varying).emit(window.value)
                         v = b.select(inside, v, ir.Constant(v.type, None))
                         b.store(b.fadd(b.load(a), b.fpext(v, at) if wide else v), a)
             for j in range(n):
@@ -628,8 +630,10 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
     that covers a row, at most 16, or 8 with float64 values), or None
     where its rows do not run as vectors: rows of more than
     WINDOW_COLUMNS columns, an elementwise store that does not step along
-    the row, a value `_RowEmitter` cannot emit (loads must step 0, 1 or,
-    for floats, 2 columns per column), or a reduce with row stores."""
+    the row, a value `_RowEmitter` cannot emit (what reads the column:
+    float, bool or int32/int64 loads stepping 1 column per column, or 2
+    for floats, and `_ROW_OPS` on them; int compares only for equality),
+    or a reduce with row stores."""
     col, n = k.loop_vars()[-1]
     if n > WINDOW_COLUMNS or k.row_stores:
         return None
@@ -637,27 +641,29 @@ def _row_lanes(k: Kernel, window: Window) -> int | None:
         return None
     wide = False
     seen: set[int] = set()
-    pending = [window.value] + ([k.stores[0].value.args[2]] if k.kind == "elementwise" else [])
+    varying = _readers_of(window.value, col)
+    pending = [window.value]
     while pending:  # the value's tree down to (not into) load indices
         x = pending.pop()
         if id(x) in seen:
             continue
         seen.add(id(x))
-        if x.dtype.is_float:
-            if x.dtype not in (dtypes.float32, dtypes.float64):
-                return None
-            wide = wide or x.dtype is dtypes.float64
-        elif not x.dtype.is_bool:
+        if id(x) not in varying:
+            continue  # one scalar for the whole row
+        if x.dtype.is_float and x.dtype not in (dtypes.float32, dtypes.float64):
             return None
+        if not (x.dtype.is_float or x.dtype.is_bool or x.dtype in (dtypes.int32, dtypes.int64)):
+            return None
+        wide = wide or x.dtype.itemsize == 8
         if x.op is KOp.LOAD:
             s = step(x.args[0], col)
-            if s not in (0, 1, 2) or (s == 2 and x.dtype.is_bool):  # spread byte masks lowered poorly
+            if s not in (1, 2) or (s == 2 and not x.dtype.is_float):  # spread byte masks lowered poorly
                 return None
         elif x.op in _ROW_OPS:
-            if x.op in _ROW_FLOAT_OPS and not x.args[0].dtype.is_float:
+            if x.op in _ROW_FLOAT_OPS and not x.args[0].dtype.is_float and x.op is not Op.CMPEQ:
                 return None
             pending.extend(x.args)
-        elif x.op is not KOp.CONST:
+        else:
             return None
     lanes = 2
     while lanes < n and lanes < (8 if wide else 16):  # a row of 8 in one 8-lane vector: no masked store
@@ -670,19 +676,20 @@ class _RowEmitter(ExprEmitter):
     row, from column `first`: a load that steps along the row is a masked
     vector load (lanes off `mask` touch no memory; a stride-2 read, as a
     stride-2 convolution's im2col makes, loads twice the lanes and keeps
-    every other one), a load that does not, and a constant, one scalar
-    splat to every lane; the ops in between (`_ROW_OPS`) act on the
-    vectors."""
+    every other one); anything that does not read the column (a constant,
+    a per-channel scale, max-pool's tap number) is one scalar splat to
+    every lane; the ops in between (`_ROW_OPS`) act on the vectors."""
 
-    def __init__(self, kb: KernelBuilder, env: dict, col: str, first: int, lanes: int, mask: ir.Value):
+    def __init__(self, kb: KernelBuilder, env: dict, col: str, first: int, lanes: int, mask: ir.Value, varying):
         super().__init__(kb.b, env, kb.buffers, kb.err)
         env[col] = ir.Constant(I64, 0)
         self.scalar = kb.emitter(env)
         self.col, self.first, self.lanes, self.mask = col, first, lanes, mask
+        self.varying = varying  # ids of the nodes that read `col` (`_readers_of`)
 
     def _emit(self, e: Expr) -> ir.Value:
         b = self.b
-        if e.op is KOp.CONST or (e.op is KOp.LOAD and step(e.args[0], self.col) == 0):
+        if id(e) not in self.varying:
             return _splat(b, self.scalar.emit(e), self.lanes)
         if e.op is KOp.LOAD:
             s, lanes = step(e.args[0], self.col), self.lanes
@@ -698,6 +705,15 @@ class _RowEmitter(ExprEmitter):
                 v = b.shuffle_vector(wide, ir.Constant(wide.type, ir.Undefined), keep)
             return b.trunc(v, ir.VectorType(I1, lanes)) if e.dtype.is_bool else v
         return super()._emit(e)
+
+
+def _readers_of(root: Expr, name: str) -> set[int]:
+    """ids of the nodes under `root` that read loop variable `name`."""
+    out: set[int] = set()
+    for x in walk(root):
+        if (x.op is KOp.VAR and x.arg == name) or any(id(a) in out for a in x.args):
+            out.add(id(x))
+    return out
 
 
 def _lanes_in(b: ir.IRBuilder, first: int, lanes: int, lo: ir.Value, hi: ir.Value) -> ir.Value:

@@ -127,3 +127,22 @@ def test_max_pool_output_read_by_a_convolution_is_gathered_once():
     (argmax,) = [k.outputs[0] for k in exe.program.kernels if k.reducer == "argmax"]
     gathers = [k.name for k in exe.program.kernels if argmax in k.inputs]
     assert len(gathers) == 1, gathers
+
+
+@pytest.mark.parametrize(("size", "padding"), [(16, 1), (12, 0), (10, 1)])
+def test_max_pool_backward_rows_run_as_vectors(size, padding):
+    # The strided fold of max-pool's backward compares each tap's number
+    # (the same for a whole row: one splat) with the argmax loaded along
+    # the row (an int64 vector), summing the gradient where they match.
+    def loss(x):
+        y = F.max_pool2d(x, 3, 2, padding)
+        return (y * y).sum()
+
+    x = _data(2, 3, size, size)
+    g = grad(graphc.trace(loss, graphc.from_numpy(x)))
+    exe = assert_matches(g, [x], rtol=1e-5, atol=1e-5)
+    folds = [k for k in _kernels(exe, "fold") if k.kind == "reduce"]
+    assert folds
+    for k in folds:
+        window = kernels._summed_window(k)
+        assert window is not None and kernels._row_lanes(k, window) == 8, k.name
