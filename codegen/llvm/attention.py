@@ -38,7 +38,7 @@ from llvmlite import ir
 
 from graphc.codegen.kernel import Kernel
 from graphc.codegen.llvm import target
-from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, int_min, intrinsic, mem_type, reg_type
+from graphc.codegen.llvm.expr import F32, F64, I8, I32, I64, int_min, intrinsic, mem_type, reg_type, splat
 
 # Score vectors kept in registers per row (x86 has 16 vector registers).
 MAX_SCORE_VECTORS = 8
@@ -136,9 +136,7 @@ class _Builder:
         return ir.Constant(self.t, x)
 
     def splat(self, x):
-        b, w = self.b, self.blk.w
-        v = b.insert_element(ir.Constant(self.vt, ir.Undefined), x, ir.Constant(I32, 0))
-        return b.shuffle_vector(v, ir.Constant(self.vt, ir.Undefined), ir.Constant(ir.VectorType(I32, w), [0] * w))
+        return splat(self.b, x, self.blk.w)
 
     def vconst(self, x: float):
         return ir.Constant(self.vt, [x] * self.blk.w)

@@ -55,6 +55,13 @@ def int_max(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed(">", x, y), x, y)
 
 
+def splat(b: ir.IRBuilder, x: ir.Value, lanes: int) -> ir.Value:
+    """A vector of `lanes` copies of the scalar x."""
+    vt = ir.VectorType(x.type, lanes)
+    v = b.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(I32, 0))
+    return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
 def _suffix(t: ir.Type) -> str:
     return "f32" if t == F32 else ("f64" if t == F64 else f"i{t.width}")
 
